@@ -1,0 +1,327 @@
+//! `marquee`: the command-line edge. Parses arguments, renders typed errors for people, and sets
+//! the exit code: 0 success, 1 a check failed (verify found a difference), 2 bad input.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use marquee::engine::{Engine, EngineOptions};
+use marquee::output::{Headless, Output, Pacer, Terminal, terminal_columns};
+use marquee::registry::{Origin, Registry};
+use marquee::scene::Scene;
+use marquee::trace;
+use marquee_plugin_api::ABI_VERSION;
+
+/// Plugin-based scenes and renderers for LED matrices, installations and desktop visuals.
+#[derive(Debug, Parser)]
+#[command(name = "marquee", version, about)]
+struct Cli {
+    /// Directory to load plugin libraries from (repeatable; also $MARQUEE_PLUGIN_PATH, `:`-separated).
+    #[arg(long = "plugin-dir", global = true, value_name = "DIR")]
+    plugin_dirs: Vec<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs a scene live: in the terminal, or headless.
+    Run {
+        /// The scene file.
+        scene: PathBuf,
+        /// Render without showing anything.
+        #[arg(long)]
+        headless: bool,
+        /// Stop after this many frames (default: run until interrupted).
+        #[arg(long, conflicts_with = "seconds")]
+        frames: Option<u64>,
+        /// Stop after this many seconds of scene time.
+        #[arg(long)]
+        seconds: Option<f64>,
+        /// Render as fast as possible instead of at the scene's fps.
+        #[arg(long)]
+        unpaced: bool,
+        /// Worker threads (1: everything on one thread).
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+    },
+    /// Renders a scene to trace.gif + index.json for later verification.
+    Trace {
+        /// The scene file.
+        scene: PathBuf,
+        /// Seconds of scene time to trace.
+        #[arg(long, required_unless_present = "frames", conflicts_with = "frames")]
+        seconds: Option<f64>,
+        /// Frames to trace.
+        #[arg(long)]
+        frames: Option<u64>,
+        /// The trace directory to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Worker threads.
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+    },
+    /// Re-renders a trace and checks it frame by frame.
+    Verify {
+        /// The trace directory.
+        trace: PathBuf,
+        /// Use this scene file instead of the one recorded in the trace.
+        #[arg(long)]
+        scene: Option<PathBuf>,
+        /// Worker threads.
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        /// Print only the summary, not a line per frame.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Lists every plugin found, and every plugin file that failed to load.
+    Plugins,
+}
+
+/// An error already shown to the user in full, carrying the exit code.
+#[derive(Debug)]
+struct Exit(u8);
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit {}", self.0)
+    }
+}
+
+impl std::error::Error for Exit {}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if let Some(Exit(code)) = e.downcast_ref::<Exit>() {
+                return ExitCode::from(*code);
+            }
+            let bad_input = e.chain().any(|c| {
+                c.is::<marquee::scene::SceneError>()
+                    || c.is::<marquee::engine::EngineError>()
+                    || c.is::<trace::TraceError>()
+            });
+            eprintln!("error: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::from(if bad_input { 2 } else { 1 })
+        }
+    }
+}
+
+fn plugin_dirs(cli: &Cli) -> Vec<PathBuf> {
+    let mut dirs = cli.plugin_dirs.clone();
+    if let Some(path) = std::env::var_os("MARQUEE_PLUGIN_PATH") {
+        dirs.extend(std::env::split_paths(&path).filter(|p| !p.as_os_str().is_empty()));
+    }
+    dirs
+}
+
+fn warn_failures(registry: &Registry) {
+    let failures = registry.failures();
+    if !failures.is_empty() {
+        eprintln!(
+            "warning: {} plugin file(s) failed to load; running without them:",
+            failures.len()
+        );
+        for f in failures {
+            eprintln!("  - {f}");
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let registry = Registry::discover(&plugin_dirs(&cli));
+    match cli.command {
+        Command::Plugins => list_plugins(&registry),
+        Command::Run {
+            scene,
+            headless,
+            frames,
+            seconds,
+            unpaced,
+            threads,
+        } => {
+            warn_failures(&registry);
+            let scene = Scene::load(&scene, &registry)?;
+            let limit = frames.or(seconds.map(|s| trace::frames_for(s, scene.fps)));
+            let mut output: Box<dyn Output> = if headless {
+                Box::new(Headless)
+            } else if std::io::stdout().is_terminal() {
+                Box::new(Terminal::new(std::io::stdout().lock(), terminal_columns()))
+            } else {
+                eprintln!("note: stdout is not a terminal, so nothing is shown; pass --headless to say so");
+                Box::new(Headless)
+            };
+            run_live(&scene, output.as_mut(), limit, !unpaced, threads)
+        }
+        Command::Trace {
+            scene,
+            seconds,
+            frames,
+            out,
+            threads,
+        } => {
+            warn_failures(&registry);
+            let scene = Scene::load(&scene, &registry)?;
+            let frames = frames.unwrap_or_else(|| trace::frames_for(seconds.unwrap_or(1.0), scene.fps));
+            let outcome = trace::trace(&scene, &registry, &out, frames, threads)?;
+            for f in &outcome.failures {
+                eprintln!("warning: {f}");
+            }
+            let mut ms = outcome.frame_ms.clone();
+            ms.sort_by(f64::total_cmp);
+            println!(
+                "traced {} frames of {} ({}×{} at {} fps) to {} and {}; median {:.3} ms per frame",
+                frames,
+                scene.source.path.display(),
+                scene.canvas.width,
+                scene.canvas.height,
+                scene.fps,
+                out.join(trace::GIF_FILE).display(),
+                out.join(trace::INDEX_FILE).display(),
+                ms[ms.len() / 2]
+            );
+            Ok(())
+        }
+        Command::Verify {
+            trace: dir,
+            scene,
+            threads,
+            quiet,
+        } => {
+            warn_failures(&registry);
+            let stdout = std::io::stdout();
+            let report = trace::verify(&dir, &registry, scene.as_deref(), threads, |i, ok| {
+                if !quiet {
+                    let _ = writeln!(stdout.lock(), "frame {i:5} {}", if ok { "ok" } else { "DIFFERS" });
+                }
+            })?;
+            for note in &report.notes {
+                eprintln!("note: {note}");
+            }
+            match &report.mismatch {
+                None => {
+                    println!("ok: all {} frames of {} match", report.total, dir.display());
+                    Ok(())
+                }
+                Some(m) => {
+                    println!(
+                        "FAILED: frame {} of {} differs ({} pixels; hash {} expected, {} found); {} frames matched before it",
+                        m.index,
+                        dir.display(),
+                        m.differing_pixels,
+                        m.expected,
+                        m.actual,
+                        report.matched
+                    );
+                    println!("  expected:   {}", m.images.expected.display());
+                    println!("  actual:     {}", m.images.actual.display());
+                    println!("  difference: {}", m.images.difference.display());
+                    Err(Exit(1).into())
+                }
+            }
+        }
+    }
+}
+
+fn run_live(
+    scene: &Scene,
+    output: &mut dyn Output,
+    limit: Option<u64>,
+    paced: bool,
+    threads: usize,
+) -> anyhow::Result<()> {
+    let mut engine = Engine::new(
+        scene,
+        &EngineOptions {
+            threads,
+            scene_recorders: true,
+        },
+    )?;
+    let mut pacer = Pacer::new(scene.fps);
+    let mut ms = Vec::new();
+    let (w, h) = (scene.canvas.width, scene.canvas.height);
+    while limit.is_none_or(|n| engine.next_frame() < n) {
+        let t0 = Instant::now();
+        let frame = engine.step();
+        ms.push(t0.elapsed().as_secs_f64() * 1e3);
+        output.show(frame, w, h).context("showing a frame failed")?;
+        for f in engine.take_failures() {
+            eprintln!("warning: {f}");
+        }
+        if paced {
+            pacer.wait();
+        }
+        if ms.len() >= 100_000 {
+            ms.clear();
+        }
+    }
+    output.finish().context("restoring the output failed")?;
+    for f in engine.finish() {
+        eprintln!("warning: {f}");
+    }
+    ms.sort_by(f64::total_cmp);
+    if let Some(median) = ms.get(ms.len() / 2) {
+        eprintln!(
+            "{}: {} frames of {}×{} ({}), median {median:.3} ms to render, {} over budget",
+            scene.name,
+            engine.next_frame(),
+            w,
+            h,
+            output.name(),
+            pacer.overruns
+        );
+    }
+    Ok(())
+}
+
+fn list_plugins(registry: &Registry) -> anyhow::Result<()> {
+    println!("host ABI {ABI_VERSION}");
+    println!(
+        "{:<16} {:<9} {:<28} {:<5} origin",
+        "id", "version", "kinds", "abi"
+    );
+    for p in registry.plugins() {
+        let kinds: Vec<&str> = p.manifest.kinds().iter().map(|k| k.as_str()).collect();
+        println!(
+            "{:<16} {:<9} {:<28} {:<5} {}",
+            p.id(),
+            p.manifest.version,
+            kinds.join(", "),
+            p.manifest.abi.to_string(),
+            p.origin
+        );
+    }
+    for (p, by) in registry.shadowed() {
+        if let Origin::BuiltIn = p.origin {
+            println!(
+                "(built-in `{}` {} is replaced by {by})",
+                p.id(),
+                p.manifest.version
+            );
+        }
+    }
+    let failures = registry.failures();
+    if failures.is_empty() {
+        println!("no plugin failed to load");
+    } else {
+        println!("{} plugin file(s) failed to load:", failures.len());
+        for f in failures {
+            println!("  {}: {f}", display(f.path()));
+        }
+    }
+    Ok(())
+}
+
+fn display(p: &Path) -> String {
+    p.display().to_string()
+}

@@ -1,0 +1,557 @@
+//! Scene files in two stages: [`SceneFile`], the serde mirror of the TOML, and [`Scene`], validated
+//! with its plugins resolved. Every error is a [`Diagnostic`] naming file, line and column.
+//!
+//! ```toml
+//! fps = 30
+//! seed = 42
+//! [canvas]
+//! width = 256
+//! height = 64
+//! panels = [4, 1]          # the layout mirrored layers repeat their tile over
+//! [[layer]]
+//! plugin = "mandelbrot"
+//! mode = "mirrored"        # or "full" (the default)
+//! opacity = 1.0
+//! [layer.config]
+//! max_iter = 100
+//! [[processor]]
+//! plugin = "color"
+//! config = { gamma = 1.2 }
+//! ```
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use marquee_plugin_api::{PluginKind, Rgba};
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::diag::{Diagnostic, nearest};
+use crate::registry::{LoadedPlugin, Registry};
+
+/// The largest frame accepted, in bytes (RGBA8): 256 MiB, e.g. 8192 × 8192.
+pub const MAX_FRAME_BYTES: u64 = 256 << 20;
+/// The largest side accepted, in pixels.
+pub const MAX_SIDE: u64 = 16384;
+/// The highest frame rate accepted.
+pub const MAX_FPS: f64 = 1000.0;
+
+/// The raw shape of a scene file. Unknown fields are refused.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SceneFile {
+    /// A name for listings; defaults to the file stem.
+    pub name: Option<String>,
+    /// Frames per second.
+    pub fps: Option<Spanned<f64>>,
+    /// Scene seed; every plugin instance derives its own from it.
+    pub seed: Option<u64>,
+    /// Canvas geometry.
+    pub canvas: Spanned<CanvasFile>,
+    /// Layers, bottom first.
+    #[serde(default, rename = "layer")]
+    pub layers: Vec<Spanned<LayerFile>>,
+    /// Processors, in order.
+    #[serde(default, rename = "processor")]
+    pub processors: Vec<Spanned<StageFile>>,
+    /// Recorders.
+    #[serde(default, rename = "recorder")]
+    pub recorders: Vec<Spanned<StageFile>>,
+}
+
+/// `[canvas]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CanvasFile {
+    /// Width in pixels.
+    pub width: Spanned<u64>,
+    /// Height in pixels.
+    pub height: Spanned<u64>,
+    /// Panel layout `[columns, rows]` for mirrored layers; default `[1, 1]`.
+    pub panels: Option<Spanned<[u64; 2]>>,
+    /// Colour under all layers; default opaque black.
+    pub background: Option<Spanned<String>>,
+}
+
+/// How a layer's pixels combine with those below.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Blend {
+    /// Alpha-over ("source over").
+    #[default]
+    Normal,
+}
+
+/// Where a layer draws.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// One surface the size of the canvas.
+    #[default]
+    Full,
+    /// One panel-sized tile, repeated on every panel of the layout.
+    Mirrored,
+}
+
+/// `[[layer]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LayerFile {
+    /// Unique id; defaults to the plugin id, numbered if repeated.
+    pub id: Option<String>,
+    /// The renderer plugin's id.
+    pub plugin: Spanned<String>,
+    /// Config handed to the plugin.
+    pub config: Option<Spanned<toml::Table>>,
+    /// Blend mode.
+    pub blend: Option<Blend>,
+    /// Opacity, 0 to 1.
+    pub opacity: Option<Spanned<f64>>,
+    /// Full canvas or mirrored tile.
+    pub mode: Option<Mode>,
+    /// Keep last frame's pixels instead of clearing to transparent.
+    pub persist: Option<bool>,
+}
+
+/// `[[processor]]` or `[[recorder]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageFile {
+    /// Unique id; defaults to the plugin id.
+    pub id: Option<String>,
+    /// The plugin's id.
+    pub plugin: Spanned<String>,
+    /// Config handed to the plugin.
+    pub config: Option<Spanned<toml::Table>>,
+}
+
+/// Why a scene could not be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SceneError {
+    /// The file could not be read.
+    #[error("cannot read scene {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Not valid TOML, or not the shape of a scene (unknown field, wrong type).
+    #[error("{0}")]
+    Syntax(Box<Diagnostic>),
+    /// Well-formed, but a value is unacceptable (unknown plugin, absurd canvas, ...).
+    #[error("{0}")]
+    Invalid(Box<Diagnostic>),
+    /// A plugin refused its config or failed to start.
+    #[error("{0}")]
+    Plugin(Box<Diagnostic>),
+}
+
+impl SceneError {
+    /// The diagnostic, where there is one.
+    pub fn diagnostic(&self) -> Option<&Diagnostic> {
+        match self {
+            SceneError::Read { .. } => None,
+            SceneError::Syntax(d) | SceneError::Invalid(d) | SceneError::Plugin(d) => Some(d),
+        }
+    }
+}
+
+/// The scene file's text, kept for hashing and for pointing errors at lines.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// Where it was read from.
+    pub path: PathBuf,
+    /// Its contents.
+    pub text: String,
+}
+
+impl Source {
+    /// A diagnostic about this file at `span`.
+    pub fn diag(&self, message: impl Into<String>, span: Option<Range<usize>>) -> Diagnostic {
+        Diagnostic::new(message, &self.path, &self.text, span)
+    }
+
+    /// The span of `key = ...` inside `within`, or `within` itself if the key is not found there.
+    pub fn key_span(&self, key: &str, within: Range<usize>) -> Range<usize> {
+        let head = key.split(['.', '[']).next().unwrap_or(key);
+        let region = &self.text[within.clone()];
+        let mut from = 0;
+        while let Some(i) = region[from..].find(head) {
+            let at = from + i;
+            let before_ok = at == 0
+                || !region.as_bytes()[at - 1].is_ascii_alphanumeric() && region.as_bytes()[at - 1] != b'_';
+            let rest = region[at + head.len()..].trim_start_matches([' ', '\t', '"']);
+            if before_ok && rest.starts_with('=') {
+                let line_end = region[at..].find('\n').map_or(region.len(), |e| at + e);
+                return within.start + at..within.start + line_end;
+            }
+            from = at + head.len();
+        }
+        within
+    }
+}
+
+/// The canvas: size, panel layout, background.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CanvasSpec {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Panel columns and rows.
+    pub panels: (u32, u32),
+    /// Colour under all layers (opaque).
+    pub background: Rgba,
+}
+
+impl CanvasSpec {
+    /// The size of one panel (the tile a mirrored layer draws).
+    pub fn tile(&self) -> (u32, u32) {
+        (self.width / self.panels.0, self.height / self.panels.1)
+    }
+}
+
+/// A plugin instance to create: which plugin, with which JSON config, and where its text is.
+#[derive(Debug, Clone)]
+pub struct StageSpec {
+    /// Unique id within its kind.
+    pub id: String,
+    /// The plugin.
+    pub plugin: Arc<LoadedPlugin>,
+    /// Its config as JSON text.
+    pub config_json: String,
+    /// The span of the `plugin = ...` value.
+    pub plugin_span: Range<usize>,
+    /// The span of the config table, if there is one.
+    pub config_span: Option<Range<usize>>,
+}
+
+/// A layer: a renderer instance plus how it is composited.
+#[derive(Debug, Clone)]
+pub struct LayerSpec {
+    /// The renderer to create.
+    pub stage: StageSpec,
+    /// Blend mode.
+    pub blend: Blend,
+    /// Opacity, 0 to 1.
+    pub opacity: f32,
+    /// Full or mirrored.
+    pub mode: Mode,
+    /// Keep pixels from frame to frame.
+    pub persist: bool,
+}
+
+/// A validated scene, plugins resolved.
+#[derive(Debug, Clone)]
+pub struct Scene {
+    /// The file it came from.
+    pub source: Source,
+    /// xxh3-64 of the file's bytes.
+    pub hash: u64,
+    /// Display name.
+    pub name: String,
+    /// Frames per second.
+    pub fps: f64,
+    /// Scene seed.
+    pub seed: u64,
+    /// Geometry.
+    pub canvas: CanvasSpec,
+    /// Layers, bottom first.
+    pub layers: Vec<LayerSpec>,
+    /// Processors, in order.
+    pub processors: Vec<StageSpec>,
+    /// Recorders.
+    pub recorders: Vec<StageSpec>,
+}
+
+impl Scene {
+    /// Reads and validates the scene at `path`.
+    pub fn load(path: &Path, registry: &Registry) -> Result<Scene, SceneError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SceneError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Scene::parse(path, text, registry)
+    }
+
+    /// Validates scene `text` as if read from `path`.
+    pub fn parse(path: &Path, text: String, registry: &Registry) -> Result<Scene, SceneError> {
+        let source = Source {
+            path: path.to_path_buf(),
+            text,
+        };
+        let file: SceneFile =
+            toml::from_str(&source.text).map_err(|e| SceneError::Syntax(Box::new(syntax_diag(&source, &e))))?;
+        validate(source, file, registry).map_err(|d| SceneError::Invalid(Box::new(d)))
+    }
+
+    /// The surface size of a layer in `mode`.
+    pub fn surface(&self, mode: Mode) -> (u32, u32) {
+        match mode {
+            Mode::Full => (self.canvas.width, self.canvas.height),
+            Mode::Mirrored => self.canvas.tile(),
+        }
+    }
+}
+
+fn syntax_diag(source: &Source, e: &toml::de::Error) -> Diagnostic {
+    let message = e.message().trim().to_string();
+    let mut d = source.diag(format!("invalid scene: {message}"), e.span());
+    // "unknown field `fsp`, expected one of `name`, `fps`, ..." → suggest the nearest.
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        if let Some((field, expected)) = rest.split_once('`') {
+            let valid: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+            if let Some(near) = nearest(field, valid.iter().copied()) {
+                d = d.help(format!("did you mean `{near}`?"));
+            }
+            if !valid.is_empty() {
+                d = d.help(format!("valid fields here: {}", valid.join(", ")));
+            }
+        }
+    } else if message.starts_with("missing field") {
+        d = d.help("see scenes/showcase.toml for a complete example");
+    }
+    d
+}
+
+fn validate(source: Source, file: SceneFile, registry: &Registry) -> Result<Scene, Diagnostic> {
+    let fps = match &file.fps {
+        Some(f) => {
+            let v = *f.get_ref();
+            if !(v > 0.0 && v <= MAX_FPS) {
+                return Err(source
+                    .diag(
+                        format!("fps must be above 0 and at most {MAX_FPS}, found {v}"),
+                        Some(f.span()),
+                    )
+                    .help("LED matrices typically run at 30 to 120 fps"));
+            }
+            v
+        }
+        None => 30.0,
+    };
+    let canvas = validate_canvas(&source, &file.canvas)?;
+
+    let mut layers = Vec::new();
+    for layer in &file.layers {
+        let l = layer.get_ref();
+        let stage = resolve_stage(
+            &source,
+            registry,
+            PluginKind::Renderer,
+            l.id.as_deref(),
+            &l.plugin,
+            &l.config,
+            &layers
+                .iter()
+                .map(|l: &LayerSpec| l.stage.id.clone())
+                .collect::<Vec<_>>(),
+        )?;
+        let opacity = match &l.opacity {
+            Some(o) if !(0.0..=1.0).contains(o.get_ref()) => {
+                return Err(source.diag(
+                    format!("opacity must be from 0 to 1, found {}", o.get_ref()),
+                    Some(o.span()),
+                ));
+            }
+            Some(o) => *o.get_ref() as f32,
+            None => 1.0,
+        };
+        layers.push(LayerSpec {
+            stage,
+            blend: l.blend.unwrap_or_default(),
+            opacity,
+            mode: l.mode.unwrap_or_default(),
+            persist: l.persist.unwrap_or(false),
+        });
+    }
+    let processors = resolve_stages(&source, registry, PluginKind::Processor, &file.processors)?;
+    let recorders = resolve_stages(&source, registry, PluginKind::Recorder, &file.recorders)?;
+    let name = file.name.clone().unwrap_or_else(|| {
+        source
+            .path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "scene".into())
+    });
+    Ok(Scene {
+        hash: xxhash_rust::xxh3::xxh3_64(source.text.as_bytes()),
+        source,
+        name,
+        fps,
+        seed: file.seed.unwrap_or(0),
+        canvas,
+        layers,
+        processors,
+        recorders,
+    })
+}
+
+fn validate_canvas(source: &Source, c: &Spanned<CanvasFile>) -> Result<CanvasSpec, Diagnostic> {
+    let cf = c.get_ref();
+    for side in [&cf.width, &cf.height] {
+        let v = *side.get_ref();
+        if v == 0 || v > MAX_SIDE {
+            return Err(source
+                .diag(
+                    format!("canvas sides must be from 1 to {MAX_SIDE} pixels, found {v}"),
+                    Some(side.span()),
+                )
+                .help("a 4×1 cube of 64×64 panels is width = 256, height = 64"));
+        }
+    }
+    let (w, h) = (*cf.width.get_ref(), *cf.height.get_ref());
+    if w * h * 4 > MAX_FRAME_BYTES {
+        return Err(source
+            .diag(
+                format!(
+                    "a {w}×{h} canvas needs {} MiB per frame; the cap is {} MiB",
+                    (w * h * 4) >> 20,
+                    MAX_FRAME_BYTES >> 20
+                ),
+                Some(c.span()),
+            )
+            .help("use a smaller canvas, e.g. 1920×1080"));
+    }
+    let panels = match &cf.panels {
+        Some(p) => {
+            let [pc, pr] = *p.get_ref();
+            if pc == 0 || pr == 0 || w % pc != 0 || h % pr != 0 {
+                return Err(source
+                    .diag(
+                        format!(
+                            "panels = [{pc}, {pr}] must divide the {w}×{h} canvas into equal whole panels"
+                        ),
+                        Some(p.span()),
+                    )
+                    .help("for a 256×64 canvas of 64×64 panels, panels = [4, 1]"));
+            }
+            (pc as u32, pr as u32)
+        }
+        None => (1, 1),
+    };
+    let background = match &cf.background {
+        Some(b) => match Rgba::parse(b.get_ref()) {
+            Some(c) => Rgba { a: 255, ..c },
+            None => {
+                return Err(source
+                    .diag(format!("`{}` is not a colour", b.get_ref()), Some(b.span()))
+                    .help("write colours as \"#rrggbb\""));
+            }
+        },
+        None => Rgba::BLACK,
+    };
+    Ok(CanvasSpec {
+        width: w as u32,
+        height: h as u32,
+        panels,
+        background,
+    })
+}
+
+fn resolve_stages(
+    source: &Source,
+    registry: &Registry,
+    kind: PluginKind,
+    stages: &[Spanned<StageFile>],
+) -> Result<Vec<StageSpec>, Diagnostic> {
+    let mut out: Vec<StageSpec> = Vec::new();
+    for s in stages {
+        let s = s.get_ref();
+        let taken: Vec<String> = out.iter().map(|s| s.id.clone()).collect();
+        out.push(resolve_stage(
+            source,
+            registry,
+            kind,
+            s.id.as_deref(),
+            &s.plugin,
+            &s.config,
+            &taken,
+        )?);
+    }
+    Ok(out)
+}
+
+fn resolve_stage(
+    source: &Source,
+    registry: &Registry,
+    kind: PluginKind,
+    id: Option<&str>,
+    plugin: &Spanned<String>,
+    config: &Option<Spanned<toml::Table>>,
+    taken: &[String],
+) -> Result<StageSpec, Diagnostic> {
+    let name = plugin.get_ref().as_str();
+    let known = registry.ids_of(kind);
+    let Some(found) = registry.get(name).filter(|p| p.provides(kind)) else {
+        let mut d = match registry.get(name) {
+            Some(p) => source.diag(
+                format!(
+                    "plugin `{name}` is not a {kind}; it provides: {}",
+                    p.manifest
+                        .kinds()
+                        .iter()
+                        .map(|k| k.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                Some(plugin.span()),
+            ),
+            None => source.diag(format!("unknown {kind} plugin `{name}`"), Some(plugin.span())),
+        };
+        if let Some(near) = nearest(name, known.iter().copied()) {
+            d = d.help(format!("did you mean `{near}`?"));
+        }
+        d = d.help(format!("known {kind}s: {}", known.join(", ")));
+        return Err(d.help("`marquee plugins` lists every plugin and where it came from"));
+    };
+    let spec = found.manifest.factory(kind).expect("checked by provides()");
+    let table = config.as_ref().map(|c| c.get_ref().clone()).unwrap_or_default();
+    for key in table.keys() {
+        if !spec.fields.iter().any(|f| f.name.as_str() == key.as_str()) {
+            let span = config.as_ref().map(|c| source.key_span(key, c.span()));
+            let valid: Vec<&str> = spec.fields.iter().map(|f| f.name.as_str()).collect();
+            let mut d = source.diag(format!("plugin `{name}` has no config field `{key}`"), span);
+            if let Some(near) = nearest(key, valid.iter().copied()) {
+                d = d.help(format!("did you mean `{near}`?"));
+            }
+            return Err(d
+                .help(format!("valid fields: {}", valid.join(", ")))
+                .help(format!("`marquee plugins` describes `{name}`'s fields")));
+        }
+    }
+    let id = match id {
+        Some(id) => id.to_string(),
+        None => {
+            let mut id = name.to_string();
+            let mut n = 2;
+            while taken.contains(&id) {
+                id = format!("{name}-{n}");
+                n += 1;
+            }
+            id
+        }
+    };
+    if taken.contains(&id) {
+        return Err(source
+            .diag(format!("two {kind}s have the id `{id}`"), Some(plugin.span()))
+            .help("give each one a unique `id`"));
+    }
+    Ok(StageSpec {
+        id,
+        plugin: found.clone(),
+        config_json: serde_json::to_string(&table).expect("a TOML table always serialises to JSON"),
+        plugin_span: plugin.span(),
+        config_span: config.as_ref().map(|c| c.span()),
+    })
+}
+
+impl Scene {
+    /// The scene hash as 16 hex digits.
+    pub fn hash_hex(&self) -> String {
+        format!("{:016x}", self.hash)
+    }
+}

@@ -1,0 +1,102 @@
+//! Snapshot testing of scene traces, for plugin authors' own test suites.
+//!
+//! ```no_run
+//! # fn my_plugin_module() -> marquee_plugin_api::PluginModRef { unimplemented!() }
+//! use marquee::registry::{Origin, Registry};
+//! let mut registry = Registry::builtin();
+//! registry.add_module(my_plugin_module(), Origin::BuiltIn);
+//! marquee::testing::check_trace("tests/scenes/demo.toml", 30, "tests/traces/demo", &registry);
+//! ```
+//!
+//! The first run writes the trace (GIF + index); later runs re-render and compare frame by frame.
+//! On a difference the test fails naming the first divergent frame and the expected / actual /
+//! difference PNGs written beside the stored trace. Set `MARQUEE_UPDATE_TRACES=1` to accept new
+//! output. Under CI (`CI` set), a missing trace fails instead of being written.
+
+use std::path::Path;
+
+use crate::registry::Registry;
+use crate::scene::Scene;
+use crate::trace::{self, TraceError};
+
+/// Environment variable that makes [`check_trace`] rewrite stored traces.
+pub const UPDATE_ENV: &str = "MARQUEE_UPDATE_TRACES";
+
+/// What [`check_trace`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TraceCheck {
+    /// Every frame matched the stored trace.
+    Matched,
+    /// No trace was stored (or an update was asked for), so one was written.
+    Written,
+}
+
+/// Traces `frames` frames of `scene` and compares them with the trace stored in `dir`.
+///
+/// # Panics
+/// With a readable message, if the scene does not load, a frame differs, or (under CI) no trace is
+/// stored. This is a test assertion.
+#[track_caller]
+pub fn check_trace(
+    scene: impl AsRef<Path>,
+    frames: u64,
+    dir: impl AsRef<Path>,
+    registry: &Registry,
+) -> TraceCheck {
+    match try_check_trace(scene.as_ref(), frames, dir.as_ref(), registry) {
+        Ok(outcome) => outcome,
+        Err(message) => panic!("{message}"),
+    }
+}
+
+/// [`check_trace`] without the panic: `Err` holds the message it would panic with.
+pub fn try_check_trace(
+    scene_path: &Path,
+    frames: u64,
+    dir: &Path,
+    registry: &Registry,
+) -> Result<TraceCheck, String> {
+    let update = std::env::var_os(UPDATE_ENV).is_some_and(|v| v != "0");
+    let stored = dir.join(trace::INDEX_FILE).exists();
+    let shown = |e: TraceError| e.to_string();
+    if update || !stored {
+        if !stored && !update && std::env::var_os("CI").is_some() {
+            return Err(format!(
+                "no stored trace in {}; run `{UPDATE_ENV}=1 cargo test` locally and commit the trace",
+                dir.display()
+            ));
+        }
+        let scene = Scene::load(scene_path, registry).map_err(|e| e.to_string())?;
+        trace::trace(&scene, registry, dir, frames, 1).map_err(shown)?;
+        return Ok(TraceCheck::Written);
+    }
+    let index = trace::read_index(dir).map_err(shown)?;
+    if index.frames.len() as u64 != frames {
+        return Err(format!(
+            "the trace in {} has {} frames, the test asks for {frames}; run with {UPDATE_ENV}=1 to re-create it",
+            dir.display(),
+            index.frames.len()
+        ));
+    }
+    let report = trace::verify(dir, registry, Some(scene_path), 1, |_, _| {}).map_err(shown)?;
+    match report.mismatch {
+        None => Ok(TraceCheck::Matched),
+        Some(m) => Err(format!(
+            "scene {} diverges from the trace in {} at frame {} ({} pixels differ; hash {} expected, {} found)\n  expected:   {}\n  actual:     {}\n  difference: {}\n{}run with {UPDATE_ENV}=1 to accept the new frames",
+            scene_path.display(),
+            dir.display(),
+            m.index,
+            m.differing_pixels,
+            m.expected,
+            m.actual,
+            m.images.expected.display(),
+            m.images.actual.display(),
+            m.images.difference.display(),
+            report
+                .notes
+                .iter()
+                .map(|n| format!("  note: {n}\n"))
+                .collect::<String>(),
+        )),
+    }
+}

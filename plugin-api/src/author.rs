@@ -1,0 +1,420 @@
+//! The plugin author's side: safe traits to implement, a const description of the plugin, and
+//! the wrappers that turn both into ABI objects, catching panics before they cross the boundary.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use abi_stable::prefix_type::PrefixTypeTrait;
+use abi_stable::sabi_trait::TD_Opaque;
+use abi_stable::std_types::{RNone, ROption, RResult, RSlice, RSliceMut, RSome, RStr, RVec};
+use serde::de::DeserializeOwned;
+
+use crate::canvas::Canvas;
+use crate::error::PluginError;
+use crate::manifest::{AbiVersion, FactorySpec, FieldSpec, FieldType, Manifest, PluginKind, ABI_VERSION};
+use crate::module::{
+    PluginMod, PluginModRef, Processor, ProcessorBox, Processor_TO, Recorder, RecorderBox, Recorder_TO,
+    Renderer, RendererBox, Renderer_TO,
+};
+use crate::types::{FrameCtx, FrameMeta, InitCtx};
+
+/// What a renderer plugin implements. No `unsafe`, no `extern`: the wrapper does that.
+pub trait RendererPlugin: Send + Sync + 'static {
+    /// Draws frame `ctx.index`. Must depend only on `ctx`, the config and earlier frames.
+    fn render(&mut self, ctx: &FrameCtx, canvas: &mut Canvas<'_>) -> Result<(), PluginError>;
+
+    /// The state needed to resume from this frame, if any (default: none).
+    fn snapshot(&self) -> Result<Option<Vec<u8>>, PluginError> {
+        Ok(None)
+    }
+
+    /// Restores what `snapshot` returned (default: unsupported).
+    fn restore(&mut self, _state: &[u8]) -> Result<(), PluginError> {
+        Err(PluginError::unsupported(
+            "this renderer keeps no state to restore",
+        ))
+    }
+}
+
+/// What a processor plugin implements.
+pub trait ProcessorPlugin: Send + Sync + 'static {
+    /// Transforms `frame` (`ctx.width × ctx.height` RGBA8) in place.
+    fn process(&mut self, ctx: &FrameCtx, frame: &mut [u8]) -> Result<(), PluginError>;
+
+    /// The state needed to resume from this frame, if any (default: none).
+    fn snapshot(&self) -> Result<Option<Vec<u8>>, PluginError> {
+        Ok(None)
+    }
+
+    /// Restores what `snapshot` returned (default: unsupported).
+    fn restore(&mut self, _state: &[u8]) -> Result<(), PluginError> {
+        Err(PluginError::unsupported(
+            "this processor keeps no state to restore",
+        ))
+    }
+}
+
+/// What a recorder plugin implements.
+pub trait RecorderPlugin: Send + Sync + 'static {
+    /// Takes one finished frame.
+    fn record(&mut self, meta: &FrameMeta, frame: &[u8]) -> Result<(), PluginError>;
+
+    /// Flushes and closes. Called once, after the last frame.
+    fn finish(&mut self) -> Result<(), PluginError>;
+}
+
+/// One documented config field, as a plugin declares it in a `const`.
+#[derive(Debug, Clone, Copy)]
+pub struct Field {
+    /// Key in the scene file.
+    pub name: &'static str,
+    /// Type shown to users.
+    pub ty: FieldType,
+    /// Default value as JSON text (`"0.5"`, `"\"#ff0000\""`).
+    pub default: &'static str,
+    /// Smallest accepted number, if bounded.
+    pub min: Option<f64>,
+    /// Largest accepted number, if bounded.
+    pub max: Option<f64>,
+    /// One line for people.
+    pub doc: &'static str,
+}
+
+impl Field {
+    /// A field with no numeric bounds.
+    pub const fn new(name: &'static str, ty: FieldType, default: &'static str, doc: &'static str) -> Self {
+        Field {
+            name,
+            ty,
+            default,
+            min: None,
+            max: None,
+            doc,
+        }
+    }
+
+    /// The same field, bounded to `min..=max`.
+    pub const fn range(mut self, min: f64, max: f64) -> Self {
+        self.min = Some(min);
+        self.max = Some(max);
+        self
+    }
+}
+
+/// Makes a renderer from its JSON config.
+pub type RendererCtor = fn(&str, &InitCtx) -> Result<Box<dyn RendererPlugin>, PluginError>;
+/// Makes a processor from its JSON config.
+pub type ProcessorCtor = fn(&str, &InitCtx) -> Result<Box<dyn ProcessorPlugin>, PluginError>;
+/// Makes a recorder from its JSON config.
+pub type RecorderCtor = fn(&str, &InitCtx) -> Result<Box<dyn RecorderPlugin>, PluginError>;
+
+/// A factory of one kind: its doc, its fields and its constructor.
+#[derive(Debug, Clone, Copy)]
+pub struct Factory<C> {
+    /// What the objects do.
+    pub doc: &'static str,
+    /// The config fields accepted.
+    pub fields: &'static [Field],
+    /// Builds an object; it parses and validates the JSON config.
+    pub new: C,
+}
+
+/// A whole plugin, declared as a `const` and handed to [`crate::declare_plugin!`].
+#[derive(Debug, Clone, Copy)]
+pub struct PluginDef {
+    /// Unique id, as scene files name it.
+    pub id: &'static str,
+    /// The plugin's version; use `env!("CARGO_PKG_VERSION")`.
+    pub version: &'static str,
+    /// One line for people.
+    pub description: &'static str,
+    /// The renderer factory, if any.
+    pub renderer: Option<Factory<RendererCtor>>,
+    /// The processor factory, if any.
+    pub processor: Option<Factory<ProcessorCtor>>,
+    /// The recorder factory, if any.
+    pub recorder: Option<Factory<RecorderCtor>>,
+}
+
+impl PluginDef {
+    /// The manifest this definition describes.
+    pub fn manifest(&self) -> Manifest {
+        self.manifest_for(ABI_VERSION)
+    }
+
+    /// The manifest, claiming ABI version `abi` (test fixtures use this to fake old builds).
+    pub fn manifest_for(&self, abi: AbiVersion) -> Manifest {
+        fn spec(kind: PluginKind, doc: &str, fields: &[Field]) -> FactorySpec {
+            FactorySpec {
+                kind,
+                doc: doc.into(),
+                fields: fields
+                    .iter()
+                    .map(|f| FieldSpec {
+                        name: f.name.into(),
+                        ty: f.ty,
+                        default: f.default.into(),
+                        min: f.min.map_or(RNone, RSome),
+                        max: f.max.map_or(RNone, RSome),
+                        doc: f.doc.into(),
+                    })
+                    .collect(),
+            }
+        }
+        let mut factories = RVec::new();
+        if let Some(f) = &self.renderer {
+            factories.push(spec(PluginKind::Renderer, f.doc, f.fields));
+        }
+        if let Some(f) = &self.processor {
+            factories.push(spec(PluginKind::Processor, f.doc, f.fields));
+        }
+        if let Some(f) = &self.recorder {
+            factories.push(spec(PluginKind::Recorder, f.doc, f.fields));
+        }
+        Manifest {
+            id: self.id.into(),
+            version: self.version.into(),
+            abi,
+            description: self.description.into(),
+            factories,
+        }
+    }
+
+    /// Builds the root module for this definition. [`crate::declare_plugin!`] calls this once.
+    /// The three functions must forward to [`new_renderer`], [`new_processor`], [`new_recorder`].
+    pub fn into_module(
+        manifest: extern "C" fn() -> Manifest,
+        new_renderer: crate::NewRenderer,
+        new_processor: crate::NewProcessor,
+        new_recorder: crate::NewRecorder,
+    ) -> PluginModRef {
+        PluginMod {
+            manifest,
+            new_renderer,
+            new_processor,
+            new_recorder,
+        }
+        .leak_into_prefix()
+    }
+}
+
+/// Runs `f`, turning a panic into a [`PluginError`] of kind `Panic`.
+pub fn guard<T>(f: impl FnOnce() -> Result<T, PluginError>) -> RResult<T, PluginError> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(v)) => RResult::ROk(v),
+        Ok(Err(e)) => RResult::RErr(e),
+        Err(payload) => {
+            let text = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic with a non-text payload".to_string());
+            RResult::RErr(PluginError::panic(format!("plugin panicked: {text}")))
+        }
+    }
+}
+
+fn snapshot_bytes(s: Result<Option<Vec<u8>>, PluginError>) -> Result<ROption<RVec<u8>>, PluginError> {
+    s.map(|o| o.map_or(RNone, |v| RSome(RVec::from(v))))
+}
+
+struct RendererAdapter(Box<dyn RendererPlugin>);
+
+impl Renderer for RendererAdapter {
+    fn render(&mut self, ctx: &FrameCtx, canvas: &mut Canvas<'_>) -> RResult<(), PluginError> {
+        guard(|| self.0.render(ctx, canvas))
+    }
+    fn snapshot(&self) -> RResult<ROption<RVec<u8>>, PluginError> {
+        guard(|| snapshot_bytes(self.0.snapshot()))
+    }
+    fn restore(&mut self, state: RSlice<'_, u8>) -> RResult<(), PluginError> {
+        guard(|| self.0.restore(state.as_slice()))
+    }
+}
+
+struct ProcessorAdapter(Box<dyn ProcessorPlugin>);
+
+impl Processor for ProcessorAdapter {
+    fn process(&mut self, ctx: &FrameCtx, mut frame: RSliceMut<'_, u8>) -> RResult<(), PluginError> {
+        guard(|| self.0.process(ctx, frame.as_mut_slice()))
+    }
+    fn snapshot(&self) -> RResult<ROption<RVec<u8>>, PluginError> {
+        guard(|| snapshot_bytes(self.0.snapshot()))
+    }
+    fn restore(&mut self, state: RSlice<'_, u8>) -> RResult<(), PluginError> {
+        guard(|| self.0.restore(state.as_slice()))
+    }
+}
+
+struct RecorderAdapter(Box<dyn RecorderPlugin>);
+
+impl Recorder for RecorderAdapter {
+    fn record(&mut self, meta: &FrameMeta, frame: RSlice<'_, u8>) -> RResult<(), PluginError> {
+        guard(|| self.0.record(meta, frame.as_slice()))
+    }
+    fn finish(&mut self) -> RResult<(), PluginError> {
+        guard(|| self.0.finish())
+    }
+}
+
+fn missing(def: &PluginDef, kind: PluginKind) -> PluginError {
+    PluginError::unsupported(format!("plugin `{}` has no {kind} factory", def.id))
+}
+
+/// The body of a plugin's exported renderer factory: panics caught, errors typed.
+pub fn new_renderer(def: &PluginDef, config: RStr<'_>, init: &InitCtx) -> RResult<RendererBox, PluginError> {
+    guard(|| {
+        let f = def.renderer.ok_or_else(|| missing(def, PluginKind::Renderer))?;
+        let obj = (f.new)(config.as_str(), init)?;
+        Ok(Renderer_TO::from_value(RendererAdapter(obj), TD_Opaque))
+    })
+}
+
+/// The body of a plugin's exported processor factory.
+pub fn new_processor(
+    def: &PluginDef,
+    config: RStr<'_>,
+    init: &InitCtx,
+) -> RResult<ProcessorBox, PluginError> {
+    guard(|| {
+        let f = def.processor.ok_or_else(|| missing(def, PluginKind::Processor))?;
+        let obj = (f.new)(config.as_str(), init)?;
+        Ok(Processor_TO::from_value(ProcessorAdapter(obj), TD_Opaque))
+    })
+}
+
+/// The body of a plugin's exported recorder factory.
+pub fn new_recorder(def: &PluginDef, config: RStr<'_>, init: &InitCtx) -> RResult<RecorderBox, PluginError> {
+    guard(|| {
+        let f = def.recorder.ok_or_else(|| missing(def, PluginKind::Recorder))?;
+        let obj = (f.new)(config.as_str(), init)?;
+        Ok(Recorder_TO::from_value(RecorderAdapter(obj), TD_Opaque))
+    })
+}
+
+/// Parses JSON config text into `T`, naming the offending field on error.
+///
+/// Use `#[serde(default, deny_unknown_fields)]` on `T` so that missing fields take their
+/// defaults and typos are refused.
+pub fn parse_config<T: DeserializeOwned>(json: &str) -> Result<T, PluginError> {
+    let de = &mut serde_json::Deserializer::from_str(json);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let path = if path == "." { String::new() } else { path };
+        let inner = e.into_inner().to_string();
+        // serde_json appends " at line L column C" of the JSON text, which means nothing to a
+        // user who wrote TOML; the host points at the scene file instead.
+        let message = match inner.find(" at line ") {
+            Some(at) => inner[..at].to_string(),
+            None => inner,
+        };
+        PluginError::config(path, message)
+    })
+}
+
+/// Checks a numeric field against its declared range, with a message that names the bounds.
+pub fn check_range(field: &str, value: f64, min: f64, max: f64) -> Result<(), PluginError> {
+    if value.is_finite() && (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(PluginError::config(
+            field,
+            format!("expected a number from {min} to {max}, found {value}"),
+        ))
+    }
+}
+
+/// The JSON object made of every field's default: what a factory sees for an empty config.
+pub fn defaults_json(fields: &[Field]) -> String {
+    let mut out = String::from("{");
+    for (i, f) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&serde_json::to_string(f.name).expect("a string always serialises"));
+        out.push(':');
+        out.push_str(f.default);
+    }
+    out.push('}');
+    out
+}
+
+#[doc(hidden)]
+pub mod __private {
+    pub use abi_stable;
+    pub use abi_stable::std_types::{RResult, RStr};
+}
+
+/// Declares `pub fn module() -> PluginModRef` for a `const` [`PluginDef`].
+///
+/// The module is built once and cached; the host links standard plugins by calling it, and
+/// [`export_plugin!`](crate::export_plugin) exports it from a `cdylib`.
+///
+/// ```
+/// use marquee_plugin_api::{declare_plugin, PluginDef};
+/// const PLUGIN: PluginDef = PluginDef {
+///     id: "nothing", version: "0.1.0", description: "does nothing",
+///     renderer: None, processor: None, recorder: None,
+/// };
+/// declare_plugin!(PLUGIN);
+/// let manifest = (module().manifest())();
+/// assert_eq!(manifest.id.as_str(), "nothing");
+/// ```
+#[macro_export]
+macro_rules! declare_plugin {
+    ($def:path) => {
+        /// The root module of this plugin, built once.
+        pub fn module() -> $crate::PluginModRef {
+            use $crate::author::__private::{RResult, RStr};
+            extern "C" fn manifest() -> $crate::Manifest {
+                $def.manifest()
+            }
+            extern "C" fn new_renderer(
+                c: RStr<'_>,
+                i: &$crate::InitCtx,
+            ) -> RResult<$crate::RendererBox, $crate::PluginError> {
+                $crate::author::new_renderer(&$def, c, i)
+            }
+            extern "C" fn new_processor(
+                c: RStr<'_>,
+                i: &$crate::InitCtx,
+            ) -> RResult<$crate::ProcessorBox, $crate::PluginError> {
+                $crate::author::new_processor(&$def, c, i)
+            }
+            extern "C" fn new_recorder(
+                c: RStr<'_>,
+                i: &$crate::InitCtx,
+            ) -> RResult<$crate::RecorderBox, $crate::PluginError> {
+                $crate::author::new_recorder(&$def, c, i)
+            }
+            static MODULE: ::std::sync::OnceLock<$crate::PluginModRef> = ::std::sync::OnceLock::new();
+            *MODULE.get_or_init(|| {
+                $crate::PluginDef::into_module(manifest, new_renderer, new_processor, new_recorder)
+            })
+        }
+    };
+}
+
+/// Exports a root module from a `cdylib`, so the host can load it from a `.so`.
+///
+/// Pass the path of a `fn() -> PluginModRef` (what [`declare_plugin!`] defines). The crate must
+/// list `abi_stable` among its dependencies: `abi_stable`'s export attribute names it by path.
+/// Use it once per `cdylib`, and never in a crate that is also linked into a program beside
+/// other plugins: the exported symbol has one fixed name.
+#[macro_export]
+macro_rules! export_plugin {
+    ($module:path) => {
+        // The export attribute emits a `#[no_mangle]` static and an `unsafe` block that reads
+        // nothing but our own module; the plugin's own code stays free of `unsafe`.
+        #[allow(unsafe_code)]
+        mod __marquee_export {
+            #[$crate::author::__private::abi_stable::export_root_module]
+            pub fn marquee_root_module() -> $crate::PluginModRef {
+                super::__marquee_module()
+            }
+        }
+        #[doc(hidden)]
+        fn __marquee_module() -> $crate::PluginModRef {
+            $module()
+        }
+    };
+}
