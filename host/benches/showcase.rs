@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{Criterion, criterion_group, criterion_main};
 use marquee::engine::{Engine, EngineOptions};
 use marquee::registry::Registry;
 use marquee::scene::Scene;

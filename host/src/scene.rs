@@ -177,6 +177,15 @@ impl Source {
     /// The span of `key = ...` inside `within`, or `within` itself if the key is not found there.
     pub fn key_span(&self, key: &str, within: Range<usize>) -> Range<usize> {
         let head = key.split(['.', '[']).next().unwrap_or(key);
+        // A `[layer.config]` header spans only the header: its keys follow, up to the next header.
+        let within = if self.text[within.clone()].starts_with('[') {
+            let end = self.text[within.end..]
+                .find("\n[")
+                .map_or(self.text.len(), |i| within.end + i);
+            within.start..end
+        } else {
+            within
+        };
         let region = &self.text[within.clone()];
         let mut from = 0;
         while let Some(i) = region[from..].find(head) {
@@ -283,8 +292,8 @@ impl Scene {
             path: path.to_path_buf(),
             text,
         };
-        let file: SceneFile =
-            toml::from_str(&source.text).map_err(|e| SceneError::Syntax(Box::new(syntax_diag(&source, &e))))?;
+        let file: SceneFile = toml::from_str(&source.text)
+            .map_err(|e| SceneError::Syntax(Box::new(syntax_diag(&source, &e))))?;
         validate(source, file, registry).map_err(|d| SceneError::Invalid(Box::new(d)))
     }
 

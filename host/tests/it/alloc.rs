@@ -1,0 +1,82 @@
+//! In steady state a frame does not allocate: a counting global allocator proves it.
+
+// A global allocator is `unsafe` by nature; this one only counts and forwards to `System`.
+#![allow(unsafe_code)]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use marquee::engine::{Engine, EngineOptions};
+use marquee::registry::Registry;
+
+use crate::util::{showcase, so_registry};
+
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+// SAFETY: every method forwards to `System` unchanged; the counter is a const-initialised
+// thread-local `Cell`, which never allocates.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.with(|c| c.set(c.get() + 1));
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as ours.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.with(|c| c.set(c.get() + 1));
+        // SAFETY: same contract as ours.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations() -> u64 {
+    ALLOCATIONS.with(|c| c.get())
+}
+
+/// Allocations on this thread during `frames` frames after `warmup` frames.
+fn count(registry: &Registry, warmup: u64, frames: u64) -> u64 {
+    let mut engine = Engine::new(
+        &showcase(registry),
+        &EngineOptions {
+            threads: 1,
+            scene_recorders: false,
+        },
+    )
+    .unwrap();
+    for _ in 0..warmup {
+        engine.step();
+    }
+    let before = allocations();
+    for _ in 0..frames {
+        engine.step();
+    }
+    allocations() - before
+}
+
+#[test]
+fn showcase_frames_do_not_allocate_after_warmup() {
+    assert_eq!(count(&Registry::builtin(), 30, 300), 0);
+}
+
+#[test]
+fn showcase_frames_do_not_allocate_with_so_plugins_either() {
+    assert_eq!(count(&so_registry(), 30, 300), 0);
+}
+
+#[test]
+fn the_counter_counts() {
+    let before = allocations();
+    let v = std::hint::black_box(vec![1u8; 10]);
+    assert!(allocations() > before);
+    drop(v);
+}

@@ -1,0 +1,137 @@
+//! The `marquee` binary end to end: exit codes, listings and error rendering.
+
+use crate::util::{marquee, so, text};
+
+#[test]
+fn run_headless_renders_the_requested_frames() {
+    let out = marquee(&[
+        "run",
+        "scenes/showcase.toml",
+        "--headless",
+        "--frames",
+        "20",
+        "--unpaced",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("showcase: 20 frames of 256×64 (headless)"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn plugins_lists_builtins_files_and_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    for lib in [
+        "marquee_plugin_mandelbrot",
+        "marquee_fixture_panicky",
+        "marquee_fixture_abi_major_2",
+    ] {
+        let file = so(lib);
+        std::fs::copy(&file, dir.path().join(file.file_name().unwrap())).unwrap();
+    }
+    std::fs::write(dir.path().join("libjunk.so"), "junk").unwrap();
+    let out = marquee(&["plugins", "--plugin-dir", dir.path().to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(stdout.contains("host ABI 1.0"), "{stdout}");
+    for line in [
+        "random-pixels    0.1.0     renderer                     1.0   built in",
+        "gif              0.1.0     recorder                     1.0   built in",
+        "panicky          0.0.1     renderer",
+        "(built-in `mandelbrot` 0.1.0 is replaced by",
+        "2 plugin file(s) failed to load:",
+        "is plugin `from-the-future` 9.0.0 built for ABI 2.0, but this host speaks ABI 1.0",
+        "libjunk.so is not a loadable library",
+    ] {
+        assert!(stdout.contains(line), "missing {line:?} in\n{stdout}");
+    }
+}
+
+#[test]
+fn a_bad_scene_exits_2_with_file_line_and_help() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = dir.path().join("bad.toml");
+    std::fs::write(
+        &scene,
+        "[canvas]\nwidth = 64\nheight = 64\n[[layer]]\nplugin = \"mandelbrott\"\n",
+    )
+    .unwrap();
+    let out = marquee(&["run", scene.to_str().unwrap(), "--headless", "--frames", "1"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        stderr.contains("error: unknown renderer plugin `mandelbrott`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("bad.toml:5:10"), "{stderr}");
+    assert!(stderr.contains("did you mean `mandelbrot`?"), "{stderr}");
+}
+
+#[test]
+fn a_missing_scene_exits_2() {
+    let out = marquee(&["run", "no/such/scene.toml", "--headless"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot read scene no/such/scene.toml"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn verify_reports_ok_per_frame_then_names_the_first_difference() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = dir.path().join("s.toml");
+    let trace_dir = dir.path().join("t");
+    let text_of = |count: u32| {
+        format!(
+            "seed = 5\n[canvas]\nwidth = 16\nheight = 8\n[[layer]]\nplugin = \"random-pixels\"\nconfig = {{ count = {count} }}\n"
+        )
+    };
+    std::fs::write(&scene, text_of(10)).unwrap();
+    let out = marquee(&[
+        "trace",
+        scene.to_str().unwrap(),
+        "--frames",
+        "6",
+        "--out",
+        trace_dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = marquee(&["verify", trace_dir.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        stdout.contains("frame     0 ok")
+            && stdout.contains("frame     5 ok")
+            && stdout.contains("ok: all 6 frames"),
+        "{stdout}"
+    );
+
+    std::fs::write(&scene, text_of(11)).unwrap();
+    let out = marquee(&["verify", trace_dir.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(stdout.contains("FAILED: frame 0"), "{stdout}");
+    assert!(trace_dir.join("difference-00000.png").exists());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("changed since the trace was made"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn verify_of_a_damaged_trace_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("index.json"), "{\"format\": 1}").unwrap();
+    let out = marquee(&["verify", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not a trace index"),
+        "{}",
+        text(&out)
+    );
+}

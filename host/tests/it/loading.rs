@@ -1,0 +1,142 @@
+//! Loading plugin files: every standard plugin from its `.so`, and every way loading can fail.
+
+use std::path::{Path, PathBuf};
+
+use marquee::registry::{LoadError, Origin, Registry, load_file};
+use marquee_plugin_api::{ABI_VERSION, PluginKind};
+
+use crate::util::{so, standard_sos};
+
+#[test]
+fn standard_plugins_load_from_their_so_with_the_builtin_manifest() {
+    let builtin = Registry::builtin();
+    for file in standard_sos() {
+        let p = load_file(&file).unwrap();
+        assert_eq!(p.origin, Origin::File(file.clone()));
+        assert_eq!(
+            p.manifest,
+            builtin.get(p.id()).unwrap().manifest,
+            "{}",
+            file.display()
+        );
+    }
+}
+
+#[test]
+fn a_so_plugin_replaces_the_builtin_of_the_same_id() {
+    let mut r = Registry::builtin();
+    r.load(&so("marquee_plugin_mandelbrot"));
+    assert!(matches!(r.get("mandelbrot").unwrap().origin, Origin::File(_)));
+    assert_eq!(r.shadowed().len(), 1);
+    assert_eq!(r.plugins().len(), 4);
+}
+
+#[test]
+fn the_same_id_from_two_files_is_a_duplicate() {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("libcopy.so");
+    std::fs::copy(so("marquee_fixture_panicky"), &copy).unwrap();
+    let mut r = Registry::builtin();
+    r.load(&so("marquee_fixture_panicky"));
+    r.load(&copy);
+    assert!(
+        matches!(&r.failures()[0], LoadError::Duplicate { id, .. } if id == "panicky"),
+        "{:?}",
+        r.failures()
+    );
+}
+
+#[test]
+fn abi_major_mismatch_is_refused_with_id_version_and_host_abi() {
+    let err = load_file(&so("marquee_fixture_abi_major_2")).unwrap_err();
+    match &err {
+        LoadError::AbiMismatch {
+            id,
+            version,
+            plugin_abi,
+            host,
+            ..
+        } => {
+            assert_eq!((id.as_str(), version.as_str()), ("from-the-future", "9.0.0"));
+            assert_eq!(plugin_abi.major, 2);
+            assert_eq!(*host, ABI_VERSION);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    let text = err.to_string();
+    assert!(
+        text.contains("libmarquee_fixture_abi_major_2") && text.contains("rebuild the plugin"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_file_that_is_not_a_library() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("libfake.so");
+    std::fs::write(&fake, "this is not ELF").unwrap();
+    let err = load_file(&fake).unwrap_err();
+    assert!(matches!(err, LoadError::NotALibrary { .. }), "{err:?}");
+    assert!(err.to_string().contains("libfake.so"));
+}
+
+/// A shared library that is certainly not a Marquee plugin: the C maths library.
+fn libm() -> PathBuf {
+    let candidates = [
+        "/lib/x86_64-linux-gnu/libm.so.6",
+        "/usr/lib/x86_64-linux-gnu/libm.so.6",
+        "/lib/aarch64-linux-gnu/libm.so.6",
+        "/usr/lib64/libm.so.6",
+        "/lib64/libm.so.6",
+    ];
+    candidates
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .expect("no libm.so.6 found on this system")
+}
+
+#[test]
+fn a_library_that_is_not_a_plugin() {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("libm.so");
+    std::fs::copy(libm(), &copy).unwrap();
+    let err = load_file(&copy).unwrap_err();
+    assert!(matches!(err, LoadError::NotAPlugin { .. }), "{err:?}");
+    assert!(err.to_string().contains("export_plugin!"), "{err}");
+}
+
+#[test]
+fn a_missing_directory_is_reported_and_the_rest_still_loads() {
+    let r = Registry::discover(&[
+        PathBuf::from("/nonexistent/marquee-plugins"),
+        crate::util::lib_dir(),
+    ]);
+    assert!(matches!(r.failures()[0], LoadError::Directory { .. }));
+    // The target directory holds the standard plugins, the panicky fixture and the ABI-2 fixture.
+    assert!(r.get("panicky").is_some());
+    assert!(
+        r.failures()
+            .iter()
+            .any(|f| matches!(f, LoadError::AbiMismatch { .. }))
+    );
+    assert_eq!(
+        r.ids_of(PluginKind::Renderer),
+        ["mandelbrot", "panicky", "random-pixels"]
+    );
+}
+
+#[test]
+fn load_errors_name_the_file() {
+    for e in [
+        LoadError::NotAPlugin {
+            path: Path::new("/x/liba.so").into(),
+        },
+        LoadError::Directory {
+            path: Path::new("/x").into(),
+            reason: "gone".into(),
+        },
+    ] {
+        assert!(e.to_string().contains(&e.path().display().to_string()));
+    }
+}

@@ -1,0 +1,12 @@
+//! Integration tests of the host, one module per area, sharing the helpers in `util`.
+
+mod util;
+
+mod alloc;
+mod cli;
+mod determinism;
+mod failures;
+mod loading;
+mod scenes;
+mod schedule;
+mod snapshot;

@@ -1,0 +1,232 @@
+//! Bad scene files: each gets a clear error naming file, line and what to do, never a panic.
+
+use marquee::engine::{Engine, EngineOptions};
+use marquee::scene::SceneError;
+
+use crate::util::scene;
+
+const CANVAS: &str = "[canvas]\nwidth = 64\nheight = 32\n";
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kind {
+    Syntax,
+    Invalid,
+    Plugin,
+}
+
+/// Loads `text` (and builds its engine), expecting an error of `kind` at `line` whose rendering
+/// contains every one of `needles`.
+#[track_caller]
+fn check_error(text: &str, kind: Kind, line: usize, needles: &[&str]) {
+    let err = match scene(text) {
+        Ok(s) => match Engine::new(&s, &EngineOptions::default()) {
+            Ok(_) => panic!("expected an error, the scene loaded:\n{text}"),
+            Err(marquee::engine::EngineError::Scene(e)) => e,
+            Err(e) => panic!("unexpected engine error {e}"),
+        },
+        Err(e) => e,
+    };
+    let got = match &err {
+        SceneError::Syntax(_) => Kind::Syntax,
+        SceneError::Invalid(_) => Kind::Invalid,
+        SceneError::Plugin(_) => Kind::Plugin,
+        other => panic!("unexpected error {other}"),
+    };
+    let shown = err.to_string();
+    assert_eq!(got, kind, "{shown}");
+    assert_eq!(err.diagnostic().and_then(|d| d.line()), Some(line), "{shown}");
+    assert!(shown.contains(&format!("test.toml:{line}:")), "{shown}");
+    for n in needles {
+        assert!(shown.contains(n), "missing {n:?} in:\n{shown}");
+    }
+}
+
+#[test]
+fn malformed_toml() {
+    check_error(
+        "fps = 30\n[canvas\nwidth = 3\n",
+        Kind::Syntax,
+        2,
+        &["invalid scene"],
+    );
+}
+
+#[test]
+fn unknown_top_level_field_suggests_nearest() {
+    check_error(
+        &format!("fsp = 30\n{CANVAS}"),
+        Kind::Syntax,
+        1,
+        &["unknown field `fsp`", "did you mean `fps`?"],
+    );
+}
+
+#[test]
+fn unknown_layer_field_suggests_nearest() {
+    check_error(
+        &format!("{CANVAS}[[layer]]\nplugin = \"mandelbrot\"\nopactiy = 0.5\n"),
+        Kind::Syntax,
+        6,
+        &["unknown field `opactiy`", "did you mean `opacity`?"],
+    );
+}
+
+#[test]
+fn unknown_plugin_lists_known_ones() {
+    check_error(
+        &format!("{CANVAS}[[layer]]\nplugin = \"mandelbrott\"\n"),
+        Kind::Invalid,
+        5,
+        &[
+            "unknown renderer plugin `mandelbrott`",
+            "did you mean `mandelbrot`?",
+            "known renderers: mandelbrot, random-pixels",
+        ],
+    );
+}
+
+#[test]
+fn plugin_of_the_wrong_kind() {
+    check_error(
+        &format!("{CANVAS}[[layer]]\nplugin = \"color\"\n"),
+        Kind::Invalid,
+        5,
+        &["`color` is not a renderer", "processor"],
+    );
+}
+
+#[test]
+fn unknown_config_field_suggests_nearest() {
+    check_error(
+        &format!("{CANVAS}[[layer]]\nplugin = \"mandelbrot\"\n[layer.config]\nmax_itre = 50\n"),
+        Kind::Invalid,
+        7,
+        &["no config field `max_itre`", "did you mean `max_iter`?"],
+    );
+}
+
+#[test]
+fn wrong_config_type_points_at_the_field() {
+    check_error(
+        &format!(
+            "{CANVAS}[[layer]]\nplugin = \"random-pixels\"\n[layer.config]\nbrightness = 0.5\ncount = \"many\"\n"
+        ),
+        Kind::Plugin,
+        8,
+        &[
+            "rejected its config field `count`",
+            "invalid type",
+            "`count` is a int",
+        ],
+    );
+}
+
+#[test]
+fn out_of_range_config_value() {
+    check_error(
+        &format!("{CANVAS}[[processor]]\nplugin = \"color\"\nconfig = {{ gamma = 0 }}\n"),
+        Kind::Plugin,
+        6,
+        &["`gamma`", "from 0.1 to 10"],
+    );
+}
+
+#[test]
+fn zero_canvas() {
+    check_error(
+        "[canvas]\nwidth = 0\nheight = 32\n",
+        Kind::Invalid,
+        2,
+        &["canvas sides must be from 1 to 16384", "width = 256"],
+    );
+}
+
+#[test]
+fn absurd_canvas() {
+    check_error(
+        "[canvas]\nwidth = 16384\nheight = 16384\n",
+        Kind::Invalid,
+        1,
+        &["1024 MiB per frame", "the cap is 256 MiB"],
+    );
+}
+
+#[test]
+fn negative_canvas_is_a_type_error() {
+    check_error(
+        "[canvas]\nwidth = -4\nheight = 32\n",
+        Kind::Syntax,
+        2,
+        &["invalid scene"],
+    );
+}
+
+#[test]
+fn panels_must_divide_the_canvas() {
+    check_error(
+        "[canvas]\nwidth = 256\nheight = 64\npanels = [3, 1]\n",
+        Kind::Invalid,
+        4,
+        &["panels = [3, 1]", "equal whole panels"],
+    );
+}
+
+#[test]
+fn absurd_fps() {
+    check_error(
+        &format!("fps = 0\n{CANVAS}"),
+        Kind::Invalid,
+        1,
+        &["fps must be above 0"],
+    );
+}
+
+#[test]
+fn bad_opacity_and_blend() {
+    check_error(
+        &format!("{CANVAS}[[layer]]\nplugin = \"mandelbrot\"\nopacity = 2.0\n"),
+        Kind::Invalid,
+        6,
+        &["opacity must be from 0 to 1"],
+    );
+    check_error(
+        &format!("{CANVAS}[[layer]]\nplugin = \"mandelbrot\"\nblend = \"glow\"\n"),
+        Kind::Syntax,
+        6,
+        &["unknown variant `glow`"],
+    );
+}
+
+#[test]
+fn duplicate_ids() {
+    check_error(
+        &format!(
+            "{CANVAS}[[layer]]\nid = \"a\"\nplugin = \"mandelbrot\"\n[[layer]]\nid = \"a\"\nplugin = \"random-pixels\"\n"
+        ),
+        Kind::Invalid,
+        9,
+        &["two renderers have the id `a`"],
+    );
+}
+
+#[test]
+fn recorder_without_required_path() {
+    check_error(
+        &format!("{CANVAS}[[recorder]]\nplugin = \"gif\"\n[recorder.config]\nspeed = 5\n"),
+        Kind::Plugin,
+        6,
+        &["`path`", "required"],
+    );
+}
+
+#[test]
+fn good_scene_defaults() {
+    let s = scene(&format!(
+        "{CANVAS}[[layer]]\nplugin = \"mandelbrot\"\n[[layer]]\nplugin = \"mandelbrot\"\n"
+    ))
+    .unwrap();
+    assert_eq!(s.fps, 30.0);
+    assert_eq!(s.layers[0].stage.id, "mandelbrot");
+    assert_eq!(s.layers[1].stage.id, "mandelbrot-2");
+    assert_eq!(s.canvas.panels, (1, 1));
+}
