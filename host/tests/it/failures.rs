@@ -83,3 +83,50 @@ fn a_factory_that_panics_is_a_scene_error() {
         assert_eq!(d.line(), Some(5));
     }
 }
+
+/// A scene with a stateful renderer on a persistent layer, under random pixels.
+fn stateful_engine() -> Engine {
+    let text = "[canvas]\nwidth = 16\nheight = 2\n[[layer]]\nplugin = \"panicky\"\npersist = true\nconfig = { marker = true }\n[[layer]]\nplugin = \"random-pixels\"\nconfig = { count = 3 }\n";
+    let scene = Scene::parse(Path::new("test.toml"), text.into(), &registry(false)).unwrap();
+    Engine::new(&scene, &EngineOptions::default()).unwrap()
+}
+
+#[test]
+fn a_run_resumes_from_a_keyframe_exactly() {
+    let mut a = stateful_engine();
+    for _ in 0..10 {
+        a.step();
+    }
+    let keyframe = a.keyframe().unwrap();
+    assert_eq!(keyframe.next_frame, 10);
+    assert_eq!(
+        keyframe.instances[0].state.as_deref(),
+        Some(&10u64.to_le_bytes()[..])
+    );
+    let expected: Vec<Vec<u8>> = (0..10).map(|_| a.step().to_vec()).collect();
+
+    let mut b = stateful_engine();
+    b.restore(&keyframe).unwrap();
+    let resumed: Vec<Vec<u8>> = (0..10).map(|_| b.step().to_vec()).collect();
+    assert_eq!(resumed, expected);
+
+    // Resuming at frame 10 without the instances' state (the frame counter and the persistent
+    // layer's pixels) gives other frames: the state is what makes the resume exact.
+    let mut stateless = keyframe.clone();
+    for i in &mut stateless.instances {
+        i.state = None;
+        i.pixels = None;
+    }
+    let mut c = stateful_engine();
+    c.restore(&stateless).unwrap();
+    assert_ne!(c.step().to_vec(), expected[0]);
+}
+
+#[test]
+fn a_keyframe_for_another_scene_is_refused() {
+    let mut a = stateful_engine();
+    let mut k = a.keyframe().unwrap();
+    k.instances[0].id = "nope".into();
+    let err = stateful_engine().restore(&k).unwrap_err();
+    assert!(err.to_string().contains("no renderer `nope`"), "{err}");
+}

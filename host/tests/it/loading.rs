@@ -113,7 +113,7 @@ fn a_missing_directory_is_reported_and_the_rest_still_loads() {
         crate::util::lib_dir(),
     ]);
     assert!(matches!(r.failures()[0], LoadError::Directory { .. }));
-    // The target directory holds the standard plugins, the panicky fixture and the ABI-2 fixture.
+    // The target directory holds the standard plugins, the example, the panicky and ABI-2 fixtures.
     assert!(r.get("panicky").is_some());
     assert!(
         r.failures()
@@ -122,7 +122,7 @@ fn a_missing_directory_is_reported_and_the_rest_still_loads() {
     );
     assert_eq!(
         r.ids_of(PluginKind::Renderer),
-        ["mandelbrot", "panicky", "random-pixels"]
+        ["mandelbrot", "panicky", "plasma", "random-pixels"]
     );
 }
 
@@ -139,4 +139,21 @@ fn load_errors_name_the_file() {
     ] {
         assert!(e.to_string().contains(&e.path().display().to_string()));
     }
+}
+
+#[test]
+fn the_external_example_plugin_loads_from_its_so_and_matches_its_stored_trace() {
+    let mut r = Registry::builtin();
+    r.load(&so("marquee_example_plasma"));
+    assert!(r.failures().is_empty(), "{:?}", r.failures());
+    assert!(matches!(r.get("plasma").unwrap().origin, Origin::File(_)));
+    let example = crate::util::root().join("examples/plasma/tests");
+    // The stored trace was made with the plugin linked in; the .so must reproduce it exactly.
+    let outcome = marquee::testing::try_check_trace(
+        &example.join("plasma.toml"),
+        20,
+        &example.join("traces/plasma"),
+        &r,
+    );
+    assert_eq!(outcome, Ok(marquee::testing::TraceCheck::Matched));
 }
