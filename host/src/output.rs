@@ -124,18 +124,14 @@ impl<W: Write> Output for Terminal<W> {
     }
 }
 
-/// The terminal's width in columns: `$COLUMNS`, else `tput cols`, else 80.
+/// The terminal's width in columns: asked of the terminal, else `$COLUMNS`, else 80.
 pub fn terminal_columns() -> usize {
-    if let Some(c) = std::env::var("COLUMNS").ok().and_then(|c| c.trim().parse().ok()) {
-        return c;
+    if let Ok((cols, _)) = crossterm::terminal::size() {
+        return cols as usize;
     }
-    std::process::Command::new("tput")
-        .arg("cols")
-        .stderr(std::process::Stdio::null())
-        .output()
+    std::env::var("COLUMNS")
         .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
+        .and_then(|c| c.trim().parse().ok())
         .unwrap_or(80)
 }
 

@@ -70,7 +70,7 @@ impl LoadedPlugin {
 #[non_exhaustive]
 pub enum LoadError {
     /// A plugin directory could not be read.
-    #[error("cannot read plugin directory {}: {reason}", path.display())]
+    #[error("cannot read plugin directory {}: {reason}; check --plugin-dir and $MARQUEE_PLUGIN_PATH", path.display())]
     Directory {
         /// The directory.
         path: PathBuf,
@@ -78,7 +78,7 @@ pub enum LoadError {
         reason: String,
     },
     /// The file is not a loadable library at all.
-    #[error("{} is not a loadable library: {reason}; remove it from the plugin directory or rebuild it as a cdylib", path.display())]
+    #[error("{} is not a loadable library: {reason}; remove it from the plugin directory or rebuild it as a cdylib for host ABI {host}", path.display(), host = ABI_VERSION)]
     NotALibrary {
         /// The file.
         path: PathBuf,
@@ -86,7 +86,7 @@ pub enum LoadError {
         reason: String,
     },
     /// A library, but it exports no Marquee root module.
-    #[error("{} is a library but not a Marquee plugin (it exports no root module); plugins call `marquee_plugin_api::export_plugin!`", path.display())]
+    #[error("{} is a library but not a Marquee plugin (it exports no root module); plugins call `marquee_plugin_api::export_plugin!` (host ABI {host})", path.display(), host = ABI_VERSION)]
     NotAPlugin {
         /// The file.
         path: PathBuf,
@@ -116,7 +116,7 @@ pub enum LoadError {
         host: AbiVersion,
     },
     /// Another file already provided this id.
-    #[error("{} is plugin `{id}` {version}, but `{id}` was already loaded from {first}; remove one of them", path.display())]
+    #[error("{} is plugin `{id}` {version} (host ABI {host}), but `{id}` was already loaded from {first}; remove one of them", path.display(), host = ABI_VERSION)]
     Duplicate {
         /// The file.
         path: PathBuf,

@@ -75,11 +75,15 @@ fn check_trace_writes_then_matches_then_names_the_first_divergent_frame() {
 
 #[test]
 fn index_json_matches_its_published_schema() {
-    let schema: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(crate::util::root().join("docs/trace-index.schema.json")).unwrap()).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(crate::util::root().join("docs/trace-index.schema.json")).unwrap(),
+    )
+    .unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
-    let index: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(crate::util::root().join("traces/showcase/index.json")).unwrap()).unwrap();
+    let index: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(crate::util::root().join("traces/showcase/index.json")).unwrap(),
+    )
+    .unwrap();
     let errors: Vec<String> = validator.iter_errors(&index).map(|e| e.to_string()).collect();
     assert!(errors.is_empty(), "{errors:#?}");
 
