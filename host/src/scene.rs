@@ -23,7 +23,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use marquee_plugin_api::{PluginKind, Rgba};
+use marquee_plugin_api::{FieldType, PluginKind, Rgba};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -518,7 +518,18 @@ fn resolve_stage(
         return Err(d.help("`marquee plugins` lists every plugin and where it came from"));
     };
     let spec = found.manifest.factory(kind).expect("checked by provides()");
-    let table = config.as_ref().map(|c| c.get_ref().clone()).unwrap_or_default();
+    let mut table = config.as_ref().map(|c| c.get_ref().clone()).unwrap_or_default();
+    // Path fields are relative to the scene file: resolve them here, so plugins get usable paths
+    // whatever the working directory.
+    let base = source.path.parent().unwrap_or(Path::new(""));
+    for field in spec.fields.iter().filter(|f| f.ty == FieldType::Path) {
+        if let Some(toml::Value::String(p)) = table.get_mut(field.name.as_str())
+            && !p.is_empty()
+            && Path::new(p.as_str()).is_relative()
+        {
+            *p = base.join(p.as_str()).to_string_lossy().into_owned();
+        }
+    }
     for key in table.keys() {
         if !spec.fields.iter().any(|f| f.name.as_str() == key.as_str()) {
             let span = config.as_ref().map(|c| source.key_span(key, c.span()));

@@ -454,6 +454,15 @@ pub fn verify(
     let scene_file = scene_path
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from(&index.scene.path));
+    if scene_path.is_none() && !scene_file.exists() {
+        return Err(TraceError::BadTrace {
+            path: dir.join(INDEX_FILE),
+            message: format!(
+                "the trace was made from scene {}, which is not found from here; run verify from the directory the trace was made in, or pass --scene PATH",
+                scene_file.display()
+            ),
+        });
+    }
     let scene = Scene::load(&scene_file, registry)?;
     let mut notes = Vec::new();
     if scene.hash_hex() != index.scene.hash {

@@ -135,3 +135,49 @@ fn verify_of_a_damaged_trace_says_so() {
         text(&out)
     );
 }
+
+#[test]
+fn verify_from_elsewhere_explains_how_to_find_the_scene() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace_dir = dir.path().join("t");
+    let out = marquee(&[
+        "trace",
+        "scenes/showcase.toml",
+        "--frames",
+        "2",
+        "--out",
+        trace_dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_marquee"))
+        .args(["verify", trace_dir.to_str().unwrap()])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("pass --scene PATH"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn recorder_paths_are_relative_to_the_scene_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = dir.path().join("rec.toml");
+    std::fs::write(&scene, "[canvas]\nwidth = 8\nheight = 8\n[[layer]]\nplugin = \"random-pixels\"\n[[recorder]]\nplugin = \"gif\"\nconfig = { path = \"out.gif\" }\n").unwrap();
+    let out = marquee(&[
+        "run",
+        scene.to_str().unwrap(),
+        "--headless",
+        "--frames",
+        "5",
+        "--unpaced",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let gif = std::fs::read(dir.path().join("out.gif")).unwrap();
+    assert_eq!(&gif[..6], b"GIF89a");
+    // Finished cleanly: no temporary file is left beside it.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+}
