@@ -64,16 +64,21 @@ fn cli_trace(binary: &Path, dir: &Path, threads: usize) -> (String, Vec<u8>) {
     files(dir)
 }
 
+/// Traces with two (binary, threads) runs in separate processes and compares the bytes.
+fn compare_cli(a: (&Path, usize), b: (&Path, usize), what: &str) {
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    assert_same(
+        &cli_trace(a.0, d1.path(), a.1),
+        &cli_trace(b.0, d2.path(), b.1),
+        what,
+    );
+}
+
 #[test]
 fn one_and_two_threads() {
     // Separate processes: the worker pool is global to a process.
-    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_marquee"));
-    assert_same(
-        &cli_trace(&bin, d1.path(), 1),
-        &cli_trace(&bin, d2.path(), 2),
-        "1 and 2 threads",
-    );
+    compare_cli((&bin, 1), (&bin, 2), "1 and 2 threads");
 }
 
 #[test]
@@ -88,13 +93,8 @@ fn debug_and_release_builds() {
         "{} is missing: build it with `cargo build --release --bin marquee` before the tests (the README's test command does)",
         release.display()
     );
-    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_marquee"));
-    assert_same(
-        &cli_trace(&bin, d1.path(), 1),
-        &cli_trace(&release, d2.path(), 1),
-        "debug and release builds",
-    );
+    compare_cli((&bin, 1), (&release, 1), "debug and release builds");
 }
 
 #[test]

@@ -130,3 +130,29 @@ fn a_keyframe_for_another_scene_is_refused() {
     let err = stateful_engine().restore(&k).unwrap_err();
     assert!(err.to_string().contains("no renderer `nope`"), "{err}");
 }
+
+#[test]
+fn a_failing_recorder_is_reported_and_the_frames_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    let text = "[canvas]\nwidth = 4\nheight = 2\n[[layer]]\nplugin = \"random-pixels\"\n[[recorder]]\nplugin = \"gif\"\nconfig = { path = \"sub/out.gif\" }\n";
+    let scene = Scene::parse(&dir.path().join("s.toml"), text.into(), &Registry::builtin()).unwrap();
+    let mut e = Engine::new(&scene, &EngineOptions::default()).unwrap();
+    e.step();
+    // The directory disappears under the recorder: finishing (rename into place) must fail.
+    std::fs::remove_dir_all(&sub).unwrap();
+    e.step();
+    let failures = e.finish();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert_eq!(
+        (failures[0].kind, failures[0].error.kind),
+        (PluginKind::Recorder, ErrorKind::Io)
+    );
+    assert!(
+        failures[0].to_string().contains("records nothing more"),
+        "{}",
+        failures[0]
+    );
+    assert!(!sub.exists());
+}
