@@ -1,10 +1,10 @@
 //! Snapshot testing of scene traces, for plugin authors' own test suites.
 //!
 //! ```no_run
-//! # fn my_plugin_module() -> marquee_plugin_api::PluginModRef { unimplemented!() }
+//! # use marquee_mandelbrot as my_plugin; // stands in for your own plugin crate
 //! use marquee::registry::{Origin, Registry};
 //! let mut registry = Registry::builtin();
-//! registry.add_module(my_plugin_module(), Origin::BuiltIn);
+//! registry.add_module(my_plugin::module(), Origin::BuiltIn);
 //! marquee::testing::check_trace("tests/scenes/demo.toml", 30, "tests/traces/demo", &registry);
 //! ```
 //!
