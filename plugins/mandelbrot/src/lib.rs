@@ -211,31 +211,38 @@ fn escape_lanes(re: &[f64; LANES], im: f64, max_iter: u32) -> [u32; LANES] {
     count
 }
 
-/// The view of one frame: the complex point at the centre of pixel (0, 0) and the step per pixel.
+/// The view of one frame: the complex point at pixel (0, 0) and the step per pixel along each axis.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct View {
     /// Real part at column 0.
     pub re0: f64,
     /// Imaginary part at row 0.
     pub im0: f64,
-    /// Complex distance between neighbouring pixels.
-    pub step: f64,
+    /// Change of the real part from one column to the next.
+    pub step_re: f64,
+    /// Change of the imaginary part from one row to the next (negative: up the screen).
+    pub step_im: f64,
 }
 
 impl View {
-    /// A view of `width_c` complex units across `width × height` pixels, centred on `center`.
+    /// A view of `width_c` complex units across `width × height` square pixels, centred on
+    /// `center`, with the imaginary axis pointing up.
     pub fn centred(center: [f64; 2], width_c: f64, width: u32, height: u32) -> View {
         let step = width_c / width as f64;
         View {
             re0: center[0] - (width as f64 / 2.0 - 0.5) * step,
             im0: center[1] + (height as f64 / 2.0 - 0.5) * step,
-            step,
+            step_re: step,
+            step_im: -step,
         }
     }
 
-    /// The point at the centre of pixel `(x, y)`.
+    /// The point at pixel `(x, y)`.
     pub fn point(&self, x: u32, y: u32) -> (f64, f64) {
-        (self.re0 + x as f64 * self.step, self.im0 - y as f64 * self.step)
+        (
+            self.re0 + x as f64 * self.step_re,
+            self.im0 + y as f64 * self.step_im,
+        )
     }
 }
 
