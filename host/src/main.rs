@@ -2,7 +2,7 @@
 //! the exit code: 0 success, 1 a check failed (verify found a difference), 2 bad input.
 
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -215,12 +215,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 Some(m) => {
                     println!(
-                        "FAILED: frame {} of {} differs ({} pixels; hash {} expected, {} found); {} frames matched before it",
+                        "FAILED: frame {} of {} differs (hash {} expected, {} found; {} pixels differ from the GIF's copy); {} frames matched before it",
                         m.index,
                         dir.display(),
-                        m.differing_pixels,
                         m.expected,
                         m.actual,
+                        m.differing_pixels,
                         report.matched
                     );
                     println!("  expected:   {}", m.images.expected.display());
@@ -316,12 +316,8 @@ fn list_plugins(registry: &Registry) -> anyhow::Result<()> {
     } else {
         println!("{} plugin file(s) failed to load:", failures.len());
         for f in failures {
-            println!("  {}: {f}", display(f.path()));
+            println!("  {}: {f}", f.path().display());
         }
     }
     Ok(())
-}
-
-fn display(p: &Path) -> String {
-    p.display().to_string()
 }

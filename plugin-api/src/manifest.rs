@@ -156,3 +156,19 @@ impl Manifest {
         self.factories.iter().map(|f| f.kind).collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_major_and_older_or_equal_minor_loads() {
+        let host = AbiVersion { major: 1, minor: 2 };
+        let v = |major, minor| AbiVersion { major, minor };
+        assert!(v(1, 0).loads_in(host));
+        assert!(v(1, 2).loads_in(host));
+        assert!(!v(1, 3).loads_in(host), "a plugin needing newer capabilities");
+        assert!(!v(0, 9).loads_in(host));
+        assert!(!v(2, 0).loads_in(host));
+    }
+}
