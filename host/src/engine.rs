@@ -217,7 +217,7 @@ fn render_one(index: u64, slot: &mut RendererSlot, target: &mut LayerTarget, per
     } else {
         // Draw the failed layer transparent, and drop whatever it queued.
         pixels.fill(0);
-        queue.execute(0, 0, &mut []);
+        queue.clear();
     }
 }
 

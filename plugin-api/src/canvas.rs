@@ -80,6 +80,13 @@ impl DrawQueue {
         self.commands.is_empty()
     }
 
+    /// Drops every queued command, keeping the capacity.
+    pub fn clear(&mut self) {
+        self.commands.clear();
+        self.points.clear();
+        self.bytes.clear();
+    }
+
     /// Executes every queued command on `pixels` (`width × height` RGBA8) in order, then empties
     /// the queue, keeping its capacity.
     pub fn execute(&mut self, width: u32, height: u32, pixels: &mut [u8]) {
@@ -102,9 +109,7 @@ impl DrawQueue {
                 }
             }
         }
-        self.commands.clear();
-        self.points.clear();
-        self.bytes.clear();
+        self.clear();
     }
 }
 

@@ -10,3 +10,4 @@ mod loading;
 mod scenes;
 mod schedule;
 mod snapshot;
+mod terminal;

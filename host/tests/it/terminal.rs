@@ -1,0 +1,139 @@
+//! The showcase in a real terminal: `marquee run` under tmux, the screen read back with
+//! `capture-pane -e`, and every cell's colours compared with the frame the engine makes.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use marquee::engine::{Engine, EngineOptions};
+use marquee::output::{Output, Terminal};
+use marquee::registry::Registry;
+use marquee::scene::Scene;
+
+use crate::util::root;
+
+/// One character cell: its foreground and background colours (`None`: the terminal's default).
+type Cell = (Option<[u8; 3]>, Option<[u8; 3]>);
+
+/// Reads the `▀` cells of screen text with SGR colour sequences, row by row.
+fn cells(text: &str) -> Vec<Vec<Cell>> {
+    let mut rows = Vec::new();
+    let (mut fg, mut bg) = (None, None);
+    for line in text.split('\n') {
+        let mut row = Vec::new();
+        let mut rest = line;
+        while let Some(c) = rest.chars().next() {
+            if let Some(r) = rest.strip_prefix("\x1b[") {
+                let end = r
+                    .find(|c: char| c.is_ascii_alphabetic())
+                    .expect("a complete escape sequence");
+                if &r[end..=end] == "m" {
+                    let params: Vec<u16> = r[..end].split(';').map(|p| p.parse().unwrap_or(0)).collect();
+                    let mut i = 0;
+                    while i < params.len() {
+                        match params[i] {
+                            0 => (fg, bg) = (None, None),
+                            39 => fg = None,
+                            49 => bg = None,
+                            p @ (38 | 48) if params.get(i + 1) == Some(&2) => {
+                                let rgb = [params[i + 2] as u8, params[i + 3] as u8, params[i + 4] as u8];
+                                if p == 38 {
+                                    fg = Some(rgb)
+                                } else {
+                                    bg = Some(rgb)
+                                }
+                                i += 4;
+                            }
+                            _ => {}
+                        }
+                        i += 1;
+                    }
+                }
+                rest = &r[end + 1..];
+            } else {
+                if c == '▀' {
+                    row.push((fg, bg));
+                }
+                rest = &rest[c.len_utf8()..];
+            }
+        }
+        if !row.is_empty() {
+            rows.push(row);
+        }
+    }
+    rows
+}
+
+fn tmux(socket: &str, args: &[&str]) -> String {
+    let out = Command::new("tmux")
+        .arg("-L")
+        .arg(socket)
+        .args(args)
+        .output()
+        .expect("tmux is installed (.ci/run installs it)");
+    assert!(
+        out.status.success(),
+        "tmux {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+struct Server(String);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux").args(["-L", &self.0, "kill-server"]).output();
+    }
+}
+
+#[test]
+fn the_showcase_shows_in_a_truecolor_terminal_cell_for_cell() {
+    const FRAMES: u64 = 15;
+    let server = Server(format!("marquee-test-{}", std::process::id()));
+    let command = format!(
+        "cd '{}' && '{}' run scenes/showcase.toml --frames {FRAMES}; sleep 60",
+        root().display(),
+        env!("CARGO_BIN_EXE_marquee")
+    );
+    tmux(
+        &server.0,
+        &["new-session", "-d", "-s", "t", "-x", "140", "-y", "40", &command],
+    );
+
+    // Wait (bounded) for the run's closing summary, printed after the last frame.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let screen = loop {
+        let screen = tmux(&server.0, &["capture-pane", "-p", "-e", "-t", "t"]);
+        if screen.contains(&format!("showcase: {FRAMES} frames of 256×64 (terminal)")) {
+            break screen;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the run did not finish in time; screen:\n{screen}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+
+    // The last frame, drawn the same way for a 140-column terminal.
+    let registry = Registry::builtin();
+    let scene = Scene::load(&root().join(Path::new("scenes/showcase.toml")), &registry).unwrap();
+    let mut engine = Engine::new(&scene, &EngineOptions::default()).unwrap();
+    let mut frame = Vec::new();
+    for _ in 0..FRAMES {
+        frame = engine.step().to_vec();
+    }
+    let mut expected = Terminal::new(Vec::new(), 140);
+    expected.show(&frame, 256, 64).unwrap();
+    let expected = cells(std::str::from_utf8(expected.writer()).unwrap());
+
+    let shown = cells(&screen);
+    assert_eq!(expected.len(), 16, "256×64 at scale 2 is 128×16 cells");
+    assert_eq!(shown.len(), expected.len(), "screen:\n{screen}");
+    for (r, (got, want)) in shown.iter().zip(&expected).enumerate() {
+        assert_eq!(got.len(), 128, "row {r}");
+        for (c, (g, w)) in got.iter().zip(want).enumerate() {
+            assert_eq!(g, w, "cell ({c}, {r})");
+        }
+    }
+}
