@@ -39,7 +39,7 @@ enum Command {
         #[arg(long, conflicts_with = "seconds")]
         frames: Option<u64>,
         /// Stop after this many seconds of scene time.
-        #[arg(long)]
+        #[arg(long, value_parser = positive_seconds)]
         seconds: Option<f64>,
         /// Render as fast as possible instead of at the scene's fps.
         #[arg(long)]
@@ -53,10 +53,10 @@ enum Command {
         /// The scene file.
         scene: PathBuf,
         /// Seconds of scene time to trace.
-        #[arg(long, required_unless_present = "frames", conflicts_with = "frames")]
+        #[arg(long, required_unless_present = "frames", conflicts_with = "frames", value_parser = positive_seconds)]
         seconds: Option<f64>,
         /// Frames to trace.
-        #[arg(long)]
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
         frames: Option<u64>,
         /// The trace directory to write.
         #[arg(long)]
@@ -114,6 +114,13 @@ fn main() -> ExitCode {
             }
             ExitCode::from(if bad_input { 2 } else { 1 })
         }
+    }
+}
+
+fn positive_seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s.is_finite() && s > 0.0 => Ok(s),
+        _ => Err(format!("expected a number of seconds above 0, found `{text}`")),
     }
 }
 

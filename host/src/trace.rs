@@ -198,6 +198,12 @@ pub fn trace(
     frames: u64,
     threads: usize,
 ) -> Result<TraceOutcome, TraceError> {
+    if frames == 0 {
+        return Err(TraceError::BadTrace {
+            path: out_dir.to_path_buf(),
+            message: "a trace needs at least one frame".into(),
+        });
+    }
     fs::create_dir_all(out_dir).map_err(io("cannot create trace directory", out_dir))?;
     let gif_path = out_dir.join(GIF_FILE);
     let mut engine = Engine::new(

@@ -181,3 +181,19 @@ fn recorder_paths_are_relative_to_the_scene_file() {
     // Finished cleanly: no temporary file is left beside it.
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
 }
+
+#[test]
+fn trace_refuses_empty_or_negative_lengths() {
+    for args in [["--frames", "0"], ["--seconds", "-2"], ["--seconds", "nan"]] {
+        let out = marquee(&[
+            "trace",
+            "scenes/showcase.toml",
+            args[0],
+            args[1],
+            "--out",
+            "/tmp/never-written",
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        assert!(!std::path::Path::new("/tmp/never-written").exists());
+    }
+}
