@@ -31,6 +31,7 @@
 //! ```
 
 pub mod accumulator;
+pub mod describe;
 pub mod diag;
 pub mod engine;
 pub mod output;

@@ -80,7 +80,22 @@ enum Command {
         quiet: bool,
     },
     /// Lists every plugin found, and every plugin file that failed to load.
-    Plugins,
+    Plugins {
+        /// Print JSON for tools instead of a table.
+        #[arg(long, global = true)]
+        json: bool,
+        #[command(subcommand)]
+        action: Option<PluginsAction>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PluginsAction {
+    /// Shows one plugin's factories, every config field (type, default, range, doc) and an example.
+    Describe {
+        /// The plugin's id.
+        id: String,
+    },
 }
 
 /// An error already shown to the user in full, carrying the exit code.
@@ -148,7 +163,33 @@ fn warn_failures(registry: &Registry) {
 fn run(cli: Cli) -> anyhow::Result<()> {
     let registry = Registry::discover(&plugin_dirs(&cli));
     match cli.command {
-        Command::Plugins => list_plugins(&registry),
+        Command::Plugins { json, action: None } => {
+            if json {
+                println!("{:#}", marquee::describe::registry_json(&registry));
+                Ok(())
+            } else {
+                list_plugins(&registry)
+            }
+        }
+        Command::Plugins {
+            json,
+            action: Some(PluginsAction::Describe { id }),
+        } => {
+            let Some(plugin) = registry.get(&id) else {
+                let ids: Vec<&str> = registry.plugins().iter().map(|p| p.id()).collect();
+                let hint = marquee::diag::nearest(&id, ids.iter().copied())
+                    .map(|n| format!("did you mean `{n}`? "))
+                    .unwrap_or_default();
+                eprintln!("error: no plugin `{id}`; {hint}known plugins: {}", ids.join(", "));
+                return Err(Exit(2).into());
+            };
+            if json {
+                println!("{:#}", marquee::describe::plugin_json(plugin));
+            } else {
+                print!("{}", marquee::describe::describe(plugin));
+            }
+            Ok(())
+        }
         Command::Run {
             scene,
             headless,

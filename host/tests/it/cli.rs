@@ -197,3 +197,37 @@ fn trace_refuses_empty_or_negative_lengths() {
         assert!(!std::path::Path::new("/tmp/never-written").exists());
     }
 }
+
+#[test]
+fn plugins_describe_and_json() {
+    let out = marquee(&["plugins", "describe", "color"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        stdout.contains("gamma") && stdout.contains("0.1 to 10") && stdout.contains("[[processor]]"),
+        "{stdout}"
+    );
+
+    let out = marquee(&["plugins", "describe", "mandelbrott"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("did you mean `mandelbrot`?"),
+        "{}",
+        text(&out)
+    );
+
+    let out = marquee(&["plugins", "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids: Vec<&str> = v["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["mandelbrot", "random-pixels", "color", "gif"]);
+
+    let out = marquee(&["plugins", "describe", "gif", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["factories"][0]["kind"], "recorder");
+}
