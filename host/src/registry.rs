@@ -152,10 +152,14 @@ impl LoadError {
 }
 
 /// The built-in plugins' root modules, in listing order.
-pub fn builtin_modules() -> [PluginModRef; 4] {
+pub fn builtin_modules() -> [PluginModRef; 8] {
     [
         marquee_mandelbrot::module(),
         marquee_random_pixels::module(),
+        marquee_solid::module(),
+        marquee_gradient::module(),
+        marquee_life::module(),
+        marquee_text::module(),
         marquee_color::module(),
         marquee_gif::module(),
     ]

@@ -8,8 +8,9 @@ use std::cell::Cell;
 
 use marquee::engine::{Engine, EngineOptions};
 use marquee::registry::Registry;
+use marquee::scene::Scene;
 
-use crate::util::{showcase, so_registry};
+use crate::util::{root, showcase, so_registry};
 
 struct Counting;
 
@@ -43,10 +44,10 @@ fn allocations() -> u64 {
     ALLOCATIONS.with(|c| c.get())
 }
 
-/// Allocations on this thread during `frames` frames after `warmup` frames.
-fn count(registry: &Registry, warmup: u64, frames: u64) -> u64 {
+/// Allocations on this thread during `frames` frames of `scene` after `warmup` frames.
+fn count_scene(scene: &Scene, warmup: u64, frames: u64) -> u64 {
     let mut engine = Engine::new(
-        &showcase(registry),
+        scene,
         &EngineOptions {
             threads: 1,
             scene_recorders: false,
@@ -63,6 +64,11 @@ fn count(registry: &Registry, warmup: u64, frames: u64) -> u64 {
     allocations() - before
 }
 
+/// Allocations during showcase frames.
+fn count(registry: &Registry, warmup: u64, frames: u64) -> u64 {
+    count_scene(&showcase(registry), warmup, frames)
+}
+
 #[test]
 fn showcase_frames_do_not_allocate_after_warmup() {
     assert_eq!(count(&Registry::builtin(), 30, 300), 0);
@@ -71,6 +77,15 @@ fn showcase_frames_do_not_allocate_after_warmup() {
 #[test]
 fn showcase_frames_do_not_allocate_with_so_plugins_either() {
     assert_eq!(count(&so_registry(), 30, 300), 0);
+}
+
+#[test]
+fn every_standard_renderer_draws_without_allocating() {
+    let registry = Registry::builtin();
+    for name in ["solid", "gradient", "life", "text"] {
+        let scene = Scene::load(&root().join(format!("host/tests/scenes/{name}.toml")), &registry).unwrap();
+        assert_eq!(count_scene(&scene, 10, 200), 0, "{name}");
+    }
 }
 
 #[test]

@@ -225,7 +225,19 @@ fn plugins_describe_and_json() {
         .iter()
         .map(|p| p["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, ["mandelbrot", "random-pixels", "color", "gif"]);
+    assert_eq!(
+        ids,
+        [
+            "mandelbrot",
+            "random-pixels",
+            "solid",
+            "gradient",
+            "life",
+            "text",
+            "color",
+            "gif"
+        ]
+    );
 
     let out = marquee(&["plugins", "describe", "gif", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -37,10 +37,19 @@ pub fn so(lib: &str) -> PathBuf {
 
 /// The standard plugins' `.so` files.
 pub fn standard_sos() -> Vec<PathBuf> {
-    ["mandelbrot", "random_pixels", "color", "gif"]
-        .iter()
-        .map(|n| so(&format!("marquee_plugin_{n}")))
-        .collect()
+    [
+        "mandelbrot",
+        "random_pixels",
+        "solid",
+        "gradient",
+        "life",
+        "text",
+        "color",
+        "gif",
+    ]
+    .iter()
+    .map(|n| so(&format!("marquee_plugin_{n}")))
+    .collect()
 }
 
 /// A registry whose standard plugins all come from their `.so` files.

@@ -1,0 +1,316 @@
+//! `gradient`: linear or radial colour gradients through any number of stops, optionally moving.
+//!
+//! The gradient position of every pixel is computed once, at creation; a frame only shifts it by
+//! `speed · time` and looks the colour up in a 1024-entry table, so frames cost one pass and no
+//! trigonometry.
+
+use marquee_plugin_api::{
+    Canvas, Factory, Field, FieldType, FrameCtx, InitCtx, PluginDef, PluginError, RendererPlugin, Rgba,
+    check_range, declare_plugin, parse_config,
+};
+use serde::Deserialize;
+
+/// The plugin's definition.
+pub const PLUGIN: PluginDef = PluginDef {
+    id: "gradient",
+    version: env!("CARGO_PKG_VERSION"),
+    description: "linear and radial gradients",
+    renderer: Some(Factory {
+        doc: "Blends evenly spaced `colors` along a line at `angle`, or outwards from `center`; `speed` moves the pattern, `extend` says what lies past the ends.",
+        fields: FIELDS,
+        new: new_renderer,
+    }),
+    processor: None,
+    recorder: None,
+};
+
+const FIELDS: &[Field] = &[
+    Field::new(
+        "colors",
+        FieldType::List,
+        "[\"#000000\", \"#ffffff\"]",
+        "two or more colour stops, evenly spaced",
+    ),
+    Field::new("shape", FieldType::String, "\"linear\"", "linear or radial"),
+    Field::new(
+        "angle",
+        FieldType::Float,
+        "0.0",
+        "linear: direction in degrees, 0 left to right, 90 top to bottom",
+    )
+    .range(-360.0, 360.0),
+    Field::new(
+        "center",
+        FieldType::List,
+        "[0.5, 0.5]",
+        "radial: centre as fractions of width and height",
+    ),
+    Field::new(
+        "radius",
+        FieldType::Float,
+        "0.5",
+        "radial: radius as a fraction of the larger side",
+    )
+    .range(0.001, 100.0),
+    Field::new(
+        "speed",
+        FieldType::Float,
+        "0.0",
+        "gradient lengths the pattern moves per second",
+    )
+    .range(-100.0, 100.0),
+    Field::new(
+        "extend",
+        FieldType::String,
+        "\"clamp\"",
+        "past the ends: clamp, repeat or mirror",
+    ),
+];
+
+/// Linear or radial.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Shape {
+    /// Along a line.
+    Linear,
+    /// Outwards from a centre.
+    Radial,
+}
+
+/// What lies past the ends of the gradient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Extend {
+    /// The end colours continue.
+    Clamp,
+    /// The gradient starts over.
+    Repeat,
+    /// The gradient runs back and forth.
+    Mirror,
+}
+
+/// Config of a `gradient` layer.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Colour stops.
+    pub colors: Vec<Rgba>,
+    /// Linear or radial.
+    pub shape: Shape,
+    /// Direction of a linear gradient, degrees.
+    pub angle: f64,
+    /// Centre of a radial gradient, fractions.
+    pub center: [f64; 2],
+    /// Radius of a radial gradient, fraction of the larger side.
+    pub radius: f64,
+    /// Movement, gradient lengths per second.
+    pub speed: f64,
+    /// Past the ends.
+    pub extend: Extend,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            colors: vec![Rgba::BLACK, Rgba::WHITE],
+            shape: Shape::Linear,
+            angle: 0.0,
+            center: [0.5, 0.5],
+            radius: 0.5,
+            speed: 0.0,
+            extend: Extend::Clamp,
+        }
+    }
+}
+
+const LUT: usize = 1024;
+
+/// The renderer.
+pub struct Gradient {
+    config: Config,
+    /// Gradient position of every pixel (0 at the start, 1 at the end).
+    position: Vec<f32>,
+    lut: Vec<[u8; 4]>,
+}
+
+/// The colour at `t` in `[0, 1]` between evenly spaced `stops`, rounded per channel.
+pub fn blend_stops(stops: &[Rgba], t: f64) -> [u8; 4] {
+    let x = t.clamp(0.0, 1.0) * (stops.len() - 1) as f64;
+    let i = (x as usize).min(stops.len() - 2);
+    let f = x - i as f64;
+    let (a, b) = (stops[i].to_array(), stops[i + 1].to_array());
+    std::array::from_fn(|c| (a[c] as f64 + (b[c] as f64 - a[c] as f64) * f).round() as u8)
+}
+
+impl Gradient {
+    /// A gradient for `config` on a `width × height` surface.
+    pub fn new(config: Config, width: u32, height: u32) -> Self {
+        let (w, h) = (width as f64, height as f64);
+        let mut position = Vec::with_capacity(width as usize * height as usize);
+        let (dx, dy) = (config.angle.to_radians().cos(), config.angle.to_radians().sin());
+        // Linear: project pixel centres on the direction, normalised so the surface spans 0..1.
+        let corners = [(0.0, 0.0), (w, 0.0), (0.0, h), (w, h)].map(|(x, y)| x * dx + y * dy);
+        let lo = corners.iter().cloned().fold(f64::INFINITY, f64::min);
+        let hi = corners.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let (cx, cy, r) = (
+            config.center[0] * w,
+            config.center[1] * h,
+            config.radius * w.max(h),
+        );
+        for y in 0..height {
+            for x in 0..width {
+                let (px, py) = (x as f64 + 0.5, y as f64 + 0.5);
+                let t = match config.shape {
+                    Shape::Linear => (px * dx + py * dy - lo) / (hi - lo),
+                    Shape::Radial => ((px - cx).powi(2) + (py - cy).powi(2)).sqrt() / r,
+                };
+                position.push(t as f32);
+            }
+        }
+        let lut = (0..LUT)
+            .map(|i| blend_stops(&config.colors, i as f64 / (LUT - 1) as f64))
+            .collect();
+        Gradient {
+            config,
+            position,
+            lut,
+        }
+    }
+
+    /// Maps a shifted position into `[0, 1]` by the `extend` rule.
+    fn extend(&self, t: f32) -> f32 {
+        match self.config.extend {
+            Extend::Clamp => t.clamp(0.0, 1.0),
+            Extend::Repeat => t - t.floor(),
+            Extend::Mirror => {
+                let m = t.rem_euclid(2.0);
+                if m > 1.0 { 2.0 - m } else { m }
+            }
+        }
+    }
+}
+
+fn new_renderer(json: &str, init: &InitCtx) -> Result<Box<dyn RendererPlugin>, PluginError> {
+    let config: Config = parse_config(json)?;
+    if config.colors.len() < 2 {
+        return Err(PluginError::config("colors", "give at least two colour stops"));
+    }
+    check_range("angle", config.angle, -360.0, 360.0)?;
+    check_range("center[0]", config.center[0], -10.0, 10.0)?;
+    check_range("center[1]", config.center[1], -10.0, 10.0)?;
+    check_range("radius", config.radius, 0.001, 100.0)?;
+    check_range("speed", config.speed, -100.0, 100.0)?;
+    Ok(Box::new(Gradient::new(config, init.width, init.height)))
+}
+
+impl RendererPlugin for Gradient {
+    fn render(&mut self, ctx: &FrameCtx, canvas: &mut Canvas<'_>) -> Result<(), PluginError> {
+        // Keep the shift small so f32 stays precise: the pattern is periodic with period 2.
+        let shift = (self.config.speed * ctx.time).rem_euclid(2.0) as f32;
+        for (px, &t) in canvas.pixels().chunks_exact_mut(4).zip(&self.position) {
+            let t = self.extend(t - shift);
+            px.copy_from_slice(&self.lut[(t * (LUT - 1) as f32).round() as usize]);
+        }
+        Ok(())
+    }
+}
+
+declare_plugin!(PLUGIN);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use marquee_plugin_api::defaults_json;
+
+    #[test]
+    fn declared_defaults_match_config_default() {
+        let parsed: Config = parse_config(&defaults_json(FIELDS)).unwrap();
+        assert_eq!(parsed, Config::default());
+    }
+
+    fn pixels(config: Config, w: u32, h: u32, time: f64) -> Vec<u8> {
+        let mut g = Gradient::new(config, w, h);
+        let init = InitCtx {
+            width: w,
+            height: h,
+            fps: 10.0,
+            seed: 0,
+        };
+        let mut px = vec![0u8; (w * h * 4) as usize];
+        let mut q = marquee_plugin_api::DrawQueue::new();
+        let ctx = FrameCtx::new(&init, (time * 10.0) as u64);
+        g.render(&ctx, &mut Canvas::new(w, h, &mut px, &mut q)).unwrap();
+        px
+    }
+
+    #[test]
+    fn linear_runs_from_first_to_last_stop() {
+        let px = pixels(Config::default(), 256, 1, 0.0);
+        assert_eq!(&px[..4], &[0, 0, 0, 255]);
+        assert_eq!(&px[255 * 4..], &[255, 255, 255, 255]);
+        let reds: Vec<u8> = px.chunks(4).map(|p| p[0]).collect();
+        assert!(reds.windows(2).all(|w| w[0] <= w[1]), "monotonic");
+    }
+
+    #[test]
+    fn angle_90_runs_top_to_bottom() {
+        let px = pixels(
+            Config {
+                angle: 90.0,
+                ..Config::default()
+            },
+            2,
+            8,
+            0.0,
+        );
+        for row in px.chunks(8) {
+            assert_eq!(row[..4], row[4..], "rows are uniform");
+        }
+        assert!(px[0] < px[7 * 8], "darker at the top");
+    }
+
+    #[test]
+    fn radial_is_symmetric_about_the_centre() {
+        let px = pixels(
+            Config {
+                shape: Shape::Radial,
+                ..Config::default()
+            },
+            9,
+            9,
+            0.0,
+        );
+        let at = |x: usize, y: usize| px[(y * 9 + x) * 4];
+        assert_eq!(at(0, 4), at(8, 4));
+        assert_eq!(at(4, 0), at(4, 8));
+        assert!(at(4, 4) < at(0, 0));
+    }
+
+    #[test]
+    fn moving_repeat_pattern_is_periodic() {
+        let config = Config {
+            speed: 0.5,
+            extend: Extend::Repeat,
+            ..Config::default()
+        };
+        assert_eq!(
+            pixels(config.clone(), 16, 2, 0.0),
+            pixels(config.clone(), 16, 2, 2.0)
+        );
+        assert_ne!(pixels(config.clone(), 16, 2, 0.0), pixels(config, 16, 2, 0.5));
+    }
+
+    #[test]
+    fn needs_two_stops() {
+        let init = InitCtx {
+            width: 4,
+            height: 4,
+            fps: 30.0,
+            seed: 0,
+        };
+        let err = new_renderer(r##"{"colors": ["#ff0000"]}"##, &init).err().unwrap();
+        assert_eq!(err.field(), Some("colors"));
+        let err = new_renderer(r#"{"extend": "wrap"}"#, &init).err().unwrap();
+        assert_eq!(err.field(), Some("extend"));
+    }
+}
