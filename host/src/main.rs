@@ -79,6 +79,20 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Generates a standalone plugin crate that builds, loads and tests on the first try.
+    NewPlugin {
+        /// Plugin id and crate name (lowercase letters, digits, `-`).
+        name: String,
+        /// What kind of plugin.
+        #[arg(long, value_enum, default_value_t = KindArg::Renderer)]
+        kind: KindArg,
+        /// Where to create the crate (default: ./NAME).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// The Marquee checkout to depend on (default: the one this binary was built from).
+        #[arg(long)]
+        marquee: Option<PathBuf>,
+    },
     /// Lists every plugin found, and every plugin file that failed to load.
     Plugins {
         /// Print JSON for tools instead of a table.
@@ -87,6 +101,13 @@ enum Command {
         #[command(subcommand)]
         action: Option<PluginsAction>,
     },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum KindArg {
+    Renderer,
+    Processor,
+    Recorder,
 }
 
 #[derive(Debug, Subcommand)]
@@ -122,6 +143,7 @@ fn main() -> ExitCode {
                 c.is::<marquee::scene::SceneError>()
                     || c.is::<marquee::engine::EngineError>()
                     || c.is::<trace::TraceError>()
+                    || c.is::<marquee::new_plugin::NewPluginError>()
             });
             eprintln!("error: {e}");
             for cause in e.chain().skip(1) {
@@ -163,6 +185,33 @@ fn warn_failures(registry: &Registry) {
 fn run(cli: Cli) -> anyhow::Result<()> {
     let registry = Registry::discover(&plugin_dirs(&cli));
     match cli.command {
+        Command::NewPlugin {
+            name,
+            kind,
+            dir,
+            marquee,
+        } => {
+            let kind = match kind {
+                KindArg::Renderer => marquee_plugin_api::PluginKind::Renderer,
+                KindArg::Processor => marquee_plugin_api::PluginKind::Processor,
+                KindArg::Recorder => marquee_plugin_api::PluginKind::Recorder,
+            };
+            let spec = marquee::new_plugin::NewPlugin {
+                dir: dir.unwrap_or_else(|| PathBuf::from(&name)),
+                name,
+                kind,
+                marquee: marquee.unwrap_or_else(marquee::new_plugin::default_marquee_root),
+            };
+            let written = marquee::new_plugin::generate(&spec)?;
+            for f in &written {
+                println!("created {}", f.display());
+            }
+            println!(
+                "\nnext:\n  cd {}\n  cargo build --release\n  marquee run tests/scene.toml --plugin-dir target/release\n  MARQUEE_UPDATE_TRACES=1 cargo test   # writes the first snapshot; commit it",
+                spec.dir.display()
+            );
+            Ok(())
+        }
         Command::Plugins { json, action: None } => {
             if json {
                 println!("{:#}", marquee::describe::registry_json(&registry));

@@ -7,6 +7,7 @@ mod cli;
 mod determinism;
 mod failures;
 mod loading;
+mod new_plugin;
 mod renderers;
 mod scenes;
 mod schedule;
