@@ -152,7 +152,7 @@ impl LoadError {
 }
 
 /// The built-in plugins' root modules, in listing order.
-pub fn builtin_modules() -> [PluginModRef; 8] {
+pub fn builtin_modules() -> [PluginModRef; 10] {
     [
         marquee_mandelbrot::module(),
         marquee_random_pixels::module(),
@@ -160,6 +160,8 @@ pub fn builtin_modules() -> [PluginModRef; 8] {
         marquee_gradient::module(),
         marquee_life::module(),
         marquee_text::module(),
+        marquee_image::module(),
+        marquee_spritesheet::module(),
         marquee_color::module(),
         marquee_gif::module(),
     ]

@@ -56,6 +56,7 @@
 //! This crate knows nothing of the host: it depends on `abi_stable` and `serde` only, never on
 //! `bevy_ecs`, `winit` or `pixels` (CI checks this with `cargo tree -i`).
 
+pub mod assets;
 pub mod author;
 pub mod canvas;
 pub mod error;
@@ -64,6 +65,7 @@ pub mod module;
 pub mod rng;
 pub mod types;
 
+pub use assets::AssetCache;
 pub use author::{
     check_range, defaults_json, guard, parse_config, Factory, Field, PluginDef, ProcessorPlugin,
     RecorderPlugin, RendererPlugin,

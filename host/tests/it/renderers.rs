@@ -37,3 +37,13 @@ fn life() {
 fn text() {
     check("text", 60);
 }
+
+#[test]
+fn image() {
+    check("image", 30);
+}
+
+#[test]
+fn spritesheet() {
+    check("spritesheet", 60);
+}

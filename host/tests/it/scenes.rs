@@ -80,7 +80,7 @@ fn unknown_plugin_lists_known_ones() {
         &[
             "unknown renderer plugin `mandelbrott`",
             "did you mean `mandelbrot`?",
-            "known renderers: gradient, life, mandelbrot, random-pixels, solid, text",
+            "known renderers: gradient, image, life, mandelbrot, random-pixels, solid, spritesheet, text",
         ],
     );
 }
