@@ -152,7 +152,7 @@ impl LoadError {
 }
 
 /// The built-in plugins' root modules, in listing order.
-pub fn builtin_modules() -> [PluginModRef; 10] {
+pub fn builtin_modules() -> [PluginModRef; 11] {
     [
         marquee_mandelbrot::module(),
         marquee_random_pixels::module(),
@@ -162,6 +162,7 @@ pub fn builtin_modules() -> [PluginModRef; 10] {
         marquee_text::module(),
         marquee_image::module(),
         marquee_spritesheet::module(),
+        marquee_image_sequence::module(),
         marquee_color::module(),
         marquee_gif::module(),
     ]

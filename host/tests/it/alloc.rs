@@ -82,7 +82,15 @@ fn showcase_frames_do_not_allocate_with_so_plugins_either() {
 #[test]
 fn every_standard_renderer_draws_without_allocating() {
     let registry = Registry::builtin();
-    for name in ["solid", "gradient", "life", "text", "image", "spritesheet"] {
+    for name in [
+        "solid",
+        "gradient",
+        "life",
+        "text",
+        "image",
+        "spritesheet",
+        "image-sequence",
+    ] {
         let scene = Scene::load(&root().join(format!("host/tests/scenes/{name}.toml")), &registry).unwrap();
         assert_eq!(count_scene(&scene, 10, 200), 0, "{name}");
     }

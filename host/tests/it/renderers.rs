@@ -47,3 +47,8 @@ fn image() {
 fn spritesheet() {
     check("spritesheet", 60);
 }
+
+#[test]
+fn image_sequence() {
+    check("image-sequence", 60);
+}

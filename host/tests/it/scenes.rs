@@ -80,7 +80,7 @@ fn unknown_plugin_lists_known_ones() {
         &[
             "unknown renderer plugin `mandelbrott`",
             "did you mean `mandelbrot`?",
-            "known renderers: gradient, image, life, mandelbrot, random-pixels, solid, spritesheet, text",
+            "known renderers: gradient, image, image-sequence, life, mandelbrot, random-pixels, solid, spritesheet, text",
         ],
     );
 }

@@ -35,21 +35,13 @@ pub fn so(lib: &str) -> PathBuf {
     file
 }
 
-/// The standard plugins' `.so` files.
+/// The `.so` file of every built-in plugin.
 pub fn standard_sos() -> Vec<PathBuf> {
-    [
-        "mandelbrot",
-        "random_pixels",
-        "solid",
-        "gradient",
-        "life",
-        "text",
-        "color",
-        "gif",
-    ]
-    .iter()
-    .map(|n| so(&format!("marquee_plugin_{n}")))
-    .collect()
+    Registry::builtin()
+        .plugins()
+        .iter()
+        .map(|p| so(&format!("marquee_plugin_{}", p.id().replace('-', "_"))))
+        .collect()
 }
 
 /// A registry whose standard plugins all come from their `.so` files.
