@@ -1,8 +1,8 @@
 //! `gradient`: linear or radial colour gradients through any number of stops, optionally moving.
 //!
-//! The gradient position of every pixel is computed once, at creation; a frame only shifts it by
-//! `speed · time` and looks the colour up in a 1024-entry table, so frames cost one pass and no
-//! trigonometry.
+//! The gradient position of every pixel is computed once, at creation, as a 16.16 fixed-point
+//! number; a frame only shifts it by `speed · time`, folds it by the `extend` rule with integer
+//! operations, and looks the colour up in a 1024-entry table: one pass, no floating point.
 
 use marquee_plugin_api::{
     Canvas, Factory, Field, FieldType, FrameCtx, InitCtx, PluginDef, PluginError, RendererPlugin, Rgba,
@@ -124,12 +124,20 @@ impl Default for Config {
 }
 
 const LUT: usize = 1024;
+/// 1.0 in 16.16 fixed point.
+const ONE: i32 = 1 << 16;
+
+/// The table index of a folded position `t` in `0..=ONE`, rounded to nearest.
+#[inline]
+fn lut_index(t: i32) -> usize {
+    ((t as u32 * (LUT as u32 - 1) + (ONE as u32 / 2)) >> 16) as usize
+}
 
 /// The renderer.
 pub struct Gradient {
     config: Config,
-    /// Gradient position of every pixel (0 at the start, 1 at the end).
-    position: Vec<f32>,
+    /// Gradient position of every pixel in 16.16 fixed point (0 at the start, `ONE` at the end).
+    position: Vec<i32>,
     lut: Vec<[u8; 4]>,
 }
 
@@ -164,7 +172,11 @@ impl Gradient {
                     Shape::Linear => (px * dx + py * dy - lo) / (hi - lo),
                     Shape::Radial => ((px - cx).powi(2) + (py - cy).powi(2)).sqrt() / r,
                 };
-                position.push(t as f32);
+                position.push(
+                    (t * ONE as f64)
+                        .round()
+                        .clamp(i32::MIN as f64 / 2.0, i32::MAX as f64 / 2.0) as i32,
+                );
             }
         }
         let lut = (0..LUT)
@@ -174,18 +186,6 @@ impl Gradient {
             config,
             position,
             lut,
-        }
-    }
-
-    /// Maps a shifted position into `[0, 1]` by the `extend` rule.
-    fn extend(&self, t: f32) -> f32 {
-        match self.config.extend {
-            Extend::Clamp => t.clamp(0.0, 1.0),
-            Extend::Repeat => t - t.floor(),
-            Extend::Mirror => {
-                let m = t.rem_euclid(2.0);
-                if m > 1.0 { 2.0 - m } else { m }
-            }
         }
     }
 }
@@ -205,11 +205,22 @@ fn new_renderer(json: &str, init: &InitCtx) -> Result<Box<dyn RendererPlugin>, P
 
 impl RendererPlugin for Gradient {
     fn render(&mut self, ctx: &FrameCtx, canvas: &mut Canvas<'_>) -> Result<(), PluginError> {
-        // Keep the shift small so f32 stays precise: the pattern is periodic with period 2.
-        let shift = (self.config.speed * ctx.time).rem_euclid(2.0) as f32;
-        for (px, &t) in canvas.pixels().chunks_exact_mut(4).zip(&self.position) {
-            let t = self.extend(t - shift);
-            px.copy_from_slice(&self.lut[(t * (LUT - 1) as f32).round() as usize]);
+        // The pattern is periodic with period 2 under every rule that moves, so the shift stays small.
+        let shift = ((self.config.speed * ctx.time).rem_euclid(2.0) * ONE as f64).round() as i32;
+        let (lut, pos) = (&self.lut, &self.position);
+        let pixels = canvas.pixels().chunks_exact_mut(4).zip(pos);
+        // One loop per rule, so each inner loop is branch-free integer work.
+        match self.config.extend {
+            Extend::Clamp => {
+                pixels.for_each(|(px, &p)| px.copy_from_slice(&lut[lut_index((p - shift).clamp(0, ONE))]))
+            }
+            Extend::Repeat => {
+                pixels.for_each(|(px, &p)| px.copy_from_slice(&lut[lut_index((p - shift) & (ONE - 1))]))
+            }
+            Extend::Mirror => pixels.for_each(|(px, &p)| {
+                let m = (p - shift) & (2 * ONE - 1);
+                px.copy_from_slice(&lut[lut_index(if m > ONE { 2 * ONE - m } else { m })]);
+            }),
         }
         Ok(())
     }
