@@ -39,6 +39,12 @@ fn configs(assets: &Path) -> Vec<(&'static str, String)> {
                 asset("walker.json")
             ),
         ),
+        // 12 images per second at 30 fps: a new image (decoded and scaled on the workers) every
+        // 2.5 frames, waited for when late, so this measures decoding throughput too.
+        (
+            "image-sequence",
+            format!(r#"{{"path": {:?}, "fit": "fill"}}"#, asset("seq")),
+        ),
     ]
 }
 

@@ -1,5 +1,7 @@
 //! `text`: static or scrolling text in an embedded 8×8 bitmap font (the public-domain font8x8
 //! glyphs: Basic Latin, Latin-1, Greek, box drawing and blocks), so no system font is needed.
+//! A character the font lacks (an emoji, CJK) is drawn as `?`: a visible substitute, not an
+//! error, so a stray character never stops a show.
 //!
 //! Scrolling speed is in pixels per second and positions come from `floor(speed · time)`, so the
 //! text moves the same on screen at any frame rate. With `scroll = "left"` the text enters at the
@@ -31,7 +33,7 @@ const FIELDS: &[Field] = &[
         "text",
         FieldType::String,
         "\"Marquee\"",
-        "what to write (one line)",
+        "what to write (one line; characters the font lacks show as `?`)",
     ),
     Field::new("color", FieldType::Color, "\"#ffffff\"", "colour of the letters"),
     Field::new(
