@@ -1,15 +1,23 @@
 //! The shared frame accumulator: a pool of reused layer buffers and the compositor that stacks
 //! layers into the final RGBA8 frame.
 //!
-//! Compositing rule (`normal` blend, straight alpha, over an opaque canvas): with
-//! `a = round(alpha · opacity)` in 0..=255, each channel becomes `(src·a + dst·(255 − a) + 127) / 255`
-//! (integer division, i.e. rounded to nearest), and the frame stays opaque. `a = 0` leaves the
-//! pixel and `a = 255` copies the source, exactly.
+//! Compositing rule (straight alpha, over an opaque canvas), all in integers:
+//! 1. `op = round(opacity · 255)` once per layer, and per pixel `a = round(alpha · op / 255)`,
+//!    so a pixel's effective alpha has 8 bits;
+//! 2. the blend mode gives a colour `r` from the layer's `s` and the canvas's `d` per channel:
+//!    normal `s`; add `min(s + d, 255)`; multiply `round(s·d / 255)`;
+//!    screen `255 − round((255 − s)(255 − d) / 255)`; lighten `max(s, d)`; darken `min(s, d)`;
+//! 3. the channel becomes `round((r·a + d·(255 − a)) / 255)`, and the frame stays opaque.
+//!
+//! Every `round(x / 255)` is exact round-to-nearest (`(x + 128 + ((x + 128) >> 8)) >> 8`, valid up
+//! to 255·255). `a = 0` leaves the pixel and `a = 255` gives `r`, exactly. Given the 8-bit
+//! effective alpha, results are within one step of the same formulas in real numbers (a test
+//! checks random inputs). The loops are branch-free so the compiler vectorises them.
 
 use bevy_ecs::resource::Resource;
 use marquee_plugin_api::Rgba;
 
-use crate::scene::{CanvasSpec, Mode};
+use crate::scene::{Blend, CanvasSpec, Placement};
 
 /// Reusable byte buffers, so that layers created after start-up (reloads, new scenes) reuse
 /// memory instead of allocating.
@@ -98,16 +106,17 @@ impl Accumulator {
         }
     }
 
-    /// Composites one layer's `pixels` (its surface for `mode`) at `opacity` onto the frame.
-    pub fn composite(&mut self, mode: Mode, opacity: f32, pixels: &[u8]) {
+    /// Composites one layer's `pixels` (its surface for `placement`) onto the frame with `blend`
+    /// at `opacity`.
+    pub fn composite(&mut self, placement: Placement, blend: Blend, opacity: f32, pixels: &[u8]) {
         let op = (opacity.clamp(0.0, 1.0) * 255.0).round() as u32;
         if op == 0 {
             return;
         }
         let stride = self.canvas.width as usize * 4;
-        match mode {
-            Mode::Full => over(&mut self.frame, pixels, op),
-            Mode::Mirrored => {
+        match placement {
+            Placement::Full => blend_row(blend, &mut self.frame, pixels, op),
+            Placement::Mirrored => {
                 let (tw, th) = self.canvas.tile();
                 let (cols, rows) = self.canvas.panels;
                 let trow = tw as usize * 4;
@@ -115,7 +124,8 @@ impl Accumulator {
                     for c in 0..cols as usize {
                         for y in 0..th as usize {
                             let d = (r * th as usize + y) * stride + c * trow;
-                            over(
+                            blend_row(
+                                blend,
                                 &mut self.frame[d..d + trow],
                                 &pixels[y * trow..(y + 1) * trow],
                                 op,
@@ -124,29 +134,57 @@ impl Accumulator {
                     }
                 }
             }
+            Placement::Rect(x, y, w, h) => {
+                let row = w as usize * 4;
+                for j in 0..h as usize {
+                    let d = (y as usize + j) * stride + x as usize * 4;
+                    blend_row(
+                        blend,
+                        &mut self.frame[d..d + row],
+                        &pixels[j * row..(j + 1) * row],
+                        op,
+                    );
+                }
+            }
         }
     }
 }
 
-/// Straight-alpha "over" of `src` onto opaque `dst`, with opacity `op` (0..=255).
+/// `round(x / 255)` for `x <= 255 · 255`, exactly.
+#[inline(always)]
+pub fn div255(x: u32) -> u32 {
+    let x = x + 128;
+    (x + (x >> 8)) >> 8
+}
+
+/// Blends `src` (straight-alpha RGBA8) onto opaque `dst` with `blend` at opacity `op` (0..=255).
+pub fn blend_row(blend: Blend, dst: &mut [u8], src: &[u8], op: u32) {
+    match blend {
+        Blend::Normal => mix_row(dst, src, op, |s, _| s),
+        Blend::Add => mix_row(dst, src, op, |s, d| (s + d).min(255)),
+        Blend::Multiply => mix_row(dst, src, op, |s, d| div255(s * d)),
+        Blend::Screen => mix_row(dst, src, op, |s, d| 255 - div255((255 - s) * (255 - d))),
+        Blend::Lighten => mix_row(dst, src, op, |s, d| s.max(d)),
+        Blend::Darken => mix_row(dst, src, op, |s, d| s.min(d)),
+    }
+}
+
+/// Straight-alpha "over" of `src` onto opaque `dst` with opacity `op` (0..=255): the `normal` blend.
 pub fn over(dst: &mut [u8], src: &[u8], op: u32) {
+    blend_row(Blend::Normal, dst, src, op);
+}
+
+#[inline(always)]
+fn mix_row(dst: &mut [u8], src: &[u8], op: u32, colour: impl Fn(u32, u32) -> u32) {
     debug_assert_eq!(dst.len(), src.len());
     for (d, s) in dst.chunks_exact_mut(4).zip(src.chunks_exact(4)) {
-        let a = (s[3] as u32 * op + 127) / 255;
-        match a {
-            0 => {}
-            255 => {
-                d[..3].copy_from_slice(&s[..3]);
-                d[3] = 255;
-            }
-            _ => {
-                let na = 255 - a;
-                d[0] = ((s[0] as u32 * a + d[0] as u32 * na + 127) / 255) as u8;
-                d[1] = ((s[1] as u32 * a + d[1] as u32 * na + 127) / 255) as u8;
-                d[2] = ((s[2] as u32 * a + d[2] as u32 * na + 127) / 255) as u8;
-                d[3] = 255;
-            }
+        let a = div255(s[3] as u32 * op);
+        let na = 255 - a;
+        for c in 0..3 {
+            let (sc, dc) = (s[c] as u32, d[c] as u32);
+            d[c] = div255(colour(sc, dc) * a + dc * na) as u8;
         }
+        d[3] = 255;
     }
 }
 
@@ -161,6 +199,84 @@ mod tests {
             panels,
             background: Rgba::rgb(10, 20, 30),
         }
+    }
+
+    #[test]
+    fn div255_is_exact_rounding() {
+        for x in 0..=255 * 255 {
+            assert_eq!(div255(x), (x as f64 / 255.0).round() as u32, "{x}");
+        }
+    }
+
+    /// The blend formulas in real numbers, channels in 0..=1.
+    fn reference(blend: Blend, s: f64, d: f64) -> f64 {
+        match blend {
+            Blend::Normal => s,
+            Blend::Add => (s + d).min(1.0),
+            Blend::Multiply => s * d,
+            Blend::Screen => 1.0 - (1.0 - s) * (1.0 - d),
+            Blend::Lighten => s.max(d),
+            Blend::Darken => s.min(d),
+        }
+    }
+
+    #[test]
+    fn every_blend_is_within_one_step_of_the_real_formula() {
+        let mut rng = marquee_plugin_api::Rng::new(11);
+        for blend in [
+            Blend::Normal,
+            Blend::Add,
+            Blend::Multiply,
+            Blend::Screen,
+            Blend::Lighten,
+            Blend::Darken,
+        ] {
+            for _ in 0..20_000 {
+                let s: [u8; 4] = (rng.next_u64() as u32).to_le_bytes();
+                let d0: [u8; 4] = [
+                    rng.below(256) as u8,
+                    rng.below(256) as u8,
+                    rng.below(256) as u8,
+                    255,
+                ];
+                let op = rng.below(256);
+                let mut d = d0;
+                blend_row(blend, &mut d, &s, op);
+                // The documented 8-bit effective alpha.
+                let a = (s[3] as f64 * op as f64 / 255.0).round() / 255.0;
+                for c in 0..3 {
+                    let (sf, df) = (s[c] as f64 / 255.0, d0[c] as f64 / 255.0);
+                    let want = 255.0 * (reference(blend, sf, df) * a + df * (1.0 - a));
+                    assert!(
+                        (d[c] as f64 - want).abs() <= 1.0,
+                        "{blend:?}: {s:?} onto {d0:?} at {op}: {d:?}, want {want}"
+                    );
+                }
+                assert_eq!(d[3], 255);
+            }
+        }
+    }
+
+    #[test]
+    fn transparent_leaves_and_opaque_replaces_exactly() {
+        for blend in [
+            Blend::Normal,
+            Blend::Add,
+            Blend::Multiply,
+            Blend::Screen,
+            Blend::Lighten,
+            Blend::Darken,
+        ] {
+            let mut d = [10, 200, 77, 255];
+            blend_row(blend, &mut d, &[250, 3, 100, 0], 255);
+            assert_eq!(d, [10, 200, 77, 255], "{blend:?}");
+        }
+        let mut d = [10, 200, 77, 255];
+        blend_row(Blend::Add, &mut d, &[250, 3, 100, 255], 255);
+        assert_eq!(d, [255, 203, 177, 255]);
+        let mut d = [10, 200, 77, 255];
+        blend_row(Blend::Darken, &mut d, &[250, 3, 100, 255], 255);
+        assert_eq!(d, [10, 3, 77, 255]);
     }
 
     #[test]
@@ -196,13 +312,29 @@ mod tests {
         // 2×2 tile: one opaque red pixel at (1, 0).
         let mut tile = vec![0u8; 16];
         tile[4..8].copy_from_slice(&[255, 0, 0, 255]);
-        acc.composite(Mode::Mirrored, 1.0, &tile);
+        acc.composite(Placement::Mirrored, Blend::Normal, 1.0, &tile);
         let f = acc.frame();
         let px = |x: usize, y: usize| &f[(y * 4 + x) * 4..(y * 4 + x) * 4 + 4];
         assert_eq!(px(1, 0), [255, 0, 0, 255]);
         assert_eq!(px(3, 0), [255, 0, 0, 255]);
         assert_eq!(px(0, 0), [10, 20, 30, 255]);
         assert_eq!(px(2, 1), [10, 20, 30, 255]);
+    }
+
+    #[test]
+    fn a_rect_layer_lands_in_its_rectangle() {
+        let mut acc = Accumulator::new(canvas(4, 3, (1, 1)));
+        acc.begin();
+        let layer = [[255u8, 255, 255, 255]; 4].concat(); // 2×2 white
+        acc.composite(Placement::Rect(1, 1, 2, 2), Blend::Normal, 1.0, &layer);
+        let lit: Vec<usize> = acc
+            .frame()
+            .chunks(4)
+            .enumerate()
+            .filter(|(_, p)| p[0] == 255)
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(lit, [5, 6, 9, 10]);
     }
 
     #[test]

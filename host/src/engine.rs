@@ -18,7 +18,7 @@ use marquee_plugin_api::{
 
 use crate::accumulator::Accumulator;
 use crate::diag::Diagnostic;
-use crate::scene::{Blend, Mode, Scene, SceneError, StageSpec};
+use crate::scene::{Blend, Placement, Scene, SceneError, StageSpec};
 
 /// The phases of one frame, run in this order.
 #[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -60,8 +60,8 @@ pub struct Layer {
     pub blend: Blend,
     /// Opacity, 0 to 1.
     pub opacity: f32,
-    /// Full or mirrored.
-    pub mode: Mode,
+    /// Where it draws.
+    pub placement: Placement,
     /// Keep pixels between frames.
     pub persist: bool,
 }
@@ -242,9 +242,7 @@ fn composite(order: Res<LayerOrder>, layers: Query<(&Layer, &LayerTarget)>, mut 
     acc.begin();
     for &entity in &order.0 {
         if let Ok((layer, target)) = layers.get(entity) {
-            match layer.blend {
-                Blend::Normal => acc.composite(layer.mode, layer.opacity, &target.pixels),
-            }
+            acc.composite(layer.placement, layer.blend, layer.opacity, &target.pixels);
         }
     }
 }
@@ -517,7 +515,7 @@ impl Engine {
         let mut acc = Accumulator::new(scene.canvas);
         let mut order = Vec::new();
         for (z, layer) in scene.layers.iter().enumerate() {
-            let (width, height) = scene.surface(layer.mode);
+            let (width, height) = scene.surface(layer.placement);
             let init = InitCtx {
                 width,
                 height,
@@ -536,7 +534,7 @@ impl Engine {
                         z,
                         blend: layer.blend,
                         opacity: layer.opacity,
-                        mode: layer.mode,
+                        placement: layer.placement,
                         persist: layer.persist,
                     },
                     RendererSlot(Slot::new(spec, object, init)),

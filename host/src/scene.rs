@@ -10,7 +10,8 @@
 //! panels = [4, 1]          # the layout mirrored layers repeat their tile over
 //! [[layer]]
 //! plugin = "mandelbrot"
-//! mode = "mirrored"        # or "full" (the default)
+//! mode = "mirrored"        # or "full" (the default), or "rect" with rect = [x, y, w, h]
+//! blend = "normal"         # add, multiply, screen, lighten, darken
 //! opacity = 1.0
 //! [layer.config]
 //! max_iter = 100
@@ -74,16 +75,27 @@ pub struct CanvasFile {
     pub background: Option<Spanned<String>>,
 }
 
-/// How a layer's pixels combine with those below.
+/// How a layer's colour combines with the colour below, before mixing by the layer's alpha and
+/// opacity (see `accumulator` for the arithmetic).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Blend {
-    /// Alpha-over ("source over").
+    /// The layer's colour: plain alpha-over.
     #[default]
     Normal,
+    /// The sum, clamped to white: lights.
+    Add,
+    /// The product: shadows, tints.
+    Multiply,
+    /// The inverted product of the inverses: brightens.
+    Screen,
+    /// The lighter of the two, per channel.
+    Lighten,
+    /// The darker of the two, per channel.
+    Darken,
 }
 
-/// Where a layer draws.
+/// Where a layer draws, as written in the scene file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
@@ -92,6 +104,19 @@ pub enum Mode {
     Full,
     /// One panel-sized tile, repeated on every panel of the layout.
     Mirrored,
+    /// One surface the size of `rect`, placed there (one face of a cube, a corner).
+    Rect,
+}
+
+/// Where a layer draws, validated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// The whole canvas.
+    Full,
+    /// A panel-sized tile on every panel.
+    Mirrored,
+    /// A rectangle inside the canvas: left, top, width, height.
+    Rect(u32, u32, u32, u32),
 }
 
 /// `[[layer]]`.
@@ -108,8 +133,10 @@ pub struct LayerFile {
     pub blend: Option<Blend>,
     /// Opacity, 0 to 1.
     pub opacity: Option<Spanned<f64>>,
-    /// Full canvas or mirrored tile.
+    /// Full canvas, mirrored tile, or a rectangle.
     pub mode: Option<Mode>,
+    /// With `mode = "rect"`: `[x, y, width, height]` inside the canvas.
+    pub rect: Option<Spanned<[u64; 4]>>,
     /// Keep last frame's pixels instead of clearing to transparent.
     pub persist: Option<bool>,
 }
@@ -247,8 +274,8 @@ pub struct LayerSpec {
     pub blend: Blend,
     /// Opacity, 0 to 1.
     pub opacity: f32,
-    /// Full or mirrored.
-    pub mode: Mode,
+    /// Where it draws.
+    pub placement: Placement,
     /// Keep pixels from frame to frame.
     pub persist: bool,
 }
@@ -297,11 +324,12 @@ impl Scene {
         validate(source, file, registry).map_err(|d| SceneError::Invalid(Box::new(d)))
     }
 
-    /// The surface size of a layer in `mode`.
-    pub fn surface(&self, mode: Mode) -> (u32, u32) {
-        match mode {
-            Mode::Full => (self.canvas.width, self.canvas.height),
-            Mode::Mirrored => self.canvas.tile(),
+    /// The surface size of a layer placed by `placement`.
+    pub fn surface(&self, placement: Placement) -> (u32, u32) {
+        match placement {
+            Placement::Full => (self.canvas.width, self.canvas.height),
+            Placement::Mirrored => self.canvas.tile(),
+            Placement::Rect(_, _, w, h) => (w, h),
         }
     }
 }
@@ -373,7 +401,7 @@ fn validate(source: Source, file: SceneFile, registry: &Registry) -> Result<Scen
             stage,
             blend: l.blend.unwrap_or_default(),
             opacity,
-            mode: l.mode.unwrap_or_default(),
+            placement: validate_placement(&source, &canvas, layer, l.mode.unwrap_or_default(), &l.rect)?,
             persist: l.persist.unwrap_or(false),
         });
     }
@@ -397,6 +425,43 @@ fn validate(source: Source, file: SceneFile, registry: &Registry) -> Result<Scen
         processors,
         recorders,
     })
+}
+
+fn validate_placement(
+    source: &Source,
+    canvas: &CanvasSpec,
+    layer: &Spanned<LayerFile>,
+    mode: Mode,
+    rect: &Option<Spanned<[u64; 4]>>,
+) -> Result<Placement, Diagnostic> {
+    match (mode, rect) {
+        (Mode::Full, None) => Ok(Placement::Full),
+        (Mode::Mirrored, None) => Ok(Placement::Mirrored),
+        (Mode::Rect, None) => Err(source
+            .diag(
+                "`mode = \"rect\"` needs `rect = [x, y, width, height]`",
+                Some(layer.span()),
+            )
+            .help("for the second 64×64 face of a 256×64 cube: rect = [64, 0, 64, 64]")),
+        (_, Some(r)) if mode != Mode::Rect => Err(source
+            .diag("`rect` is only used with `mode = \"rect\"`", Some(r.span()))
+            .help("add mode = \"rect\", or remove rect")),
+        (_, Some(r)) => {
+            let [x, y, w, h] = *r.get_ref();
+            if w == 0 || h == 0 || x + w > canvas.width as u64 || y + h > canvas.height as u64 {
+                return Err(source
+                    .diag(
+                        format!(
+                            "rect [{x}, {y}, {w}, {h}] must be non-empty and inside the {}×{} canvas",
+                            canvas.width, canvas.height
+                        ),
+                        Some(r.span()),
+                    )
+                    .help("x + width must not pass the canvas width, y + height its height"));
+            }
+            Ok(Placement::Rect(x as u32, y as u32, w as u32, h as u32))
+        }
+    }
 }
 
 fn validate_canvas(source: &Source, c: &Spanned<CanvasFile>) -> Result<CanvasSpec, Diagnostic> {

@@ -52,3 +52,8 @@ fn spritesheet() {
 fn image_sequence() {
     check("image-sequence", 60);
 }
+
+#[test]
+fn blend_modes_and_rectangles() {
+    check("blend", 20);
+}

@@ -230,3 +230,35 @@ fn good_scene_defaults() {
     assert_eq!(s.layers[1].stage.id, "mandelbrot-2");
     assert_eq!(s.canvas.panels, (1, 1));
 }
+
+#[test]
+fn rect_placement_must_fit_and_match_its_mode() {
+    check_error(
+        &format!("{CANVAS}[[layer]]\nplugin = \"solid\"\nmode = \"rect\"\nrect = [60, 0, 8, 8]\n"),
+        Kind::Invalid,
+        7,
+        &["rect [60, 0, 8, 8] must be non-empty and inside the 64×32 canvas"],
+    );
+    check_error(
+        &format!("{CANVAS}[[layer]]\nplugin = \"solid\"\nrect = [0, 0, 8, 8]\n"),
+        Kind::Invalid,
+        6,
+        &["`rect` is only used with `mode = \"rect\"`"],
+    );
+    check_error(
+        &format!("{CANVAS}[[layer]]\nplugin = \"solid\"\nmode = \"rect\"\n"),
+        Kind::Invalid,
+        4,
+        &["needs `rect = [x, y, width, height]`"],
+    );
+}
+
+#[test]
+fn unknown_blend_lists_the_modes() {
+    check_error(
+        &format!("{CANVAS}[[layer]]\nplugin = \"solid\"\nblend = \"overlay\"\n"),
+        Kind::Syntax,
+        6,
+        &["unknown variant `overlay`", "multiply", "screen"],
+    );
+}
