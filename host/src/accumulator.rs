@@ -14,6 +14,9 @@
 //! effective alpha, results are within one step of the same formulas in real numbers (a test
 //! checks random inputs). The loops are branch-free so the compiler vectorises them.
 
+// One `unsafe` call: running the AVX2 build of the blend kernel after detecting AVX2.
+#![allow(unsafe_code)]
+
 use bevy_ecs::resource::Resource;
 use marquee_plugin_api::Rgba;
 
@@ -157,13 +160,41 @@ pub fn div255(x: u32) -> u32 {
     (x + (x >> 8)) >> 8
 }
 
+/// [`div255`] in 16 bits: `x + 128` and the correction both fit for `x <= 255 · 255`.
+#[inline(always)]
+fn div255_16(x: u16) -> u16 {
+    let x = x + 128;
+    (x + (x >> 8)) >> 8
+}
+
 /// Blends `src` (straight-alpha RGBA8) onto opaque `dst` with `blend` at opacity `op` (0..=255).
+///
+/// On x86-64 CPUs with AVX2 (checked once at run time, then cached) the same kernel runs compiled
+/// for AVX2, twice as wide; the arithmetic is integer, so the result is bit-identical either way.
 pub fn blend_row(blend: Blend, dst: &mut [u8], src: &[u8], op: u32) {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: `blend_row_avx2` needs nothing but AVX2 support, which was just detected.
+        unsafe { blend_row_avx2(blend, dst, src, op) };
+        return;
+    }
+    blend_row_portable(blend, dst, src, op);
+}
+
+/// The kernel compiled with AVX2 enabled.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn blend_row_avx2(blend: Blend, dst: &mut [u8], src: &[u8], op: u32) {
+    blend_row_portable(blend, dst, src, op);
+}
+
+#[inline(always)]
+fn blend_row_portable(blend: Blend, dst: &mut [u8], src: &[u8], op: u32) {
     match blend {
         Blend::Normal => mix_row(dst, src, op, |s, _| s),
         Blend::Add => mix_row(dst, src, op, |s, d| (s + d).min(255)),
-        Blend::Multiply => mix_row(dst, src, op, |s, d| div255(s * d)),
-        Blend::Screen => mix_row(dst, src, op, |s, d| 255 - div255((255 - s) * (255 - d))),
+        Blend::Multiply => mix_row(dst, src, op, |s, d| div255_16(s * d)),
+        Blend::Screen => mix_row(dst, src, op, |s, d| 255 - div255_16((255 - s) * (255 - d))),
         Blend::Lighten => mix_row(dst, src, op, |s, d| s.max(d)),
         Blend::Darken => mix_row(dst, src, op, |s, d| s.min(d)),
     }
@@ -174,15 +205,52 @@ pub fn over(dst: &mut [u8], src: &[u8], op: u32) {
     blend_row(Blend::Normal, dst, src, op);
 }
 
+/// Pixels per block of the vectorised kernel.
+const BLOCK: usize = 32;
+
+/// The kernel. Per block of pixels it first spreads each pixel's effective alpha over its colour
+/// bytes (and makes the alpha byte blend as opaque white onto opaque, which gives 255), then runs
+/// one contiguous, branch-free loop of 16-bit arithmetic over all the bytes, which the compiler
+/// turns into SIMD. Every intermediate fits 16 bits: `r·a + d·(255 − a) <= 255·255`.
 #[inline(always)]
-fn mix_row(dst: &mut [u8], src: &[u8], op: u32, colour: impl Fn(u32, u32) -> u32) {
+fn mix_row(dst: &mut [u8], src: &[u8], op: u32, colour: impl Fn(u16, u16) -> u16) {
     debug_assert_eq!(dst.len(), src.len());
-    for (d, s) in dst.chunks_exact_mut(4).zip(src.chunks_exact(4)) {
-        let a = div255(s[3] as u32 * op);
-        let na = 255 - a;
+    let mut d_blocks = dst.chunks_exact_mut(BLOCK * 4);
+    let mut s_blocks = src.chunks_exact(BLOCK * 4);
+    // The alpha byte of every pixel blends as opaque white: `s | 255 = 255` there.
+    const ALPHA_BYTES: [u8; BLOCK * 4] = {
+        let mut m = [0u8; BLOCK * 4];
+        let mut k = 0;
+        while k < BLOCK {
+            m[4 * k + 3] = 255;
+            k += 1;
+        }
+        m
+    };
+    let mut alpha = [0u16; BLOCK * 4];
+    for (d, s) in (&mut d_blocks).zip(&mut s_blocks) {
+        let mut pixel_alpha = [0u16; BLOCK];
+        for (k, pa) in pixel_alpha.iter_mut().enumerate() {
+            *pa = div255_16(s[4 * k + 3] as u16 * op as u16);
+        }
+        for (i, a) in alpha.iter_mut().enumerate() {
+            *a = pixel_alpha[i / 4] | ALPHA_BYTES[i] as u16;
+        }
+        for i in 0..BLOCK * 4 {
+            let (a, dc) = (alpha[i], d[i] as u16);
+            let sc = (s[i] | ALPHA_BYTES[i]) as u16;
+            d[i] = div255_16(colour(sc, dc) * a + dc * (255 - a)) as u8;
+        }
+    }
+    for (d, s) in d_blocks
+        .into_remainder()
+        .chunks_exact_mut(4)
+        .zip(s_blocks.remainder().chunks_exact(4))
+    {
+        let a = div255(s[3] as u32 * op) as u16;
         for c in 0..3 {
-            let (sc, dc) = (s[c] as u32, d[c] as u32);
-            d[c] = div255(colour(sc, dc) * a + dc * na) as u8;
+            let dc = d[c] as u16;
+            d[c] = div255_16(colour(s[c] as u16, dc) * a + dc * (255 - a)) as u8;
         }
         d[3] = 255;
     }
@@ -253,6 +321,32 @@ mod tests {
                     );
                 }
                 assert_eq!(d[3], 255);
+            }
+        }
+    }
+
+    #[test]
+    fn the_dispatched_kernel_equals_the_portable_one() {
+        let mut rng = marquee_plugin_api::Rng::new(21);
+        // Lengths that exercise whole blocks and the per-pixel tail.
+        for pixels in [1, 31, 32, 33, 100, 1000] {
+            let src: Vec<u8> = (0..pixels * 4).map(|_| rng.below(256) as u8).collect();
+            let base: Vec<u8> = (0..pixels * 4)
+                .map(|i| if i % 4 == 3 { 255 } else { rng.below(256) as u8 })
+                .collect();
+            for blend in [
+                Blend::Normal,
+                Blend::Add,
+                Blend::Multiply,
+                Blend::Screen,
+                Blend::Lighten,
+                Blend::Darken,
+            ] {
+                let op = rng.below(256);
+                let (mut a, mut b) = (base.clone(), base.clone());
+                blend_row(blend, &mut a, &src, op);
+                blend_row_portable(blend, &mut b, &src, op);
+                assert_eq!(a, b, "{blend:?} over {pixels} pixels");
             }
         }
     }
