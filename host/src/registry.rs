@@ -152,7 +152,7 @@ impl LoadError {
 }
 
 /// The built-in plugins' root modules, in listing order.
-pub fn builtin_modules() -> [PluginModRef; 11] {
+pub fn builtin_modules() -> [PluginModRef; 14] {
     [
         marquee_mandelbrot::module(),
         marquee_random_pixels::module(),
@@ -164,6 +164,9 @@ pub fn builtin_modules() -> [PluginModRef; 11] {
         marquee_spritesheet::module(),
         marquee_image_sequence::module(),
         marquee_color::module(),
+        marquee_blur::module(),
+        marquee_quantize::module(),
+        marquee_fade::module(),
         marquee_gif::module(),
     ]
 }

@@ -7,6 +7,7 @@ use abi_stable::prefix_type::PrefixTypeTrait;
 use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::std_types::{RNone, ROption, RResult, RSlice, RSliceMut, RSome, RStr, RVec};
 use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 use crate::canvas::Canvas;
 use crate::error::PluginError;
@@ -336,6 +337,39 @@ pub fn defaults_json(fields: &[Field]) -> String {
     }
     out.push('}');
     out
+}
+
+/// Checks a plugin's declared `fields` against its config type `T`, for the plugin's own tests:
+/// every field of `T` is declared and nothing else is, and the declared defaults parse to
+/// `T::default()`. The host refuses undeclared keys and `marquee plugins describe` prints the
+/// declarations, so they must not drift from the struct.
+pub fn check_fields<T>(fields: &[Field]) -> Result<(), String>
+where
+    T: DeserializeOwned + Serialize + Default + PartialEq + std::fmt::Debug,
+{
+    let parsed: T = parse_config(&defaults_json(fields))
+        .map_err(|e| format!("the declared defaults do not parse: {e}"))?;
+    if parsed != T::default() {
+        return Err(format!(
+            "the declared defaults give {parsed:?}, but Default gives {:?}",
+            T::default()
+        ));
+    }
+    let value =
+        serde_json::to_value(T::default()).map_err(|e| format!("the config does not serialise: {e}"))?;
+    let object = value
+        .as_object()
+        .ok_or("the config is not a struct with named fields")?;
+    let mut declared: Vec<&str> = fields.iter().map(|f| f.name).collect();
+    let mut actual: Vec<&str> = object.keys().map(String::as_str).collect();
+    declared.sort_unstable();
+    actual.sort_unstable();
+    if declared != actual {
+        return Err(format!(
+            "declared fields {declared:?}, but the config has {actual:?}"
+        ));
+    }
+    Ok(())
 }
 
 #[doc(hidden)]

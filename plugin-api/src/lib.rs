@@ -67,8 +67,8 @@ pub mod types;
 
 pub use assets::AssetCache;
 pub use author::{
-    check_range, defaults_json, guard, parse_config, Factory, Field, PluginDef, ProcessorPlugin,
-    RecorderPlugin, RendererPlugin,
+    check_fields, check_range, defaults_json, guard, parse_config, Factory, Field, PluginDef,
+    ProcessorPlugin, RecorderPlugin, RendererPlugin,
 };
 pub use canvas::{Canvas, DrawCmd, DrawOp, DrawQueue, Point, BYTES_PER_PIXEL};
 pub use error::{ErrorKind, PluginError};

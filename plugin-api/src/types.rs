@@ -2,7 +2,7 @@
 
 use abi_stable::StableAbi;
 use serde::de::{self, Deserializer};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize, Serializer};
 
 /// What a plugin instance learns once, when it is created.
 #[repr(C)]
@@ -115,6 +115,18 @@ impl<'de> Deserialize<'de> for Rgba {
                 &"a colour such as \"#ff8800\" or \"#ff880080\"",
             )
         })
+    }
+}
+
+impl Serialize for Rgba {
+    /// As `"#rrggbb"`, or `"#rrggbbaa"` when not opaque: what [`Rgba::parse`] reads.
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let text = if self.a == 255 {
+            format!("#{:02x}{:02x}{:02x}", self.r, self.g, self.b)
+        } else {
+            format!("#{:02x}{:02x}{:02x}{:02x}", self.r, self.g, self.b, self.a)
+        };
+        serializer.serialize_str(&text)
     }
 }
 

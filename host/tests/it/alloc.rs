@@ -80,7 +80,7 @@ fn showcase_frames_do_not_allocate_with_so_plugins_either() {
 }
 
 #[test]
-fn every_standard_renderer_draws_without_allocating() {
+fn every_standard_renderer_and_processor_runs_without_allocating() {
     let registry = Registry::builtin();
     for name in [
         "solid",
@@ -90,6 +90,7 @@ fn every_standard_renderer_draws_without_allocating() {
         "image",
         "spritesheet",
         "image-sequence",
+        "processors",
     ] {
         let scene = Scene::load(&root().join(format!("host/tests/scenes/{name}.toml")), &registry).unwrap();
         assert_eq!(count_scene(&scene, 10, 200), 0, "{name}");

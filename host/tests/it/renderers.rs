@@ -57,3 +57,8 @@ fn image_sequence() {
 fn blend_modes_and_rectangles() {
     check("blend", 20);
 }
+
+#[test]
+fn processor_chain() {
+    check("processors", 20);
+}

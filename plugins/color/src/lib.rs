@@ -1,19 +1,23 @@
-//! `color`: brightness and gamma for the whole frame, as one 256-entry lookup table.
+//! `color`: brightness, contrast, gamma, saturation and hue rotation, in one pass over the frame.
+//!
+//! Per pixel: first the colour matrix (saturation and hue rotation about the grey axis, one 3×3
+//! matrix in 12-bit fixed point, skipped when it is the identity), then per channel one 256-entry
+//! lookup table holding brightness, contrast and gamma together. Alpha is untouched.
 
 use marquee_plugin_api::{
     Factory, Field, FieldType, FrameCtx, InitCtx, PluginDef, PluginError, ProcessorPlugin, check_range,
     declare_plugin, parse_config,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The plugin's definition.
 pub const PLUGIN: PluginDef = PluginDef {
     id: "color",
     version: env!("CARGO_PKG_VERSION"),
-    description: "brightness and gamma",
+    description: "brightness, contrast, gamma, saturation, hue",
     renderer: None,
     processor: Some(Factory {
-        doc: "Maps every colour channel v (0..1) to (brightness · v)^(1/gamma), clamped, through one lookup table; alpha is untouched.",
+        doc: "Rotates hue and scales saturation (one colour matrix), then maps each channel v (0..1) to ((brightness·v − ½)·contrast + ½)^(1/gamma), clamped (one lookup table).",
         fields: FIELDS,
         new: new_processor,
     }),
@@ -29,16 +33,37 @@ const FIELDS: &[Field] = &[
         "values above 1 brighten mid-tones",
     )
     .range(0.1, 10.0),
+    Field::new(
+        "contrast",
+        FieldType::Float,
+        "1.0",
+        "spreads values away from mid-grey (0: all grey)",
+    )
+    .range(0.0, 8.0),
+    Field::new(
+        "saturation",
+        FieldType::Float,
+        "1.0",
+        "0 grey, 1 unchanged, above 1 more vivid",
+    )
+    .range(0.0, 8.0),
+    Field::new("hue", FieldType::Float, "0.0", "rotation of hue in degrees").range(-360.0, 360.0),
 ];
 
 /// Config of a `color` processor.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Multiplies every channel.
     pub brightness: f64,
     /// Gamma exponent (1 = linear).
     pub gamma: f64,
+    /// Contrast about mid-grey.
+    pub contrast: f64,
+    /// Saturation factor.
+    pub saturation: f64,
+    /// Hue rotation in degrees.
+    pub hue: f64,
 }
 
 impl Default for Config {
@@ -46,13 +71,51 @@ impl Default for Config {
         Config {
             brightness: 1.0,
             gamma: 1.0,
+            contrast: 1.0,
+            saturation: 1.0,
+            hue: 0.0,
         }
     }
 }
 
-/// The processor: a lookup table built once.
+/// Fixed-point scale of the colour matrix.
+const Q: i32 = 1 << 12;
+
+/// The processor: a colour matrix and a lookup table, built once.
 pub struct Color {
     lut: [u8; 256],
+    /// Row-major 3×3 in 12-bit fixed point; `None` when it is the identity.
+    matrix: Option<[i32; 9]>,
+}
+
+/// The 3×3 matrix that scales saturation by `sat` and rotates hue by `degrees` about the grey
+/// axis, keeping Rec. 601 luma (the usual "hue-rotate" filter matrix combined with saturation).
+pub fn color_matrix(sat: f64, degrees: f64) -> [f64; 9] {
+    let (lr, lg, lb) = (0.299, 0.587, 0.114);
+    let (c, s) = (degrees.to_radians().cos(), degrees.to_radians().sin());
+    let hue = [
+        lr + c * (1.0 - lr) - s * lr,
+        lg - c * lg - s * lg,
+        lb - c * lb + s * (1.0 - lb),
+        lr - c * lr + s * 0.143,
+        lg + c * (1.0 - lg) + s * 0.140,
+        lb - c * lb - s * 0.283,
+        lr - c * lr - s * (1.0 - lr),
+        lg - c * lg + s * lg,
+        lb + c * (1.0 - lb) + s * lb,
+    ];
+    let saturate = [
+        lr * (1.0 - sat) + sat,
+        lg * (1.0 - sat),
+        lb * (1.0 - sat),
+        lr * (1.0 - sat),
+        lg * (1.0 - sat) + sat,
+        lb * (1.0 - sat),
+        lr * (1.0 - sat),
+        lg * (1.0 - sat),
+        lb * (1.0 - sat) + sat,
+    ];
+    std::array::from_fn(|i| (0..3).map(|k| saturate[i / 3 * 3 + k] * hue[k * 3 + i % 3]).sum())
 }
 
 impl Color {
@@ -60,10 +123,15 @@ impl Color {
     pub fn new(config: &Config) -> Self {
         let mut lut = [0u8; 256];
         for (i, out) in lut.iter_mut().enumerate() {
-            let v = (i as f64 / 255.0 * config.brightness).clamp(0.0, 1.0);
+            let mut v = (i as f64 / 255.0 * config.brightness).clamp(0.0, 1.0);
+            if config.contrast != 1.0 {
+                v = ((v - 0.5) * config.contrast + 0.5).clamp(0.0, 1.0);
+            }
             *out = (v.powf(1.0 / config.gamma) * 255.0).round() as u8;
         }
-        Color { lut }
+        let matrix = (config.saturation != 1.0 || config.hue.rem_euclid(360.0) != 0.0)
+            .then(|| color_matrix(config.saturation, config.hue).map(|m| (m * Q as f64).round() as i32));
+        Color { lut, matrix }
     }
 }
 
@@ -71,15 +139,34 @@ fn new_processor(json: &str, _init: &InitCtx) -> Result<Box<dyn ProcessorPlugin>
     let config: Config = parse_config(json)?;
     check_range("brightness", config.brightness, 0.0, 8.0)?;
     check_range("gamma", config.gamma, 0.1, 10.0)?;
+    check_range("contrast", config.contrast, 0.0, 8.0)?;
+    check_range("saturation", config.saturation, 0.0, 8.0)?;
+    check_range("hue", config.hue, -360.0, 360.0)?;
     Ok(Box::new(Color::new(&config)))
 }
 
 impl ProcessorPlugin for Color {
     fn process(&mut self, _ctx: &FrameCtx, frame: &mut [u8]) -> Result<(), PluginError> {
-        for px in frame.chunks_exact_mut(4) {
-            px[0] = self.lut[px[0] as usize];
-            px[1] = self.lut[px[1] as usize];
-            px[2] = self.lut[px[2] as usize];
+        let lut = &self.lut;
+        match self.matrix {
+            None => {
+                for px in frame.chunks_exact_mut(4) {
+                    px[0] = lut[px[0] as usize];
+                    px[1] = lut[px[1] as usize];
+                    px[2] = lut[px[2] as usize];
+                }
+            }
+            Some(m) => {
+                for px in frame.chunks_exact_mut(4) {
+                    let (r, g, b) = (px[0] as i32, px[1] as i32, px[2] as i32);
+                    let ch = |row: usize| {
+                        ((m[row] * r + m[row + 1] * g + m[row + 2] * b + Q / 2) >> 12).clamp(0, 255) as usize
+                    };
+                    px[0] = lut[ch(0)];
+                    px[1] = lut[ch(3)];
+                    px[2] = lut[ch(6)];
+                }
+            }
         }
         Ok(())
     }
@@ -90,12 +177,10 @@ declare_plugin!(PLUGIN);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use marquee_plugin_api::defaults_json;
 
     #[test]
-    fn declared_defaults_match_config_default() {
-        let parsed: Config = parse_config(&defaults_json(FIELDS)).unwrap();
-        assert_eq!(parsed, Config::default());
+    fn declared_fields_match_the_config() {
+        marquee_plugin_api::check_fields::<Config>(FIELDS).unwrap();
     }
 
     #[test]
@@ -108,7 +193,7 @@ mod tests {
     fn brightness_and_gamma_leave_alpha() {
         let mut c = Color::new(&Config {
             brightness: 0.5,
-            gamma: 1.0,
+            ..Config::default()
         });
         let init = InitCtx {
             width: 1,
@@ -120,10 +205,84 @@ mod tests {
         c.process(&FrameCtx::new(&init, 0), &mut px).unwrap();
         assert_eq!(px, [100, 50, 0, 77]);
         let g = Color::new(&Config {
-            brightness: 1.0,
             gamma: 2.0,
+            ..Config::default()
         });
         assert_eq!(g.lut[64], 128); // sqrt(64/255) · 255 = 127.75
+    }
+
+    fn apply(config: Config, px: [u8; 4]) -> [u8; 4] {
+        let mut c = Color::new(&config);
+        let init = InitCtx {
+            width: 1,
+            height: 1,
+            fps: 30.0,
+            seed: 0,
+        };
+        let mut px = px;
+        c.process(&FrameCtx::new(&init, 0), &mut px).unwrap();
+        px
+    }
+
+    #[test]
+    fn saturation_zero_is_grey_and_keeps_luma() {
+        let px = apply(
+            Config {
+                saturation: 0.0,
+                ..Config::default()
+            },
+            [200, 100, 50, 9],
+        );
+        assert_eq!((px[0], px[1], px[2], px[3]), (px[0], px[0], px[0], 9));
+        let luma = 0.299 * 200.0 + 0.587 * 100.0 + 0.114 * 50.0;
+        assert!((px[0] as f64 - luma).abs() <= 1.0, "{px:?}");
+    }
+
+    #[test]
+    fn hue_rotation_keeps_grey_and_a_full_turn_is_identity() {
+        assert_eq!(
+            apply(
+                Config {
+                    hue: 120.0,
+                    ..Config::default()
+                },
+                [90, 90, 90, 255]
+            ),
+            [90, 90, 90, 255]
+        );
+        let c = Color::new(&Config {
+            hue: 360.0,
+            ..Config::default()
+        });
+        assert!(c.matrix.is_none());
+        let m = color_matrix(1.0, 0.0);
+        for (i, v) in m.iter().enumerate() {
+            assert!((v - if i % 4 == 0 { 1.0 } else { 0.0 }).abs() < 1e-12);
+        }
+        // Rotating hue moves red towards green, keeping it bright.
+        let px = apply(
+            Config {
+                hue: 120.0,
+                ..Config::default()
+            },
+            [255, 0, 0, 255],
+        );
+        assert!(px[1] > px[0] && px[1] > px[2], "{px:?}");
+    }
+
+    #[test]
+    fn contrast_spreads_from_mid_grey() {
+        let c = Color::new(&Config {
+            contrast: 2.0,
+            ..Config::default()
+        });
+        // (64/255 − ½)·2 + ½ = 0.00196: 0.4999… of a step, rounded down.
+        assert_eq!((c.lut[64], c.lut[128], c.lut[192]), (0, 129, 255));
+        let flat = Color::new(&Config {
+            contrast: 0.0,
+            ..Config::default()
+        });
+        assert!(flat.lut.iter().all(|&v| v == 128));
     }
 
     #[test]

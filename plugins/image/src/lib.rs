@@ -10,7 +10,7 @@ use marquee_plugin_api::{
     AssetCache, Canvas, Factory, Field, FieldType, FrameCtx, InitCtx, PluginDef, PluginError, RendererPlugin,
     check_range, declare_plugin, parse_config,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The plugin's definition.
 pub const PLUGIN: PluginDef = PluginDef {
@@ -50,7 +50,7 @@ const FIELDS: &[Field] = &[
 ];
 
 /// How the image is sized to the layer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Fit {
     /// As large as fits whole, aspect kept, centred.
@@ -64,7 +64,7 @@ pub enum Fit {
 }
 
 /// Scrolling direction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Scroll {
     /// Still.
@@ -80,7 +80,7 @@ pub enum Scroll {
 }
 
 /// Config of an `image` layer.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// The file.
@@ -219,12 +219,10 @@ declare_plugin!(PLUGIN);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use marquee_plugin_api::defaults_json;
 
     #[test]
-    fn declared_defaults_match_config_default() {
-        let parsed: Config = parse_config(&defaults_json(FIELDS)).unwrap();
-        assert_eq!(parsed, Config::default());
+    fn declared_fields_match_the_config() {
+        marquee_plugin_api::check_fields::<Config>(FIELDS).unwrap();
     }
 
     #[test]

@@ -8,7 +8,7 @@ use marquee_plugin_api::{
     Canvas, Factory, Field, FieldType, FrameCtx, InitCtx, PluginDef, PluginError, RendererPlugin,
     check_range, declare_plugin, parse_config,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The plugin's definition.
 pub const PLUGIN: PluginDef = PluginDef {
@@ -69,7 +69,7 @@ const FIELDS: &[Field] = &[
 ];
 
 /// Config of a `mandelbrot` layer.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Iterations before a point counts as inside.
@@ -103,7 +103,7 @@ impl Default for Config {
 }
 
 /// The colour schemes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Palette {
     /// Black, red, orange, yellow, white.
@@ -337,12 +337,10 @@ declare_plugin!(PLUGIN);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use marquee_plugin_api::defaults_json;
 
     #[test]
-    fn declared_defaults_match_config_default() {
-        let parsed: Config = parse_config(&defaults_json(FIELDS)).unwrap();
-        assert_eq!(parsed, Config::default());
+    fn declared_fields_match_the_config() {
+        marquee_plugin_api::check_fields::<Config>(FIELDS).unwrap();
     }
 
     /// Checks the kernel against the plain definition over a whole view, pixel by pixel.

@@ -4,7 +4,7 @@ use marquee_plugin_api::{
     Canvas, Factory, Field, FieldType, FrameCtx, InitCtx, PluginDef, PluginError, Point, RendererPlugin,
     Rgba, Rng, check_range, declare_plugin, parse_config,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The plugin's definition.
 pub const PLUGIN: PluginDef = PluginDef {
@@ -38,7 +38,7 @@ const FIELDS: &[Field] = &[
 ];
 
 /// Config of a `random-pixels` layer.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Pixels set per frame.
@@ -114,12 +114,11 @@ declare_plugin!(PLUGIN);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use marquee_plugin_api::{DrawQueue, defaults_json};
+    use marquee_plugin_api::DrawQueue;
 
     #[test]
-    fn declared_defaults_match_config_default() {
-        let parsed: Config = parse_config(&defaults_json(FIELDS)).unwrap();
-        assert_eq!(parsed, Config::default());
+    fn declared_fields_match_the_config() {
+        marquee_plugin_api::check_fields::<Config>(FIELDS).unwrap();
     }
 
     fn frame(json: &str, seed: u64, index: u64) -> Vec<u8> {

@@ -4,7 +4,7 @@ use marquee_plugin_api::{
     Canvas, Factory, Field, FieldType, FrameCtx, InitCtx, PluginDef, PluginError, RendererPlugin, Rgba,
     check_range, declare_plugin, parse_config,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The plugin's definition.
 pub const PLUGIN: PluginDef = PluginDef {
@@ -44,7 +44,7 @@ const FIELDS: &[Field] = &[
 ];
 
 /// Config of a `solid` layer.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// The colour.
@@ -106,12 +106,10 @@ declare_plugin!(PLUGIN);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use marquee_plugin_api::defaults_json;
 
     #[test]
-    fn declared_defaults_match_config_default() {
-        let parsed: Config = parse_config(&defaults_json(FIELDS)).unwrap();
-        assert_eq!(parsed, Config::default());
+    fn declared_fields_match_the_config() {
+        marquee_plugin_api::check_fields::<Config>(FIELDS).unwrap();
     }
 
     #[test]

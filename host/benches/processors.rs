@@ -1,0 +1,67 @@
+//! Every standard processor on a 1920×1080 frame, one thread, through the ABI as the host calls
+//! it. Run: `cargo bench -p marquee-host --bench processors`.
+
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use marquee::registry::Registry;
+use marquee_plugin_api::abi_stable::std_types::{RResult, RSliceMut};
+use marquee_plugin_api::{FrameCtx, InitCtx, Rng};
+
+fn processors(c: &mut Criterion) {
+    let registry = Registry::builtin();
+    let (w, h) = (1920u32, 1080u32);
+    let mut rng = Rng::new(8);
+    let frame: Vec<u8> = (0..w * h * 4)
+        .map(|i| if i % 4 == 3 { 255 } else { rng.below(256) as u8 })
+        .collect();
+    let mut group = c.benchmark_group("process_1920x1080");
+    group
+        .throughput(Throughput::Elements((w * h) as u64))
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(3));
+    for (name, id, config) in [
+        (
+            "color_brightness_gamma",
+            "color",
+            r#"{"brightness": 1.1, "gamma": 1.2}"#,
+        ),
+        (
+            "color_all",
+            "color",
+            r#"{"brightness": 1.1, "gamma": 1.2, "contrast": 1.3, "saturation": 1.4, "hue": 25.0}"#,
+        ),
+        ("blur_gaussian_r2", "blur", r#"{"kind": "gaussian", "radius": 2}"#),
+        ("blur_box_r8", "blur", r#"{"kind": "box", "radius": 8}"#),
+        (
+            "quantize_4bit_ordered",
+            "quantize",
+            r#"{"bits": 4, "dither": "ordered"}"#,
+        ),
+        ("fade", "fade", r#"{"duration": 1000.0}"#),
+    ] {
+        let init = InitCtx {
+            width: w,
+            height: h,
+            fps: 30.0,
+            seed: 0,
+        };
+        let mut p =
+            match (registry.get(id).expect("standard plugin").module.new_processor())(config.into(), &init) {
+                RResult::ROk(p) => p,
+                RResult::RErr(e) => panic!("{name}: {e}"),
+            };
+        let mut buf = frame.clone();
+        let mut index = 0;
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                index += 1;
+                let _ = p.process(&FrameCtx::new(&init, index), RSliceMut::from_mut_slice(&mut buf));
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, processors);
+criterion_main!(benches);
