@@ -200,11 +200,6 @@ fn blend_row_portable(blend: Blend, dst: &mut [u8], src: &[u8], op: u32) {
     }
 }
 
-/// Straight-alpha "over" of `src` onto opaque `dst` with opacity `op` (0..=255): the `normal` blend.
-pub fn over(dst: &mut [u8], src: &[u8], op: u32) {
-    blend_row(Blend::Normal, dst, src, op);
-}
-
 /// Pixels per block of the vectorised kernel.
 const BLOCK: usize = 32;
 
@@ -260,6 +255,15 @@ fn mix_row(dst: &mut [u8], src: &[u8], op: u32, colour: impl Fn(u16, u16) -> u16
 mod tests {
     use super::*;
 
+    const ALL_BLENDS: [Blend; 6] = [
+        Blend::Normal,
+        Blend::Add,
+        Blend::Multiply,
+        Blend::Screen,
+        Blend::Lighten,
+        Blend::Darken,
+    ];
+
     fn canvas(w: u32, h: u32, panels: (u32, u32)) -> CanvasSpec {
         CanvasSpec {
             width: w,
@@ -291,14 +295,7 @@ mod tests {
     #[test]
     fn every_blend_is_within_one_step_of_the_real_formula() {
         let mut rng = marquee_plugin_api::Rng::new(11);
-        for blend in [
-            Blend::Normal,
-            Blend::Add,
-            Blend::Multiply,
-            Blend::Screen,
-            Blend::Lighten,
-            Blend::Darken,
-        ] {
+        for blend in ALL_BLENDS {
             for _ in 0..20_000 {
                 let s: [u8; 4] = (rng.next_u64() as u32).to_le_bytes();
                 let d0: [u8; 4] = [
@@ -315,8 +312,15 @@ mod tests {
                 for c in 0..3 {
                     let (sf, df) = (s[c] as f64 / 255.0, d0[c] as f64 / 255.0);
                     let want = 255.0 * (reference(blend, sf, df) * a + df * (1.0 - a));
+                    // Blends without a rounded intermediate (normal, add, lighten, darken) are
+                    // within half a step; multiply and screen round once more.
+                    let bound = if matches!(blend, Blend::Multiply | Blend::Screen) {
+                        1.0
+                    } else {
+                        0.5
+                    };
                     assert!(
-                        (d[c] as f64 - want).abs() <= 1.0,
+                        (d[c] as f64 - want).abs() <= bound,
                         "{blend:?}: {s:?} onto {d0:?} at {op}: {d:?}, want {want}"
                     );
                 }
@@ -334,14 +338,7 @@ mod tests {
             let base: Vec<u8> = (0..pixels * 4)
                 .map(|i| if i % 4 == 3 { 255 } else { rng.below(256) as u8 })
                 .collect();
-            for blend in [
-                Blend::Normal,
-                Blend::Add,
-                Blend::Multiply,
-                Blend::Screen,
-                Blend::Lighten,
-                Blend::Darken,
-            ] {
+            for blend in ALL_BLENDS {
                 let op = rng.below(256);
                 let (mut a, mut b) = (base.clone(), base.clone());
                 blend_row(blend, &mut a, &src, op);
@@ -353,14 +350,7 @@ mod tests {
 
     #[test]
     fn transparent_leaves_and_opaque_replaces_exactly() {
-        for blend in [
-            Blend::Normal,
-            Blend::Add,
-            Blend::Multiply,
-            Blend::Screen,
-            Blend::Lighten,
-            Blend::Darken,
-        ] {
+        for blend in ALL_BLENDS {
             let mut d = [10, 200, 77, 255];
             blend_row(blend, &mut d, &[250, 3, 100, 0], 255);
             assert_eq!(d, [10, 200, 77, 255], "{blend:?}");
@@ -371,32 +361,6 @@ mod tests {
         let mut d = [10, 200, 77, 255];
         blend_row(Blend::Darken, &mut d, &[250, 3, 100, 255], 255);
         assert_eq!(d, [10, 3, 77, 255]);
-    }
-
-    #[test]
-    fn over_matches_float_reference_within_rounding() {
-        let mut rng = marquee_plugin_api::Rng::new(9);
-        for _ in 0..10_000 {
-            let s: [u8; 4] = (rng.next_u64() as u32).to_le_bytes();
-            let d0: [u8; 4] = [
-                rng.below(256) as u8,
-                rng.below(256) as u8,
-                rng.below(256) as u8,
-                255,
-            ];
-            let op = rng.below(256);
-            let mut d = d0;
-            over(&mut d, &s, op);
-            let a = (s[3] as f64 * op as f64 / 255.0).round() / 255.0;
-            for c in 0..3 {
-                let want = s[c] as f64 * a + d0[c] as f64 * (1.0 - a);
-                assert!(
-                    (d[c] as f64 - want).abs() <= 0.5 + 1e-9,
-                    "{s:?} over {d0:?} at {op}: {d:?}"
-                );
-            }
-            assert_eq!(d[3], 255);
-        }
     }
 
     #[test]

@@ -292,6 +292,24 @@ pub fn new_recorder(def: &PluginDef, config: RStr<'_>, init: &InitCtx) -> RResul
     })
 }
 
+/// Renders frame `index` of `renderer` on a fresh, transparent `init.width × init.height` surface
+/// and returns its pixels with the queued draw commands executed, as the host would: for tests.
+pub fn render_frame(
+    renderer: &mut dyn RendererPlugin,
+    init: &InitCtx,
+    index: u64,
+) -> Result<Vec<u8>, PluginError> {
+    let (w, h) = (init.width, init.height);
+    let mut pixels = vec![0u8; w as usize * h as usize * crate::canvas::BYTES_PER_PIXEL];
+    let mut queue = crate::canvas::DrawQueue::new();
+    renderer.render(
+        &FrameCtx::new(init, index),
+        &mut Canvas::new(w, h, &mut pixels, &mut queue),
+    )?;
+    queue.execute(w, h, &mut pixels);
+    Ok(pixels)
+}
+
 /// Parses JSON config text into `T`, naming the offending field on error.
 ///
 /// Use `#[serde(default, deny_unknown_fields)]` on `T` so that missing fields take their

@@ -67,7 +67,7 @@ pub mod types;
 
 pub use assets::AssetCache;
 pub use author::{
-    check_fields, check_range, defaults_json, guard, parse_config, Factory, Field, PluginDef,
+    check_fields, check_range, defaults_json, guard, parse_config, render_frame, Factory, Field, PluginDef,
     ProcessorPlugin, RecorderPlugin, RendererPlugin,
 };
 pub use canvas::{Canvas, DrawCmd, DrawOp, DrawQueue, Point, BYTES_PER_PIXEL};

@@ -238,18 +238,14 @@ mod tests {
     }
 
     fn pixels(config: Config, w: u32, h: u32, time: f64) -> Vec<u8> {
-        let mut g = Gradient::new(config, w, h);
         let init = InitCtx {
             width: w,
             height: h,
             fps: 10.0,
             seed: 0,
         };
-        let mut px = vec![0u8; (w * h * 4) as usize];
-        let mut q = marquee_plugin_api::DrawQueue::new();
-        let ctx = FrameCtx::new(&init, (time * 10.0) as u64);
-        g.render(&ctx, &mut Canvas::new(w, h, &mut px, &mut q)).unwrap();
-        px
+        marquee_plugin_api::render_frame(&mut Gradient::new(config, w, h), &init, (time * 10.0) as u64)
+            .unwrap()
     }
 
     #[test]

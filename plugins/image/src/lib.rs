@@ -248,14 +248,7 @@ mod tests {
             seed: 0,
         };
         let mut r = new_renderer(json, &init).unwrap();
-        let mut px = vec![0u8; (w * h * 4) as usize];
-        let mut q = marquee_plugin_api::DrawQueue::new();
-        r.render(
-            &FrameCtx::new(&init, (time * 10.0).round() as u64),
-            &mut Canvas::new(w, h, &mut px, &mut q),
-        )
-        .unwrap();
-        px
+        marquee_plugin_api::render_frame(r.as_mut(), &init, (time * 10.0).round() as u64).unwrap()
     }
 
     #[test]

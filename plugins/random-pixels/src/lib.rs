@@ -114,7 +114,6 @@ declare_plugin!(PLUGIN);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use marquee_plugin_api::DrawQueue;
 
     #[test]
     fn declared_fields_match_the_config() {
@@ -129,15 +128,7 @@ mod tests {
             seed,
         };
         let mut r = new_renderer(json, &init).unwrap();
-        let mut px = vec![0u8; 16 * 8 * 4];
-        let mut q = DrawQueue::new();
-        r.render(
-            &FrameCtx::new(&init, index),
-            &mut Canvas::new(16, 8, &mut px, &mut q),
-        )
-        .unwrap();
-        q.execute(16, 8, &mut px);
-        px
+        marquee_plugin_api::render_frame(r.as_mut(), &init, index).unwrap()
     }
 
     #[test]

@@ -312,18 +312,14 @@ mod tests {
     }
 
     fn draw(config: Config, w: u32, h: u32, time: f64) -> Vec<u8> {
-        let mut t = Text::new(config);
         let init = InitCtx {
             width: w,
             height: h,
             fps: 100.0,
             seed: 0,
         };
-        let mut px = vec![0u8; (w * h * 4) as usize];
-        let mut q = marquee_plugin_api::DrawQueue::new();
-        let ctx = FrameCtx::new(&init, (time * 100.0).round() as u64);
-        t.render(&ctx, &mut Canvas::new(w, h, &mut px, &mut q)).unwrap();
-        px
+        marquee_plugin_api::render_frame(&mut Text::new(config), &init, (time * 100.0).round() as u64)
+            .unwrap()
     }
 
     /// The lit pixels as text art, for readable assertions.
