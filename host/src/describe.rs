@@ -182,7 +182,11 @@ mod tests {
     fn describe_lists_fields_with_type_default_range_and_doc() {
         let registry = Registry::builtin();
         let text = describe(registry.get("mandelbrot").unwrap());
-        assert!(text.starts_with("mandelbrot 0.1.0 (ABI 1.0, built in)"), "{text}");
+        let abi = marquee_plugin_api::ABI_VERSION;
+        assert!(
+            text.starts_with(&format!("mandelbrot 0.1.0 (ABI {abi}, built in)")),
+            "{text}"
+        );
         let line = text
             .lines()
             .find(|l| l.trim_start().starts_with("max_iter"))
@@ -213,6 +217,6 @@ mod tests {
             .find(|f| f["name"] == "target")
             .unwrap()["default"];
         assert!(target.is_array());
-        assert_eq!(v["host_abi"], "1.0");
+        assert_eq!(v["host_abi"], marquee_plugin_api::ABI_VERSION.to_string());
     }
 }

@@ -643,6 +643,20 @@ impl Engine {
         all
     }
 
+    /// Every layer's counters (for instance an image sequence's missed frames), as
+    /// `(layer id, counter name, value)`. Plugins built for ABI 1.0 report none.
+    pub fn counters(&mut self) -> Vec<(String, String, u64)> {
+        let mut out = Vec::new();
+        let mut query = self.world.query::<(&Layer, &RendererSlot)>();
+        for (layer, slot) in query.iter(&self.world) {
+            for c in slot.0.object.counters() {
+                out.push((layer.id.clone(), c.name.to_string(), c.value));
+            }
+        }
+        out.sort();
+        out
+    }
+
     /// Saves the state of every renderer and processor, and the pixels of persistent layers.
     pub fn keyframe(&mut self) -> Result<Keyframe, KeyframeError> {
         let next_frame = self.next_frame();

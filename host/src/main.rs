@@ -366,6 +366,14 @@ fn run_live(
     for f in engine.finish() {
         eprintln!("warning: {f}");
     }
+    let counters = engine.counters();
+    if !counters.is_empty() {
+        let shown: Vec<String> = counters
+            .iter()
+            .map(|(layer, name, value)| format!("{layer}.{name}={value}"))
+            .collect();
+        eprintln!("counters: {}", shown.join(", "));
+    }
     ms.sort_by(f64::total_cmp);
     if let Some(median) = ms.get(ms.len() / 2) {
         eprintln!(

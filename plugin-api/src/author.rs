@@ -34,6 +34,11 @@ pub trait RendererPlugin: Send + Sync + 'static {
             "this renderer keeps no state to restore",
         ))
     }
+
+    /// Named counts the host reports (frames missed, dropped, ...); default none. Since ABI 1.1.
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        Vec::new()
+    }
 }
 
 /// What a processor plugin implements.
@@ -229,6 +234,19 @@ impl Renderer for RendererAdapter {
     }
     fn restore(&mut self, state: RSlice<'_, u8>) -> RResult<(), PluginError> {
         guard(|| self.0.restore(state.as_slice()))
+    }
+    fn counters(&self) -> RVec<crate::module::Counter> {
+        // A panic here would cross the boundary; a panicking plugin reports no counters instead.
+        match catch_unwind(AssertUnwindSafe(|| self.0.counters())) {
+            Ok(list) => list
+                .into_iter()
+                .map(|(name, value)| crate::module::Counter {
+                    name: name.into(),
+                    value,
+                })
+                .collect(),
+            Err(_) => RVec::new(),
+        }
     }
 }
 

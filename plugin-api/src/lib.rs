@@ -74,8 +74,8 @@ pub use canvas::{Canvas, DrawCmd, DrawOp, DrawQueue, Point, BYTES_PER_PIXEL};
 pub use error::{ErrorKind, PluginError};
 pub use manifest::{AbiVersion, FactorySpec, FieldSpec, FieldType, Manifest, PluginKind, ABI_VERSION};
 pub use module::{
-    NewProcessor, NewRecorder, NewRenderer, PluginMod, PluginModRef, Processor, ProcessorBox, Recorder,
-    RecorderBox, Renderer, RendererBox,
+    Counter, NewProcessor, NewRecorder, NewRenderer, PluginMod, PluginModRef, Processor, ProcessorBox,
+    Recorder, RecorderBox, Renderer, RendererBox,
 };
 pub use rng::Rng;
 pub use types::{FrameCtx, FrameMeta, InitCtx, Rect, Rgba};

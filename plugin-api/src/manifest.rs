@@ -20,7 +20,9 @@ pub struct AbiVersion {
 }
 
 /// The ABI version of this build of `marquee-plugin-api`.
-pub const ABI_VERSION: AbiVersion = AbiVersion { major: 1, minor: 0 };
+///
+/// History: 1.0 the first; 1.1 appended `Renderer::counters`.
+pub const ABI_VERSION: AbiVersion = AbiVersion { major: 1, minor: 1 };
 
 impl AbiVersion {
     /// Whether a plugin built for `self` can be driven by a host that speaks `host`.

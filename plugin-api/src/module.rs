@@ -16,7 +16,7 @@
 
 use abi_stable::library::RootModule;
 use abi_stable::sabi_types::VersionStrings;
-use abi_stable::std_types::{RBox, ROption, RResult, RSlice, RSliceMut, RStr, RVec};
+use abi_stable::std_types::{RBox, ROption, RResult, RSlice, RSliceMut, RStr, RString, RVec};
 use abi_stable::{declare_root_module_statics, package_version_strings, sabi_trait, StableAbi};
 
 use crate::canvas::Canvas;
@@ -36,6 +36,24 @@ pub trait Renderer: Send + Sync {
     /// Restores state saved by `snapshot`.
     #[sabi(last_prefix_field)]
     fn restore(&mut self, state: RSlice<'_, u8>) -> RResult<(), PluginError>;
+
+    /// ABI 1.1: the instance's counters so far (frames dropped, missed, waited for, ...).
+    ///
+    /// Appended after `last_prefix_field` with a default body: a plugin built against ABI 1.0 has
+    /// no entry for it in its vtable, and calling it there runs this default, which has none.
+    fn counters(&self) -> RVec<Counter> {
+        RVec::new()
+    }
+}
+
+/// One named count an instance reports, such as `misses`.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone, PartialEq, Eq)]
+pub struct Counter {
+    /// Short lowercase name.
+    pub name: RString,
+    /// The count so far.
+    pub value: u64,
 }
 
 /// A processor instance: transforms the composited frame in place.

@@ -156,3 +156,32 @@ fn a_failing_recorder_is_reported_and_the_frames_go_on() {
     );
     assert!(!sub.exists());
 }
+
+#[test]
+fn layers_report_their_counters_through_the_abi() {
+    for registry in [Registry::builtin(), crate::util::so_registry()] {
+        let scene = Scene::load(
+            &crate::util::root().join("host/tests/scenes/image-sequence.toml"),
+            &registry,
+        )
+        .unwrap();
+        let mut e = Engine::new(&scene, &EngineOptions::default()).unwrap();
+        for _ in 0..10 {
+            e.step();
+        }
+        let names: Vec<(String, String)> = e.counters().into_iter().map(|(l, n, _)| (l, n)).collect();
+        let want = ["misses", "stale", "waits"].map(|n| ("image-sequence".to_string(), n.to_string()));
+        assert_eq!(names, want);
+        // Exact playback never substitutes a frame.
+        assert!(
+            e.counters()
+                .iter()
+                .filter(|(_, n, _)| n != "waits")
+                .all(|(_, _, v)| *v == 0)
+        );
+    }
+    // A renderer without counters reports none.
+    let mut e = engine(&registry(false), "{}").unwrap();
+    e.step();
+    assert!(e.counters().is_empty());
+}

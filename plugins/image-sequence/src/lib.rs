@@ -426,6 +426,17 @@ impl RendererPlugin for ImageSequence {
         }
         Ok(())
     }
+
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        self.counter_list()
+    }
+}
+
+impl ImageSequence {
+    fn counter_list(&self) -> Vec<(&'static str, u64)> {
+        let c = self.counters;
+        vec![("waits", c.waits), ("misses", c.misses), ("stale", c.stale)]
+    }
 }
 
 impl Drop for ImageSequence {
