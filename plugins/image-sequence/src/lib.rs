@@ -14,7 +14,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
 use image::imageops::FilterType;
-use marquee_image::{Fit, placement};
+use marquee_image::{Fit, copy_clipped, placement};
 use marquee_plugin_api::{
     Canvas, Factory, Field, FieldType, FrameCtx, InitCtx, PluginDef, PluginError, RendererPlugin,
     check_range, declare_plugin, parse_config,
@@ -179,17 +179,16 @@ fn decode_into(file: &Path, fit: Fit, width: u32, height: u32, out: &mut Vec<u8>
     };
     out.clear();
     out.resize(width as usize * height as usize * 4, 0);
-    let (lw, lh) = (width as i64, height as i64);
-    let (from_x, to_x) = ((-ox).max(0), (lw - ox).min(sw as i64));
-    if from_x >= to_x {
-        return Ok(());
-    }
-    for row in (-oy).max(0)..(lh - oy).min(sh as i64) {
-        let s = ((row * sw as i64 + from_x) * 4) as usize;
-        let d = (((oy + row) * lw + ox + from_x) * 4) as usize;
-        let n = ((to_x - from_x) * 4) as usize;
-        out[d..d + n].copy_from_slice(&img.as_raw()[s..s + n]);
-    }
+    copy_clipped(
+        img.as_raw(),
+        sw as i64,
+        sh as i64,
+        ox,
+        oy,
+        out,
+        width as i64,
+        height as i64,
+    );
     Ok(())
 }
 

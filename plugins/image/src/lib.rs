@@ -126,6 +126,22 @@ pub struct Image {
     origin: (i64, i64),
 }
 
+/// Copies the `sw × sh` RGBA8 image `src` onto the `lw × lh` RGBA8 surface `dst` with its
+/// top-left corner at `(x, y)`, clipped to the surface (pixels replaced, not blended).
+#[allow(clippy::too_many_arguments)]
+pub fn copy_clipped(src: &[u8], sw: i64, sh: i64, x: i64, y: i64, dst: &mut [u8], lw: i64, lh: i64) {
+    let (from_x, to_x) = ((-x).max(0), (lw - x).min(sw));
+    if from_x >= to_x {
+        return;
+    }
+    for row in (-y).max(0)..(lh - y).min(sh) {
+        let s = ((row * sw + from_x) * 4) as usize;
+        let d = (((y + row) * lw + x + from_x) * 4) as usize;
+        let n = ((to_x - from_x) * 4) as usize;
+        dst[d..d + n].copy_from_slice(&src[s..s + n]);
+    }
+}
+
 /// The size and position of a `w × h` image on a `lw × lh` layer under `fit`.
 pub fn placement(fit: Fit, w: u32, h: u32, lw: u32, lh: u32) -> (u32, u32, i64, i64) {
     let (sw, sh) = match fit {
@@ -198,16 +214,7 @@ impl RendererPlugin for Image {
             .take_while(|&y| y < lh && (vertical || y == first_y))
         {
             for x in xs.clone() {
-                let (from_x, to_x) = ((-x).max(0), (lw - x).min(sw));
-                if from_x >= to_x {
-                    continue;
-                }
-                for row in (-y).max(0)..(lh - y).min(sh) {
-                    let s = ((row * sw + from_x) * 4) as usize;
-                    let d = (((y + row) * lw + x + from_x) * 4) as usize;
-                    let n = ((to_x - from_x) * 4) as usize;
-                    px[d..d + n].copy_from_slice(&src[s..s + n]);
-                }
+                copy_clipped(src, sw, sh, x, y, px, lw, lh);
             }
         }
         Ok(())
