@@ -63,6 +63,7 @@ pub mod error;
 pub mod manifest;
 pub mod module;
 pub mod rng;
+pub mod simd;
 pub mod types;
 
 pub use assets::AssetCache;

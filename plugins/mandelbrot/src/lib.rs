@@ -186,7 +186,7 @@ pub fn escape_count(re: f64, im: f64, max_iter: u32) -> u32 {
 }
 
 /// Escape counts of [`LANES`] points with real parts `re` and one imaginary part `im`.
-#[inline]
+#[inline(always)]
 fn escape_lanes(re: &[f64; LANES], im: f64, max_iter: u32) -> [u32; LANES] {
     let mut zr = [0.0f64; LANES];
     let mut zi = [0.0f64; LANES];
@@ -246,8 +246,19 @@ impl View {
     }
 }
 
-/// Fills `out` (`width × height`, row-major) with the escape counts of `view`.
+/// Fills `out` (`width × height`, row-major) with the escape counts of `view`, using the widest
+/// vector instructions the CPU has ([`marquee_plugin_api::simd::widest`]); the counts are the
+/// same either way.
 pub fn escape_counts(view: &View, width: u32, height: u32, max_iter: u32, out: &mut [u32]) {
+    marquee_plugin_api::simd::widest(
+        #[inline(always)]
+        || escape_counts_portable(view, width, height, max_iter, out),
+    )
+}
+
+/// [`escape_counts`] compiled for the baseline CPU only.
+#[inline(always)]
+pub fn escape_counts_portable(view: &View, width: u32, height: u32, max_iter: u32, out: &mut [u32]) {
     assert_eq!(out.len(), width as usize * height as usize);
     for y in 0..height {
         let row = &mut out[(y * width) as usize..((y + 1) * width) as usize];
@@ -370,6 +381,15 @@ mod tests {
         for t in [0.0, 3.3, 9.9, 19.9] {
             check(m.view(t, 64, 64), 64, 64, 500);
         }
+    }
+
+    #[test]
+    fn the_dispatched_kernel_equals_the_portable_one() {
+        let view = View::centred([-0.75, 0.0], 3.5, 61, 23);
+        let (mut a, mut b) = (vec![0; 61 * 23], vec![0; 61 * 23]);
+        escape_counts(&view, 61, 23, 300, &mut a);
+        escape_counts_portable(&view, 61, 23, 300, &mut b);
+        assert_eq!(a, b);
     }
 
     #[test]
