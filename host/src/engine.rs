@@ -54,8 +54,6 @@ pub struct Clock {
 pub struct Layer {
     /// The layer's id.
     pub id: String,
-    /// Position in the stack, 0 at the bottom.
-    pub z: usize,
     /// Blend mode.
     pub blend: Blend,
     /// Opacity, 0 to 1.
@@ -514,7 +512,7 @@ impl Engine {
         let mut world = World::new();
         let mut acc = Accumulator::new(scene.canvas);
         let mut order = Vec::new();
-        for (z, layer) in scene.layers.iter().enumerate() {
+        for layer in &scene.layers {
             let (width, height) = scene.surface(layer.placement);
             let init = InitCtx {
                 width,
@@ -531,7 +529,6 @@ impl Engine {
                 .spawn((
                     Layer {
                         id: spec.id.clone(),
-                        z,
                         blend: layer.blend,
                         opacity: layer.opacity,
                         placement: layer.placement,

@@ -71,7 +71,7 @@ pub use author::{
     check_fields, check_range, defaults_json, guard, parse_config, render_frame, Factory, Field, PluginDef,
     ProcessorPlugin, RecorderPlugin, RendererPlugin,
 };
-pub use canvas::{Canvas, DrawCmd, DrawOp, DrawQueue, Point, BYTES_PER_PIXEL};
+pub use canvas::{map_rgb, Canvas, DrawCmd, DrawOp, DrawQueue, Point, BYTES_PER_PIXEL};
 pub use error::{ErrorKind, PluginError};
 pub use manifest::{AbiVersion, FactorySpec, FieldSpec, FieldType, Manifest, PluginKind, ABI_VERSION};
 pub use module::{

@@ -150,11 +150,7 @@ impl ProcessorPlugin for Color {
         let lut = &self.lut;
         match self.matrix {
             None => {
-                for px in frame.chunks_exact_mut(4) {
-                    px[0] = lut[px[0] as usize];
-                    px[1] = lut[px[1] as usize];
-                    px[2] = lut[px[2] as usize];
-                }
+                marquee_plugin_api::map_rgb(frame, lut);
             }
             Some(m) => {
                 for px in frame.chunks_exact_mut(4) {

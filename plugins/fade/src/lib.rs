@@ -137,11 +137,7 @@ impl ProcessorPlugin for Fade {
             }
             self.built_for = Some(k);
         }
-        for px in frame.chunks_exact_mut(4) {
-            px[0] = self.lut[px[0] as usize];
-            px[1] = self.lut[px[1] as usize];
-            px[2] = self.lut[px[2] as usize];
-        }
+        marquee_plugin_api::map_rgb(frame, &self.lut);
         Ok(())
     }
 }

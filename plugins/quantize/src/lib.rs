@@ -96,11 +96,7 @@ impl ProcessorPlugin for Quantize {
     fn process(&mut self, ctx: &FrameCtx, frame: &mut [u8]) -> Result<(), PluginError> {
         let w = ctx.width.max(1) as usize;
         if let [table] = self.tables.as_slice() {
-            for px in frame.chunks_exact_mut(4) {
-                px[0] = table[px[0] as usize];
-                px[1] = table[px[1] as usize];
-                px[2] = table[px[2] as usize];
-            }
+            marquee_plugin_api::map_rgb(frame, table);
         } else {
             for (i, px) in frame.chunks_exact_mut(4).enumerate() {
                 let table = &self.tables[(i / w % 4) * 4 + i % w % 4];
