@@ -1,10 +1,14 @@
 //! Every standard processor on a 1920×1080 frame, one thread, through the ABI as the host calls
-//! it. Run: `cargo bench -p marquee-host --bench processors`.
+//! it; then a chain of four per-pixel processors run as the engine runs it, fused into one pass
+//! and unfused (one pass each). Run: `cargo bench -p marquee-host --bench processors`.
 
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use marquee::accumulator::BufferPool;
+use marquee::engine::Processors;
 use marquee::registry::Registry;
+use marquee::scene::Scene;
 use marquee_plugin_api::abi_stable::std_types::{RResult, RSliceMut};
 use marquee_plugin_api::{FrameCtx, InitCtx, Rng};
 
@@ -63,5 +67,61 @@ fn processors(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, processors);
+/// Colour (brightness, gamma), colour (saturation, hue), quantize with dithering, fade: four
+/// per-pixel processors, as one fused pass and as four passes.
+fn chain(c: &mut Criterion) {
+    let registry = Registry::builtin();
+    let (w, h) = (1920u32, 1080u32);
+    let stage =
+        |plugin: &str, config: &str| format!("[[processor]]\nplugin = \"{plugin}\"\nconfig = {config}\n");
+    let chains = [
+        (
+            // Table lookups only: each pass is cheap, so memory traffic is most of its cost.
+            "tables",
+            [
+                stage("color", "{ brightness = 1.1, gamma = 1.2 }"),
+                stage("fade", "{ duration = 1000.0 }"),
+                stage("quantize", "{ bits = 5 }"),
+                stage("color", "{ contrast = 1.2 }"),
+            ],
+        ),
+        (
+            // A colour matrix and a dither: arithmetic dominates.
+            "mixed",
+            [
+                stage("color", "{ brightness = 1.1, gamma = 1.2 }"),
+                stage("color", "{ saturation = 1.4, hue = 25.0 }"),
+                stage("quantize", "{ bits = 5, dither = \"ordered\" }"),
+                stage("fade", "{ duration = 1000.0 }"),
+            ],
+        ),
+    ];
+    let mut rng = Rng::new(9);
+    let frame: Vec<u8> = (0..w * h * 4)
+        .map(|i| if i % 4 == 3 { 255 } else { rng.below(256) as u8 })
+        .collect();
+    let mut group = c.benchmark_group("chain4_1920x1080");
+    group
+        .throughput(Throughput::Elements((w * h) as u64))
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(3));
+    for (chain_name, stages) in &chains {
+        let text = format!("[canvas]\nwidth = {w}\nheight = {h}\n{}", stages.concat());
+        let scene = Scene::parse(std::path::Path::new("chain.toml"), text, &registry).expect("bench scene");
+        for (name, fuse) in [("fused", true), ("unfused", false)] {
+            let mut chain = Processors::build(&scene, fuse, &mut BufferPool::default()).expect("chain");
+            let mut buf = frame.clone();
+            let mut index = 0;
+            group.bench_function(format!("{chain_name}_{name}"), |b| {
+                b.iter(|| {
+                    index += 1;
+                    chain.run(index, &mut buf);
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, processors, chain);
 criterion_main!(benches);

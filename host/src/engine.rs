@@ -9,16 +9,16 @@
 use bevy_ecs::prelude::*;
 use bevy_ecs::schedule::MultiThreadedExecutor;
 use bevy_ecs::schedule::{LogLevel, ScheduleBuildError, ScheduleBuildSettings, SingleThreadedExecutor};
-use marquee_plugin_api::abi_stable::std_types::{RResult, RSlice, RSliceMut};
+use marquee_plugin_api::abi_stable::std_types::{ROption, RResult, RSlice, RSliceMut};
 use marquee_plugin_api::rng::mix;
 use marquee_plugin_api::{
-    Canvas, DrawQueue, FrameCtx, FrameMeta, InitCtx, PluginError, PluginKind, ProcessorBox, RecorderBox,
-    RendererBox,
+    Canvas, DrawQueue, FrameCtx, FrameMeta, InitCtx, PixelOp, PluginError, PluginKind, ProcessorBox,
+    RecorderBox, RendererBox,
 };
 
-use crate::accumulator::Accumulator;
+use crate::accumulator::{Accumulator, BufferPool};
 use crate::diag::Diagnostic;
-use crate::scene::{Blend, Placement, Scene, SceneError, StageSpec};
+use crate::scene::{Blend, MAX_FRAME_BYTES, MAX_SIDE, Placement, Scene, SceneError, StageSpec};
 
 /// The phases of one frame, run in this order.
 #[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -134,9 +134,188 @@ pub struct LayerTarget {
 #[derive(Resource, Debug, Default)]
 pub struct LayerOrder(pub Vec<Entity>);
 
-/// The processor chain.
+/// Bytes of frame a fused run of per-pixel processors works on at a time: small enough to stay
+/// in the first-level cache while every processor of the run passes over it.
+pub const BAND_BYTES: usize = 32 * 1024;
+
+/// One pass of the processor chain over the frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pass {
+    /// Processor `.0` transforms the whole frame in place (`process`).
+    Whole(usize),
+    /// Per-pixel processors `range`, fused into one pass. Each frame, the operations of those
+    /// that describe themselves as a [`PixelOp`] are composed (neighbouring lookup tables become
+    /// one table); then the frame goes through band by band (`rows` rows at a time), each band
+    /// through every composed operation and every other member's `process_rows` while it is in
+    /// cache.
+    Fused {
+        /// Indices of the processors.
+        range: std::ops::Range<usize>,
+        /// Rows per band.
+        rows: usize,
+    },
+    /// Processor `slot` reads the current frame and writes `buffer`, of another size, which
+    /// becomes the current frame (`process_into`).
+    Resize {
+        /// Index of the processor.
+        slot: usize,
+        /// Index of its output buffer in [`Processors::buffers`].
+        buffer: usize,
+    },
+}
+
+/// One step of a fused pass over a band.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// Apply composed operation `.0` of the program.
+    Op(usize),
+    /// Call processor `.0`'s `process_rows`.
+    Rows(usize),
+}
+
+/// The working memory of one fused pass, allocated when the chain is built: an operation
+/// buffer per member, the steps of the current frame, and the buffer members write into.
+#[derive(Debug)]
+struct Program {
+    ops: Vec<Box<PixelOp>>,
+    steps: Vec<Step>,
+    scratch: Box<PixelOp>,
+}
+
+impl Program {
+    fn new(members: usize) -> Self {
+        Program {
+            ops: (0..members).map(|_| Box::default()).collect(),
+            steps: Vec::with_capacity(members),
+            scratch: Box::default(),
+        }
+    }
+
+    /// Asks each member for this frame's operation and composes neighbours where it can.
+    fn plan(&mut self, slots: &mut [Slot<ProcessorBox>], range: std::ops::Range<usize>, index: u64) {
+        self.steps.clear();
+        let mut ops = 0;
+        for i in range {
+            let slot = &mut slots[i];
+            if slot.failed.is_some() {
+                continue;
+            }
+            let ctx = FrameCtx::new(&slot.init, index);
+            match slot.object.pixel_op(&ctx, &mut self.scratch) {
+                RResult::ROk(true) => {
+                    let merged =
+                        matches!(self.steps.last(), Some(Step::Op(k)) if self.ops[*k].then(&self.scratch));
+                    if !merged {
+                        self.ops[ops].assign(&self.scratch);
+                        self.steps.push(Step::Op(ops));
+                        ops += 1;
+                    }
+                }
+                RResult::ROk(false) => self.steps.push(Step::Rows(i)),
+                RResult::RErr(e) => {
+                    slot.settle::<()>(RResult::RErr(e));
+                }
+            }
+        }
+    }
+}
+
+/// The processor chain: its instances in scene order, the passes they run as, and the output
+/// buffers of the processors that change the frame size.
 #[derive(Resource, Debug, Default)]
-pub struct Processors(pub Vec<Slot<ProcessorBox>>);
+pub struct Processors {
+    /// The instances, in scene order.
+    pub slots: Vec<Slot<ProcessorBox>>,
+    /// How they run.
+    pub passes: Vec<Pass>,
+    /// One buffer per resizing processor, with its size; the last is the final frame.
+    pub buffers: Vec<(u32, u32, Vec<u8>)>,
+    /// One per fused pass, in order.
+    programs: Vec<Program>,
+}
+
+impl Processors {
+    /// Runs every pass for frame `index` over `frame` (the composited canvas), in scene order.
+    /// A failed instance is skipped from then on; a failed resizer outputs opaque black, since
+    /// later stages expect its size.
+    pub fn run(&mut self, index: u64, frame: &mut [u8]) {
+        let Processors {
+            slots,
+            passes,
+            buffers,
+            programs,
+        } = self;
+        // The frame the next pass works on: the canvas, or after a resize that buffer.
+        let mut current: Option<usize> = None;
+        let mut programs = programs.iter_mut();
+        for pass in passes.iter() {
+            match pass {
+                Pass::Whole(i) => {
+                    let slot = &mut slots[*i];
+                    if slot.failed.is_none() {
+                        let frame = current.map_or(&mut *frame, |k| &mut buffers[k].2);
+                        let ctx = FrameCtx::new(&slot.init, index);
+                        let result = slot.object.process(&ctx, RSliceMut::from_mut_slice(frame));
+                        slot.settle(result);
+                    }
+                }
+                Pass::Fused { range, rows } => {
+                    let Some(program) = programs.next() else { continue };
+                    program.plan(slots, range.clone(), index);
+                    let frame = current.map_or(&mut *frame, |k| &mut buffers[k].2);
+                    let width = slots[range.start].init.width as usize;
+                    for (band, pixels) in frame.chunks_mut(rows * (width * 4).max(1)).enumerate() {
+                        let first_row = band * rows;
+                        for step in &program.steps {
+                            match *step {
+                                Step::Op(k) => program.ops[k].apply(pixels, width, first_row),
+                                Step::Rows(i) => {
+                                    let slot = &mut slots[i];
+                                    if slot.failed.is_none() {
+                                        let ctx = FrameCtx::new(&slot.init, index);
+                                        let pixels = RSliceMut::from_mut_slice(pixels);
+                                        let result = slot.object.process_rows(&ctx, first_row as u32, pixels);
+                                        slot.settle(result);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                Pass::Resize { slot, buffer } => {
+                    let slot = &mut slots[*slot];
+                    let (src, dst): (&[u8], &mut [u8]) = match current {
+                        None => (frame, &mut buffers[*buffer].2),
+                        Some(k) => {
+                            let (before, after) = buffers.split_at_mut(*buffer);
+                            (&before[k].2, &mut after[0].2)
+                        }
+                    };
+                    let ok = slot.failed.is_none() && {
+                        let ctx = FrameCtx::new(&slot.init, index);
+                        let (src, dst) = (RSlice::from_slice(src), RSliceMut::from_mut_slice(dst));
+                        let result = slot.object.process_into(&ctx, src, dst);
+                        slot.settle(result)
+                    };
+                    if !ok {
+                        for px in dst.chunks_exact_mut(4) {
+                            px.copy_from_slice(&[0, 0, 0, 255]);
+                        }
+                    }
+                    current = Some(*buffer);
+                }
+            }
+        }
+    }
+
+    /// The final frame and its size: the last resized buffer, or the accumulator's frame.
+    pub fn output<'a>(&'a self, acc: &'a Accumulator) -> (&'a [u8], u32, u32) {
+        match self.buffers.last() {
+            Some((w, h, buf)) => (buf, *w, *h),
+            None => (acc.frame(), acc.canvas().width, acc.canvas().height),
+        }
+    }
+}
 
 /// The recorders.
 #[derive(Resource, Debug, Default)]
@@ -246,26 +425,25 @@ fn composite(order: Res<LayerOrder>, layers: Query<(&Layer, &LayerTarget)>, mut 
 }
 
 fn process(clock: Res<Clock>, mut chain: ResMut<Processors>, mut acc: ResMut<Accumulator>) {
-    for slot in chain.0.iter_mut().filter(|s| s.failed.is_none()) {
-        let ctx = FrameCtx::new(&slot.init, clock.index);
-        let result = slot
-            .object
-            .process(&ctx, RSliceMut::from_mut_slice(acc.frame_mut()));
-        slot.settle(result);
-    }
+    chain.run(clock.index, acc.frame_mut());
 }
 
-fn output(clock: Res<Clock>, mut recorders: ResMut<Recorders>, acc: Res<Accumulator>) {
-    let c = acc.canvas();
+fn output(
+    clock: Res<Clock>,
+    mut recorders: ResMut<Recorders>,
+    chain: Res<Processors>,
+    acc: Res<Accumulator>,
+) {
+    let (frame, width, height) = chain.output(&acc);
     let meta = FrameMeta {
         index: clock.index,
         time: clock.index as f64 / clock.fps,
         fps: clock.fps,
-        width: c.width,
-        height: c.height,
+        width,
+        height,
     };
     for slot in recorders.0.iter_mut().filter(|s| s.failed.is_none()) {
-        let result = slot.object.record(&meta, RSlice::from_slice(acc.frame()));
+        let result = slot.object.record(&meta, RSlice::from_slice(frame));
         slot.settle(result);
     }
 }
@@ -295,7 +473,7 @@ fn metrics(
     for mut slot in &mut layers {
         report(PluginKind::Renderer, clock.index, &mut slot.0, &mut failures.0);
     }
-    for slot in &mut chain.0 {
+    for slot in &mut chain.slots {
         report(PluginKind::Processor, clock.index, slot, &mut failures.0);
     }
     for slot in &mut recorders.0 {
@@ -369,6 +547,9 @@ pub struct EngineOptions {
     pub threads: usize,
     /// Create the scene's own recorders (trace and verify leave them out).
     pub scene_recorders: bool,
+    /// Fuse runs of per-pixel processors into one pass (the default). Off runs each processor
+    /// over the whole frame in turn; the pixels are the same either way.
+    pub fuse: bool,
 }
 
 impl Default for EngineOptions {
@@ -376,6 +557,7 @@ impl Default for EngineOptions {
         EngineOptions {
             threads: 1,
             scene_recorders: true,
+            fuse: true,
         }
     }
 }
@@ -390,6 +572,75 @@ pub enum EngineError {
     /// The schedule has an ordering problem (a bug in the host).
     #[error("frame schedule is invalid: {0}")]
     Schedule(#[from] ScheduleBuildError),
+}
+
+impl Processors {
+    /// Creates the processors of `scene` in order, each for the frame size the one before it makes,
+    /// and plans their passes: runs of two or more per-pixel processors fuse when `fuse` is set.
+    /// Resize buffers come from `pool`.
+    pub fn build(scene: &Scene, fuse: bool, pool: &mut BufferPool) -> Result<Processors, SceneError> {
+        let (mut width, mut height) = (scene.canvas.width, scene.canvas.height);
+        let mut chain = Processors::default();
+        // Start of the current run of per-pixel processors, if one is open.
+        let mut run: Option<usize> = None;
+        let close = |chain: &mut Processors, run: &mut Option<usize>, end: usize, width: u32| {
+            if let Some(start) = run.take() {
+                if end - start >= 2 {
+                    let rows = (BAND_BYTES / (width as usize * 4).max(1)).max(1);
+                    chain.passes.push(Pass::Fused {
+                        range: start..end,
+                        rows,
+                    });
+                    chain.programs.push(Program::new(end - start));
+                } else {
+                    chain.passes.push(Pass::Whole(start));
+                }
+            }
+        };
+        for spec in &scene.processors {
+            let init = InitCtx {
+                width,
+                height,
+                fps: scene.fps,
+                seed: instance_seed(scene.seed, &spec.id),
+            };
+            let object = match (spec.plugin.module.new_processor())(spec.config_json.as_str().into(), &init) {
+                RResult::ROk(o) => o,
+                RResult::RErr(e) => return Err(plugin_error(scene, spec, PluginKind::Processor, e)),
+            };
+            let i = chain.slots.len();
+            if let ROption::RSome(size) = object.output_size() {
+                close(&mut chain, &mut run, i, width);
+                let (w, h) = (size.width as u64, size.height as u64);
+                if w == 0 || h == 0 || w > MAX_SIDE || h > MAX_SIDE || w * h * 4 > MAX_FRAME_BYTES {
+                    let e = PluginError::new(
+                        marquee_plugin_api::ErrorKind::Config,
+                        format!(
+                            "asks for a {w}×{h} output; sides must be 1 to {MAX_SIDE} pixels and the frame at most {} MiB",
+                            MAX_FRAME_BYTES >> 20
+                        ),
+                    );
+                    return Err(plugin_error(scene, spec, PluginKind::Processor, e));
+                }
+                let pixels = pool.take(size.width as usize * size.height as usize * 4);
+                chain.passes.push(Pass::Resize {
+                    slot: i,
+                    buffer: chain.buffers.len(),
+                });
+                chain.buffers.push((size.width, size.height, pixels));
+                (width, height) = (size.width, size.height);
+            } else if fuse && object.pointwise() {
+                run.get_or_insert(i);
+            } else {
+                close(&mut chain, &mut run, i, width);
+                chain.passes.push(Pass::Whole(i));
+            }
+            chain.slots.push(Slot::new(spec, object, init));
+        }
+        let end = chain.slots.len();
+        close(&mut chain, &mut run, end, width);
+        Ok(chain)
+    }
 }
 
 /// The seed of instance `id`: the scene seed mixed with a hash of the id.
@@ -545,20 +796,7 @@ impl Engine {
                 .id();
             order.push(entity);
         }
-        let init_for = |id: &str| InitCtx {
-            width: scene.canvas.width,
-            height: scene.canvas.height,
-            fps: scene.fps,
-            seed: instance_seed(scene.seed, id),
-        };
-        let mut processors = Processors::default();
-        for spec in &scene.processors {
-            let init = init_for(&spec.id);
-            match (spec.plugin.module.new_processor())(spec.config_json.as_str().into(), &init) {
-                RResult::ROk(o) => processors.0.push(Slot::new(spec, o, init)),
-                RResult::RErr(e) => return Err(plugin_error(scene, spec, PluginKind::Processor, e).into()),
-            }
-        }
+        let processors = Processors::build(scene, options.fuse, &mut acc.pool)?;
         world.insert_resource(acc);
         world.insert_resource(LayerOrder(order));
         world.insert_resource(processors);
@@ -584,11 +822,12 @@ impl Engine {
         Ok(engine)
     }
 
-    /// Creates a recorder instance from `spec` and attaches it.
+    /// Creates a recorder instance from `spec` and attaches it; it sees the final frame size.
     pub fn add_recorder(&mut self, scene: &Scene, spec: &StageSpec) -> Result<(), SceneError> {
+        let (width, height) = self.frame_size();
         let init = InitCtx {
-            width: scene.canvas.width,
-            height: scene.canvas.height,
+            width,
+            height,
             fps: scene.fps,
             seed: instance_seed(scene.seed, &spec.id),
         };
@@ -610,9 +849,24 @@ impl Engine {
         self.frame()
     }
 
-    /// The last frame made.
+    /// The last frame made: after the processors, so of [`Engine::frame_size`].
     pub fn frame(&self) -> &[u8] {
-        self.world.resource::<Accumulator>().frame()
+        let chain = self.world.resource::<Processors>();
+        chain.output(self.world.resource::<Accumulator>()).0
+    }
+
+    /// The size of the frames this engine makes: the canvas, unless a processor resizes it.
+    pub fn frame_size(&self) -> (u32, u32) {
+        let (_, w, h) = self
+            .world
+            .resource::<Processors>()
+            .output(self.world.resource::<Accumulator>());
+        (w, h)
+    }
+
+    /// The passes the processor chain runs as (fused runs, resizes), for tools and tests.
+    pub fn passes(&self) -> &[Pass] {
+        &self.world.resource::<Processors>().passes
     }
 
     /// Index of the next frame [`Engine::step`] will make.
@@ -673,7 +927,7 @@ impl Engine {
                 pixels: layer.persist.then(|| target.pixels.clone()),
             });
         }
-        for slot in &self.world.resource::<Processors>().0 {
+        for slot in &self.world.resource::<Processors>().slots {
             let state = into_state(PluginKind::Processor, &slot.id, slot.object.snapshot())?;
             instances.push(InstanceState {
                 kind: PluginKind::Processor,
@@ -724,10 +978,10 @@ impl Engine {
             }
         }
         let mut chain = self.world.resource_mut::<Processors>();
-        if processors != chain.0.len() {
+        if processors != chain.slots.len() {
             return Err(KeyframeError::Mismatch(format!(
                 "{processors} processors saved, {} in this scene",
-                chain.0.len()
+                chain.slots.len()
             )));
         }
         for saved in keyframe
@@ -735,7 +989,7 @@ impl Engine {
             .iter()
             .filter(|s| s.kind == PluginKind::Processor)
         {
-            let slot = chain.0.iter_mut().find(|s| s.id == saved.id).ok_or_else(|| {
+            let slot = chain.slots.iter_mut().find(|s| s.id == saved.id).ok_or_else(|| {
                 KeyframeError::Mismatch(format!("no processor `{}` in this scene", saved.id))
             })?;
             if let Some(state) = &saved.state {

@@ -280,8 +280,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 "traced {} frames of {} ({}×{} at {} fps) to {} and {}; median {:.3} ms per frame",
                 frames,
                 scene.source.path.display(),
-                scene.canvas.width,
-                scene.canvas.height,
+                outcome.index.scene.width,
+                outcome.index.scene.height,
                 scene.fps,
                 out.join(trace::GIF_FILE).display(),
                 out.join(trace::INDEX_FILE).display(),
@@ -341,12 +341,12 @@ fn run_live(
         scene,
         &EngineOptions {
             threads,
-            scene_recorders: true,
+            ..EngineOptions::default()
         },
     )?;
     let mut pacer = Pacer::new(scene.fps);
     let mut ms = Vec::new();
-    let (w, h) = (scene.canvas.width, scene.canvas.height);
+    let (w, h) = engine.frame_size();
     while limit.is_none_or(|n| engine.next_frame() < n) {
         let t0 = Instant::now();
         let frame = engine.step();

@@ -152,7 +152,7 @@ impl LoadError {
 }
 
 /// The built-in plugins' root modules, in listing order.
-pub fn builtin_modules() -> [PluginModRef; 14] {
+pub fn builtin_modules() -> [PluginModRef; 15] {
     [
         marquee_mandelbrot::module(),
         marquee_random_pixels::module(),
@@ -167,6 +167,7 @@ pub fn builtin_modules() -> [PluginModRef; 14] {
         marquee_blur::module(),
         marquee_quantize::module(),
         marquee_fade::module(),
+        marquee_transform::module(),
         marquee_gif::module(),
     ]
 }

@@ -211,6 +211,7 @@ pub fn trace(
         &EngineOptions {
             threads,
             scene_recorders: false,
+            ..EngineOptions::default()
         },
     )?;
     let gif_plugin = registry.get("gif").ok_or(TraceError::NoGifPlugin)?;
@@ -235,6 +236,7 @@ pub fn trace(
         failures.extend(engine.take_failures());
     }
     failures.extend(engine.finish());
+    let (width, height) = engine.frame_size();
     if let Some(i) = failures.iter().position(|f| f.id == "trace") {
         return Err(TraceError::Recorder(Box::new(failures.swap_remove(i))));
     }
@@ -269,8 +271,8 @@ pub fn trace(
             name: scene.name.clone(),
             seed: scene.seed,
             fps: scene.fps,
-            width: scene.canvas.width,
-            height: scene.canvas.height,
+            width,
+            height,
             panels: [scene.canvas.panels.0, scene.canvas.panels.1],
         },
         plugins: plugin_infos(scene, registry),
@@ -496,6 +498,7 @@ pub fn verify(
         &EngineOptions {
             threads,
             scene_recorders: false,
+            ..EngineOptions::default()
         },
     )?;
     let total = index.frames.len() as u64;

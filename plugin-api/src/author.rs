@@ -14,8 +14,9 @@ use crate::error::PluginError;
 use crate::manifest::{AbiVersion, FactorySpec, FieldSpec, FieldType, Manifest, PluginKind, ABI_VERSION};
 use crate::module::{
     PluginMod, PluginModRef, Processor, ProcessorBox, Processor_TO, Recorder, RecorderBox, Recorder_TO,
-    Renderer, RendererBox, Renderer_TO,
+    Renderer, RendererBox, Renderer_TO, Size,
 };
+use crate::pixel::PixelOp;
 use crate::types::{FrameCtx, FrameMeta, InitCtx};
 
 /// What a renderer plugin implements. No `unsafe`, no `extern`: the wrapper does that.
@@ -56,6 +57,44 @@ pub trait ProcessorPlugin: Send + Sync + 'static {
         Err(PluginError::unsupported(
             "this processor keeps no state to restore",
         ))
+    }
+
+    /// Whether every output pixel depends only on the same input pixel, its position and `ctx`
+    /// (default: no). Per-pixel processors implement [`ProcessorPlugin::process_rows`] too, and
+    /// the host fuses runs of them into one pass over the frame. Since ABI 1.2.
+    fn pointwise(&self) -> bool {
+        false
+    }
+
+    /// Processes rows `first_row..` of the frame, whole rows of `ctx.width` pixels; the host
+    /// covers each frame top band first, so per-frame state may be prepared when `first_row`
+    /// is 0. Must agree with `process`. Since ABI 1.2.
+    fn process_rows(
+        &mut self,
+        _ctx: &FrameCtx,
+        _first_row: u32,
+        _rows: &mut [u8],
+    ) -> Result<(), PluginError> {
+        Err(PluginError::unsupported("this processor is not per-pixel"))
+    }
+
+    /// The `(width, height)` this processor outputs when it differs from its `InitCtx`'s
+    /// (default: `None`, same size). The host then calls `process_into`. Since ABI 1.2.
+    fn output_size(&self) -> Option<(u32, u32)> {
+        None
+    }
+
+    /// Reads `src` (`ctx.width × ctx.height`) and writes all of `dst` (`output_size`).
+    /// Since ABI 1.2.
+    fn process_into(&mut self, _ctx: &FrameCtx, _src: &[u8], _dst: &mut [u8]) -> Result<(), PluginError> {
+        Err(PluginError::unsupported("this processor does not resize"))
+    }
+
+    /// For a per-pixel processor: fills `op` with what it does to frame `ctx.index` (a colour
+    /// matrix, then lookup tables) and returns `true`, so the host can compose it with its
+    /// neighbours into one table. Default `false`: the host calls `process_rows`. Since ABI 1.2.
+    fn pixel_op(&mut self, _ctx: &FrameCtx, _op: &mut PixelOp) -> Result<bool, PluginError> {
+        Ok(false)
     }
 }
 
@@ -261,6 +300,35 @@ impl Processor for ProcessorAdapter {
     }
     fn restore(&mut self, state: RSlice<'_, u8>) -> RResult<(), PluginError> {
         guard(|| self.0.restore(state.as_slice()))
+    }
+    fn pointwise(&self) -> bool {
+        // A panic here would cross the boundary; a panicking plugin is simply not fused.
+        catch_unwind(AssertUnwindSafe(|| self.0.pointwise())).unwrap_or(false)
+    }
+    fn process_rows(
+        &mut self,
+        ctx: &FrameCtx,
+        first_row: u32,
+        mut rows: RSliceMut<'_, u8>,
+    ) -> RResult<(), PluginError> {
+        guard(|| self.0.process_rows(ctx, first_row, rows.as_mut_slice()))
+    }
+    fn output_size(&self) -> ROption<Size> {
+        match catch_unwind(AssertUnwindSafe(|| self.0.output_size())) {
+            Ok(Some((width, height))) => RSome(Size { width, height }),
+            _ => RNone,
+        }
+    }
+    fn process_into(
+        &mut self,
+        ctx: &FrameCtx,
+        src: RSlice<'_, u8>,
+        mut dst: RSliceMut<'_, u8>,
+    ) -> RResult<(), PluginError> {
+        guard(|| self.0.process_into(ctx, src.as_slice(), dst.as_mut_slice()))
+    }
+    fn pixel_op(&mut self, ctx: &FrameCtx, op: &mut PixelOp) -> RResult<bool, PluginError> {
+        guard(|| self.0.pixel_op(ctx, op))
     }
 }
 

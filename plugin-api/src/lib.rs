@@ -62,6 +62,7 @@ pub mod canvas;
 pub mod error;
 pub mod manifest;
 pub mod module;
+pub mod pixel;
 pub mod rng;
 pub mod simd;
 pub mod types;
@@ -76,8 +77,9 @@ pub use error::{ErrorKind, PluginError};
 pub use manifest::{AbiVersion, FactorySpec, FieldSpec, FieldType, Manifest, PluginKind, ABI_VERSION};
 pub use module::{
     Counter, NewProcessor, NewRecorder, NewRenderer, PluginMod, PluginModRef, Processor, ProcessorBox,
-    Recorder, RecorderBox, Renderer, RendererBox,
+    Recorder, RecorderBox, Renderer, RendererBox, Size,
 };
+pub use pixel::PixelOp;
 pub use rng::Rng;
 pub use types::{FrameCtx, FrameMeta, InitCtx, Rect, Rgba};
 

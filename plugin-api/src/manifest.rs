@@ -21,8 +21,10 @@ pub struct AbiVersion {
 
 /// The ABI version of this build of `marquee-plugin-api`.
 ///
-/// History: 1.0 the first; 1.1 appended `Renderer::counters`.
-pub const ABI_VERSION: AbiVersion = AbiVersion { major: 1, minor: 1 };
+/// History: 1.0 the first; 1.1 appended `Renderer::counters`; 1.2 appended the processor
+/// methods `pointwise`, `process_rows` (fused per-pixel chains), `output_size` and
+/// `process_into` (processors that change the frame size).
+pub const ABI_VERSION: AbiVersion = AbiVersion { major: 1, minor: 2 };
 
 impl AbiVersion {
     /// Whether a plugin built for `self` can be driven by a host that speaks `host`.

@@ -22,6 +22,7 @@ use abi_stable::{declare_root_module_statics, package_version_strings, sabi_trai
 use crate::canvas::Canvas;
 use crate::error::PluginError;
 use crate::manifest::Manifest;
+use crate::pixel::PixelOp;
 use crate::types::{FrameCtx, FrameMeta, InitCtx};
 
 /// A renderer instance: draws its layer once per frame.
@@ -68,6 +69,66 @@ pub trait Processor: Send + Sync {
     /// Restores state saved by `snapshot`.
     #[sabi(last_prefix_field)]
     fn restore(&mut self, state: RSlice<'_, u8>) -> RResult<(), PluginError>;
+
+    /// ABI 1.2: whether each output pixel depends only on the same input pixel, its position and
+    /// the frame context. The host then fuses this processor with its per-pixel neighbours into
+    /// one pass, calling [`Processor::process_rows`] band by band instead of `process`.
+    ///
+    /// Appended with a default body (`false`), so processors built for 1.0 and 1.1 keep working.
+    fn pointwise(&self) -> bool {
+        false
+    }
+
+    /// ABI 1.2: processes rows `first_row..` of the frame (`rows` holds whole rows,
+    /// `ctx.width` pixels each). Within one frame the host covers every row exactly once, top
+    /// band first, so a processor may prepare per-frame state when `first_row` is 0. Only called
+    /// when [`Processor::pointwise`] is `true`, and must then give what `process` gives.
+    fn process_rows(
+        &mut self,
+        ctx: &FrameCtx,
+        first_row: u32,
+        rows: RSliceMut<'_, u8>,
+    ) -> RResult<(), PluginError> {
+        let _ = (ctx, first_row, rows);
+        RResult::RErr(PluginError::unsupported("this processor is not per-pixel"))
+    }
+
+    /// ABI 1.2: the size of frame this processor makes, when it differs from what it was
+    /// created for (`InitCtx`); the host then calls [`Processor::process_into`], never
+    /// `process`, and later stages see the new size.
+    fn output_size(&self) -> ROption<Size> {
+        ROption::RNone
+    }
+
+    /// ABI 1.2: reads `src` (`ctx.width × ctx.height`) and writes every pixel of `dst`
+    /// (`output_size`). Only called when `output_size` is `Some`.
+    fn process_into(
+        &mut self,
+        ctx: &FrameCtx,
+        src: RSlice<'_, u8>,
+        dst: RSliceMut<'_, u8>,
+    ) -> RResult<(), PluginError> {
+        let _ = (ctx, src, dst);
+        RResult::RErr(PluginError::unsupported("this processor does not resize"))
+    }
+
+    /// ABI 1.2: for a [`Processor::pointwise`] processor, fills `op` with what it does to frame
+    /// `ctx.index` and answers `true`; the host then composes it with its neighbours instead of
+    /// calling `process_rows`. `false` (the default) means it cannot be described that way.
+    fn pixel_op(&mut self, ctx: &FrameCtx, op: &mut PixelOp) -> RResult<bool, PluginError> {
+        let _ = (ctx, op);
+        RResult::ROk(false)
+    }
+}
+
+/// A frame size in pixels.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Size {
+    /// Width.
+    pub width: u32,
+    /// Height.
+    pub height: u32,
 }
 
 /// A recorder instance: receives every finished frame, read-only.

@@ -51,6 +51,7 @@ fn count_scene(scene: &Scene, warmup: u64, frames: u64) -> u64 {
         &EngineOptions {
             threads: 1,
             scene_recorders: false,
+            ..EngineOptions::default()
         },
     )
     .unwrap();
@@ -91,6 +92,7 @@ fn every_standard_renderer_and_processor_runs_without_allocating() {
         "spritesheet",
         "image-sequence",
         "processors",
+        "transform",
     ] {
         let scene = Scene::load(&root().join(format!("host/tests/scenes/{name}.toml")), &registry).unwrap();
         assert_eq!(count_scene(&scene, 10, 200), 0, "{name}");

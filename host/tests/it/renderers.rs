@@ -62,3 +62,8 @@ fn blend_modes_and_rectangles() {
 fn processor_chain() {
     check("processors", 20);
 }
+
+#[test]
+fn transform_to_another_size() {
+    check("transform", 10);
+}

@@ -262,3 +262,41 @@ fn unknown_blend_lists_the_modes() {
         &["unknown variant `overlay`", "multiply", "screen"],
     );
 }
+
+#[test]
+fn negative_or_absurd_blur_radius_names_the_field_and_range() {
+    for radius in ["-3", "100000"] {
+        check_error(
+            &format!("{CANVAS}[[processor]]\nplugin = \"blur\"\nconfig = {{ radius = {radius} }}\n"),
+            Kind::Plugin,
+            6,
+            &["`radius`", "expected a number from 0 to", radius],
+        );
+    }
+}
+
+#[test]
+fn unknown_blur_kind_lists_the_kinds() {
+    check_error(
+        &format!("{CANVAS}[[processor]]\nplugin = \"blur\"\nconfig = {{ kind = \"motion\" }}\n"),
+        Kind::Plugin,
+        6,
+        &["`kind`", "motion", "gaussian", "box"],
+    );
+}
+
+#[test]
+fn transform_turns_by_quarter_turns_only() {
+    check_error(
+        &format!("{CANVAS}[[processor]]\nplugin = \"transform\"\nconfig = {{ rotate = 45 }}\n"),
+        Kind::Plugin,
+        6,
+        &["`rotate`", "0, 90, 180 or 270", "found 45"],
+    );
+    check_error(
+        &format!("{CANVAS}[[processor]]\nplugin = \"transform\"\nconfig = {{ filter = \"cubic\" }}\n"),
+        Kind::Plugin,
+        6,
+        &["`filter`", "cubic", "nearest", "bilinear"],
+    );
+}

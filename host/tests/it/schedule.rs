@@ -15,6 +15,7 @@ fn the_frame_schedule_has_no_ambiguities_single_and_multi_threaded() {
             &EngineOptions {
                 threads,
                 scene_recorders: true,
+                ..EngineOptions::default()
             },
         );
         assert!(engine.is_ok(), "{:?}", engine.err());

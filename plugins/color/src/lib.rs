@@ -5,8 +5,8 @@
 //! lookup table holding brightness, contrast and gamma together. Alpha is untouched.
 
 use marquee_plugin_api::{
-    Factory, Field, FieldType, FrameCtx, InitCtx, PluginDef, PluginError, ProcessorPlugin, check_range,
-    declare_plugin, parse_config,
+    Factory, Field, FieldType, FrameCtx, InitCtx, PixelOp, PluginDef, PluginError, ProcessorPlugin,
+    check_range, declare_plugin, parse_config,
 };
 use serde::{Deserialize, Serialize};
 
@@ -83,9 +83,9 @@ const Q: i32 = 1 << 12;
 
 /// The processor: a colour matrix and a lookup table, built once.
 pub struct Color {
-    lut: [u8; 256],
-    /// Row-major 3×3 in 12-bit fixed point; `None` when it is the identity.
-    matrix: Option<[i32; 9]>,
+    /// The matrix (row-major 3×3 in 12-bit fixed point, left out when it is the identity) and
+    /// the table, as the per-pixel operation the frame goes through.
+    op: Box<PixelOp>,
 }
 
 /// The 3×3 matrix that scales saturation by `sat` and rotates hue by `degrees` about the grey
@@ -131,7 +131,13 @@ impl Color {
         }
         let matrix = (config.saturation != 1.0 || config.hue.rem_euclid(360.0) != 0.0)
             .then(|| color_matrix(config.saturation, config.hue).map(|m| (m * Q as f64).round() as i32));
-        Color { lut, matrix }
+        let mut op = Box::new(PixelOp::identity());
+        op.set_table(&lut);
+        if let Some(m) = matrix {
+            op.has_matrix = true;
+            op.matrix = m;
+        }
+        Color { op }
     }
 }
 
@@ -146,25 +152,22 @@ fn new_processor(json: &str, _init: &InitCtx) -> Result<Box<dyn ProcessorPlugin>
 }
 
 impl ProcessorPlugin for Color {
-    fn process(&mut self, _ctx: &FrameCtx, frame: &mut [u8]) -> Result<(), PluginError> {
-        let lut = &self.lut;
-        match self.matrix {
-            None => {
-                marquee_plugin_api::map_rgb(frame, lut);
-            }
-            Some(m) => {
-                for px in frame.chunks_exact_mut(4) {
-                    let (r, g, b) = (px[0] as i32, px[1] as i32, px[2] as i32);
-                    let ch = |row: usize| {
-                        ((m[row] * r + m[row + 1] * g + m[row + 2] * b + Q / 2) >> 12).clamp(0, 255) as usize
-                    };
-                    px[0] = lut[ch(0)];
-                    px[1] = lut[ch(3)];
-                    px[2] = lut[ch(6)];
-                }
-            }
-        }
+    fn process(&mut self, ctx: &FrameCtx, frame: &mut [u8]) -> Result<(), PluginError> {
+        self.process_rows(ctx, 0, frame)
+    }
+
+    fn pointwise(&self) -> bool {
+        true
+    }
+
+    fn process_rows(&mut self, ctx: &FrameCtx, first_row: u32, frame: &mut [u8]) -> Result<(), PluginError> {
+        self.op.apply(frame, ctx.width as usize, first_row as usize);
         Ok(())
+    }
+
+    fn pixel_op(&mut self, _ctx: &FrameCtx, op: &mut PixelOp) -> Result<bool, PluginError> {
+        op.assign(&self.op);
+        Ok(true)
     }
 }
 
@@ -182,7 +185,12 @@ mod tests {
     #[test]
     fn identity_by_default() {
         let c = Color::new(&Config::default());
-        assert!(c.lut.iter().enumerate().all(|(i, &v)| v as usize == i));
+        assert!(
+            c.op.tables[0][0]
+                .iter()
+                .enumerate()
+                .all(|(i, &v)| v as usize == i)
+        );
     }
 
     #[test]
@@ -204,7 +212,7 @@ mod tests {
             gamma: 2.0,
             ..Config::default()
         });
-        assert_eq!(g.lut[64], 128); // sqrt(64/255) · 255 = 127.75
+        assert_eq!(g.op.tables[0][0][64], 128); // sqrt(64/255) · 255 = 127.75
     }
 
     fn apply(config: Config, px: [u8; 4]) -> [u8; 4] {
@@ -250,7 +258,7 @@ mod tests {
             hue: 360.0,
             ..Config::default()
         });
-        assert!(c.matrix.is_none());
+        assert!(!c.op.has_matrix);
         let m = color_matrix(1.0, 0.0);
         for (i, v) in m.iter().enumerate() {
             assert!((v - if i % 4 == 0 { 1.0 } else { 0.0 }).abs() < 1e-12);
@@ -273,12 +281,19 @@ mod tests {
             ..Config::default()
         });
         // (64/255 − ½)·2 + ½ = 0.00196: 0.4999… of a step, rounded down.
-        assert_eq!((c.lut[64], c.lut[128], c.lut[192]), (0, 129, 255));
+        assert_eq!(
+            (
+                c.op.tables[0][0][64],
+                c.op.tables[0][0][128],
+                c.op.tables[0][0][192]
+            ),
+            (0, 129, 255)
+        );
         let flat = Color::new(&Config {
             contrast: 0.0,
             ..Config::default()
         });
-        assert!(flat.lut.iter().all(|&v| v == 128));
+        assert!(flat.op.tables[0][0].iter().all(|&v| v == 128));
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //! `start`, along a curve: sleep (fade to black) and wake (fade in) for installations.
 
 use marquee_plugin_api::{
-    Factory, Field, FieldType, FrameCtx, InitCtx, PluginDef, PluginError, ProcessorPlugin, check_range,
-    declare_plugin, parse_config,
+    Factory, Field, FieldType, FrameCtx, InitCtx, PixelOp, PluginDef, PluginError, ProcessorPlugin,
+    check_range, declare_plugin, parse_config,
 };
 use serde::{Deserialize, Serialize};
 
@@ -116,6 +116,23 @@ impl Fade {
     }
 }
 
+impl Fade {
+    /// The table for `time`, rebuilt only when the level changes; `None` at full brightness.
+    fn table(&mut self, time: f64) -> Option<&[u8; 256]> {
+        let k = (self.level(time) * 4096.0).round() as u32;
+        if k == 4096 {
+            return None;
+        }
+        if self.built_for != Some(k) {
+            for (v, out) in self.lut.iter_mut().enumerate() {
+                *out = ((v as u32 * k + 2048) >> 12) as u8;
+            }
+            self.built_for = Some(k);
+        }
+        Some(&self.lut)
+    }
+}
+
 fn new_processor(json: &str, _init: &InitCtx) -> Result<Box<dyn ProcessorPlugin>, PluginError> {
     let config: Config = parse_config(json)?;
     check_range("from", config.from, 0.0, 1.0)?;
@@ -127,18 +144,26 @@ fn new_processor(json: &str, _init: &InitCtx) -> Result<Box<dyn ProcessorPlugin>
 
 impl ProcessorPlugin for Fade {
     fn process(&mut self, ctx: &FrameCtx, frame: &mut [u8]) -> Result<(), PluginError> {
-        let k = (self.level(ctx.time) * 4096.0).round() as u32;
-        if k == 4096 {
-            return Ok(());
+        self.process_rows(ctx, 0, frame)
+    }
+
+    fn pointwise(&self) -> bool {
+        true
+    }
+
+    fn process_rows(&mut self, ctx: &FrameCtx, _first_row: u32, frame: &mut [u8]) -> Result<(), PluginError> {
+        if let Some(lut) = self.table(ctx.time) {
+            marquee_plugin_api::map_rgb(frame, lut);
         }
-        if self.built_for != Some(k) {
-            for (v, out) in self.lut.iter_mut().enumerate() {
-                *out = ((v as u32 * k + 2048) >> 12) as u8;
-            }
-            self.built_for = Some(k);
-        }
-        marquee_plugin_api::map_rgb(frame, &self.lut);
         Ok(())
+    }
+
+    fn pixel_op(&mut self, ctx: &FrameCtx, op: &mut PixelOp) -> Result<bool, PluginError> {
+        match self.table(ctx.time) {
+            Some(lut) => op.set_table(lut),
+            None => op.reset(),
+        }
+        Ok(true)
     }
 }
 

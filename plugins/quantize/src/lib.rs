@@ -2,8 +2,8 @@
 //! it, optionally with 4×4 ordered (Bayer) dithering so gradients keep their shape.
 
 use marquee_plugin_api::{
-    Factory, Field, FieldType, FrameCtx, InitCtx, PluginDef, PluginError, ProcessorPlugin, check_range,
-    declare_plugin, parse_config,
+    Factory, Field, FieldType, FrameCtx, InitCtx, PixelOp, PluginDef, PluginError, ProcessorPlugin,
+    check_range, declare_plugin, parse_config,
 };
 use serde::{Deserialize, Serialize};
 
@@ -60,7 +60,8 @@ const BAYER: [[u8; 4]; 4] = [[0, 8, 2, 10], [12, 4, 14, 6], [3, 11, 1, 9], [15, 
 
 /// The processor: one table per Bayer cell (16 tables of 256), or one table without dithering.
 pub struct Quantize {
-    tables: Vec<[u8; 256]>,
+    /// The tables as the per-pixel operation the frame goes through.
+    op: Box<PixelOp>,
 }
 
 impl Quantize {
@@ -82,7 +83,12 @@ impl Quantize {
                 .map(|i| table((BAYER[i / 4][i % 4] as f64 + 0.5) / 16.0))
                 .collect(),
         };
-        Quantize { tables }
+        let mut op = Box::new(PixelOp::identity());
+        op.cells = tables.len() as u8;
+        for (cell, t) in op.tables.iter_mut().zip(&tables) {
+            *cell = [*t; 3];
+        }
+        Quantize { op }
     }
 }
 
@@ -94,18 +100,21 @@ fn new_processor(json: &str, _init: &InitCtx) -> Result<Box<dyn ProcessorPlugin>
 
 impl ProcessorPlugin for Quantize {
     fn process(&mut self, ctx: &FrameCtx, frame: &mut [u8]) -> Result<(), PluginError> {
-        let w = ctx.width.max(1) as usize;
-        if let [table] = self.tables.as_slice() {
-            marquee_plugin_api::map_rgb(frame, table);
-        } else {
-            for (i, px) in frame.chunks_exact_mut(4).enumerate() {
-                let table = &self.tables[(i / w % 4) * 4 + i % w % 4];
-                px[0] = table[px[0] as usize];
-                px[1] = table[px[1] as usize];
-                px[2] = table[px[2] as usize];
-            }
-        }
+        self.process_rows(ctx, 0, frame)
+    }
+
+    fn pointwise(&self) -> bool {
+        true
+    }
+
+    fn process_rows(&mut self, ctx: &FrameCtx, first_row: u32, frame: &mut [u8]) -> Result<(), PluginError> {
+        self.op.apply(frame, ctx.width as usize, first_row as usize);
         Ok(())
+    }
+
+    fn pixel_op(&mut self, _ctx: &FrameCtx, op: &mut PixelOp) -> Result<bool, PluginError> {
+        op.assign(&self.op);
+        Ok(true)
     }
 }
 

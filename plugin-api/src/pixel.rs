@@ -1,0 +1,246 @@
+//! Per-pixel operations as data: a colour matrix followed by lookup tables that may depend on the
+//! pixel's 4×4 position cell. A processor that can describe its frame this way hands the host a
+//! [`PixelOp`]; the host composes the tables of neighbouring processors into one and runs the
+//! chain as a single pass. Plugins use the same [`PixelOp::apply`] for their own `process`, so
+//! fused and unfused runs give the same bytes.
+
+use abi_stable::StableAbi;
+
+use crate::canvas::map_rgb;
+
+/// Fixed-point scale of [`PixelOp::matrix`]: 4096 stands for 1.0.
+pub const MATRIX_ONE: i32 = 1 << 12;
+
+/// Tables per operation at most: one per cell of a 4×4 pattern (ordered dithering).
+pub const MAX_CELLS: usize = 16;
+
+/// What one processor does to every pixel of one frame, alpha untouched:
+/// 1. if `has_matrix`, `(r, g, b) ← clamp(round(matrix · (r, g, b)))` (row-major, fixed point);
+/// 2. then each channel `c ← tables[cell][channel][c]`, where `cell` is 0 when `cells` is 1,
+///    else `(y % 4) * 4 + x % 4` for the pixel at `(x, y)` of the frame.
+///
+/// It lives in a host-owned buffer the processor fills each frame: no allocation.
+#[repr(C)]
+#[derive(StableAbi, Clone, PartialEq, Eq)]
+pub struct PixelOp {
+    /// Whether the matrix applies.
+    pub has_matrix: bool,
+    /// How many of `tables` are used: 1, or 16 for a 4×4 pattern.
+    pub cells: u8,
+    /// Row-major 3×3 colour matrix in fixed point ([`MATRIX_ONE`] = 1.0).
+    pub matrix: [i32; 9],
+    /// Per cell, per channel (r, g, b), a table of 256 values.
+    pub tables: [[[u8; 256]; 3]; MAX_CELLS],
+}
+
+impl std::fmt::Debug for PixelOp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PixelOp")
+            .field("has_matrix", &self.has_matrix)
+            .field("cells", &self.cells)
+            .finish_non_exhaustive()
+    }
+}
+
+const IDENTITY: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = i as u8;
+        i += 1;
+    }
+    t
+};
+
+impl Default for PixelOp {
+    fn default() -> Self {
+        PixelOp::identity()
+    }
+}
+
+impl PixelOp {
+    /// The operation that changes nothing.
+    pub fn identity() -> Self {
+        PixelOp {
+            has_matrix: false,
+            cells: 1,
+            matrix: [MATRIX_ONE, 0, 0, 0, MATRIX_ONE, 0, 0, 0, MATRIX_ONE],
+            tables: [[IDENTITY; 3]; MAX_CELLS],
+        }
+    }
+
+    /// Makes `self` the identity again (without touching the tables past the first).
+    pub fn reset(&mut self) {
+        self.set_table(&IDENTITY);
+    }
+
+    /// Sets one table for every channel and cell, and no matrix.
+    pub fn set_table(&mut self, table: &[u8; 256]) {
+        self.has_matrix = false;
+        self.cells = 1;
+        self.tables[0] = [*table; 3];
+    }
+
+    /// Makes `self` do what `from` does, copying only the tables in use.
+    pub fn assign(&mut self, from: &PixelOp) {
+        let n = from.cell_count();
+        self.has_matrix = from.has_matrix;
+        self.cells = n as u8;
+        self.matrix = from.matrix;
+        self.tables[..n].copy_from_slice(&from.tables[..n]);
+    }
+
+    /// The number of cells in use, 1 or 16 (anything else is read as 16).
+    pub fn cell_count(&self) -> usize {
+        if self.cells <= 1 {
+            1
+        } else {
+            MAX_CELLS
+        }
+    }
+
+    /// Appends `next` after `self`, when the result is still one `PixelOp` (that is, when `next`
+    /// has no matrix): each table becomes `next`'s table of its output. Returns whether it did;
+    /// applying the result equals applying `self` then `next`, exactly.
+    pub fn then(&mut self, next: &PixelOp) -> bool {
+        if next.has_matrix {
+            return false;
+        }
+        let cells = self.cell_count().max(next.cell_count());
+        for cell in (0..cells).rev() {
+            let mine = self.tables[cell % self.cell_count()];
+            let theirs = &next.tables[cell % next.cell_count()];
+            for (c, table) in self.tables[cell].iter_mut().enumerate() {
+                *table = std::array::from_fn(|v| theirs[c][mine[c][v] as usize]);
+            }
+        }
+        self.cells = cells as u8;
+        true
+    }
+
+    /// Applies the operation to whole rows of RGBA8 pixels, `width` to a row, the first of which
+    /// is row `first_row` of the frame.
+    pub fn apply(&self, rows: &mut [u8], width: usize, first_row: usize) {
+        let width = width.max(1);
+        match (self.has_matrix, self.cell_count()) {
+            (false, 1) => {
+                let [r, g, b] = &self.tables[0];
+                if r == g && g == b {
+                    map_rgb(rows, r);
+                } else {
+                    map_each(rows, &self.tables[0]);
+                }
+            }
+            (false, _) => {
+                for (y, row) in rows.chunks_mut(width * 4).enumerate() {
+                    let band = ((first_row + y) % 4) * 4;
+                    for (x, px) in row.chunks_exact_mut(4).enumerate() {
+                        let t = &self.tables[band + x % 4];
+                        px[0] = t[0][px[0] as usize];
+                        px[1] = t[1][px[1] as usize];
+                        px[2] = t[2][px[2] as usize];
+                    }
+                }
+            }
+            (true, cells) => {
+                for (y, row) in rows.chunks_mut(width * 4).enumerate() {
+                    let band = ((first_row + y) % 4) * 4;
+                    for (i, chunk) in row.chunks_mut(CHUNK * 4).enumerate() {
+                        let mut mixed = [[0u8; 3]; CHUNK];
+                        crate::simd::widest(|| matrix_chunk(&self.matrix, chunk, &mut mixed));
+                        for (x, (px, m)) in chunk.chunks_exact_mut(4).zip(&mixed).enumerate() {
+                            let t = &self.tables[if cells == 1 { 0 } else { band + (i * CHUNK + x) % 4 }];
+                            px[0] = t[0][m[0] as usize];
+                            px[1] = t[1][m[1] as usize];
+                            px[2] = t[2][m[2] as usize];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Pixels per chunk of the matrix kernel: its arithmetic runs over a chunk in vector registers,
+/// then the table lookups follow.
+const CHUNK: usize = 64;
+
+/// `out[i] = clamp(round(m · rgb(pixel i)))` for the pixels of `chunk`, in integers.
+#[inline(always)]
+fn matrix_chunk(m: &[i32; 9], chunk: &[u8], out: &mut [[u8; 3]; CHUNK]) {
+    let half = MATRIX_ONE / 2;
+    for (px, o) in chunk.chunks_exact(4).zip(out.iter_mut()) {
+        let (r, g, b) = (px[0] as i32, px[1] as i32, px[2] as i32);
+        for (k, v) in o.iter_mut().enumerate() {
+            *v = ((m[3 * k] * r + m[3 * k + 1] * g + m[3 * k + 2] * b + half) >> 12).clamp(0, 255) as u8;
+        }
+    }
+}
+
+/// Maps each channel through its own table.
+fn map_each(frame: &mut [u8], tables: &[[u8; 256]; 3]) {
+    for px in frame.chunks_exact_mut(4) {
+        px[0] = tables[0][px[0] as usize];
+        px[1] = tables[1][px[1] as usize];
+        px[2] = tables[2][px[2] as usize];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+
+    fn random_op(rng: &mut Rng) -> PixelOp {
+        let mut op = PixelOp::identity();
+        op.has_matrix = rng.below(3) == 0;
+        op.matrix = std::array::from_fn(|_| rng.below(3 * 4096) as i32 - 4096);
+        op.cells = if rng.below(2) == 0 { 1 } else { 16 };
+        for cell in &mut op.tables {
+            for t in cell.iter_mut() {
+                *t = std::array::from_fn(|_| rng.below(256) as u8);
+            }
+        }
+        op
+    }
+
+    #[test]
+    fn composing_tables_equals_applying_one_after_the_other() {
+        let mut rng = Rng::new(3);
+        let (w, h) = (7, 9);
+        for _ in 0..200 {
+            let frame: Vec<u8> = (0..w * h * 4).map(|_| rng.below(256) as u8).collect();
+            let a = random_op(&mut rng);
+            let b = random_op(&mut rng);
+            let mut expect = frame.clone();
+            a.apply(&mut expect, w, 0);
+            b.apply(&mut expect, w, 0);
+            let mut ab = a.clone();
+            if ab.then(&b) {
+                let mut got = frame.clone();
+                ab.apply(&mut got, w, 0);
+                assert_eq!(got, expect);
+                assert!(got.chunks(4).zip(frame.chunks(4)).all(|(g, f)| g[3] == f[3]));
+            } else {
+                assert!(b.has_matrix);
+            }
+        }
+    }
+
+    #[test]
+    fn rows_in_bands_give_the_same_as_the_whole_frame() {
+        let mut rng = Rng::new(4);
+        let (w, h) = (5, 11);
+        let frame: Vec<u8> = (0..w * h * 4).map(|_| rng.below(256) as u8).collect();
+        for _ in 0..50 {
+            let op = random_op(&mut rng);
+            let mut whole = frame.clone();
+            op.apply(&mut whole, w, 0);
+            let mut banded = frame.clone();
+            for (i, band) in banded.chunks_mut(3 * w * 4).enumerate() {
+                op.apply(band, w, i * 3);
+            }
+            assert_eq!(banded, whole);
+        }
+    }
+}
