@@ -148,3 +148,86 @@ fn a_resizing_processor_sets_the_size_of_everything_after_it() {
     let t = turned.step();
     assert_eq!(&t[..4], &c[63 * 4..64 * 4]);
 }
+
+/// A per-pixel processor that offers only `process_rows` (no `PixelOp`), and depends on the
+/// pixel's position: it inverts every pixel with `(x + 2y) % 3 == 0`.
+mod stripes {
+    use marquee_plugin_api::{
+        Factory, FrameCtx, InitCtx, PluginDef, PluginError, ProcessorPlugin, declare_plugin,
+    };
+
+    pub const PLUGIN: PluginDef = PluginDef {
+        id: "stripes",
+        version: "0.0.0",
+        description: "inverts diagonal stripes (a test processor)",
+        renderer: None,
+        processor: Some(Factory {
+            doc: "test",
+            fields: &[],
+            new: |_, _: &InitCtx| Ok(Box::new(Stripes)),
+        }),
+        recorder: None,
+    };
+
+    struct Stripes;
+
+    impl ProcessorPlugin for Stripes {
+        fn process(&mut self, ctx: &FrameCtx, frame: &mut [u8]) -> Result<(), PluginError> {
+            self.process_rows(ctx, 0, frame)
+        }
+        fn pointwise(&self) -> bool {
+            true
+        }
+        fn process_rows(
+            &mut self,
+            ctx: &FrameCtx,
+            first_row: u32,
+            rows: &mut [u8],
+        ) -> Result<(), PluginError> {
+            let w = ctx.width as usize;
+            for (i, px) in rows.chunks_exact_mut(4).enumerate() {
+                let (x, y) = (i % w, first_row as usize + i / w);
+                if (x + 2 * y) % 3 == 0 {
+                    for c in &mut px[..3] {
+                        *c = 255 - *c;
+                    }
+                }
+            }
+            Ok(())
+        }
+    }
+
+    declare_plugin!(PLUGIN);
+}
+
+#[test]
+fn members_without_a_pixel_op_run_band_by_band_between_composed_ones() {
+    let mut registry = marquee::registry::Registry::builtin();
+    registry.add_module(stripes::module(), marquee::registry::Origin::BuiltIn);
+    let mut rng = Rng::new(77);
+    for (width, height) in [(300, 200), (7, 5000)] {
+        let mut text = random_chain(&mut rng, width, height);
+        text.push_str("[[processor]]\nplugin = \"stripes\"\n[[processor]]\nplugin = \"fade\"\nconfig = { duration = 0.2 }\n[[processor]]\nplugin = \"quantize\"\nconfig = { dither = \"ordered\" }\n");
+        let scene = marquee::scene::Scene::parse(std::path::Path::new("test.toml"), text.clone(), &registry)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let options = |fuse| EngineOptions {
+            fuse,
+            ..EngineOptions::default()
+        };
+        let mut fused = Engine::new(&scene, &options(true)).unwrap();
+        let mut plain = Engine::new(&scene, &options(false)).unwrap();
+        let last = fused.passes().last().cloned();
+        let Some(Pass::Fused { range, rows }) = last else {
+            panic!("the chain should end in a fused run: {:?}", fused.passes())
+        };
+        assert!(
+            range.len() >= 3 && rows < height as usize,
+            "{range:?}, {rows} rows a band"
+        );
+        for frame in 0..6 {
+            let a = fused.step().to_vec();
+            assert!(a == plain.step(), "frame {frame} differs, scene:\n{text}");
+        }
+        assert!(fused.take_failures().is_empty());
+    }
+}
