@@ -8,10 +8,10 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use marquee::engine::{Engine, EngineOptions};
+use marquee::engine::EngineOptions;
 use marquee::output::{Headless, Output, Pacer, Terminal, terminal_columns};
 use marquee::registry::{Origin, Registry};
-use marquee::scene::Scene;
+use marquee::show::Show;
 use marquee::trace;
 use marquee_plugin_api::ABI_VERSION;
 
@@ -28,14 +28,14 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Runs a scene live: in the terminal, or headless.
+    /// Runs a scene or a playlist live: in the terminal, or headless.
     Run {
-        /// The scene file.
+        /// The scene or playlist file.
         scene: PathBuf,
         /// Render without showing anything.
         #[arg(long)]
         headless: bool,
-        /// Stop after this many frames (default: run until interrupted).
+        /// Stop after this many frames (default: until interrupted, or a playlist's end).
         #[arg(long, conflicts_with = "seconds")]
         frames: Option<u64>,
         /// Stop after this many seconds of scene time.
@@ -48,12 +48,12 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         threads: usize,
     },
-    /// Renders a scene to trace.gif + index.json for later verification.
+    /// Renders a scene or playlist to trace.gif + index.json for later verification.
     Trace {
-        /// The scene file.
+        /// The scene or playlist file.
         scene: PathBuf,
-        /// Seconds of scene time to trace.
-        #[arg(long, required_unless_present = "frames", conflicts_with = "frames", value_parser = positive_seconds)]
+        /// Seconds of scene time to trace (default for a playlist that does not loop: all of it).
+        #[arg(long, conflicts_with = "frames", value_parser = positive_seconds)]
         seconds: Option<f64>,
         /// Frames to trace.
         #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
@@ -69,7 +69,7 @@ enum Command {
     Verify {
         /// The trace directory.
         trace: PathBuf,
-        /// Use this scene file instead of the one recorded in the trace.
+        /// Use this scene or playlist file instead of the one recorded in the trace.
         #[arg(long)]
         scene: Option<PathBuf>,
         /// Worker threads.
@@ -248,8 +248,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             threads,
         } => {
             warn_failures(&registry);
-            let scene = Scene::load(&scene, &registry)?;
-            let limit = frames.or(seconds.map(|s| trace::frames_for(s, scene.fps)));
+            let show = Show::load(&scene, &registry)?;
+            let limit = frames.or(seconds.map(|s| trace::frames_for(s, show.fps())));
             let mut output: Box<dyn Output> = if headless {
                 Box::new(Headless)
             } else if std::io::stdout().is_terminal() {
@@ -258,7 +258,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 eprintln!("note: stdout is not a terminal, so nothing is shown; pass --headless to say so");
                 Box::new(Headless)
             };
-            run_live(&scene, output.as_mut(), limit, !unpaced, threads)
+            run_live(&show, output.as_mut(), limit, !unpaced, threads)
         }
         Command::Trace {
             scene,
@@ -268,9 +268,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             threads,
         } => {
             warn_failures(&registry);
-            let scene = Scene::load(&scene, &registry)?;
-            let frames = frames.unwrap_or_else(|| trace::frames_for(seconds.unwrap_or(1.0), scene.fps));
-            let outcome = trace::trace(&scene, &registry, &out, frames, threads)?;
+            let show = Show::load(&scene, &registry)?;
+            let frames = match (frames, seconds, show.length()) {
+                (Some(n), _, _) => n,
+                (None, Some(s), _) => trace::frames_for(s, show.fps()),
+                (None, None, Some(n)) => n,
+                (None, None, None) => {
+                    eprintln!(
+                        "error: {} loops forever; say how much to trace with --seconds or --frames",
+                        show.path().display()
+                    );
+                    return Err(Exit(2).into());
+                }
+            };
+            let outcome = trace::trace(&show, &registry, &out, frames, threads)?;
             for f in &outcome.failures {
                 eprintln!("warning: {f}");
             }
@@ -279,10 +290,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!(
                 "traced {} frames of {} ({}×{} at {} fps) to {} and {}; median {:.3} ms per frame",
                 frames,
-                scene.source.path.display(),
+                show.path().display(),
                 outcome.index.scene.width,
                 outcome.index.scene.height,
-                scene.fps,
+                show.fps(),
                 out.join(trace::GIF_FILE).display(),
                 out.join(trace::INDEX_FILE).display(),
                 ms[ms.len() / 2]
@@ -331,28 +342,27 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn run_live(
-    scene: &Scene,
+    show: &Show,
     output: &mut dyn Output,
     limit: Option<u64>,
     paced: bool,
     threads: usize,
 ) -> anyhow::Result<()> {
-    let mut engine = Engine::new(
-        scene,
-        &EngineOptions {
-            threads,
-            ..EngineOptions::default()
-        },
-    )?;
-    let mut pacer = Pacer::new(scene.fps);
+    let mut player = show.player(&EngineOptions {
+        threads,
+        ..EngineOptions::default()
+    })?;
+    let mut pacer = Pacer::new(show.fps());
     let mut ms = Vec::new();
-    let (w, h) = engine.frame_size();
-    while limit.is_none_or(|n| engine.next_frame() < n) {
+    let (w, h) = player.frame_size();
+    let mut made = 0u64;
+    while limit.is_none_or(|n| made < n) && !player.is_done() {
         let t0 = Instant::now();
-        let frame = engine.step();
+        let frame = player.step()?;
         ms.push(t0.elapsed().as_secs_f64() * 1e3);
         output.show(frame, w, h).context("showing a frame failed")?;
-        for f in engine.take_failures() {
+        made += 1;
+        for f in player.take_failures() {
             eprintln!("warning: {f}");
         }
         if paced {
@@ -363,10 +373,10 @@ fn run_live(
         }
     }
     output.finish().context("restoring the output failed")?;
-    for f in engine.finish() {
+    let counters = player.counters();
+    for f in player.finish() {
         eprintln!("warning: {f}");
     }
-    let counters = engine.counters();
     if !counters.is_empty() {
         let shown: Vec<String> = counters
             .iter()
@@ -378,8 +388,8 @@ fn run_live(
     if let Some(median) = ms.get(ms.len() / 2) {
         eprintln!(
             "{}: {} frames of {}×{} ({}), median {median:.3} ms to render, {} over budget",
-            scene.name,
-            engine.next_frame(),
+            show.name(),
+            made,
             w,
             h,
             output.name(),

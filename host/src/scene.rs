@@ -320,7 +320,7 @@ impl Scene {
             text,
         };
         let file: SceneFile = toml::from_str(&source.text)
-            .map_err(|e| SceneError::Syntax(Box::new(syntax_diag(&source, &e))))?;
+            .map_err(|e| SceneError::Syntax(Box::new(syntax_diag(&source, "scene", &e))))?;
         validate(source, file, registry).map_err(|d| SceneError::Invalid(Box::new(d)))
     }
 
@@ -334,9 +334,11 @@ impl Scene {
     }
 }
 
-fn syntax_diag(source: &Source, e: &toml::de::Error) -> Diagnostic {
+/// A TOML or shape error in `source`, a file of kind `what` ("scene", "playlist"), with the
+/// nearest valid field suggested for unknown ones.
+pub(crate) fn syntax_diag(source: &Source, what: &str, e: &toml::de::Error) -> Diagnostic {
     let message = e.message().trim().to_string();
-    let mut d = source.diag(format!("invalid scene: {message}"), e.span());
+    let mut d = source.diag(format!("invalid {what}: {message}"), e.span());
     // "unknown field `fsp`, expected one of `name`, `fps`, ..." → suggest the nearest.
     if let Some(rest) = message.strip_prefix("unknown field `") {
         if let Some((field, expected)) = rest.split_once('`') {
@@ -349,7 +351,11 @@ fn syntax_diag(source: &Source, e: &toml::de::Error) -> Diagnostic {
             }
         }
     } else if message.starts_with("missing field") {
-        d = d.help("see scenes/showcase.toml for a complete example");
+        d = d.help(if what == "playlist" {
+            "see scenes/tour.toml for a complete example"
+        } else {
+            "see scenes/showcase.toml for a complete example"
+        });
     }
     d
 }

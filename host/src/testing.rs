@@ -16,7 +16,7 @@
 use std::path::Path;
 
 use crate::registry::Registry;
-use crate::scene::Scene;
+use crate::show::Show;
 use crate::trace::{self, TraceError};
 
 /// Environment variable that makes [`check_trace`] rewrite stored traces.
@@ -31,7 +31,7 @@ pub enum TraceCheck {
     Written,
 }
 
-/// Traces `frames` frames of `scene` and compares them with the trace stored in `dir`.
+/// Traces `frames` frames of `scene` (a scene or playlist file) and compares them with the trace stored in `dir`.
 ///
 /// # Panics
 /// With a readable message, if the scene does not load, a frame differs, or (under CI) no trace is
@@ -66,8 +66,8 @@ pub fn try_check_trace(
                 dir.display()
             ));
         }
-        let scene = Scene::load(scene_path, registry).map_err(|e| e.to_string())?;
-        trace::trace(&scene, registry, dir, frames, 1).map_err(shown)?;
+        let show = Show::load(scene_path, registry).map_err(|e| e.to_string())?;
+        trace::trace(&show, registry, dir, frames, 1).map_err(shown)?;
         return Ok(TraceCheck::Written);
     }
     let index = trace::read_index(dir).map_err(shown)?;

@@ -1,4 +1,4 @@
-//! Deterministic traces: N frames of a scene to `trace.gif` plus `index.json` (per-frame hashes),
+//! Deterministic traces: N frames of a scene or playlist to `trace.gif` plus `index.json` (per-frame hashes),
 //! and verification by re-rendering. The format is described in `docs/trace-format.md` and
 //! `docs/trace-index.schema.json`.
 //!
@@ -13,9 +13,13 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{Engine, EngineError, EngineOptions, Failure};
+use marquee_plugin_api::abi_stable::std_types::{RResult, RSlice};
+use marquee_plugin_api::{FrameMeta, InitCtx, PluginError, PluginKind};
+
+use crate::engine::{EngineError, EngineOptions, Failure, instance_seed};
 use crate::registry::Registry;
-use crate::scene::{Scene, SceneError, StageSpec};
+use crate::scene::SceneError;
+use crate::show::Show;
 
 /// Version of the `index.json` format written by this host.
 pub const FORMAT_VERSION: u32 = 1;
@@ -169,12 +173,17 @@ pub fn frames_for(seconds: f64, fps: f64) -> u64 {
     ((seconds * fps).round() as u64).max(1)
 }
 
-fn plugin_infos(scene: &Scene, registry: &Registry) -> Vec<PluginInfo> {
-    let mut ids: Vec<&str> = scene
-        .layers
-        .iter()
-        .map(|l| l.stage.plugin.id())
-        .chain(scene.processors.iter().map(|p| p.plugin.id()))
+fn plugin_infos(show: &Show, registry: &Registry) -> Vec<PluginInfo> {
+    let mut ids: Vec<&str> = show
+        .scenes()
+        .into_iter()
+        .flat_map(|scene| {
+            scene
+                .layers
+                .iter()
+                .map(|l| l.stage.plugin.id())
+                .chain(scene.processors.iter().map(|p| p.plugin.id()))
+        })
         .chain(Some("gif"))
         .collect();
     ids.sort_unstable();
@@ -189,10 +198,10 @@ fn plugin_infos(scene: &Scene, registry: &Registry) -> Vec<PluginInfo> {
         .collect()
 }
 
-/// Renders `frames` frames of `scene` into `out_dir/trace.gif` and `out_dir/index.json`.
-/// `scene_path` is recorded in the index as given.
+/// Renders `frames` frames of `show` (a scene or a playlist) into `out_dir/trace.gif` and
+/// `out_dir/index.json`. Its path is recorded in the index as given.
 pub fn trace(
-    scene: &Scene,
+    show: &Show,
     registry: &Registry,
     out_dir: &Path,
     frames: u64,
@@ -206,39 +215,59 @@ pub fn trace(
     }
     fs::create_dir_all(out_dir).map_err(io("cannot create trace directory", out_dir))?;
     let gif_path = out_dir.join(GIF_FILE);
-    let mut engine = Engine::new(
-        scene,
-        &EngineOptions {
-            threads,
-            scene_recorders: false,
-            ..EngineOptions::default()
-        },
-    )?;
+    let mut player = show.player(&EngineOptions {
+        threads,
+        scene_recorders: false,
+        ..EngineOptions::default()
+    })?;
+    let (width, height) = player.frame_size();
+    let fps = show.fps();
     let gif_plugin = registry.get("gif").ok_or(TraceError::NoGifPlugin)?;
     let abs_gif = std::path::absolute(&gif_path).map_err(io("cannot resolve", &gif_path))?;
-    let spec = StageSpec {
-        id: "trace".into(),
-        plugin: gif_plugin.clone(),
-        config_json: serde_json::json!({ "path": abs_gif }).to_string(),
-        plugin_span: 0..0,
-        config_span: None,
+    let init = InitCtx {
+        width,
+        height,
+        fps,
+        seed: instance_seed(show.seed(), "trace"),
     };
-    engine.add_recorder(scene, &spec)?;
+    let config = serde_json::json!({ "path": abs_gif }).to_string();
+    let gif_failed = |frame: u64, error: PluginError| {
+        TraceError::Recorder(Box::new(Failure {
+            kind: PluginKind::Recorder,
+            id: "trace".into(),
+            plugin: "gif".into(),
+            frame,
+            error,
+        }))
+    };
+    let mut gif = match (gif_plugin.module.new_recorder())(config.as_str().into(), &init) {
+        RResult::ROk(r) => r,
+        RResult::RErr(e) => return Err(gif_failed(0, e)),
+    };
 
     let mut rgba = Vec::with_capacity(frames as usize);
     let mut frame_ms = Vec::with_capacity(frames as usize);
     let mut failures = Vec::new();
-    for _ in 0..frames {
+    for index in 0..frames {
         let t0 = Instant::now();
-        let frame = engine.step();
+        let frame = player.step()?;
+        let meta = FrameMeta {
+            index,
+            time: index as f64 / fps,
+            fps,
+            width,
+            height,
+        };
+        if let RResult::RErr(e) = gif.record(&meta, RSlice::from_slice(frame)) {
+            return Err(gif_failed(index, e));
+        }
         frame_ms.push(t0.elapsed().as_secs_f64() * 1e3);
         rgba.push(hash_hex(frame));
-        failures.extend(engine.take_failures());
+        failures.extend(player.take_failures());
     }
-    failures.extend(engine.finish());
-    let (width, height) = engine.frame_size();
-    if let Some(i) = failures.iter().position(|f| f.id == "trace") {
-        return Err(TraceError::Recorder(Box::new(failures.swap_remove(i))));
+    failures.extend(player.finish());
+    if let RResult::RErr(e) = gif.finish() {
+        return Err(gif_failed(frames, e));
     }
 
     let decoded = decode_gif(&gif_path)?;
@@ -257,25 +286,26 @@ pub fn trace(
         .enumerate()
         .map(|(i, (rgba, g))| FrameEntry {
             index: i as u64,
-            time: i as f64 / scene.fps,
+            time: i as f64 / fps,
             delay: g.delay,
             rgba,
             gif: hash_hex(&g.rgba),
         })
         .collect();
+    let first = show.scenes()[0].canvas;
     let index = TraceIndex {
         format: FORMAT_VERSION,
         scene: SceneInfo {
-            path: scene.source.path.to_string_lossy().into_owned(),
-            hash: scene.hash_hex(),
-            name: scene.name.clone(),
-            seed: scene.seed,
-            fps: scene.fps,
+            path: show.path().to_string_lossy().into_owned(),
+            hash: show.hash_hex(),
+            name: show.name().to_string(),
+            seed: show.seed(),
+            fps,
             width,
             height,
-            panels: [scene.canvas.panels.0, scene.canvas.panels.1],
+            panels: [first.panels.0, first.panels.1],
         },
-        plugins: plugin_infos(scene, registry),
+        plugins: plugin_infos(show, registry),
         gif: GifInfo {
             file: GIF_FILE.into(),
             frames,
@@ -471,17 +501,17 @@ pub fn verify(
             ),
         });
     }
-    let scene = Scene::load(&scene_file, registry)?;
+    let show = Show::load(&scene_file, registry)?;
     let mut notes = Vec::new();
-    if scene.hash_hex() != index.scene.hash {
+    if show.hash_hex() != index.scene.hash {
         notes.push(format!(
             "{} changed since the trace was made (hash {} now, {} then)",
             scene_file.display(),
-            scene.hash_hex(),
+            show.hash_hex(),
             index.scene.hash
         ));
     }
-    for now in plugin_infos(&scene, registry) {
+    for now in plugin_infos(&show, registry) {
         match index.plugins.iter().find(|p| p.id == now.id) {
             Some(then) if then.version != now.version => {
                 notes.push(format!(
@@ -493,17 +523,14 @@ pub fn verify(
             _ => {}
         }
     }
-    let mut engine = Engine::new(
-        &scene,
-        &EngineOptions {
-            threads,
-            scene_recorders: false,
-            ..EngineOptions::default()
-        },
-    )?;
+    let mut player = show.player(&EngineOptions {
+        threads,
+        scene_recorders: false,
+        ..EngineOptions::default()
+    })?;
     let total = index.frames.len() as u64;
     for (entry, g) in index.frames.iter().zip(&decoded) {
-        let frame = engine.step();
+        let frame = player.step()?;
         let actual = hash_hex(frame);
         let ok = actual == entry.rgba;
         on_frame(entry.index, ok);

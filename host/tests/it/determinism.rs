@@ -20,7 +20,7 @@ fn files(dir: &Path) -> (String, Vec<u8>) {
 }
 
 fn lib_trace(registry: &Registry, dir: &Path) -> (String, Vec<u8>) {
-    trace::trace(&showcase(registry), registry, dir, FRAMES, 1).unwrap();
+    trace::trace(&showcase(registry).into(), registry, dir, FRAMES, 1).unwrap();
     files(dir)
 }
 
@@ -101,7 +101,7 @@ fn debug_and_release_builds() {
 fn gif_decodes_to_the_recorded_frames_with_count_size_and_delays() {
     let dir = tempfile::tempdir().unwrap();
     let outcome = trace::trace(
-        &showcase(&Registry::builtin()),
+        &showcase(&Registry::builtin()).into(),
         &Registry::builtin(),
         dir.path(),
         FRAMES,

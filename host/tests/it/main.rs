@@ -8,6 +8,7 @@ mod determinism;
 mod failures;
 mod loading;
 mod new_plugin;
+mod playlists;
 mod processors;
 mod renderers;
 mod scenes;

@@ -14,7 +14,7 @@ fn showcase_index_snapshot() {
     // Relative to the crate directory (the tests' working directory), so the path is stable.
     let scene = Scene::load(Path::new("../scenes/showcase.toml"), &registry).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let outcome = trace::trace(&scene, &registry, dir.path(), 30, 1).unwrap();
+    let outcome = trace::trace(&scene.into(), &registry, dir.path(), 30, 1).unwrap();
     insta::assert_snapshot!("showcase_index_30_frames", trace::index_json(&outcome.index));
 }
 
@@ -34,7 +34,7 @@ fn check_trace_writes_then_matches_then_names_the_first_divergent_frame() {
         let message = first.unwrap_err();
         assert!(message.contains("no stored trace"), "{message}");
         trace::trace(
-            &Scene::load(&scene_path, &registry).unwrap(),
+            &Scene::load(&scene_path, &registry).unwrap().into(),
             &registry,
             &stored,
             12,
