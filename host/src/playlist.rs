@@ -203,9 +203,13 @@ fn stem(path: &Path) -> String {
         .unwrap_or_else(|| "playlist".into())
 }
 
-/// Whether `text` is a playlist rather than a scene: it has `[[entry]]` tables.
+/// Whether `text` is a playlist rather than a scene: it has `[[entry]]` tables (or, when it is
+/// not valid TOML, a line that starts one, so its syntax error is reported as a playlist's).
 pub fn is_playlist(text: &str) -> bool {
-    toml::from_str::<toml::Table>(text).is_ok_and(|t| t.contains_key("entry"))
+    match toml::from_str::<toml::Table>(text) {
+        Ok(table) => table.contains_key("entry"),
+        Err(_) => text.lines().any(|l| l.trim_start().starts_with("[[entry]]")),
+    }
 }
 
 struct Loader<'r> {

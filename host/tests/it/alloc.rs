@@ -106,3 +106,35 @@ fn the_counter_counts() {
     assert!(allocations() > before);
     drop(v);
 }
+
+#[test]
+fn a_playlist_allocates_nothing_within_an_entry_or_a_transition() {
+    // Entries are 6 frames; entry 2 crossfades in over frames 6–8, entry 3 slides in over frames
+    // 12–14. Only the first frame of a play may allocate (it may start a fresh engine).
+    let registry = Registry::builtin();
+    let show =
+        marquee::show::Show::load(&root().join("host/tests/playlists/transitions.toml"), &registry).unwrap();
+    let mut player = show.player(&EngineOptions::default()).unwrap();
+    for _ in 0..7 {
+        player.step().unwrap();
+    }
+    let before = allocations();
+    for _ in 7..12 {
+        player.step().unwrap();
+    }
+    assert_eq!(
+        allocations() - before,
+        0,
+        "frames 7–11: the crossfade, then entry 2 alone"
+    );
+    player.step().unwrap(); // frame 12: entry 3 starts
+    let before = allocations();
+    for _ in 13..18 {
+        player.step().unwrap();
+    }
+    assert_eq!(
+        allocations() - before,
+        0,
+        "frames 13–17: the slide, then entry 3 alone"
+    );
+}

@@ -378,3 +378,15 @@ fn a_scene_error_inside_a_playlist_names_the_scene_file() {
     let shown = load(dir.path(), "p.toml").unwrap_err().to_string();
     assert!(shown.contains("bad.toml:5:"), "{shown}");
 }
+
+#[test]
+fn a_syntax_error_in_a_playlist_is_reported_as_one() {
+    let dir = dir_with(&[("p.toml", "[[entry]]\nscene = \"red.toml\nduration = 1.0\n")]);
+    let shown = Show::load(&dir.path().join("p.toml"), &Registry::builtin())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        shown.contains("invalid playlist") && shown.contains("p.toml:2:"),
+        "{shown}"
+    );
+}
