@@ -74,6 +74,8 @@ pub struct Slot<T> {
     pub object: T,
     /// What it was created with.
     pub init: InitCtx,
+    /// Its config, as JSON text (a reload keeps the instance when this is unchanged).
+    pub config: String,
     /// Set when the instance fails; it is not called again.
     pub failed: Option<PluginError>,
     reported: bool,
@@ -96,6 +98,7 @@ impl<T> Slot<T> {
             plugin: spec.plugin.id().to_string(),
             object,
             init,
+            config: spec.config_json.clone(),
             failed: None,
             reported: false,
         }
@@ -111,6 +114,35 @@ impl<T> Slot<T> {
             }
         }
     }
+}
+
+/// Instances taken out of an engine being reloaded, for the new one to keep when their plugin,
+/// config and creation context are unchanged.
+#[derive(Default)]
+struct Kept {
+    layers: Vec<(RendererSlot, LayerTarget)>,
+    processors: Vec<Slot<ProcessorBox>>,
+    recorders: Vec<Slot<RecorderBox>>,
+    /// How many were kept.
+    reused: usize,
+}
+
+/// Removes and returns the slot in `slots` that `spec` with `init` would create anew.
+fn take_matching<T, O>(
+    slots: &mut Vec<T>,
+    slot: impl Fn(&T) -> &Slot<O>,
+    spec: &StageSpec,
+    init: &InitCtx,
+) -> Option<T> {
+    let i = slots.iter().position(|t| {
+        let s = slot(t);
+        s.failed.is_none()
+            && s.id == spec.id
+            && s.plugin == spec.plugin.id()
+            && s.config == spec.config_json
+            && s.init == *init
+    })?;
+    Some(slots.swap_remove(i))
 }
 
 /// The renderer of a layer.
@@ -579,6 +611,15 @@ impl Processors {
     /// and plans their passes: runs of two or more per-pixel processors fuse when `fuse` is set.
     /// Resize buffers come from `pool`.
     pub fn build(scene: &Scene, fuse: bool, pool: &mut BufferPool) -> Result<Processors, SceneError> {
+        Processors::build_keeping(scene, fuse, pool, &mut Kept::default())
+    }
+
+    fn build_keeping(
+        scene: &Scene,
+        fuse: bool,
+        pool: &mut BufferPool,
+        kept: &mut Kept,
+    ) -> Result<Processors, SceneError> {
         let (mut width, mut height) = (scene.canvas.width, scene.canvas.height);
         let mut chain = Processors::default();
         // Start of the current run of per-pixel processors, if one is open.
@@ -604,10 +645,17 @@ impl Processors {
                 fps: scene.fps,
                 seed: instance_seed(scene.seed, &spec.id),
             };
-            let object = match (spec.plugin.module.new_processor())(spec.config_json.as_str().into(), &init) {
-                RResult::ROk(o) => o,
-                RResult::RErr(e) => return Err(plugin_error(scene, spec, PluginKind::Processor, e)),
+            let slot = match take_matching(&mut kept.processors, |s| s, spec, &init) {
+                Some(slot) => {
+                    kept.reused += 1;
+                    slot
+                }
+                None => match (spec.plugin.module.new_processor())(spec.config_json.as_str().into(), &init) {
+                    RResult::ROk(o) => Slot::new(spec, o, init),
+                    RResult::RErr(e) => return Err(plugin_error(scene, spec, PluginKind::Processor, e)),
+                },
             };
+            let object = &slot.object;
             let i = chain.slots.len();
             if let ROption::RSome(size) = object.output_size() {
                 close(&mut chain, &mut run, i, width);
@@ -635,7 +683,7 @@ impl Processors {
                 close(&mut chain, &mut run, i, width);
                 chain.passes.push(Pass::Whole(i));
             }
-            chain.slots.push(Slot::new(spec, object, init));
+            chain.slots.push(slot);
         }
         let end = chain.slots.len();
         close(&mut chain, &mut run, end, width);
@@ -750,6 +798,57 @@ fn plugin_error(scene: &Scene, spec: &StageSpec, kind: PluginKind, e: PluginErro
 impl Engine {
     /// Creates every plugin instance of `scene` and the frame schedule.
     pub fn new(scene: &Scene, options: &EngineOptions) -> Result<Engine, EngineError> {
+        Engine::build(scene, options, &mut Kept::default())
+    }
+
+    /// Switches to `scene` (an edited version of the one running) without a restart: instances
+    /// whose plugin, config and size are unchanged are kept with their state, the rest are
+    /// created anew, recorders no longer in the scene are finished, and the frame count goes
+    /// on. On an error the running scene is left as it was. Returns how many instances were kept.
+    pub fn reload(&mut self, scene: &Scene, options: &EngineOptions) -> Result<usize, EngineError> {
+        // Build it once with fresh instances first, so that a bad edit leaves this engine intact.
+        let fresh = Engine::new(
+            scene,
+            &EngineOptions {
+                scene_recorders: false,
+                ..options.clone()
+            },
+        )?;
+        let mut kept = self.take_instances();
+        let (next, frames) = (self.next_frame(), self.world.resource::<Stats>().frames);
+        let (mut engine, result) = match Engine::build(scene, options, &mut kept) {
+            Ok(engine) => (engine, Ok(kept.reused)),
+            Err(e) => (fresh, Err(e)),
+        };
+        let mut finished = Vec::new();
+        for mut slot in kept.recorders.drain(..) {
+            let result = slot.object.finish();
+            slot.settle(result);
+            report(PluginKind::Recorder, next, &mut slot, &mut finished);
+        }
+        engine.world.resource_mut::<Clock>().next = next;
+        engine.world.resource_mut::<Stats>().frames = frames;
+        engine.world.resource_mut::<Failures>().0.extend(finished);
+        *self = engine;
+        result
+    }
+
+    /// Takes every plugin instance out of this engine (which is not run again).
+    fn take_instances(&mut self) -> Kept {
+        let mut kept = Kept::default();
+        let order = std::mem::take(&mut self.world.resource_mut::<LayerOrder>().0);
+        for entity in order {
+            let mut e = self.world.entity_mut(entity);
+            if let (Some(slot), Some(target)) = (e.take::<RendererSlot>(), e.take::<LayerTarget>()) {
+                kept.layers.push((slot, target));
+            }
+        }
+        kept.processors = std::mem::take(&mut self.world.resource_mut::<Processors>().slots);
+        kept.recorders = std::mem::take(&mut self.world.resource_mut::<Recorders>().0);
+        kept
+    }
+
+    fn build(scene: &Scene, options: &EngineOptions, kept: &mut Kept) -> Result<Engine, EngineError> {
         let threads = options.threads.max(1);
         if threads > 1 {
             // The pool is global and built once per process; later engines share it.
@@ -772,9 +871,27 @@ impl Engine {
                 seed: instance_seed(scene.seed, &layer.stage.id),
             };
             let spec = &layer.stage;
-            let object = match (spec.plugin.module.new_renderer())(spec.config_json.as_str().into(), &init) {
-                RResult::ROk(o) => o,
-                RResult::RErr(e) => return Err(plugin_error(scene, spec, PluginKind::Renderer, e).into()),
+            let (slot, target) = match take_matching(&mut kept.layers, |(s, _)| &s.0, spec, &init) {
+                Some(pair) => {
+                    kept.reused += 1;
+                    pair
+                }
+                None => {
+                    let object =
+                        match (spec.plugin.module.new_renderer())(spec.config_json.as_str().into(), &init) {
+                            RResult::ROk(o) => o,
+                            RResult::RErr(e) => {
+                                return Err(plugin_error(scene, spec, PluginKind::Renderer, e).into());
+                            }
+                        };
+                    let target = LayerTarget {
+                        width,
+                        height,
+                        pixels: acc.pool.take(width as usize * height as usize * 4),
+                        queue: DrawQueue::new(),
+                    };
+                    (RendererSlot(Slot::new(spec, object, init)), target)
+                }
             };
             let entity = world
                 .spawn((
@@ -785,18 +902,13 @@ impl Engine {
                         placement: layer.placement,
                         persist: layer.persist,
                     },
-                    RendererSlot(Slot::new(spec, object, init)),
-                    LayerTarget {
-                        width,
-                        height,
-                        pixels: acc.pool.take(width as usize * height as usize * 4),
-                        queue: DrawQueue::new(),
-                    },
+                    slot,
+                    target,
                 ))
                 .id();
             order.push(entity);
         }
-        let processors = Processors::build(scene, options.fuse, &mut acc.pool)?;
+        let processors = Processors::build_keeping(scene, options.fuse, &mut acc.pool, kept)?;
         world.insert_resource(acc);
         world.insert_resource(LayerOrder(order));
         world.insert_resource(processors);
@@ -815,7 +927,20 @@ impl Engine {
         };
         if options.scene_recorders {
             for spec in &scene.recorders {
-                engine.add_recorder(scene, spec)?;
+                let (width, height) = engine.frame_size();
+                let init = InitCtx {
+                    width,
+                    height,
+                    fps: scene.fps,
+                    seed: instance_seed(scene.seed, &spec.id),
+                };
+                match take_matching(&mut kept.recorders, |s| s, spec, &init) {
+                    Some(slot) => {
+                        kept.reused += 1;
+                        engine.world.resource_mut::<Recorders>().0.push(slot);
+                    }
+                    None => engine.add_recorder(scene, spec)?,
+                }
             }
         }
         engine.schedule.initialize(&mut engine.world)?;
