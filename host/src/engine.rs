@@ -353,6 +353,10 @@ impl Processors {
 #[derive(Resource, Debug, Default)]
 pub struct Recorders(pub Vec<Slot<RecorderBox>>);
 
+/// Whether recorders receive frames now (live runs toggle it; on by default).
+#[derive(Resource, Debug, Clone, Copy)]
+pub struct Recording(pub bool);
+
 /// One instance failure, reported once.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Failure {
@@ -462,10 +466,14 @@ fn process(clock: Res<Clock>, mut chain: ResMut<Processors>, mut acc: ResMut<Acc
 
 fn output(
     clock: Res<Clock>,
+    recording: Res<Recording>,
     mut recorders: ResMut<Recorders>,
     chain: Res<Processors>,
     acc: Res<Accumulator>,
 ) {
+    if !recording.0 {
+        return;
+    }
     let (frame, width, height) = chain.output(&acc);
     let meta = FrameMeta {
         index: clock.index,
@@ -913,6 +921,7 @@ impl Engine {
         world.insert_resource(LayerOrder(order));
         world.insert_resource(processors);
         world.insert_resource(Recorders::default());
+        world.insert_resource(Recording(true));
         world.insert_resource(Failures::default());
         world.insert_resource(Stats::default());
         world.insert_resource(Threads(threads));
@@ -992,6 +1001,17 @@ impl Engine {
     /// The passes the processor chain runs as (fused runs, resizes), for tools and tests.
     pub fn passes(&self) -> &[Pass] {
         &self.world.resource::<Processors>().passes
+    }
+
+    /// Makes frame `index` the next one [`Engine::step`] makes: live runs that fall behind the
+    /// clock skip ahead so that animation keeps its speed.
+    pub fn seek(&mut self, index: u64) {
+        self.world.resource_mut::<Clock>().next = index;
+    }
+
+    /// Turns delivery of frames to the recorders on or off.
+    pub fn set_recording(&mut self, on: bool) {
+        self.world.resource_mut::<Recording>().0 = on;
     }
 
     /// Index of the next frame [`Engine::step`] will make.

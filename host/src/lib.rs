@@ -34,6 +34,7 @@ pub mod accumulator;
 pub mod describe;
 pub mod diag;
 pub mod engine;
+pub mod live;
 pub mod new_plugin;
 pub mod output;
 pub mod playlist;

@@ -1,15 +1,15 @@
 //! `marquee`: the command-line edge. Parses arguments, renders typed errors for people, and sets
 //! the exit code: 0 success, 1 a check failed (verify found a difference), 2 bad input.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Instant;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use marquee::engine::EngineOptions;
-use marquee::output::{Headless, Output, Pacer, Terminal, terminal_columns};
+use marquee::live::{self, LiveOptions, Output};
+use marquee::output::{self, Headless, OutputKind, Surroundings, Terminal};
 use marquee::registry::{Origin, Registry};
 use marquee::show::Show;
 use marquee::trace;
@@ -32,9 +32,19 @@ enum Command {
     Run {
         /// The scene or playlist file.
         scene: PathBuf,
-        /// Render without showing anything.
+        /// Render without showing anything (the same as `--output headless`).
         #[arg(long)]
         headless: bool,
+        /// Where to show frames: auto picks a window where there is a display, else the terminal
+        /// on a TTY, else headless.
+        #[arg(long, value_enum, default_value_t = OutputArg::Auto)]
+        output: OutputArg,
+        /// Do not watch the scene files for edits.
+        #[arg(long)]
+        no_reload: bool,
+        /// Where `s` saves screenshots.
+        #[arg(long, default_value = ".")]
+        screenshots: PathBuf,
         /// Stop after this many frames (default: until interrupted, or a playlist's end).
         #[arg(long, conflicts_with = "seconds")]
         frames: Option<u64>,
@@ -101,6 +111,14 @@ enum Command {
         #[command(subcommand)]
         action: Option<PluginsAction>,
     },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum OutputArg {
+    Auto,
+    Window,
+    Terminal,
+    Headless,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -242,23 +260,43 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run {
             scene,
             headless,
+            output,
             frames,
             seconds,
             unpaced,
             threads,
+            no_reload,
+            screenshots,
         } => {
             warn_failures(&registry);
             let show = Show::load(&scene, &registry)?;
             let limit = frames.or(seconds.map(|s| trace::frames_for(s, show.fps())));
-            let mut output: Box<dyn Output> = if headless {
-                Box::new(Headless)
-            } else if std::io::stdout().is_terminal() {
-                Box::new(Terminal::new(std::io::stdout().lock(), terminal_columns()))
-            } else {
-                eprintln!("note: stdout is not a terminal, so nothing is shown; pass --headless to say so");
-                Box::new(Headless)
+            let (kind, why) = match (headless, output) {
+                (true, _) | (false, OutputArg::Headless) => (OutputKind::Headless, "asked for".to_string()),
+                (false, OutputArg::Terminal) => (OutputKind::Terminal, "asked for".to_string()),
+                (false, OutputArg::Window) => (OutputKind::Window, "asked for".to_string()),
+                (false, OutputArg::Auto) => output::auto(Surroundings::detect()),
             };
-            run_live(&show, output.as_mut(), limit, !unpaced, threads)
+            eprintln!("output: {} ({why})", kind.as_str());
+            let out: Box<dyn Output> = match kind {
+                OutputKind::Headless => Box::new(Headless),
+                OutputKind::Terminal => Box::new(Terminal::stdout().context("cannot set up the terminal")?),
+                OutputKind::Window => open_window()?,
+            };
+            live::handle_interrupts();
+            let options = LiveOptions {
+                engine: EngineOptions {
+                    threads,
+                    ..EngineOptions::default()
+                },
+                paced: !unpaced,
+                limit,
+                reload: !no_reload,
+                screenshot_dir: screenshots,
+            };
+            let report = live::run(show, &registry, vec![out], &options)?;
+            print_live_report(&report, &scene);
+            Ok(())
         }
         Command::Trace {
             scene,
@@ -341,62 +379,51 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-fn run_live(
-    show: &Show,
-    output: &mut dyn Output,
-    limit: Option<u64>,
-    paced: bool,
-    threads: usize,
-) -> anyhow::Result<()> {
-    let mut player = show.player(&EngineOptions {
-        threads,
-        ..EngineOptions::default()
-    })?;
-    let mut pacer = Pacer::new(show.fps());
-    let mut ms = Vec::new();
-    let (w, h) = player.frame_size();
-    let mut made = 0u64;
-    while limit.is_none_or(|n| made < n) && !player.is_done() {
-        let t0 = Instant::now();
-        let frame = player.step()?;
-        ms.push(t0.elapsed().as_secs_f64() * 1e3);
-        output.show(frame, w, h).context("showing a frame failed")?;
-        made += 1;
-        for f in player.take_failures() {
-            eprintln!("warning: {f}");
-        }
-        if paced {
-            pacer.wait();
-        }
-        if ms.len() >= 100_000 {
-            ms.clear();
-        }
+fn print_live_report(report: &live::LiveReport, path: &std::path::Path) {
+    for line in &report.log {
+        eprintln!("{line}");
     }
-    output.finish().context("restoring the output failed")?;
-    let counters = player.counters();
-    for f in player.finish() {
-        eprintln!("warning: {f}");
-    }
-    if !counters.is_empty() {
-        let shown: Vec<String> = counters
+    if !report.counters.is_empty() {
+        let shown: Vec<String> = report
+            .counters
             .iter()
             .map(|(layer, name, value)| format!("{layer}.{name}={value}"))
             .collect();
         eprintln!("counters: {}", shown.join(", "));
     }
-    ms.sort_by(f64::total_cmp);
-    if let Some(median) = ms.get(ms.len() / 2) {
+    let name = path
+        .file_stem()
+        .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+    let per_frame = |d: std::time::Duration, n: u64| d.as_secs_f64() * 1e3 / n.max(1) as f64;
+    for o in &report.outputs {
         eprintln!(
-            "{}: {} frames of {}×{} ({}), median {median:.3} ms to render, {} over budget",
-            show.name(),
-            made,
-            w,
-            h,
-            output.name(),
-            pacer.overruns
+            "{name}: {} frames of {}×{} ({}), {:.3} ms to render, {:.3} ms to show a frame; {} shown, {} dropped by the output, {} skipped behind the clock, {} over budget{}",
+            report.made,
+            report.size.0,
+            report.size.1,
+            o.name,
+            per_frame(report.render, report.made),
+            per_frame(o.busy, o.shown),
+            o.shown,
+            o.dropped,
+            report.skipped,
+            report.overruns,
+            o.error
+                .as_ref()
+                .map_or(String::new(), |e| format!("; output error: {e}"))
         );
     }
-    Ok(())
+}
+
+#[cfg(not(feature = "window"))]
+fn open_window() -> anyhow::Result<Box<dyn Output>> {
+    eprintln!("error: this marquee was built without the window output; rebuild with `--features window`");
+    Err(Exit(2).into())
+}
+
+#[cfg(feature = "window")]
+fn open_window() -> anyhow::Result<Box<dyn Output>> {
+    Ok(Box::new(marquee::window::Window::open()?))
 }
 
 fn list_plugins(registry: &Registry) -> anyhow::Result<()> {

@@ -1,55 +1,98 @@
-//! Where frames go when a scene runs live: a truecolor terminal (half-block characters, two
-//! pixels per cell) or nowhere (headless), paced to the scene's frame rate.
+//! The outputs `marquee run` shows frames in: a terminal (truecolor half-block characters, two
+//! pixels per cell, or the 256-colour palette where truecolor is not advertised) and headless.
+//! They implement [`crate::live::Output`] and run on threads of their own.
 
 use std::io::{self, Write};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// A live output. Each receives every finished frame (RGBA8, `width × height`).
-pub trait Output {
-    /// Shows one frame.
-    fn show(&mut self, frame: &[u8], width: u32, height: u32) -> io::Result<()>;
-    /// Restores whatever the output changed (colours, cursor).
-    fn finish(&mut self) -> io::Result<()>;
-    /// A short name for logs.
-    fn name(&self) -> &'static str;
-}
+use crate::live::{Control, Output};
 
 /// Shows nothing.
 #[derive(Debug, Default)]
 pub struct Headless;
 
 impl Output for Headless {
-    fn show(&mut self, _frame: &[u8], _width: u32, _height: u32) -> io::Result<()> {
+    fn name(&self) -> &'static str {
+        "headless"
+    }
+    fn show(&mut self, _frame: &[u8], _width: u32, _height: u32, _status: &str) -> io::Result<()> {
         Ok(())
     }
     fn finish(&mut self) -> io::Result<()> {
         Ok(())
     }
-    fn name(&self) -> &'static str {
-        "headless"
+}
+
+/// How colours are written to a terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Colors {
+    /// 24-bit `38;2;r;g;b` sequences.
+    True,
+    /// The nearest of the 256-colour palette (`38;5;n`).
+    Palette256,
+}
+
+impl Colors {
+    /// Truecolor when `$COLORTERM` says `truecolor` or `24bit`, else the 256-colour palette.
+    pub fn detect() -> Colors {
+        match std::env::var("COLORTERM") {
+            Ok(v) if v.eq_ignore_ascii_case("truecolor") || v.eq_ignore_ascii_case("24bit") => Colors::True,
+            _ => Colors::Palette256,
+        }
     }
 }
 
-/// Draws frames with `▀` cells: foreground the upper pixel, background the lower one. Frames wider
-/// than `max_columns` are box-averaged down by a whole factor. The text of a frame is built in a
-/// reused buffer and written with one `write_all`.
+/// The index of the nearest colour of the xterm 256-colour palette: the 6×6×6 cube (16–231) or
+/// the grey ramp (232–255).
+pub fn palette256(rgb: [u8; 3]) -> u8 {
+    const LEVELS: [i32; 6] = [0, 95, 135, 175, 215, 255];
+    let nearest_level = |v: u8| (0..6).min_by_key(|&i| (LEVELS[i] - v as i32).abs()).unwrap_or(0);
+    let [r, g, b] = rgb.map(nearest_level);
+    let cube = [LEVELS[r], LEVELS[g], LEVELS[b]];
+    let dist = |c: [i32; 3]| (0..3).map(|i| (c[i] - rgb[i] as i32).pow(2)).sum::<i32>();
+    let mean = rgb.iter().map(|&v| v as i32).sum::<i32>() / 3;
+    let grey_step = ((mean - 8).max(0) / 10).min(23);
+    let grey = 8 + 10 * grey_step;
+    if dist([grey; 3]) < dist(cube) {
+        232 + grey_step as u8
+    } else {
+        16 + (36 * r + 6 * g + b) as u8
+    }
+}
+
+/// Draws frames with `▀` cells: foreground the upper pixel, background the lower one, and a
+/// status line below. Frames wider than `max_columns` are box-averaged down by a whole factor.
+/// The text of a frame is built in a reused buffer and written with one `write_all`.
+///
+/// Made with [`Terminal::stdout`] it is interactive: raw mode, keys become [`Control`]s, it
+/// follows resizes, and it restores the terminal on finish, on drop and on panic.
 #[derive(Debug)]
-pub struct Terminal<W: Write> {
+pub struct Terminal<W: Write + Send> {
     out: W,
     max_columns: usize,
     text: String,
     started: bool,
+    colors: Colors,
+    interactive: bool,
 }
 
-impl<W: Write> Terminal<W> {
-    /// A terminal output writing to `out`, at most `max_columns` cells wide.
+impl<W: Write + Send> Terminal<W> {
+    /// A non-interactive truecolor terminal output writing to `out`, at most `max_columns` wide.
     pub fn new(out: W, max_columns: usize) -> Self {
         Terminal {
             out,
             max_columns: max_columns.max(1),
             text: String::new(),
             started: false,
+            colors: Colors::True,
+            interactive: false,
         }
+    }
+
+    /// The same, writing colours as `colors`.
+    pub fn with_colors(mut self, colors: Colors) -> Self {
+        self.colors = colors;
+        self
     }
 
     /// The whole-number downscale factor for a frame `width` pixels wide.
@@ -60,6 +103,43 @@ impl<W: Write> Terminal<W> {
     /// The writer, for tests.
     pub fn writer(&self) -> &W {
         &self.out
+    }
+
+    fn restore(&mut self) -> io::Result<()> {
+        self.out.write_all(b"\x1b[0m\x1b[?25h")?;
+        self.out.flush()?;
+        if std::mem::take(&mut self.interactive) {
+            crossterm::terminal::disable_raw_mode()?;
+        }
+        Ok(())
+    }
+}
+
+impl Terminal<io::Stdout> {
+    /// The process's terminal: its width, its colours (`$COLORTERM`), and, when standard input
+    /// is a terminal too, raw mode for keys. A panic restores the terminal before it reports.
+    pub fn stdout() -> io::Result<Self> {
+        use std::io::IsTerminal;
+        let mut t = Terminal::new(io::stdout(), terminal_columns()).with_colors(Colors::detect());
+        if io::stdin().is_terminal() {
+            crossterm::terminal::enable_raw_mode()?;
+            t.interactive = true;
+            let previous = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                let _ = crossterm::terminal::disable_raw_mode();
+                let _ = io::stdout().write_all(b"\x1b[0m\x1b[?25h\r\n");
+                previous(info);
+            }));
+        }
+        Ok(t)
+    }
+}
+
+impl<W: Write + Send> Drop for Terminal<W> {
+    fn drop(&mut self) {
+        if self.interactive {
+            let _ = self.restore();
+        }
     }
 }
 
@@ -81,15 +161,28 @@ fn block(frame: &[u8], width: usize, height: usize, k: usize, bx: usize, by: usi
     sum.map(|s| ((s + n / 2) / n) as u8)
 }
 
-impl<W: Write> Output for Terminal<W> {
-    fn show(&mut self, frame: &[u8], width: u32, height: u32) -> io::Result<()> {
+impl<W: Write + Send> Terminal<W> {
+    fn color(&mut self, layer: u8, rgb: [u8; 3]) {
         use std::fmt::Write as _;
+        let _ = match self.colors {
+            Colors::True => write!(self.text, "\x1b[{layer};2;{};{};{}m", rgb[0], rgb[1], rgb[2]),
+            Colors::Palette256 => write!(self.text, "\x1b[{layer};5;{}m", palette256(rgb)),
+        };
+    }
+}
+
+impl<W: Write + Send> Output for Terminal<W> {
+    fn name(&self) -> &'static str {
+        "terminal"
+    }
+
+    fn show(&mut self, frame: &[u8], width: u32, height: u32, status: &str) -> io::Result<()> {
         let (w, h) = (width as usize, height as usize);
         let k = self.scale_for(width);
         let (cols, rows) = (w.div_ceil(k), h.div_ceil(k).div_ceil(2));
         self.text.clear();
         if !self.started {
-            self.text.push_str("\x1b[2J");
+            self.text.push_str("\x1b[2J\x1b[?25l");
             self.started = true;
         }
         self.text.push_str("\x1b[H");
@@ -99,28 +192,120 @@ impl<W: Write> Output for Terminal<W> {
                 let top = block(frame, w, h, k, col, row * 2);
                 let bottom = block(frame, w, h, k, col, row * 2 + 1);
                 if fg != Some(top) {
-                    let _ = write!(self.text, "\x1b[38;2;{};{};{}m", top[0], top[1], top[2]);
+                    self.color(38, top);
                     fg = Some(top);
                 }
                 if bg != Some(bottom) {
-                    let _ = write!(self.text, "\x1b[48;2;{};{};{}m", bottom[0], bottom[1], bottom[2]);
+                    self.color(48, bottom);
                     bg = Some(bottom);
                 }
                 self.text.push('▀');
             }
             self.text.push_str("\x1b[0m\r\n");
         }
+        if !status.is_empty() {
+            self.text.push_str("\x1b[K");
+            self.text.extend(status.chars().take(self.max_columns));
+            self.text.push_str("\r\n");
+        }
         self.out.write_all(self.text.as_bytes())?;
         self.out.flush()
     }
 
-    fn finish(&mut self) -> io::Result<()> {
-        self.out.write_all(b"\x1b[0m")?;
-        self.out.flush()
+    fn poll(&mut self, controls: &mut Vec<Control>) -> io::Result<()> {
+        use crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
+        if !self.interactive {
+            return Ok(());
+        }
+        while event::poll(Duration::ZERO)? {
+            match event::read()? {
+                Event::Key(key) if key.kind != KeyEventKind::Release => match key.code {
+                    KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => {
+                        controls.push(Control::Quit)
+                    }
+                    KeyCode::Esc => controls.push(Control::Quit),
+                    KeyCode::Char(c) => controls.extend(Control::for_key(c.to_ascii_lowercase())),
+                    _ => {}
+                },
+                Event::Resize(columns, _) => {
+                    self.max_columns = (columns as usize).max(1);
+                    self.started = false;
+                }
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
-    fn name(&self) -> &'static str {
-        "terminal"
+    fn finish(&mut self) -> io::Result<()> {
+        self.restore()
+    }
+}
+
+/// The outputs `marquee run --output` offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputKind {
+    /// A desktop window (built with the `window` feature).
+    Window,
+    /// The terminal.
+    Terminal,
+    /// Nothing shown.
+    Headless,
+}
+
+impl OutputKind {
+    /// The name on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutputKind::Window => "window",
+            OutputKind::Terminal => "terminal",
+            OutputKind::Headless => "headless",
+        }
+    }
+}
+
+/// What `--output auto` can see of its surroundings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Surroundings {
+    /// This build has the window output.
+    pub window_built: bool,
+    /// `$DISPLAY` or `$WAYLAND_DISPLAY` is set.
+    pub display: bool,
+    /// Standard output is a terminal.
+    pub tty: bool,
+}
+
+impl Surroundings {
+    /// The surroundings of this process.
+    pub fn detect() -> Self {
+        use std::io::IsTerminal;
+        let set = |v: &str| std::env::var_os(v).is_some_and(|x| !x.is_empty());
+        Surroundings {
+            window_built: cfg!(feature = "window"),
+            display: set("DISPLAY") || set("WAYLAND_DISPLAY"),
+            tty: io::stdout().is_terminal(),
+        }
+    }
+}
+
+/// The output `--output auto` picks: a window where there is a display (and the build has one),
+/// else the terminal on a TTY, else headless; with the reasons, for the log.
+pub fn auto(s: Surroundings) -> (OutputKind, String) {
+    let window = match (s.window_built, s.display) {
+        (true, true) => return (OutputKind::Window, "window: a display is available".into()),
+        (false, _) => "window: not in this build (feature `window`)",
+        (true, false) => "window: no display ($DISPLAY and $WAYLAND_DISPLAY are unset)",
+    };
+    if s.tty {
+        (
+            OutputKind::Terminal,
+            format!("{window}; terminal: stdout is a terminal"),
+        )
+    } else {
+        (
+            OutputKind::Headless,
+            format!("{window}; terminal: stdout is not a terminal; so headless"),
+        )
     }
 }
 
@@ -133,43 +318,6 @@ pub fn terminal_columns() -> usize {
         .ok()
         .and_then(|c| c.trim().parse().ok())
         .unwrap_or(80)
-}
-
-/// Drift-free pacing: frame `n` is due at `start + n / fps`, whatever earlier frames took.
-#[derive(Debug)]
-pub struct Pacer {
-    start: Instant,
-    period: Duration,
-    frames: u64,
-    /// Frames that finished after their deadline.
-    pub overruns: u64,
-}
-
-impl Pacer {
-    /// A pacer for `fps` starting now.
-    pub fn new(fps: f64) -> Self {
-        Pacer {
-            start: Instant::now(),
-            period: Duration::from_secs_f64(1.0 / fps),
-            frames: 0,
-            overruns: 0,
-        }
-    }
-
-    /// Waits until the next frame is due. A frame that ends past its slot is counted as an
-    /// overrun, and the schedule re-anchors so that a stall is not followed by a burst.
-    pub fn wait(&mut self) {
-        self.frames += 1;
-        let due = self.start + self.period.mul_f64(self.frames as f64);
-        let now = Instant::now();
-        if now > due {
-            self.overruns += 1;
-            self.start = now;
-            self.frames = 0;
-        } else {
-            std::thread::sleep(due - now);
-        }
-    }
 }
 
 #[cfg(test)]
@@ -185,9 +333,11 @@ mod tests {
             if let Some(r) = rest.strip_prefix("\x1b[") {
                 let end = r.find(|c: char| c.is_ascii_alphabetic()).unwrap();
                 let nums: Vec<u8> = r[..end].split(';').filter_map(|n| n.parse().ok()).collect();
-                match (&r[end..end + 1], nums.first()) {
-                    ("m", Some(38)) => fg = [nums[2], nums[3], nums[4]],
-                    ("m", Some(48)) => bg = [nums[2], nums[3], nums[4]],
+                match (&r[end..end + 1], nums.first(), nums.get(1)) {
+                    ("m", Some(38), Some(2)) => fg = [nums[2], nums[3], nums[4]],
+                    ("m", Some(48), Some(2)) => bg = [nums[2], nums[3], nums[4]],
+                    ("m", Some(38), Some(5)) => fg = [nums[2], 0, 0],
+                    ("m", Some(48), Some(5)) => bg = [nums[2], 0, 0],
                     _ => {}
                 }
                 rest = &r[end + 1..];
@@ -211,7 +361,7 @@ mod tests {
             .flat_map(|i| [(i % 3 * 80) as u8, (i / 3 * 80) as u8, 7, 255])
             .collect();
         let mut t = Terminal::new(Vec::new(), 80);
-        t.show(&frame, 3, 3).unwrap();
+        t.show(&frame, 3, 3, "").unwrap();
         let got = cells(std::str::from_utf8(t.writer()).unwrap());
         assert_eq!(got.len(), 2);
         for (r, row) in got.iter().enumerate() {
@@ -233,8 +383,52 @@ mod tests {
         let frame: Vec<u8> = [[0, 0, 0, 255], [200, 100, 50, 255]].repeat(4).concat(); // 8×1
         let mut t = Terminal::new(Vec::new(), 4);
         assert_eq!(t.scale_for(8), 2);
-        t.show(&frame, 8, 1).unwrap();
+        t.show(&frame, 8, 1, "").unwrap();
         let got = cells(std::str::from_utf8(t.writer()).unwrap());
         assert_eq!(got, vec![vec![([100, 50, 25], [0, 0, 0]); 4]]);
+    }
+
+    #[test]
+    fn the_palette_picks_the_nearest_cube_colour_or_grey() {
+        assert_eq!(palette256([0, 0, 0]), 16);
+        assert_eq!(palette256([255, 255, 255]), 231);
+        assert_eq!(palette256([255, 0, 0]), 196);
+        assert_eq!(palette256([0, 95, 255]), 16 + 6 + 5);
+        // Mid grey is nearer a step of the ramp than any cube colour.
+        assert_eq!(palette256([128, 128, 128]), 232 + 12);
+    }
+
+    #[test]
+    fn without_truecolor_cells_use_the_palette() {
+        let frame = [255u8, 0, 0, 255, 0, 0, 255, 255];
+        let mut t = Terminal::new(Vec::new(), 80).with_colors(Colors::Palette256);
+        t.show(&frame, 1, 2, "status").unwrap();
+        let text = std::str::from_utf8(t.writer()).unwrap();
+        assert!(
+            text.contains("\x1b[38;5;196m") && text.contains("\x1b[48;5;21m"),
+            "{text:?}"
+        );
+        assert!(text.contains("status"), "{text:?}");
+        let got = cells(text.split("\x1b[K").next().unwrap());
+        assert_eq!(got, vec![vec![([196, 0, 0], [21, 0, 0])]]);
+    }
+
+    #[test]
+    fn auto_prefers_a_window_then_the_terminal_then_headless() {
+        let s = |window_built, display, tty| Surroundings {
+            window_built,
+            display,
+            tty,
+        };
+        assert_eq!(auto(s(true, true, true)).0, OutputKind::Window);
+        assert_eq!(auto(s(true, false, true)).0, OutputKind::Terminal);
+        assert_eq!(auto(s(false, true, true)).0, OutputKind::Terminal);
+        let (kind, why) = auto(s(true, false, false));
+        assert_eq!(kind, OutputKind::Headless);
+        assert!(
+            why.contains("no display") && why.contains("not a terminal"),
+            "{why}"
+        );
+        assert!(auto(s(false, true, false)).1.contains("not in this build"));
     }
 }

@@ -12,6 +12,7 @@
 //! frames give the same frames, so playlists trace and verify like scenes.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use marquee_plugin_api::Rng;
 use marquee_plugin_api::rng::mix;
@@ -121,6 +122,8 @@ pub struct Playlist {
     pub entries: Vec<Entry>,
     /// Frames per second, shared by every scene.
     pub fps: f64,
+    /// Every file read: this playlist, the playlists it nests, their scenes.
+    pub files: Vec<PathBuf>,
 }
 
 impl Playlist {
@@ -142,6 +145,7 @@ impl Playlist {
             entries: Vec::new(),
             hasher: xxhash_rust::xxh3::Xxh3::new(),
             stack: Vec::new(),
+            files: Vec::new(),
         };
         let source = Source {
             path: path.to_path_buf(),
@@ -164,6 +168,7 @@ impl Playlist {
             hash: loader.hasher.digest(),
             scenes: loader.scenes,
             entries: loader.entries,
+            files: loader.files,
             fps,
             source,
         })
@@ -220,11 +225,13 @@ struct Loader<'r> {
     hasher: xxhash_rust::xxh3::Xxh3,
     /// Canonical paths of the playlists being spliced, outermost first.
     stack: Vec<PathBuf>,
+    files: Vec<PathBuf>,
 }
 
 impl Loader<'_> {
     fn parse(&mut self, source: &Source) -> Result<PlaylistFile, SceneError> {
         self.hasher.update(source.text.as_bytes());
+        self.files.push(source.path.clone());
         toml::from_str(&source.text)
             .map_err(|e| SceneError::Syntax(Box::new(syntax_diag(source, "playlist", &e))))
     }
@@ -380,6 +387,7 @@ impl Loader<'_> {
                             scenes: Vec::new(),
                             entries: self.entries[start..].to_vec(),
                             fps: 0.0,
+                            files: Vec::new(),
                         };
                         nested_list.order(0, &mut order);
                         let block: Vec<Entry> =
@@ -444,6 +452,7 @@ impl Loader<'_> {
             }
         }
         self.hasher.update(&scene.hash.to_le_bytes());
+        self.files.push(path);
         self.scene_paths.push(canonical);
         self.scenes.push(scene);
         Ok(self.scenes.len() - 1)
@@ -515,8 +524,8 @@ pub fn blend_transition(
 
 /// Plays a [`Playlist`]: one engine for the entry showing, and during a transition one more for
 /// the entry going out.
-pub struct PlaylistPlayer<'p> {
-    playlist: &'p Playlist,
+pub struct PlaylistPlayer {
+    playlist: Arc<Playlist>,
     options: EngineOptions,
     /// One engine per scene, built up front to check every scene starts; each is used for its
     /// scene's first play, later plays get a fresh one.
@@ -536,9 +545,10 @@ pub struct PlaylistPlayer<'p> {
     failures: Vec<Failure>,
     frames: u64,
     done: bool,
+    recording: bool,
 }
 
-impl std::fmt::Debug for PlaylistPlayer<'_> {
+impl std::fmt::Debug for PlaylistPlayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PlaylistPlayer")
             .field("playlist", &self.playlist.name)
@@ -570,9 +580,9 @@ fn size_error(playlist: &Playlist, scene: &Scene, got: (u32, u32), want: (u32, u
     )))
 }
 
-impl<'p> PlaylistPlayer<'p> {
+impl PlaylistPlayer {
     /// Starts every scene once (to find errors before the show) and gets the first entry ready.
-    pub fn new(playlist: &'p Playlist, options: &EngineOptions) -> Result<Self, EngineError> {
+    pub fn new(playlist: Arc<Playlist>, options: &EngineOptions) -> Result<Self, EngineError> {
         let mut ready = Vec::with_capacity(playlist.scenes.len());
         let mut size = None;
         for scene in &playlist.scenes {
@@ -580,7 +590,7 @@ impl<'p> PlaylistPlayer<'p> {
             let got = engine.frame_size();
             match size {
                 None => size = Some(got),
-                Some(want) if want != got => return Err(size_error(playlist, scene, got, want)),
+                Some(want) if want != got => return Err(size_error(&playlist, scene, got, want)),
                 _ => {}
             }
             ready.push(Some(engine));
@@ -589,7 +599,6 @@ impl<'p> PlaylistPlayer<'p> {
         let len = size.0 as usize * size.1 as usize * 4;
         let black: Vec<u8> = (0..len).map(|i| if i % 4 == 3 { 255 } else { 0 }).collect();
         let mut player = PlaylistPlayer {
-            playlist,
             options: options.clone(),
             ready,
             current: None,
@@ -598,6 +607,7 @@ impl<'p> PlaylistPlayer<'p> {
             slot_frame: 0,
             entry: 0,
             order: Vec::with_capacity(playlist.entries.len()),
+            playlist: playlist.clone(),
             order_cycle: u64::MAX,
             size,
             mix: vec![0; len],
@@ -605,6 +615,7 @@ impl<'p> PlaylistPlayer<'p> {
             failures: Vec::new(),
             frames: 0,
             done: false,
+            recording: true,
         };
         player.start(0)?;
         Ok(player)
@@ -632,12 +643,13 @@ impl<'p> PlaylistPlayer<'p> {
     fn start(&mut self, slot: u64) -> Result<(), EngineError> {
         let entry = self.entry_of(slot);
         let scene = &self.playlist.scenes[self.playlist.entries[entry].scene];
-        let engine = match self.ready[self.playlist.entries[entry].scene].take() {
+        let mut engine = match self.ready[self.playlist.entries[entry].scene].take() {
             Some(e) => e,
             None => Engine::new(scene, &self.options)?,
         };
+        engine.set_recording(self.recording);
         if engine.frame_size() != self.size {
-            return Err(size_error(self.playlist, scene, engine.frame_size(), self.size));
+            return Err(size_error(&self.playlist, scene, engine.frame_size(), self.size));
         }
         if let Some(old) = self.outgoing.take() {
             self.retire(old);
@@ -708,6 +720,46 @@ impl<'p> PlaylistPlayer<'p> {
         } else {
             self.current.as_ref().map_or(&self.black[..], |c| c.frame())
         })
+    }
+
+    /// Skips `frames` frames without making them, as if they had been shown (a live run that
+    /// falls behind the clock), entering later entries as their time comes.
+    pub fn skip(&mut self, frames: u64) -> Result<(), EngineError> {
+        for _ in 0..frames {
+            if self.slot_frame >= self.playlist.entries[self.entry].frames && !self.done {
+                self.start(self.slot + 1)?;
+            }
+            let in_transition = self.slot_frame < self.playlist.entries[self.entry].transition_frames;
+            for engine in [
+                self.current.as_mut(),
+                if in_transition {
+                    self.outgoing.as_mut()
+                } else {
+                    None
+                },
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let next = engine.next_frame() + 1;
+                engine.seek(next);
+            }
+            self.slot_frame += 1;
+            self.frames += 1;
+        }
+        Ok(())
+    }
+
+    /// Turns delivery of frames to the scenes' recorders on or off (for every scene started
+    /// from now on too).
+    pub fn set_recording(&mut self, on: bool) {
+        self.recording = on;
+        for engine in [self.current.as_mut(), self.outgoing.as_mut()]
+            .into_iter()
+            .flatten()
+        {
+            engine.set_recording(on);
+        }
     }
 
     /// Moves on to the next entry now, through its transition (at the end of a playlist that
@@ -841,6 +893,7 @@ mod tests {
                 })
                 .collect(),
             fps: 30.0,
+            files: Vec::new(),
         };
         let (mut a, mut b, mut again) = (Vec::new(), Vec::new(), Vec::new());
         list.order(0, &mut a);

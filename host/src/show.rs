@@ -1,6 +1,7 @@
 //! What `marquee run`, `trace` and `verify` play: one scene or a playlist, behind one interface.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::engine::{Engine, EngineError, EngineOptions, Failure};
 use crate::playlist::{Playlist, PlaylistPlayer, is_playlist};
@@ -13,7 +14,7 @@ pub enum Show {
     /// One scene.
     Scene(Box<Scene>),
     /// Scenes in sequence.
-    Playlist(Box<Playlist>),
+    Playlist(Arc<Playlist>),
 }
 
 impl Show {
@@ -24,7 +25,7 @@ impl Show {
             source,
         })?;
         Ok(if is_playlist(&text) {
-            Show::Playlist(Box::new(Playlist::parse(path, text, registry)?))
+            Show::Playlist(Arc::new(Playlist::parse(path, text, registry)?))
         } else {
             Show::Scene(Box::new(Scene::parse(path, text, registry)?))
         })
@@ -78,6 +79,15 @@ impl Show {
         }
     }
 
+    /// The files it was read from: the scene, or the playlist, the playlists it nests and their
+    /// scenes. Editing any of them changes the show.
+    pub fn files(&self) -> Vec<std::path::PathBuf> {
+        match self {
+            Show::Scene(s) => vec![s.source.path.clone()],
+            Show::Playlist(p) => p.files.clone(),
+        }
+    }
+
     /// How many frames it lasts, if it ends by itself (a playlist that does not loop).
     pub fn length(&self) -> Option<u64> {
         match self {
@@ -87,24 +97,24 @@ impl Show {
     }
 
     /// Starts it.
-    pub fn player(&self, options: &EngineOptions) -> Result<Player<'_>, EngineError> {
+    pub fn player(&self, options: &EngineOptions) -> Result<Player, EngineError> {
         Ok(match self {
             Show::Scene(s) => Player::Scene(Box::new(Engine::new(s, options)?)),
-            Show::Playlist(p) => Player::Playlist(Box::new(PlaylistPlayer::new(p, options)?)),
+            Show::Playlist(p) => Player::Playlist(Box::new(PlaylistPlayer::new(p.clone(), options)?)),
         })
     }
 }
 
 /// A running [`Show`].
 #[derive(Debug)]
-pub enum Player<'a> {
+pub enum Player {
     /// A scene's engine.
     Scene(Box<Engine>),
     /// A playlist's player.
-    Playlist(Box<PlaylistPlayer<'a>>),
+    Playlist(Box<PlaylistPlayer>),
 }
 
-impl Player<'_> {
+impl Player {
     /// Makes the next frame.
     pub fn step(&mut self) -> Result<&[u8], EngineError> {
         match self {
@@ -153,6 +163,26 @@ impl Player<'_> {
         }
     }
 
+    /// Skips `frames` frames without making them (a live run behind the clock).
+    pub fn skip(&mut self, frames: u64) -> Result<(), EngineError> {
+        match self {
+            Player::Scene(e) => {
+                let next = e.next_frame() + frames;
+                e.seek(next);
+                Ok(())
+            }
+            Player::Playlist(p) => p.skip(frames),
+        }
+    }
+
+    /// Turns delivery of frames to recorders on or off.
+    pub fn set_recording(&mut self, on: bool) {
+        match self {
+            Player::Scene(e) => e.set_recording(on),
+            Player::Playlist(p) => p.set_recording(on),
+        }
+    }
+
     /// Skips to the next playlist entry (a scene has none: nothing happens).
     pub fn next_entry(&mut self) -> Result<(), EngineError> {
         match self {
@@ -178,6 +208,6 @@ impl From<Scene> for Show {
 
 impl From<Playlist> for Show {
     fn from(playlist: Playlist) -> Self {
-        Show::Playlist(Box::new(playlist))
+        Show::Playlist(Arc::new(playlist))
     }
 }

@@ -53,3 +53,232 @@ fn a_bad_edit_leaves_the_running_scene_alone() {
         assert!(live.step() == untouched.step(), "frame {frame}");
     }
 }
+
+mod running {
+    use std::io;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use marquee::engine::EngineOptions;
+    use marquee::live::{self, Control, Handoff, LiveOptions, Output, Taken};
+    use marquee::registry::Registry;
+    use marquee::show::Show;
+
+    #[test]
+    fn the_handoff_keeps_the_newest_two_and_counts_the_rest() {
+        let h = Handoff::new();
+        for i in 0..10u8 {
+            h.publish(i as u64, 1, 1, &[i, 0, 0, 255]);
+        }
+        assert_eq!((h.published(), h.dropped()), (10, 8));
+        h.close();
+        let mut got = Vec::new();
+        while let Taken::Frame(f) = h.take(Duration::ZERO) {
+            got.push((f.index, f.pixels[0]));
+            h.recycle(f);
+        }
+        assert_eq!(got, vec![(8, 8), (9, 9)]);
+        assert!(matches!(h.take(Duration::ZERO), Taken::Closed));
+    }
+
+    #[test]
+    fn publishing_goes_on_while_the_output_holds_a_frame() {
+        let h = Handoff::new();
+        h.publish(0, 1, 1, &[0; 4]);
+        // The output took a frame and is busy with it (never gives it back here): the producer
+        // keeps publishing without waiting, dropping the oldest.
+        let Taken::Frame(held) = h.take(Duration::ZERO) else {
+            panic!("a frame was waiting")
+        };
+        for i in 1..=100 {
+            h.publish(i, 1, 1, &[0; 4]);
+        }
+        assert_eq!(h.dropped(), 98);
+        assert_eq!(held.index, 0);
+    }
+
+    /// An output that takes `delay` per frame, records what it saw, and asks for `controls`
+    /// when it has shown a given number of frames.
+    struct Probe {
+        delay: Duration,
+        seen: Arc<Mutex<Vec<Vec<u8>>>>,
+        at: Vec<(usize, Control)>,
+        sleep_after: Option<(usize, Duration)>,
+    }
+
+    impl Output for Probe {
+        fn name(&self) -> &'static str {
+            "probe"
+        }
+        fn show(&mut self, frame: &[u8], _w: u32, _h: u32, _status: &str) -> io::Result<()> {
+            std::thread::sleep(self.delay);
+            let mut seen = self.seen.lock().unwrap();
+            seen.push(frame[..4].to_vec());
+            if let Some((n, pause)) = self.sleep_after
+                && seen.len() == n
+            {
+                drop(seen);
+                std::thread::sleep(pause);
+            }
+            Ok(())
+        }
+        fn poll(&mut self, controls: &mut Vec<Control>) -> io::Result<()> {
+            let shown = self.seen.lock().unwrap().len();
+            while self.at.first().is_some_and(|(n, _)| *n <= shown) {
+                controls.push(self.at.remove(0).1);
+            }
+            Ok(())
+        }
+        fn finish(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn probe(delay_ms: u64) -> (Probe, Arc<Mutex<Vec<Vec<u8>>>>) {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        (
+            Probe {
+                delay: Duration::from_millis(delay_ms),
+                seen: seen.clone(),
+                at: Vec::new(),
+                sleep_after: None,
+            },
+            seen,
+        )
+    }
+
+    fn options(limit: Option<u64>, paced: bool, reload: bool) -> LiveOptions {
+        LiveOptions {
+            engine: EngineOptions::default(),
+            paced,
+            limit,
+            reload,
+            screenshot_dir: std::env::temp_dir(),
+        }
+    }
+
+    fn write(dir: &std::path::Path, name: &str, text: &str) -> std::path::PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn solid(color: &str) -> String {
+        format!(
+            "fps = 30\n[canvas]\nwidth = 8\nheight = 4\n[[layer]]\nid = \"fill\"\nplugin = \"solid\"\nconfig = {{ color = \"{color}\" }}\n"
+        )
+    }
+
+    #[test]
+    fn a_slow_output_never_stalls_rendering_and_its_drops_are_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = Registry::builtin();
+        let show = Show::load(&write(dir.path(), "s.toml", &solid("#ff0000")), &registry).unwrap();
+        let (slow, seen) = probe(15);
+        let (fast, fast_seen) = probe(0);
+        let report = live::run(
+            show,
+            &registry,
+            vec![Box::new(slow), Box::new(fast)],
+            &options(Some(60), false, false),
+        )
+        .unwrap();
+        assert_eq!(report.made, 60, "every frame was made");
+        let slow_report = &report.outputs[0];
+        assert_eq!(slow_report.shown as usize, seen.lock().unwrap().len());
+        assert_eq!(
+            slow_report.shown + slow_report.dropped,
+            60,
+            "each frame shown or counted as dropped"
+        );
+        assert!(slow_report.dropped > 0, "{slow_report:?}");
+        assert_eq!(report.outputs[1].shown + report.outputs[1].dropped, 60);
+        assert!(!fast_seen.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn controls_from_an_output_reach_the_show() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = Registry::builtin();
+        for c in ["red", "blue"] {
+            let color = if c == "red" { "#ff0000" } else { "#0000ff" };
+            write(dir.path(), &format!("{c}.toml"), &solid(color));
+        }
+        let list = "[[entry]]\nscene = \"red.toml\"\nduration = 100.0\n[[entry]]\nscene = \"blue.toml\"\nduration = 100.0\n";
+        let show = Show::load(&write(dir.path(), "p.toml", list), &registry).unwrap();
+        let (mut out, seen) = probe(1);
+        out.at = vec![(3, Control::Screenshot), (5, Control::Next), (40, Control::Quit)];
+        // No frame limit: the run ends only because the output asked to quit.
+        let report = live::run(show, &registry, vec![Box::new(out)], &options(None, false, false)).unwrap();
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen[0], vec![255, 0, 0, 255]);
+        assert_eq!(
+            seen.last().unwrap(),
+            &vec![0, 0, 255, 255],
+            "n moved on to the blue entry"
+        );
+        let saved = report
+            .log
+            .iter()
+            .find(|l| l.starts_with("saved "))
+            .expect("a screenshot");
+        let path = saved.trim_start_matches("saved ");
+        assert!(std::path::Path::new(path).exists(), "{path}");
+        let _ = std::fs::remove_file(path);
+    }
+
+    #[test]
+    fn editing_the_scene_applies_within_a_second_and_a_bad_edit_keeps_the_last_good_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = Registry::builtin();
+        let path = write(dir.path(), "s.toml", &solid("#ff0000"));
+        let show = Show::load(&path, &registry).unwrap();
+        let (out, seen) = probe(0);
+        let editor = {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(300));
+                std::fs::write(&path, solid("#00ff00")).unwrap();
+                std::thread::sleep(Duration::from_millis(1000));
+                std::fs::write(
+                    &path,
+                    "[canvas]\nwidth = 8\nheight = 4\n[[layer]]\nplugin = \"nope\"\n",
+                )
+                .unwrap();
+            })
+        };
+        // 3 s at 30 fps, paced: the edits land at 0.3 s and 1.3 s.
+        let report = live::run(
+            show,
+            &registry,
+            vec![Box::new(out)],
+            &options(Some(90), true, true),
+        )
+        .unwrap();
+        editor.join().unwrap();
+        assert!(
+            report
+                .log
+                .iter()
+                .any(|l| l.contains("reloaded") && l.contains("kept 0 instances")),
+            "{:?}",
+            report.log
+        );
+        assert!(
+            report
+                .log
+                .iter()
+                .any(|l| l.starts_with("error:") && l.contains("nope") && l.contains("last good")),
+            "{:?}",
+            report.log
+        );
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen[0], vec![255, 0, 0, 255]);
+        assert_eq!(
+            seen.last().unwrap(),
+            &vec![0, 255, 0, 255],
+            "the good edit stays on after the bad one"
+        );
+        assert_eq!(report.made + report.skipped, 90);
+    }
+}

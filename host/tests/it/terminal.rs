@@ -6,7 +6,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use marquee::engine::{Engine, EngineOptions};
-use marquee::output::{Output, Terminal};
+use marquee::live::Output;
+use marquee::output::Terminal;
 use marquee::registry::Registry;
 use marquee::scene::Scene;
 
@@ -92,7 +93,7 @@ fn the_showcase_shows_in_a_truecolor_terminal_cell_for_cell() {
     const FRAMES: u64 = 15;
     let server = Server(format!("marquee-test-{}", std::process::id()));
     let command = format!(
-        "cd '{}' && '{}' run scenes/showcase.toml --frames {FRAMES}; sleep 60",
+        "cd '{}' && COLORTERM=truecolor '{}' run scenes/showcase.toml --output terminal --unpaced --frames {FRAMES}; sleep 60",
         root().display(),
         env!("CARGO_BIN_EXE_marquee")
     );
@@ -124,7 +125,7 @@ fn the_showcase_shows_in_a_truecolor_terminal_cell_for_cell() {
         frame = engine.step().to_vec();
     }
     let mut expected = Terminal::new(Vec::new(), 140);
-    expected.show(&frame, 256, 64).unwrap();
+    expected.show(&frame, 256, 64, "").unwrap();
     let expected = cells(std::str::from_utf8(expected.writer()).unwrap());
 
     let shown = cells(&screen);

@@ -1,0 +1,531 @@
+//! Running a show live: the render loop on the calling thread, each output on a thread of its
+//! own fed through a [`Handoff`], pacing from a monotonic clock, keyboard controls, and hot
+//! reload of edited scene files.
+//!
+//! Live time comes from the clock, not from the frame count: when rendering falls behind, the
+//! frames whose time has passed are skipped (and counted), so animation keeps its speed. Traces
+//! keep frame-index time. A slow output never stalls rendering: its handoff drops the oldest
+//! waiting frame and counts it.
+
+use std::collections::VecDeque;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::engine::{EngineError, EngineOptions, Failure};
+use crate::registry::Registry;
+use crate::show::{Player, Show};
+
+/// What a person can ask of a running show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// Pause, or go on.
+    TogglePause,
+    /// The next playlist entry.
+    Next,
+    /// The previous playlist entry.
+    Previous,
+    /// Save the frame as a PNG.
+    Screenshot,
+    /// Stop or resume delivering frames to recorders.
+    ToggleRecording,
+    /// Stop, finishing every recorder.
+    Quit,
+}
+
+impl Control {
+    /// The control a key stands for: space, n, p, s, r, q (Esc and Ctrl-C are `Quit` too).
+    pub fn for_key(key: char) -> Option<Control> {
+        Some(match key {
+            ' ' => Control::TogglePause,
+            'n' => Control::Next,
+            'p' => Control::Previous,
+            's' => Control::Screenshot,
+            'r' => Control::ToggleRecording,
+            'q' => Control::Quit,
+            _ => return None,
+        })
+    }
+}
+
+/// Where frames are shown. Each output runs on its own thread.
+pub trait Output: Send {
+    /// A short name for logs.
+    fn name(&self) -> &'static str;
+    /// Shows one frame (RGBA8, `width × height`) and a one-line status.
+    fn show(&mut self, frame: &[u8], width: u32, height: u32, status: &str) -> io::Result<()>;
+    /// Collects what the person asked for since the last call (keys, a closed window).
+    fn poll(&mut self, _controls: &mut Vec<Control>) -> io::Result<()> {
+        Ok(())
+    }
+    /// Restores whatever the output changed. Called once, at the end, also after an error.
+    fn finish(&mut self) -> io::Result<()>;
+}
+
+/// One frame in a [`Handoff`].
+#[derive(Debug, Default)]
+pub struct Frame {
+    /// Its index.
+    pub index: u64,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// RGBA8 pixels.
+    pub pixels: Vec<u8>,
+}
+
+/// What [`Handoff::take`] found.
+#[derive(Debug)]
+pub enum Taken {
+    /// The oldest frame waiting.
+    Frame(Frame),
+    /// Nothing arrived in time.
+    Empty,
+    /// The producer is done and every frame has been taken.
+    Closed,
+}
+
+#[derive(Debug, Default)]
+struct Slots {
+    waiting: VecDeque<Frame>,
+    free: Vec<Vec<u8>>,
+    published: u64,
+    dropped: u64,
+    closed: bool,
+}
+
+/// A two-slot latest-frame handoff from the render loop to one output: publishing never waits
+/// for the output; when both slots are full the oldest frame is dropped and counted. Buffers
+/// are recycled, so a steady run allocates nothing.
+#[derive(Debug, Default)]
+pub struct Handoff {
+    slots: Mutex<Slots>,
+    ready: Condvar,
+}
+
+impl Handoff {
+    /// Frames that may wait for the output.
+    pub const SLOTS: usize = 2;
+
+    /// An empty handoff.
+    pub fn new() -> Self {
+        Handoff::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Slots> {
+        // A panicking output thread poisons nothing we rely on: the data stays consistent.
+        self.slots.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues a copy of `pixels` as frame `index`, dropping the oldest waiting frame if both
+    /// slots are full. The copy is made outside the lock.
+    pub fn publish(&self, index: u64, width: u32, height: u32, pixels: &[u8]) {
+        let mut buf = self.lock().free.pop().unwrap_or_default();
+        buf.clear();
+        buf.extend_from_slice(pixels);
+        let mut s = self.lock();
+        if s.waiting.len() >= Self::SLOTS
+            && let Some(old) = s.waiting.pop_front()
+        {
+            s.free.push(old.pixels);
+            s.dropped += 1;
+        }
+        s.waiting.push_back(Frame {
+            index,
+            width,
+            height,
+            pixels: buf,
+        });
+        s.published += 1;
+        drop(s);
+        self.ready.notify_one();
+    }
+
+    /// The oldest waiting frame, waiting up to `timeout` for one.
+    pub fn take(&self, timeout: Duration) -> Taken {
+        let mut s = self.lock();
+        if s.waiting.is_empty() && !s.closed {
+            s = self
+                .ready
+                .wait_timeout_while(s, timeout, |s| s.waiting.is_empty() && !s.closed)
+                .map(|(s, _)| s)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
+        match s.waiting.pop_front() {
+            Some(f) => Taken::Frame(f),
+            None if s.closed => Taken::Closed,
+            None => Taken::Empty,
+        }
+    }
+
+    /// Gives a frame's buffer back for reuse.
+    pub fn recycle(&self, frame: Frame) {
+        self.lock().free.push(frame.pixels);
+    }
+
+    /// Tells the output no more frames will come (those waiting are still delivered).
+    pub fn close(&self) {
+        self.lock().closed = true;
+        self.ready.notify_all();
+    }
+
+    /// Frames published so far.
+    pub fn published(&self) -> u64 {
+        self.lock().published
+    }
+
+    /// Frames dropped because the output was still busy.
+    pub fn dropped(&self) -> u64 {
+        self.lock().dropped
+    }
+}
+
+/// What one output thread did.
+#[derive(Debug, Clone, Default)]
+pub struct OutputReport {
+    /// The output's name.
+    pub name: &'static str,
+    /// Frames shown.
+    pub shown: u64,
+    /// Frames dropped before it could show them.
+    pub dropped: u64,
+    /// Time spent showing frames, in total.
+    pub busy: Duration,
+    /// The error that stopped it, if any.
+    pub error: Option<String>,
+}
+
+/// Runs `output` on the current thread until `handoff` closes: shows each frame taken, passes
+/// controls on, and finishes the output at the end, also after an error.
+pub fn drive_output(
+    mut output: Box<dyn Output>,
+    handoff: &Handoff,
+    status: &Mutex<String>,
+    controls: &mpsc::Sender<Control>,
+) -> OutputReport {
+    let mut report = OutputReport {
+        name: output.name(),
+        ..OutputReport::default()
+    };
+    let mut asked = Vec::new();
+    let mut line = String::new();
+    let result = (|| -> io::Result<()> {
+        loop {
+            match handoff.take(Duration::from_millis(20)) {
+                Taken::Frame(frame) => {
+                    line.clear();
+                    line.push_str(&status.lock().unwrap_or_else(|e| e.into_inner()));
+                    let t0 = Instant::now();
+                    let shown = output.show(&frame.pixels, frame.width, frame.height, &line);
+                    report.busy += t0.elapsed();
+                    report.shown += 1;
+                    handoff.recycle(frame);
+                    shown?;
+                }
+                Taken::Empty => {}
+                Taken::Closed => return Ok(()),
+            }
+            output.poll(&mut asked)?;
+            for c in asked.drain(..) {
+                let _ = controls.send(c);
+            }
+        }
+    })();
+    if let Err(e) = result {
+        report.error = Some(e.to_string());
+        // The render loop stops when its outputs are gone.
+        let _ = controls.send(Control::Quit);
+    }
+    if let Err(e) = output.finish() {
+        report.error.get_or_insert(e.to_string());
+    }
+    report.dropped = handoff.dropped();
+    report
+}
+
+/// How to run live.
+#[derive(Debug, Clone)]
+pub struct LiveOptions {
+    /// Engine settings.
+    pub engine: EngineOptions,
+    /// Keep to the show's frame rate (else as fast as possible, one frame after another).
+    pub paced: bool,
+    /// Stop after this many frames (counting skipped ones), if set.
+    pub limit: Option<u64>,
+    /// Watch the show's files and apply edits.
+    pub reload: bool,
+    /// Where screenshots go.
+    pub screenshot_dir: PathBuf,
+}
+
+/// What a live run did.
+#[derive(Debug, Default)]
+pub struct LiveReport {
+    /// Frames made.
+    pub made: u64,
+    /// Frames skipped because rendering fell behind the clock.
+    pub skipped: u64,
+    /// Frames that finished after their time.
+    pub overruns: u64,
+    /// Time spent making frames.
+    pub render: Duration,
+    /// Wall time of the run, pauses excluded.
+    pub elapsed: Duration,
+    /// One per output.
+    pub outputs: Vec<OutputReport>,
+    /// Plugin failures, reloads and their errors, screenshots: what happened, in order.
+    pub log: Vec<String>,
+    /// The layers' counters at the end.
+    pub counters: Vec<(String, String, u64)>,
+    /// Failures reported by plugins.
+    pub failures: Vec<Failure>,
+    /// Frame size.
+    pub size: (u32, u32),
+}
+
+/// The files a show is read from, with their modification times.
+fn stamps(files: &[PathBuf]) -> Vec<Option<SystemTime>> {
+    files
+        .iter()
+        .map(|f| std::fs::metadata(f).and_then(|m| m.modified()).ok())
+        .collect()
+}
+
+/// Set by Ctrl-C (SIGINT) and SIGTERM once a live run has installed its handler.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Makes Ctrl-C and SIGTERM end live runs cleanly (recorders finished, terminal restored)
+/// instead of killing the process. Safe to call more than once.
+pub fn handle_interrupts() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        // If another handler is already installed, Ctrl-C keeps its old meaning.
+        let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
+    });
+}
+
+/// Runs `show` live into `outputs` until it ends, the limit is reached, or someone quits.
+/// `registry` is used to re-read edited files.
+pub fn run(
+    show: Show,
+    registry: &Registry,
+    outputs: Vec<Box<dyn Output>>,
+    options: &LiveOptions,
+) -> Result<LiveReport, EngineError> {
+    let mut show = show;
+    let mut player = show.player(&options.engine)?;
+    let size = player.frame_size();
+    let handoffs: Vec<Handoff> = outputs.iter().map(|_| Handoff::new()).collect();
+    let status = Mutex::new(format!(
+        "{} · space pause · n/p entry · s screenshot · r record · q quit",
+        show.name()
+    ));
+    let (tx, rx) = mpsc::channel();
+    let mut report = LiveReport {
+        size,
+        ..LiveReport::default()
+    };
+    std::thread::scope(|scope| {
+        let threads: Vec<_> = outputs
+            .into_iter()
+            .zip(&handoffs)
+            .map(|(output, handoff)| {
+                let (status, tx) = (&status, tx.clone());
+                std::thread::Builder::new()
+                    .name(format!("marquee-{}", output.name()))
+                    .spawn_scoped(scope, move || drive_output(output, handoff, status, &tx))
+                    .expect("an output thread starts")
+            })
+            .collect();
+        drop(tx);
+        let result = render_loop(
+            &mut show,
+            &mut player,
+            registry,
+            &handoffs,
+            &status,
+            &rx,
+            options,
+            &mut report,
+        );
+        for h in &handoffs {
+            h.close();
+        }
+        for t in threads {
+            report.outputs.push(t.join().unwrap_or_else(|_| OutputReport {
+                name: "output",
+                error: Some("the output thread panicked".into()),
+                ..OutputReport::default()
+            }));
+        }
+        result
+    })?;
+    report.counters = player.counters();
+    report.failures.extend(player.finish());
+    Ok(report)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn render_loop(
+    show: &mut Show,
+    player: &mut Player,
+    registry: &Registry,
+    handoffs: &[Handoff],
+    status: &Mutex<String>,
+    controls: &mpsc::Receiver<Control>,
+    options: &LiveOptions,
+    report: &mut LiveReport,
+) -> Result<(), EngineError> {
+    let fps = show.fps();
+    let period = Duration::from_secs_f64(1.0 / fps);
+    let mut files = show.files();
+    let mut stamped = stamps(&files);
+    let mut last_check = Instant::now();
+    let start = Instant::now();
+    let mut paused_total = Duration::ZERO;
+    let mut paused_since: Option<Instant> = None;
+    let mut recording = true;
+    let mut shot_wanted = false;
+    let mut next: u64 = 0;
+    let set_status = |text: String| *status.lock().unwrap_or_else(|e| e.into_inner()) = text;
+    loop {
+        let mut quit = INTERRUPTED.load(Ordering::SeqCst);
+        while let Ok(c) = controls.try_recv() {
+            match c {
+                Control::Quit => quit = true,
+                Control::TogglePause => match paused_since.take() {
+                    Some(t) => paused_total += t.elapsed(),
+                    None => paused_since = Some(Instant::now()),
+                },
+                Control::Next => player.next_entry()?,
+                Control::Previous => player.previous_entry()?,
+                Control::Screenshot => shot_wanted = true,
+                Control::ToggleRecording => {
+                    recording = !recording;
+                    player.set_recording(recording);
+                    report.log.push(format!(
+                        "recording {}",
+                        if recording { "resumed" } else { "paused" }
+                    ));
+                }
+            }
+        }
+        if quit || player.is_done() || options.limit.is_some_and(|n| next >= n) {
+            break;
+        }
+        if options.reload && last_check.elapsed() >= Duration::from_millis(250) {
+            last_check = Instant::now();
+            let now = stamps(&files);
+            if now != stamped {
+                stamped = now;
+                let message = match reload(show, player, registry, &options.engine) {
+                    Ok(m) => {
+                        // A playlist may now name other files.
+                        files = show.files();
+                        stamped = stamps(&files);
+                        m
+                    }
+                    Err(e) => format!("error: {e} (still showing the last good version)"),
+                };
+                set_status(message.lines().next().unwrap_or("").to_string());
+                report.log.push(message);
+            }
+        }
+        if paused_since.is_some() {
+            std::thread::sleep(Duration::from_millis(10));
+            continue;
+        }
+        if options.paced {
+            // Which frame the clock says is due; catch up by skipping, or wait for it.
+            let now = start.elapsed().saturating_sub(paused_total);
+            let due = (now.as_secs_f64() * fps).floor() as u64;
+            let last = options.limit.map_or(u64::MAX, |n| n - 1);
+            if due > next {
+                let skip = due.min(last) - next;
+                player.skip(skip)?;
+                report.skipped += skip;
+                next += skip;
+            } else if due < next {
+                let wait = period.mul_f64(next as f64).saturating_sub(now);
+                std::thread::sleep(wait.min(Duration::from_millis(20)));
+                continue;
+            }
+        }
+        let t0 = Instant::now();
+        let size = player.frame_size();
+        let frame = player.step()?;
+        report.render += t0.elapsed();
+        let (w, h) = size;
+        for handoff in handoffs {
+            handoff.publish(next, w, h, frame);
+        }
+        if shot_wanted {
+            shot_wanted = false;
+            let message = screenshot(&options.screenshot_dir, show.name(), next, frame, w, h);
+            set_status(message.clone());
+            report.log.push(message);
+        }
+        for f in player.take_failures() {
+            report.log.push(format!("warning: {f}"));
+            report.failures.push(f);
+        }
+        report.made += 1;
+        next += 1;
+        if options.paced {
+            let deadline = period.mul_f64(next as f64);
+            if start.elapsed().saturating_sub(paused_total) > deadline {
+                report.overruns += 1;
+            }
+        }
+    }
+    report.elapsed = start.elapsed().saturating_sub(paused_total);
+    Ok(())
+}
+
+/// Re-reads the show's files and applies them: a scene in place (unchanged instances keep their
+/// state), a playlist from its first entry. Returns what happened, for the status line and log.
+fn reload(
+    show: &mut Show,
+    player: &mut Player,
+    registry: &Registry,
+    options: &EngineOptions,
+) -> Result<String, String> {
+    let fresh = Show::load(show.path(), registry).map_err(|e| e.to_string())?;
+    let message = match (&fresh, &mut *player) {
+        (Show::Scene(scene), Player::Scene(engine)) => {
+            let kept = engine.reload(scene, options).map_err(|e| e.to_string())?;
+            format!("reloaded {} (kept {kept} instances)", fresh.path().display())
+        }
+        _ => {
+            *player = fresh.player(options).map_err(|e| e.to_string())?;
+            format!("reloaded {} (from its start)", fresh.path().display())
+        }
+    };
+    *show = fresh;
+    Ok(message)
+}
+
+/// Saves `frame` as `<dir>/<name>-<index>.png`; returns what happened.
+pub fn screenshot(dir: &Path, name: &str, index: u64, frame: &[u8], width: u32, height: u32) -> String {
+    let path = dir.join(format!("{name}-{index:06}.png"));
+    match image::save_buffer(&path, frame, width, height, image::ExtendedColorType::Rgba8) {
+        Ok(()) => format!("saved {}", path.display()),
+        Err(e) => format!("error: cannot save {}: {e}", path.display()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_map_to_controls() {
+        assert_eq!(Control::for_key(' '), Some(Control::TogglePause));
+        assert_eq!(Control::for_key('n'), Some(Control::Next));
+        assert_eq!(Control::for_key('x'), None);
+    }
+}
