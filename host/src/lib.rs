@@ -43,3 +43,5 @@ pub mod scene;
 pub mod show;
 pub mod testing;
 pub mod trace;
+#[cfg(feature = "window")]
+pub mod window;

@@ -51,8 +51,9 @@ impl Control {
     }
 }
 
-/// Where frames are shown. Each output runs on its own thread.
-pub trait Output: Send {
+/// Where frames are shown. Each output is made on, and runs on, a thread of its own (so it need
+/// not be `Send`: a window's event loop is not).
+pub trait Output {
     /// A short name for logs.
     fn name(&self) -> &'static str;
     /// Shows one frame (RGBA8, `width × height`) and a one-line status.
@@ -64,6 +65,9 @@ pub trait Output: Send {
     /// Restores whatever the output changed. Called once, at the end, also after an error.
     fn finish(&mut self) -> io::Result<()>;
 }
+
+/// Makes an output, on its own thread, for frames of the given size.
+pub type OutputFactory = Box<dyn FnOnce(u32, u32) -> io::Result<Box<dyn Output>> + Send>;
 
 /// One frame in a [`Handoff`].
 #[derive(Debug, Default)]
@@ -199,18 +203,32 @@ pub struct OutputReport {
     pub error: Option<String>,
 }
 
-/// Runs `output` on the current thread until `handoff` closes: shows each frame taken, passes
-/// controls on, and finishes the output at the end, also after an error.
+/// Makes an output with `make` and runs it on the current thread until `handoff` closes: shows
+/// each frame taken, passes controls on, and finishes the output at the end, also after an
+/// error. An output that cannot start or fails asks the show to quit.
 pub fn drive_output(
-    mut output: Box<dyn Output>,
+    make: OutputFactory,
+    size: (u32, u32),
     handoff: &Handoff,
     status: &Mutex<String>,
     controls: &mpsc::Sender<Control>,
 ) -> OutputReport {
     let mut report = OutputReport {
-        name: output.name(),
+        name: "output",
         ..OutputReport::default()
     };
+    let mut output = match make(size.0, size.1) {
+        Ok(o) => o,
+        Err(e) => {
+            report.error = Some(format!("cannot start: {e}"));
+            let _ = controls.send(Control::Quit);
+            // Keep taking frames so the handoff closes normally.
+            while !matches!(handoff.take(Duration::from_millis(20)), Taken::Closed) {}
+            report.dropped = handoff.dropped();
+            return report;
+        }
+    };
+    report.name = output.name();
     let mut asked = Vec::new();
     let mut line = String::new();
     let result = (|| -> io::Result<()> {
@@ -239,6 +257,7 @@ pub fn drive_output(
         report.error = Some(e.to_string());
         // The render loop stops when its outputs are gone.
         let _ = controls.send(Control::Quit);
+        while !matches!(handoff.take(Duration::from_millis(20)), Taken::Closed) {}
     }
     if let Err(e) = output.finish() {
         report.error.get_or_insert(e.to_string());
@@ -285,6 +304,8 @@ pub struct LiveReport {
     pub failures: Vec<Failure>,
     /// Frame size.
     pub size: (u32, u32),
+    /// The show's frame rate.
+    pub target_fps: f64,
 }
 
 /// The files a show is read from, with their modification times.
@@ -313,7 +334,7 @@ pub fn handle_interrupts() {
 pub fn run(
     show: Show,
     registry: &Registry,
-    outputs: Vec<Box<dyn Output>>,
+    outputs: Vec<OutputFactory>,
     options: &LiveOptions,
 ) -> Result<LiveReport, EngineError> {
     let mut show = show;
@@ -327,17 +348,19 @@ pub fn run(
     let (tx, rx) = mpsc::channel();
     let mut report = LiveReport {
         size,
+        target_fps: show.fps(),
         ..LiveReport::default()
     };
     std::thread::scope(|scope| {
         let threads: Vec<_> = outputs
             .into_iter()
             .zip(&handoffs)
-            .map(|(output, handoff)| {
+            .enumerate()
+            .map(|(i, (make, handoff))| {
                 let (status, tx) = (&status, tx.clone());
                 std::thread::Builder::new()
-                    .name(format!("marquee-{}", output.name()))
-                    .spawn_scoped(scope, move || drive_output(output, handoff, status, &tx))
+                    .name(format!("marquee-output-{i}"))
+                    .spawn_scoped(scope, move || drive_output(make, size, handoff, status, &tx))
                     .expect("an output thread starts")
             })
             .collect();

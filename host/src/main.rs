@@ -5,7 +5,6 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
 use marquee::engine::EngineOptions;
 use marquee::live::{self, LiveOptions, Output};
@@ -278,10 +277,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 (false, OutputArg::Auto) => output::auto(Surroundings::detect()),
             };
             eprintln!("output: {} ({why})", kind.as_str());
-            let out: Box<dyn Output> = match kind {
-                OutputKind::Headless => Box::new(Headless),
-                OutputKind::Terminal => Box::new(Terminal::stdout().context("cannot set up the terminal")?),
-                OutputKind::Window => open_window()?,
+            let title = show.name().to_string();
+            let out: live::OutputFactory = match kind {
+                OutputKind::Headless => Box::new(|_, _| Ok(Box::new(Headless) as Box<dyn Output>)),
+                OutputKind::Terminal => Box::new(|_, _| Ok(Box::new(Terminal::stdout()?) as Box<dyn Output>)),
+                OutputKind::Window => window_output(title)?,
             };
             live::handle_interrupts();
             let options = LiveOptions {
@@ -295,8 +295,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 screenshot_dir: screenshots,
             };
             let report = live::run(show, &registry, vec![out], &options)?;
+            let failed = report.outputs.iter().find_map(|o| o.error.clone());
             print_live_report(&report, &scene);
-            Ok(())
+            match failed {
+                Some(e) => {
+                    eprintln!("error: the {} output failed: {e}", kind.as_str());
+                    Err(Exit(1).into())
+                }
+                None => Ok(()),
+            }
         }
         Command::Trace {
             scene,
@@ -416,14 +423,16 @@ fn print_live_report(report: &live::LiveReport, path: &std::path::Path) {
 }
 
 #[cfg(not(feature = "window"))]
-fn open_window() -> anyhow::Result<Box<dyn Output>> {
+fn window_output(_title: String) -> anyhow::Result<live::OutputFactory> {
     eprintln!("error: this marquee was built without the window output; rebuild with `--features window`");
     Err(Exit(2).into())
 }
 
 #[cfg(feature = "window")]
-fn open_window() -> anyhow::Result<Box<dyn Output>> {
-    Ok(Box::new(marquee::window::Window::open()?))
+fn window_output(title: String) -> anyhow::Result<live::OutputFactory> {
+    Ok(Box::new(move |w, h| {
+        Ok(Box::new(marquee::window::Window::open(&title, w, h)?) as Box<dyn Output>)
+    }))
 }
 
 fn list_plugins(registry: &Registry) -> anyhow::Result<()> {

@@ -134,6 +134,10 @@ mod running {
         }
     }
 
+    fn factory(p: Probe) -> live::OutputFactory {
+        Box::new(move |_, _| Ok(Box::new(p) as Box<dyn Output>))
+    }
+
     fn probe(delay_ms: u64) -> (Probe, Arc<Mutex<Vec<Vec<u8>>>>) {
         let seen = Arc::new(Mutex::new(Vec::new()));
         (
@@ -179,7 +183,7 @@ mod running {
         let report = live::run(
             show,
             &registry,
-            vec![Box::new(slow), Box::new(fast)],
+            vec![factory(slow), factory(fast)],
             &options(Some(60), false, false),
         )
         .unwrap();
@@ -209,7 +213,7 @@ mod running {
         let (mut out, seen) = probe(1);
         out.at = vec![(3, Control::Screenshot), (5, Control::Next), (40, Control::Quit)];
         // No frame limit: the run ends only because the output asked to quit.
-        let report = live::run(show, &registry, vec![Box::new(out)], &options(None, false, false)).unwrap();
+        let report = live::run(show, &registry, vec![factory(out)], &options(None, false, false)).unwrap();
         let seen = seen.lock().unwrap();
         assert_eq!(seen[0], vec![255, 0, 0, 255]);
         assert_eq!(
@@ -251,7 +255,7 @@ mod running {
         let report = live::run(
             show,
             &registry,
-            vec![Box::new(out)],
+            vec![factory(out)],
             &options(Some(90), true, true),
         )
         .unwrap();

@@ -16,3 +16,5 @@ mod scenes;
 mod schedule;
 mod snapshot;
 mod terminal;
+#[cfg(feature = "window")]
+mod window;
