@@ -279,6 +279,9 @@ pub struct LiveOptions {
     pub reload: bool,
     /// Where screenshots go.
     pub screenshot_dir: PathBuf,
+    /// Also print each log line to standard error as it happens (not while a terminal output
+    /// owns the screen).
+    pub echo: bool,
 }
 
 /// What a live run did.
@@ -294,6 +297,9 @@ pub struct LiveReport {
     pub render: Duration,
     /// Wall time of the run, pauses excluded.
     pub elapsed: Duration,
+    /// Clock time from the first frame made to the last, pauses excluded: over it the show
+    /// advanced `made + skipped − 1` frames, which gives the pacing error.
+    pub span: Duration,
     /// One per output.
     pub outputs: Vec<OutputReport>,
     /// Plugin failures, reloads and their errors, screenshots: what happened, in order.
@@ -414,7 +420,15 @@ fn render_loop(
     let mut recording = true;
     let mut shot_wanted = false;
     let mut next: u64 = 0;
+    let mut first_frame = start;
+    let mut paused_at_first = Duration::ZERO;
     let set_status = |text: String| *status.lock().unwrap_or_else(|e| e.into_inner()) = text;
+    let log = |report: &mut LiveReport, line: String| {
+        if options.echo {
+            eprintln!("{line}");
+        }
+        report.log.push(line);
+    };
     loop {
         let mut quit = INTERRUPTED.load(Ordering::SeqCst);
         while let Ok(c) = controls.try_recv() {
@@ -430,10 +444,8 @@ fn render_loop(
                 Control::ToggleRecording => {
                     recording = !recording;
                     player.set_recording(recording);
-                    report.log.push(format!(
-                        "recording {}",
-                        if recording { "resumed" } else { "paused" }
-                    ));
+                    let state = if recording { "resumed" } else { "paused" };
+                    log(report, format!("recording {state}"));
                 }
             }
         }
@@ -455,7 +467,7 @@ fn render_loop(
                     Err(e) => format!("error: {e} (still showing the last good version)"),
                 };
                 set_status(message.lines().next().unwrap_or("").to_string());
-                report.log.push(message);
+                log(report, message);
             }
         }
         if paused_since.is_some() {
@@ -479,6 +491,12 @@ fn render_loop(
             }
         }
         let t0 = Instant::now();
+        if report.made == 0 {
+            (first_frame, paused_at_first) = (t0, paused_total);
+        }
+        report.span = t0
+            .duration_since(first_frame)
+            .saturating_sub(paused_total - paused_at_first);
         let size = player.frame_size();
         let frame = player.step()?;
         report.render += t0.elapsed();
@@ -490,10 +508,10 @@ fn render_loop(
             shot_wanted = false;
             let message = screenshot(&options.screenshot_dir, show.name(), next, frame, w, h);
             set_status(message.clone());
-            report.log.push(message);
+            log(report, message);
         }
         for f in player.take_failures() {
-            report.log.push(format!("warning: {f}"));
+            log(report, format!("warning: {f}"));
             report.failures.push(f);
         }
         report.made += 1;

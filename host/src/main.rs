@@ -35,9 +35,9 @@ enum Command {
         #[arg(long)]
         headless: bool,
         /// Where to show frames: auto picks a window where there is a display, else the terminal
-        /// on a TTY, else headless.
-        #[arg(long, value_enum, default_value_t = OutputArg::Auto)]
-        output: OutputArg,
+        /// on a TTY, else headless. Repeat it to show in several at once.
+        #[arg(long, value_enum, default_values_t = [OutputArg::Auto])]
+        output: Vec<OutputArg>,
         /// Do not watch the scene files for edits.
         #[arg(long)]
         no_reload: bool,
@@ -270,19 +270,31 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             warn_failures(&registry);
             let show = Show::load(&scene, &registry)?;
             let limit = frames.or(seconds.map(|s| trace::frames_for(s, show.fps())));
-            let (kind, why) = match (headless, output) {
-                (true, _) | (false, OutputArg::Headless) => (OutputKind::Headless, "asked for".to_string()),
-                (false, OutputArg::Terminal) => (OutputKind::Terminal, "asked for".to_string()),
-                (false, OutputArg::Window) => (OutputKind::Window, "asked for".to_string()),
-                (false, OutputArg::Auto) => output::auto(Surroundings::detect()),
+            let requested = if headless {
+                vec![OutputArg::Headless]
+            } else {
+                output
             };
-            eprintln!("output: {} ({why})", kind.as_str());
-            let title = show.name().to_string();
-            let out: live::OutputFactory = match kind {
-                OutputKind::Headless => Box::new(|_, _| Ok(Box::new(Headless) as Box<dyn Output>)),
-                OutputKind::Terminal => Box::new(|_, _| Ok(Box::new(Terminal::stdout()?) as Box<dyn Output>)),
-                OutputKind::Window => window_output(title)?,
-            };
+            let mut outputs: Vec<live::OutputFactory> = Vec::new();
+            let mut kinds = Vec::new();
+            for arg in requested {
+                let (kind, why) = match arg {
+                    OutputArg::Headless => (OutputKind::Headless, "asked for".to_string()),
+                    OutputArg::Terminal => (OutputKind::Terminal, "asked for".to_string()),
+                    OutputArg::Window => (OutputKind::Window, "asked for".to_string()),
+                    OutputArg::Auto => output::auto(Surroundings::detect()),
+                };
+                eprintln!("output: {} ({why})", kind.as_str());
+                let title = show.name().to_string();
+                outputs.push(match kind {
+                    OutputKind::Headless => Box::new(|_, _| Ok(Box::new(Headless) as Box<dyn Output>)),
+                    OutputKind::Terminal => {
+                        Box::new(|_, _| Ok(Box::new(Terminal::stdout()?) as Box<dyn Output>))
+                    }
+                    OutputKind::Window => window_output(title)?,
+                });
+                kinds.push(kind);
+            }
             live::handle_interrupts();
             let options = LiveOptions {
                 engine: EngineOptions {
@@ -293,13 +305,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 limit,
                 reload: !no_reload,
                 screenshot_dir: screenshots,
+                // The terminal output owns the screen; elsewhere, say what happens as it happens.
+                echo: !kinds.contains(&OutputKind::Terminal),
             };
-            let report = live::run(show, &registry, vec![out], &options)?;
+            let report = live::run(show, &registry, outputs, &options)?;
             let failed = report.outputs.iter().find_map(|o| o.error.clone());
-            print_live_report(&report, &scene);
+            print_live_report(&report, &scene, options.echo);
             match failed {
                 Some(e) => {
-                    eprintln!("error: the {} output failed: {e}", kind.as_str());
+                    eprintln!("error: an output failed: {e}");
                     Err(Exit(1).into())
                 }
                 None => Ok(()),
@@ -386,9 +400,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-fn print_live_report(report: &live::LiveReport, path: &std::path::Path) {
-    for line in &report.log {
-        eprintln!("{line}");
+fn print_live_report(report: &live::LiveReport, path: &std::path::Path, echoed: bool) {
+    if !echoed {
+        for line in &report.log {
+            eprintln!("{line}");
+        }
     }
     if !report.counters.is_empty() {
         let shown: Vec<String> = report
@@ -402,6 +418,18 @@ fn print_live_report(report: &live::LiveReport, path: &std::path::Path) {
         .file_stem()
         .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
     let per_frame = |d: std::time::Duration, n: u64| d.as_secs_f64() * 1e3 / n.max(1) as f64;
+    let span = report.span.as_secs_f64();
+    let advanced = (report.made + report.skipped).saturating_sub(1);
+    if span > 0.0 && advanced > 0 {
+        let rate = advanced as f64 / span;
+        eprintln!(
+            "{name}: {:.2} s of clock time; the show advanced at {rate:.3} fps for {} ({:+.3} %), {:.2} fps made",
+            report.elapsed.as_secs_f64(),
+            report.target_fps,
+            (rate / report.target_fps - 1.0) * 100.0,
+            (report.made.saturating_sub(1)) as f64 / span,
+        );
+    }
     for o in &report.outputs {
         eprintln!(
             "{name}: {} frames of {}×{} ({}), {:.3} ms to render, {:.3} ms to show a frame; {} shown, {} dropped by the output, {} skipped behind the clock, {} over budget{}",

@@ -234,3 +234,27 @@ fn plugins_describe_and_json() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["factories"][0]["kind"], "recorder");
 }
+
+#[test]
+fn run_feeds_several_outputs_and_says_which_it_chose_and_why() {
+    let out = marquee(&[
+        "run",
+        "scenes/showcase.toml",
+        "--output",
+        "headless",
+        "--output",
+        "auto",
+        "--frames",
+        "6",
+        "--unpaced",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("output: headless (asked for)"), "{err}");
+    // Under the test runner stdout is a pipe: auto explains why it fell back to headless.
+    assert!(
+        err.contains("output: headless (window:") && err.contains("stdout is not a terminal"),
+        "{err}"
+    );
+    assert_eq!(err.matches("6 frames of 256×64 (headless)").count(), 2, "{err}");
+}

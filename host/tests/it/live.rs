@@ -158,6 +158,7 @@ mod running {
             limit,
             reload,
             screenshot_dir: std::env::temp_dir(),
+            echo: false,
         }
     }
 
