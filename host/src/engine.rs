@@ -6,6 +6,8 @@
 //! failure is recorded once in [`Failures`]; a failed renderer's layer is drawn transparent, a
 //! failed processor or recorder is skipped, and the frame goes on.
 
+use std::time::{Duration, Instant};
+
 use bevy_ecs::prelude::*;
 use bevy_ecs::schedule::MultiThreadedExecutor;
 use bevy_ecs::schedule::{LogLevel, ScheduleBuildError, ScheduleBuildSettings, SingleThreadedExecutor};
@@ -161,6 +163,18 @@ pub struct LayerTarget {
     /// Commands queued by the renderer this frame.
     pub queue: DrawQueue,
 }
+
+/// How long each [`FrameSet`] took in the last frame, in set order (Tick first). Each set's
+/// system measures itself; [`Engine::step`] measures the whole frame.
+#[derive(Resource, Debug, Default, Clone, Copy)]
+pub struct SetTimes(pub [Duration; 6]);
+
+/// The names of the [`FrameSet`]s in [`SetTimes`] order, as metrics print them.
+pub const SET_NAMES: [&str; 6] = ["tick", "render", "composite", "process", "output", "metrics"];
+
+/// How long a layer's renderer took in the last frame (drawing and its queued commands).
+#[derive(Component, Debug, Default, Clone, Copy)]
+pub struct RenderTime(pub Duration);
 
 /// Layer entities, bottom first.
 #[derive(Resource, Debug, Default)]
@@ -402,12 +416,26 @@ pub struct Stats {
 #[derive(Resource, Debug, Clone, Copy)]
 pub struct Threads(pub usize);
 
-fn tick(mut clock: ResMut<Clock>) {
+fn tick(mut clock: ResMut<Clock>, mut times: ResMut<SetTimes>) {
+    let t0 = Instant::now();
     clock.index = clock.next;
     clock.next += 1;
+    times.0[0] = t0.elapsed();
 }
 
-fn render_one(index: u64, slot: &mut RendererSlot, target: &mut LayerTarget, persist: bool) {
+fn render_one(
+    index: u64,
+    slot: &mut RendererSlot,
+    target: &mut LayerTarget,
+    persist: bool,
+    time: &mut RenderTime,
+) {
+    let t0 = Instant::now();
+    draw_one(index, slot, target, persist);
+    time.0 = t0.elapsed();
+}
+
+fn draw_one(index: u64, slot: &mut RendererSlot, target: &mut LayerTarget, persist: bool) {
     let slot = &mut slot.0;
     if slot.failed.is_some() {
         return;
@@ -437,31 +465,50 @@ fn render_one(index: u64, slot: &mut RendererSlot, target: &mut LayerTarget, per
 fn render(
     clock: Res<Clock>,
     threads: Res<Threads>,
-    mut layers: Query<(&Layer, &mut RendererSlot, &mut LayerTarget)>,
+    mut times: ResMut<SetTimes>,
+    mut layers: Query<(&Layer, &mut RendererSlot, &mut LayerTarget, &mut RenderTime)>,
 ) {
+    let t0 = Instant::now();
     let index = clock.index;
     if threads.0 > 1 {
-        layers.par_iter_mut().for_each(|(layer, mut slot, mut target)| {
-            render_one(index, &mut slot, &mut target, layer.persist)
-        });
+        layers
+            .par_iter_mut()
+            .for_each(|(layer, mut slot, mut target, mut time)| {
+                render_one(index, &mut slot, &mut target, layer.persist, &mut time)
+            });
     } else {
-        for (layer, mut slot, mut target) in &mut layers {
-            render_one(index, &mut slot, &mut target, layer.persist);
+        for (layer, mut slot, mut target, mut time) in &mut layers {
+            render_one(index, &mut slot, &mut target, layer.persist, &mut time);
         }
     }
+    times.0[1] = t0.elapsed();
 }
 
-fn composite(order: Res<LayerOrder>, layers: Query<(&Layer, &LayerTarget)>, mut acc: ResMut<Accumulator>) {
+fn composite(
+    order: Res<LayerOrder>,
+    layers: Query<(&Layer, &LayerTarget)>,
+    mut acc: ResMut<Accumulator>,
+    mut times: ResMut<SetTimes>,
+) {
+    let t0 = Instant::now();
     acc.begin();
     for &entity in &order.0 {
         if let Ok((layer, target)) = layers.get(entity) {
             acc.composite(layer.placement, layer.blend, layer.opacity, &target.pixels);
         }
     }
+    times.0[2] = t0.elapsed();
 }
 
-fn process(clock: Res<Clock>, mut chain: ResMut<Processors>, mut acc: ResMut<Accumulator>) {
+fn process(
+    clock: Res<Clock>,
+    mut chain: ResMut<Processors>,
+    mut acc: ResMut<Accumulator>,
+    mut times: ResMut<SetTimes>,
+) {
+    let t0 = Instant::now();
     chain.run(clock.index, acc.frame_mut());
+    times.0[3] = t0.elapsed();
 }
 
 fn output(
@@ -470,11 +517,24 @@ fn output(
     mut recorders: ResMut<Recorders>,
     chain: Res<Processors>,
     acc: Res<Accumulator>,
+    mut times: ResMut<SetTimes>,
+) {
+    let t0 = Instant::now();
+    record_frame(&clock, &recording, &mut recorders, &chain, &acc);
+    times.0[4] = t0.elapsed();
+}
+
+fn record_frame(
+    clock: &Clock,
+    recording: &Recording,
+    recorders: &mut Recorders,
+    chain: &Processors,
+    acc: &Accumulator,
 ) {
     if !recording.0 {
         return;
     }
-    let (frame, width, height) = chain.output(&acc);
+    let (frame, width, height) = chain.output(acc);
     let meta = FrameMeta {
         index: clock.index,
         time: clock.index as f64 / clock.fps,
@@ -508,7 +568,9 @@ fn metrics(
     mut layers: Query<&mut RendererSlot>,
     mut chain: ResMut<Processors>,
     mut recorders: ResMut<Recorders>,
+    mut times: ResMut<SetTimes>,
 ) {
+    let t0 = Instant::now();
     stats.frames += 1;
     for mut slot in &mut layers {
         report(PluginKind::Renderer, clock.index, &mut slot.0, &mut failures.0);
@@ -519,6 +581,7 @@ fn metrics(
     for slot in &mut recorders.0 {
         report(PluginKind::Recorder, clock.index, slot, &mut failures.0);
     }
+    times.0[5] = t0.elapsed();
 }
 
 fn from_result<T>(kind: PluginKind, id: &str, result: RResult<T, PluginError>) -> Result<T, KeyframeError> {
@@ -749,6 +812,7 @@ pub enum KeyframeError {
 pub struct Engine {
     world: World,
     schedule: Schedule,
+    last_frame: Duration,
 }
 
 impl std::fmt::Debug for Engine {
@@ -912,6 +976,7 @@ impl Engine {
                     },
                     slot,
                     target,
+                    RenderTime::default(),
                 ))
                 .id();
             order.push(entity);
@@ -922,6 +987,7 @@ impl Engine {
         world.insert_resource(processors);
         world.insert_resource(Recorders::default());
         world.insert_resource(Recording(true));
+        world.insert_resource(SetTimes::default());
         world.insert_resource(Failures::default());
         world.insert_resource(Stats::default());
         world.insert_resource(Threads(threads));
@@ -933,6 +999,7 @@ impl Engine {
         let mut engine = Engine {
             world,
             schedule: frame_schedule(threads),
+            last_frame: Duration::ZERO,
         };
         if options.scene_recorders {
             for spec in &scene.recorders {
@@ -979,8 +1046,34 @@ impl Engine {
 
     /// Makes the next frame and returns it (RGBA8, opaque, canvas-sized).
     pub fn step(&mut self) -> &[u8] {
+        let t0 = Instant::now();
         self.schedule.run(&mut self.world);
+        self.last_frame = t0.elapsed();
         self.frame()
+    }
+
+    /// How long the last frame took in all, and in each [`FrameSet`] (see [`SET_NAMES`]).
+    pub fn timings(&self) -> (Duration, [Duration; 6]) {
+        (self.last_frame, self.world.resource::<SetTimes>().0)
+    }
+
+    /// How long each layer's renderer took in the last frame, bottom layer first, into `out`
+    /// (cleared first; no allocation once it has the capacity).
+    pub fn layer_times(&self, out: &mut Vec<Duration>) {
+        out.clear();
+        let order = &self.world.resource::<LayerOrder>().0;
+        for &e in order {
+            out.push(self.world.get::<RenderTime>(e).map_or(Duration::ZERO, |t| t.0));
+        }
+    }
+
+    /// The ids of the layers, bottom first.
+    pub fn layer_ids(&self) -> Vec<String> {
+        let order = &self.world.resource::<LayerOrder>().0;
+        order
+            .iter()
+            .filter_map(|&e| self.world.get::<Layer>(e).map(|l| l.id.clone()))
+            .collect()
     }
 
     /// The last frame made: after the processors, so of [`Engine::frame_size`].

@@ -31,10 +31,12 @@
 //! ```
 
 pub mod accumulator;
+pub mod bench;
 pub mod describe;
 pub mod diag;
 pub mod engine;
 pub mod live;
+pub mod metrics;
 pub mod new_plugin;
 pub mod output;
 pub mod playlist;

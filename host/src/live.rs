@@ -16,6 +16,7 @@ use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::engine::{EngineError, EngineOptions, Failure};
+use crate::metrics::MetricsStream;
 use crate::registry::Registry;
 use crate::show::{Player, Show};
 
@@ -186,6 +187,11 @@ impl Handoff {
     pub fn dropped(&self) -> u64 {
         self.lock().dropped
     }
+
+    /// Frames waiting now.
+    pub fn depth(&self) -> usize {
+        self.lock().waiting.len()
+    }
 }
 
 /// What one output thread did.
@@ -279,9 +285,21 @@ pub struct LiveOptions {
     pub reload: bool,
     /// Where screenshots go.
     pub screenshot_dir: PathBuf,
-    /// Also print each log line to standard error as it happens (not while a terminal output
-    /// owns the screen).
-    pub echo: bool,
+}
+
+/// What a live run reports about itself, besides frames.
+#[derive(Debug, Default)]
+pub struct Observe {
+    /// The metrics stream, if one was asked for.
+    pub metrics: Option<MetricsStream>,
+    /// A metrics line every this many frames (at least 1).
+    pub every: u64,
+    /// Reads this thread's count of heap allocations so far, where the binary counts them.
+    pub allocations: Option<fn() -> u64>,
+    /// The outputs' names, for the `start` line.
+    pub outputs: Vec<String>,
+    /// How the outputs were chosen, for the `start` line.
+    pub choice: String,
 }
 
 /// What a live run did.
@@ -302,7 +320,8 @@ pub struct LiveReport {
     pub span: Duration,
     /// One per output.
     pub outputs: Vec<OutputReport>,
-    /// Plugin failures, reloads and their errors, screenshots: what happened, in order.
+    /// Plugin failures, reloads and their errors, screenshots: what happened, in order (each is
+    /// also logged through `tracing` as it happens).
     pub log: Vec<String>,
     /// The layers' counters at the end.
     pub counters: Vec<(String, String, u64)>,
@@ -312,6 +331,8 @@ pub struct LiveReport {
     pub size: (u32, u32),
     /// The show's frame rate.
     pub target_fps: f64,
+    /// What the metrics stream wrote and dropped.
+    pub metrics: Option<crate::metrics::StreamReport>,
 }
 
 /// The files a show is read from, with their modification times.
@@ -342,6 +363,7 @@ pub fn run(
     registry: &Registry,
     outputs: Vec<OutputFactory>,
     options: &LiveOptions,
+    mut observe: Observe,
 ) -> Result<LiveReport, EngineError> {
     let mut show = show;
     let mut player = show.player(&options.engine)?;
@@ -375,10 +397,9 @@ pub fn run(
             &mut show,
             &mut player,
             registry,
-            &handoffs,
-            &status,
-            &rx,
+            (&handoffs, &status, &rx),
             options,
+            &mut observe,
             &mut report,
         );
         for h in &handoffs {
@@ -395,20 +416,46 @@ pub fn run(
     })?;
     report.counters = player.counters();
     report.failures.extend(player.finish());
+    if let Some(stream) = observe.metrics.take() {
+        match stream.finish() {
+            Ok(r) => report.metrics = Some(r),
+            Err(e) => report
+                .log
+                .push(format!("warning: the metrics stream failed: {e}")),
+        }
+    }
     Ok(report)
 }
 
-#[allow(clippy::too_many_arguments)]
 fn render_loop(
     show: &mut Show,
     player: &mut Player,
     registry: &Registry,
-    handoffs: &[Handoff],
-    status: &Mutex<String>,
-    controls: &mpsc::Receiver<Control>,
+    (handoffs, status, controls): (&[Handoff], &Mutex<String>, &mpsc::Receiver<Control>),
     options: &LiveOptions,
+    observe: &mut Observe,
     report: &mut LiveReport,
 ) -> Result<(), EngineError> {
+    let every = observe.every.max(1);
+    if let Some(stream) = &mut observe.metrics {
+        let (w, h) = player.frame_size();
+        let outputs: Vec<String> = observe
+            .outputs
+            .iter()
+            .map(|o| crate::metrics::json_str(o))
+            .collect();
+        stream.line(format!(
+            "{{\"type\":\"start\",\"show\":{},\"path\":{},\"fps\":{},\"width\":{w},\"height\":{h},\"every\":{every},\"outputs\":[{}],\"choice\":{}}}",
+            crate::metrics::json_str(show.name()),
+            crate::metrics::json_str(&show.path().to_string_lossy()),
+            show.fps(),
+            outputs.join(","),
+            crate::metrics::json_str(&observe.choice),
+        ));
+    }
+    // Which layers the metrics' `layers_ms` refer to: sent again when the scene changes.
+    let mut layers_of: Option<(u64, u64)> = None;
+    let mut reloads = 0u64;
     let fps = show.fps();
     let period = Duration::from_secs_f64(1.0 / fps);
     let mut files = show.files();
@@ -424,8 +471,12 @@ fn render_loop(
     let mut paused_at_first = Duration::ZERO;
     let set_status = |text: String| *status.lock().unwrap_or_else(|e| e.into_inner()) = text;
     let log = |report: &mut LiveReport, line: String| {
-        if options.echo {
-            eprintln!("{line}");
+        if line.starts_with("error") {
+            tracing::error!("{line}");
+        } else if line.starts_with("warning") {
+            tracing::warn!("{line}");
+        } else {
+            tracing::info!("{line}");
         }
         report.log.push(line);
     };
@@ -459,6 +510,7 @@ fn render_loop(
                 stamped = now;
                 let message = match reload(show, player, registry, &options.engine) {
                     Ok(m) => {
+                        reloads += 1;
                         // A playlist may now name other files.
                         files = show.files();
                         stamped = stamps(&files);
@@ -490,6 +542,7 @@ fn render_loop(
                 continue;
             }
         }
+        let allocated = observe.allocations.map(|count| count());
         let t0 = Instant::now();
         if report.made == 0 {
             (first_frame, paused_at_first) = (t0, paused_total);
@@ -513,6 +566,42 @@ fn render_loop(
         for f in player.take_failures() {
             log(report, format!("warning: {f}"));
             report.failures.push(f);
+        }
+        if let Some(stream) = &mut observe.metrics
+            && next.is_multiple_of(every)
+        {
+            let engine = player.engine();
+            if layers_of != Some((reloads, player.epoch())) {
+                layers_of = Some((reloads, player.epoch()));
+                let ids: Vec<String> = engine
+                    .map(|e| e.layer_ids())
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|id| crate::metrics::json_str(id))
+                    .collect();
+                stream.line(format!("{{\"type\":\"layers\",\"ids\":[{}]}}", ids.join(",")));
+            }
+            let allocations = match (observe.allocations, allocated) {
+                (Some(count), Some(before)) => Some(count() - before),
+                _ => None,
+            };
+            stream.frame(|r| {
+                r.frame = next;
+                (r.total, r.sets) = engine.map_or((t0.elapsed(), [Duration::ZERO; 6]), |e| e.timings());
+                match engine {
+                    Some(e) => e.layer_times(&mut r.layers),
+                    None => r.layers.clear(),
+                }
+                r.outputs.clear();
+                r.outputs
+                    .extend(handoffs.iter().map(|h| crate::metrics::OutputSample {
+                        queue: h.depth() as u32,
+                        dropped: h.dropped(),
+                    }));
+                r.skipped = report.skipped;
+                r.overruns = report.overruns;
+                r.allocations = allocations;
+            });
         }
         report.made += 1;
         next += 1;

@@ -5,6 +5,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use marquee::engine::EngineOptions;
 use marquee::live::{self, LiveOptions, Output};
@@ -21,6 +22,9 @@ struct Cli {
     /// Directory to load plugin libraries from (repeatable; also $MARQUEE_PLUGIN_PATH, `:`-separated).
     #[arg(long = "plugin-dir", global = true, value_name = "DIR")]
     plugin_dirs: Vec<PathBuf>,
+    /// How log lines look: human-readable, or one JSON object per line.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -44,6 +48,12 @@ enum Command {
         /// Where `s` saves screenshots.
         #[arg(long, default_value = ".")]
         screenshots: PathBuf,
+        /// Stream metrics as JSON lines to this file, or to `tcp://127.0.0.1:PORT`.
+        #[arg(long, value_name = "FILE|tcp://HOST:PORT")]
+        metrics: Option<String>,
+        /// Write a metrics line every this many frames.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+        metrics_every: u64,
         /// Stop after this many frames (default: until interrupted, or a playlist's end).
         #[arg(long, conflicts_with = "seconds")]
         frames: Option<u64>,
@@ -73,6 +83,30 @@ enum Command {
         /// Worker threads.
         #[arg(long, default_value_t = 1)]
         threads: usize,
+    },
+    /// Runs a scene or playlist headless and reports its frame times, memory, CPU and allocations.
+    Bench {
+        /// The scene or playlist file.
+        scene: PathBuf,
+        /// Frames to measure.
+        #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
+        frames: u64,
+        /// Frames to make first, unmeasured.
+        #[arg(long, default_value_t = 60)]
+        warmup: u64,
+        /// Worker threads.
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        /// Also write the figures as JSON to this file.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+        /// Compare with the JSON of an earlier run; exit 1 if the median is slower by more than
+        /// `--threshold` times.
+        #[arg(long, value_name = "FILE")]
+        baseline: Option<PathBuf>,
+        /// How much slower than the baseline counts as a regression.
+        #[arg(long, default_value_t = 1.2)]
+        threshold: f64,
     },
     /// Re-renders a trace and checks it frame by frame.
     Verify {
@@ -110,6 +144,12 @@ enum Command {
         #[command(subcommand)]
         action: Option<PluginsAction>,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -150,6 +190,7 @@ impl std::error::Error for Exit {}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    logs::init(cli.log_format == LogFormat::Json);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -266,6 +307,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             threads,
             no_reload,
             screenshots,
+            metrics,
+            metrics_every,
         } => {
             warn_failures(&registry);
             let show = Show::load(&scene, &registry)?;
@@ -277,6 +320,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let mut outputs: Vec<live::OutputFactory> = Vec::new();
             let mut kinds = Vec::new();
+            let mut choices = Vec::new();
             for arg in requested {
                 let (kind, why) = match arg {
                     OutputArg::Headless => (OutputKind::Headless, "asked for".to_string()),
@@ -284,7 +328,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     OutputArg::Window => (OutputKind::Window, "asked for".to_string()),
                     OutputArg::Auto => output::auto(Surroundings::detect()),
                 };
-                eprintln!("output: {} ({why})", kind.as_str());
+                tracing::info!("output: {} ({why})", kind.as_str());
+                choices.push(format!("{}: {why}", kind.as_str()));
                 let title = show.name().to_string();
                 outputs.push(match kind {
                     OutputKind::Headless => Box::new(|_, _| Ok(Box::new(Headless) as Box<dyn Output>)),
@@ -305,12 +350,42 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 limit,
                 reload: !no_reload,
                 screenshot_dir: screenshots,
-                // The terminal output owns the screen; elsewhere, say what happens as it happens.
-                echo: !kinds.contains(&OutputKind::Terminal),
             };
-            let report = live::run(show, &registry, outputs, &options)?;
+            let metrics = match metrics {
+                None => None,
+                Some(text) => {
+                    let sink = match marquee::metrics::Sink::parse(&text) {
+                        Ok(sink) => sink,
+                        Err(e) => {
+                            eprintln!("error: --metrics {text}: {e}");
+                            return Err(Exit(2).into());
+                        }
+                    };
+                    let out = match sink.open() {
+                        Ok(out) => out,
+                        Err(e) => {
+                            eprintln!("error: --metrics {text}: cannot open it: {e}");
+                            return Err(Exit(2).into());
+                        }
+                    };
+                    Some(marquee::metrics::MetricsStream::start(out))
+                }
+            };
+            let observe = live::Observe {
+                metrics,
+                every: metrics_every,
+                allocations: Some(sys::allocations),
+                outputs: kinds.iter().map(|k| k.as_str().to_string()).collect(),
+                choice: choices.join("; "),
+            };
+            // The terminal output owns the screen: log lines wait until it is restored.
+            let terminal = kinds.contains(&OutputKind::Terminal);
+            logs::hold(terminal);
+            let report = live::run(show, &registry, outputs, &options, observe);
+            logs::hold(false);
+            let report = report?;
             let failed = report.outputs.iter().find_map(|o| o.error.clone());
-            print_live_report(&report, &scene, options.echo);
+            print_live_report(&report, &scene);
             match failed {
                 Some(e) => {
                     eprintln!("error: an output failed: {e}");
@@ -340,7 +415,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     return Err(Exit(2).into());
                 }
             };
-            let outcome = trace::trace(&show, &registry, &out, frames, threads)?;
+            let bar = progress_bar(frames, "tracing");
+            let outcome =
+                trace::trace_with_progress(&show, &registry, &out, frames, threads, |n| bar.set_position(n));
+            bar.finish_and_clear();
+            let outcome = outcome?;
             for f in &outcome.failures {
                 eprintln!("warning: {f}");
             }
@@ -359,6 +438,77 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Bench {
+            scene,
+            frames,
+            warmup,
+            threads,
+            json,
+            baseline,
+            threshold,
+        } => {
+            warn_failures(&registry);
+            let baseline = match &baseline {
+                None => None,
+                Some(path) => {
+                    let text = std::fs::read_to_string(path)
+                        .with_context(|| format!("cannot read the baseline {}", path.display()))?;
+                    match serde_json::from_str::<marquee::bench::BenchReport>(&text) {
+                        Ok(b) => Some(b),
+                        Err(e) => {
+                            eprintln!(
+                                "error: {}:{}:{}: not a `marquee bench --json` file: {e}",
+                                path.display(),
+                                e.line(),
+                                e.column()
+                            );
+                            return Err(Exit(2).into());
+                        }
+                    }
+                }
+            };
+            let show = Show::load(&scene, &registry)?;
+            let bar = progress_bar(frames, "measuring");
+            let report = marquee::bench::run(
+                &show,
+                frames,
+                warmup,
+                threads,
+                Some(sys::allocations),
+                Some(sys::resources),
+                |n| bar.set_position(n),
+            );
+            bar.finish_and_clear();
+            let report = report?;
+            println!(
+                "{}: {}×{}, {} frames after {} of warm-up, {} thread(s)\n  median {:.4} ms, p95 {:.4} ms, p99 {:.4} ms, {:.1} fps\n  peak memory {} KiB, CPU {:.0} % of a core, {:.2} allocations per frame",
+                report.scene,
+                report.width,
+                report.height,
+                report.frames,
+                report.warmup,
+                report.threads,
+                report.median_ms,
+                report.p95_ms,
+                report.p99_ms,
+                report.fps,
+                report.peak_rss_kib.unwrap_or(0),
+                report.cpu_percent.unwrap_or(0.0),
+                report.allocations_per_frame.unwrap_or(0.0)
+            );
+            if let Some(path) = &json {
+                let text = serde_json::to_string_pretty(&report).context("serialising the figures")? + "\n";
+                std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
+            }
+            match baseline {
+                Some(b) => {
+                    let c = marquee::bench::compare(&report, &b, threshold);
+                    println!("  {}", c.summary);
+                    if c.regressed { Err(Exit(1).into()) } else { Ok(()) }
+                }
+                None => Ok(()),
+            }
+        }
         Command::Verify {
             trace: dir,
             scene,
@@ -367,13 +517,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             warn_failures(&registry);
             let stdout = std::io::stdout();
+            let total = trace::read_index(&dir).map_or(0, |i| i.frames.len() as u64);
+            let bar = progress_bar(total, "verifying");
             let report = trace::verify(&dir, &registry, scene.as_deref(), threads, |i, ok| {
+                bar.set_position(i + 1);
                 if !quiet {
-                    let _ = writeln!(stdout.lock(), "frame {i:5} {}", if ok { "ok" } else { "DIFFERS" });
+                    bar.suspend(|| {
+                        let _ = writeln!(stdout.lock(), "frame {i:5} {}", if ok { "ok" } else { "DIFFERS" });
+                    });
                 }
-            })?;
+            });
+            bar.finish_and_clear();
+            let report = report?;
             for note in &report.notes {
-                eprintln!("note: {note}");
+                tracing::info!("note: {note}");
             }
             match &report.mismatch {
                 None => {
@@ -400,11 +557,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-fn print_live_report(report: &live::LiveReport, path: &std::path::Path, echoed: bool) {
-    if !echoed {
-        for line in &report.log {
-            eprintln!("{line}");
-        }
+fn print_live_report(report: &live::LiveReport, path: &std::path::Path) {
+    if let Some(m) = &report.metrics {
+        tracing::info!(
+            "metrics: {} lines written, {} dropped because the reader fell behind",
+            m.written,
+            m.dropped
+        );
     }
     if !report.counters.is_empty() {
         let shown: Vec<String> = report
@@ -412,7 +571,7 @@ fn print_live_report(report: &live::LiveReport, path: &std::path::Path, echoed: 
             .iter()
             .map(|(layer, name, value)| format!("{layer}.{name}={value}"))
             .collect();
-        eprintln!("counters: {}", shown.join(", "));
+        tracing::info!("counters: {}", shown.join(", "));
     }
     let name = path
         .file_stem()
@@ -422,7 +581,7 @@ fn print_live_report(report: &live::LiveReport, path: &std::path::Path, echoed: 
     let advanced = (report.made + report.skipped).saturating_sub(1);
     if span > 0.0 && advanced > 0 {
         let rate = advanced as f64 / span;
-        eprintln!(
+        tracing::info!(
             "{name}: {:.2} s of clock time; the show advanced at {rate:.3} fps for {} ({:+.3} %), {:.2} fps made",
             report.elapsed.as_secs_f64(),
             report.target_fps,
@@ -431,7 +590,7 @@ fn print_live_report(report: &live::LiveReport, path: &std::path::Path, echoed: 
         );
     }
     for o in &report.outputs {
-        eprintln!(
+        tracing::info!(
             "{name}: {} frames of {}×{} ({}), {:.3} ms to render, {:.3} ms to show a frame; {} shown, {} dropped by the output, {} skipped behind the clock, {} over budget{}",
             report.made,
             report.size.0,
@@ -499,4 +658,133 @@ fn list_plugins(registry: &Registry) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// What only the binary may do: count heap allocations (a global allocator) and ask the OS for
+/// the process's CPU time and peak memory.
+#[allow(unsafe_code)]
+mod sys {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+    use std::time::Duration;
+
+    struct Counting;
+
+    thread_local! {
+        static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+    }
+
+    // SAFETY: every method forwards to `System` unchanged; the counter is a const-initialised
+    // thread-local `Cell`, which never allocates.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            ALLOCATIONS.with(|c| c.set(c.get() + 1));
+            // SAFETY: same contract as ours.
+            unsafe { System.alloc(layout) }
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            // SAFETY: same contract as ours.
+            unsafe { System.dealloc(ptr, layout) }
+        }
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            ALLOCATIONS.with(|c| c.set(c.get() + 1));
+            // SAFETY: same contract as ours.
+            unsafe { System.realloc(ptr, layout, new_size) }
+        }
+    }
+
+    #[global_allocator]
+    static GLOBAL: Counting = Counting;
+
+    /// Heap allocations made so far by the calling thread.
+    pub fn allocations() -> u64 {
+        ALLOCATIONS.with(|c| c.get())
+    }
+
+    /// CPU time used by the process (user + system) and its peak resident memory in KiB.
+    pub fn resources() -> (Duration, u64) {
+        let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+        // SAFETY: `getrusage` fills the struct we own; RUSAGE_SELF is always valid.
+        let ok = unsafe { libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) } == 0;
+        if !ok {
+            return (Duration::ZERO, 0);
+        }
+        // SAFETY: zero-initialised, then filled by a successful call.
+        let u = unsafe { usage.assume_init() };
+        let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+        (tv(u.ru_utime) + tv(u.ru_stime), u.ru_maxrss as u64)
+    }
+}
+
+/// Where log lines go: standard error, except while a terminal output owns the screen, when they
+/// wait in a buffer that is written out once the terminal is restored.
+mod logs {
+    use std::io::{self, Write};
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    static HELD: AtomicBool = AtomicBool::new(false);
+    static BUFFER: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+
+    /// Holds log lines back (the terminal shows frames) or lets them through and writes out what
+    /// was held.
+    pub fn hold(on: bool) {
+        HELD.store(on, Ordering::SeqCst);
+        if !on {
+            let held = std::mem::take(&mut *BUFFER.lock().unwrap_or_else(|e| e.into_inner()));
+            let _ = io::stderr().write_all(&held);
+        }
+    }
+
+    /// A writer for `tracing_subscriber`.
+    pub struct Writer;
+
+    impl Write for Writer {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if HELD.load(Ordering::SeqCst) {
+                BUFFER
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .extend_from_slice(buf);
+                Ok(buf.len())
+            } else {
+                io::stderr().write(buf)
+            }
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            io::stderr().flush()
+        }
+    }
+
+    /// Sets up `tracing`: human-readable lines, or JSON objects with `json`.
+    pub fn init(json: bool) {
+        let builder = tracing_subscriber::fmt()
+            .with_writer(|| Writer)
+            .with_target(false)
+            .with_max_level(tracing::Level::INFO);
+        let _ = if json {
+            builder.json().try_init()
+        } else {
+            builder
+                .without_time()
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                .try_init()
+        };
+    }
+}
+
+/// A progress bar on standard error, redrawn at most ten times a second, and silent when
+/// standard error is not a terminal.
+fn progress_bar(len: u64, what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(len),
+        indicatif::ProgressDrawTarget::stderr_with_hz(10),
+    );
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} frames, {per_sec}, {eta} left")
+    {
+        bar.set_style(style);
+    }
+    bar.set_message(what.to_string());
+    bar
 }

@@ -546,6 +546,7 @@ pub struct PlaylistPlayer {
     frames: u64,
     done: bool,
     recording: bool,
+    epoch: u64,
 }
 
 impl std::fmt::Debug for PlaylistPlayer {
@@ -616,6 +617,7 @@ impl PlaylistPlayer {
             frames: 0,
             done: false,
             recording: true,
+            epoch: 0,
         };
         player.start(0)?;
         Ok(player)
@@ -641,6 +643,7 @@ impl PlaylistPlayer {
 
     /// Begins play `slot`: the current engine goes out under the new entry's transition.
     fn start(&mut self, slot: u64) -> Result<(), EngineError> {
+        self.epoch += 1;
         let entry = self.entry_of(slot);
         let scene = &self.playlist.scenes[self.playlist.entries[entry].scene];
         let mut engine = match self.ready[self.playlist.entries[entry].scene].take() {
@@ -797,6 +800,16 @@ impl PlaylistPlayer {
     /// The entry playing, and how many frames of it have been shown.
     pub fn position(&self) -> (usize, u64) {
         (self.entry, self.slot_frame)
+    }
+
+    /// The engine of the entry showing.
+    pub fn current(&self) -> Option<&Engine> {
+        self.current.as_ref()
+    }
+
+    /// Counts the entries started: it changes whenever the scene showing changes.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
     }
 
     /// The counters of the scene playing now (`Engine::counters`).

@@ -163,6 +163,22 @@ impl Player {
         }
     }
 
+    /// The engine making frames now (a playlist's current entry).
+    pub fn engine(&self) -> Option<&Engine> {
+        match self {
+            Player::Scene(e) => Some(e),
+            Player::Playlist(p) => p.current(),
+        }
+    }
+
+    /// Changes whenever the scene showing changes (a playlist's next entry).
+    pub fn epoch(&self) -> u64 {
+        match self {
+            Player::Scene(_) => 0,
+            Player::Playlist(p) => p.epoch(),
+        }
+    }
+
     /// Skips `frames` frames without making them (a live run behind the clock).
     pub fn skip(&mut self, frames: u64) -> Result<(), EngineError> {
         match self {

@@ -207,6 +207,18 @@ pub fn trace(
     frames: u64,
     threads: usize,
 ) -> Result<TraceOutcome, TraceError> {
+    trace_with_progress(show, registry, out_dir, frames, threads, |_| {})
+}
+
+/// [`trace`], calling `progress` with the number of frames written after each one.
+pub fn trace_with_progress(
+    show: &Show,
+    registry: &Registry,
+    out_dir: &Path,
+    frames: u64,
+    threads: usize,
+    mut progress: impl FnMut(u64),
+) -> Result<TraceOutcome, TraceError> {
     if frames == 0 {
         return Err(TraceError::BadTrace {
             path: out_dir.to_path_buf(),
@@ -264,6 +276,7 @@ pub fn trace(
         frame_ms.push(t0.elapsed().as_secs_f64() * 1e3);
         rgba.push(hash_hex(frame));
         failures.extend(player.take_failures());
+        progress(index + 1);
     }
     failures.extend(player.finish());
     if let RResult::RErr(e) = gif.finish() {

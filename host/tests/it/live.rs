@@ -158,7 +158,6 @@ mod running {
             limit,
             reload,
             screenshot_dir: std::env::temp_dir(),
-            echo: false,
         }
     }
 
@@ -186,6 +185,7 @@ mod running {
             &registry,
             vec![factory(slow), factory(fast)],
             &options(Some(60), false, false),
+            live::Observe::default(),
         )
         .unwrap();
         assert_eq!(report.made, 60, "every frame was made");
@@ -214,7 +214,14 @@ mod running {
         let (mut out, seen) = probe(1);
         out.at = vec![(3, Control::Screenshot), (5, Control::Next), (40, Control::Quit)];
         // No frame limit: the run ends only because the output asked to quit.
-        let report = live::run(show, &registry, vec![factory(out)], &options(None, false, false)).unwrap();
+        let report = live::run(
+            show,
+            &registry,
+            vec![factory(out)],
+            &options(None, false, false),
+            live::Observe::default(),
+        )
+        .unwrap();
         let seen = seen.lock().unwrap();
         assert_eq!(seen[0], vec![255, 0, 0, 255]);
         assert_eq!(
@@ -258,6 +265,7 @@ mod running {
             &registry,
             vec![factory(out)],
             &options(Some(90), true, true),
+            live::Observe::default(),
         )
         .unwrap();
         editor.join().unwrap();

@@ -9,6 +9,7 @@ mod failures;
 mod live;
 mod loading;
 mod new_plugin;
+mod observe;
 mod playlists;
 mod processors;
 mod renderers;

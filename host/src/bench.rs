@@ -1,0 +1,189 @@
+//! `marquee bench`: a show run headless for N frames after a warm-up, summarised as frame-time
+//! percentiles, frames per second, peak memory, CPU use and allocations per frame, and compared
+//! with an earlier run.
+
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{EngineError, EngineOptions};
+use crate::show::Show;
+
+/// What the process can tell about itself: CPU time used and peak resident memory (KiB).
+pub type Resources = fn() -> (Duration, u64);
+
+/// The figures of one bench run, as `--json` writes them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BenchReport {
+    /// The show's file.
+    pub scene: String,
+    /// Frame size.
+    pub width: u32,
+    /// Frame size.
+    pub height: u32,
+    /// Frames measured (after the warm-up).
+    pub frames: u64,
+    /// Frames made before measuring.
+    pub warmup: u64,
+    /// Worker threads.
+    pub threads: usize,
+    /// Median frame time.
+    pub median_ms: f64,
+    /// 95th percentile.
+    pub p95_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+    /// Mean frame time.
+    pub mean_ms: f64,
+    /// Frames per second over the measured frames (1000 / mean).
+    pub fps: f64,
+    /// Peak resident memory of the process, in KiB (`None` where unknown).
+    pub peak_rss_kib: Option<u64>,
+    /// CPU time over wall time while measuring, in percent of one core (`None` where unknown).
+    pub cpu_percent: Option<f64>,
+    /// Heap allocations per measured frame on the rendering thread (`None` where not counted).
+    pub allocations_per_frame: Option<f64>,
+}
+
+/// The `q`-quantile of sorted `values` (nearest rank).
+pub fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+/// Runs `show` headless: `warmup` frames, then `frames` frames timed one by one. `progress` is
+/// called after each measured frame with the count so far.
+pub fn run(
+    show: &Show,
+    frames: u64,
+    warmup: u64,
+    threads: usize,
+    allocations: Option<fn() -> u64>,
+    resources: Option<Resources>,
+    mut progress: impl FnMut(u64),
+) -> Result<BenchReport, EngineError> {
+    let mut player = show.player(&EngineOptions {
+        threads,
+        scene_recorders: false,
+        ..EngineOptions::default()
+    })?;
+    for _ in 0..warmup {
+        player.step()?;
+    }
+    let mut ms = Vec::with_capacity(frames as usize);
+    let before = (allocations.map(|f| f()), resources.map(|f| f().0), Instant::now());
+    for i in 0..frames {
+        let t0 = Instant::now();
+        player.step()?;
+        ms.push(t0.elapsed().as_secs_f64() * 1e3);
+        progress(i + 1);
+    }
+    let wall = before.2.elapsed();
+    let allocated = match (allocations, before.0) {
+        (Some(f), Some(a)) => Some((f() - a) as f64 / frames.max(1) as f64),
+        _ => None,
+    };
+    let (cpu, rss) = match (resources, before.1) {
+        (Some(f), Some(cpu0)) => {
+            let (cpu1, rss) = f();
+            (
+                Some((cpu1 - cpu0).as_secs_f64() / wall.as_secs_f64().max(1e-9) * 100.0),
+                Some(rss),
+            )
+        }
+        _ => (None, None),
+    };
+    let _ = player.finish();
+    let mean = ms.iter().sum::<f64>() / ms.len().max(1) as f64;
+    ms.sort_by(f64::total_cmp);
+    let (width, height) = player.frame_size();
+    Ok(BenchReport {
+        scene: show.path().to_string_lossy().into_owned(),
+        width,
+        height,
+        frames,
+        warmup,
+        threads,
+        median_ms: percentile(&ms, 0.5),
+        p95_ms: percentile(&ms, 0.95),
+        p99_ms: percentile(&ms, 0.99),
+        mean_ms: mean,
+        fps: if mean > 0.0 { 1000.0 / mean } else { 0.0 },
+        peak_rss_kib: rss,
+        cpu_percent: cpu,
+        allocations_per_frame: allocated,
+    })
+}
+
+/// How a run compares with a baseline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Comparison {
+    /// Current median over the baseline's.
+    pub ratio: f64,
+    /// Whether the ratio is past the threshold.
+    pub regressed: bool,
+    /// One line for people.
+    pub summary: String,
+}
+
+/// Compares the medians of `now` and `baseline`: a regression when `now` is slower by more than
+/// `threshold` times.
+pub fn compare(now: &BenchReport, baseline: &BenchReport, threshold: f64) -> Comparison {
+    let ratio = now.median_ms / baseline.median_ms.max(1e-9);
+    let regressed = ratio > threshold;
+    let summary = format!(
+        "median {:.4} ms now, {:.4} ms in the baseline: {ratio:.3}× ({}; threshold {threshold}×)",
+        now.median_ms,
+        baseline.median_ms,
+        if regressed { "a regression" } else { "within it" }
+    );
+    Comparison {
+        ratio,
+        regressed,
+        summary,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&v, 0.5), 50.0);
+        assert_eq!(percentile(&v, 0.95), 95.0);
+        assert_eq!(percentile(&v, 0.99), 99.0);
+        assert_eq!(percentile(&[3.0], 0.99), 3.0);
+    }
+
+    #[test]
+    fn a_regression_is_a_ratio_past_the_threshold() {
+        let base = BenchReport {
+            scene: "s".into(),
+            width: 1,
+            height: 1,
+            frames: 1,
+            warmup: 0,
+            threads: 1,
+            median_ms: 1.0,
+            p95_ms: 1.0,
+            p99_ms: 1.0,
+            mean_ms: 1.0,
+            fps: 1000.0,
+            peak_rss_kib: None,
+            cpu_percent: None,
+            allocations_per_frame: None,
+        };
+        let slower = BenchReport {
+            median_ms: 1.3,
+            ..base.clone()
+        };
+        assert!(compare(&slower, &base, 1.2).regressed);
+        assert!(!compare(&slower, &base, 1.5).regressed);
+        assert!(compare(&slower, &base, 1.2).summary.contains("1.300×"));
+    }
+}
