@@ -83,6 +83,10 @@ enum Command {
         /// Worker threads.
         #[arg(long, default_value_t = 1)]
         threads: usize,
+        /// Trace a scene at this frame rate instead of its own (recorded in the index, which
+        /// `verify` follows).
+        #[arg(long, value_parser = positive_seconds)]
+        fps: Option<f64>,
     },
     /// Runs a scene or playlist headless and reports its frame times, memory, CPU and allocations.
     Bench {
@@ -400,9 +404,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             frames,
             out,
             threads,
+            fps,
         } => {
             warn_failures(&registry);
-            let show = Show::load(&scene, &registry)?;
+            let mut show = Show::load(&scene, &registry)?;
+            if let Some(fps) = fps
+                && !show.set_fps(fps)
+            {
+                eprintln!("error: --fps applies to scenes; every scene of a playlist keeps its own rate");
+                return Err(Exit(2).into());
+            }
             let frames = match (frames, seconds, show.length()) {
                 (Some(n), _, _) => n,
                 (None, Some(s), _) => trace::frames_for(s, show.fps()),

@@ -63,6 +63,18 @@ impl Show {
         }
     }
 
+    /// Runs a scene at `fps` instead of its own rate (up to the scene limit); returns false for
+    /// a playlist, whose scenes keep theirs.
+    pub fn set_fps(&mut self, fps: f64) -> bool {
+        match self {
+            Show::Scene(s) if fps > 0.0 && fps <= crate::scene::MAX_FPS => {
+                s.fps = fps;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// The hash recorded in traces: of the scene file, or of the playlist and all it names.
     pub fn hash_hex(&self) -> String {
         match self {

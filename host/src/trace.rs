@@ -514,8 +514,14 @@ pub fn verify(
             ),
         });
     }
-    let show = Show::load(&scene_file, registry)?;
+    let mut show = Show::load(&scene_file, registry)?;
     let mut notes = Vec::new();
+    if show.fps() != index.scene.fps && show.set_fps(index.scene.fps) {
+        notes.push(format!(
+            "traced at {} fps, not the scene's own rate (trace --fps); verified at {} fps",
+            index.scene.fps, index.scene.fps
+        ));
+    }
     if show.hash_hex() != index.scene.hash {
         notes.push(format!(
             "{} changed since the trace was made (hash {} now, {} then)",

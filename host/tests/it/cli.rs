@@ -258,3 +258,41 @@ fn run_feeds_several_outputs_and_says_which_it_chose_and_why() {
     );
     assert_eq!(err.matches("6 frames of 256×64 (headless)").count(), 2, "{err}");
 }
+
+#[test]
+fn trace_at_another_frame_rate_and_verify_follows_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("t");
+    let out = marquee(&[
+        "trace",
+        "scenes/showcase.toml",
+        "--fps",
+        "60",
+        "--frames",
+        "12",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let index: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("index.json")).unwrap()).unwrap();
+    assert_eq!(index["scene"]["fps"], 60.0);
+    let out = marquee(&["verify", out_dir.to_str().unwrap(), "--quiet"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("traced at 60 fps"),
+        "{}",
+        text(&out)
+    );
+    let out = marquee(&[
+        "trace",
+        "scenes/tour.toml",
+        "--fps",
+        "60",
+        "--frames",
+        "2",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+}

@@ -1,0 +1,74 @@
+//! The GIF recorder (`gif` plugin, NeuQuant palette per frame) on 256×256 frames of a Mandelbrot
+//! zoom, one thread, through the ABI as traces use it. Run: `cargo bench -p marquee-host --bench
+//! gif`. Peer: `bash ../shared/peers/gif_bench.sh` (ffmpeg's GIF encoder on the same size).
+
+use std::path::Path;
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use marquee::engine::{Engine, EngineOptions};
+use marquee::registry::Registry;
+use marquee::scene::Scene;
+use marquee_plugin_api::abi_stable::std_types::{RResult, RSlice};
+use marquee_plugin_api::{FrameMeta, InitCtx};
+
+fn gif(c: &mut Criterion) {
+    let registry = Registry::builtin();
+    let text = "fps = 30\n[canvas]\nwidth = 256\nheight = 256\n[[layer]]\nplugin = \"mandelbrot\"\n\
+        config = { max_iter = 100, zoom_speed = 0.5 }\n[[layer]]\nplugin = \"random-pixels\"\n"
+        .to_string();
+    // Under 256 colours (an exact palette), and a smooth gradient with thousands (NeuQuant).
+    let many = "fps = 30\n[canvas]\nwidth = 256\nheight = 256\n[[layer]]\nplugin = \"gradient\"\n\
+        config = { colors = [\"#ff0000\", \"#00ff80\", \"#2000ff\"], angle = 30.0, speed = 0.3 }\n"
+        .to_string();
+    let clips: Vec<(&str, Vec<Vec<u8>>)> = [("fractal", text), ("gradient", many)]
+        .into_iter()
+        .map(|(name, text)| {
+            let scene = Scene::parse(Path::new("gif.toml"), text, &registry).expect("scene parses");
+            let mut engine = Engine::new(&scene, &EngineOptions::default()).expect("scene builds");
+            (name, (0..30).map(|_| engine.step().to_vec()).collect())
+        })
+        .collect();
+    let dir = tempfile::tempdir().expect("a temporary directory");
+
+    let mut group = c.benchmark_group("gif_256x256");
+    group
+        .throughput(Throughput::Elements(256 * 256))
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(4));
+    for ((clip, frames), speed) in clips.iter().flat_map(|c| [(c, 10), (c, 30)]) {
+        let init = InitCtx {
+            width: 256,
+            height: 256,
+            fps: 30.0,
+            seed: 0,
+        };
+        let path = dir.path().join(format!("{clip}{speed}.gif"));
+        let config = serde_json::json!({ "path": path, "speed": speed }).to_string();
+        let plugin = registry.get("gif").expect("the gif plugin");
+        let mut recorder = match (plugin.module.new_recorder())(config.as_str().into(), &init) {
+            RResult::ROk(r) => r,
+            RResult::RErr(e) => panic!("{e}"),
+        };
+        let mut index = 0u64;
+        group.bench_function(format!("{clip}_speed{speed}"), |b| {
+            b.iter(|| {
+                let frame = &frames[(index % 30) as usize];
+                let meta = FrameMeta {
+                    index,
+                    time: index as f64 / 30.0,
+                    fps: 30.0,
+                    width: 256,
+                    height: 256,
+                };
+                index += 1;
+                let _ = recorder.record(&meta, RSlice::from_slice(frame));
+            })
+        });
+        let _ = recorder.finish();
+    }
+    group.finish();
+}
+
+criterion_group!(benches, gif);
+criterion_main!(benches);
