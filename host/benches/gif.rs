@@ -36,22 +36,32 @@ fn gif(c: &mut Criterion) {
         .throughput(Throughput::Elements(256 * 256))
         .sample_size(20)
         .measurement_time(Duration::from_secs(4));
-    for ((clip, frames), speed) in clips.iter().flat_map(|c| [(c, 10), (c, 30)]) {
+    for ((clip, frames), (speed, quantizer)) in clips.iter().flat_map(|c| {
+        [
+            (c, (10, "neuquant")),
+            (c, (30, "neuquant")),
+            (c, (10, "median-cut")),
+        ]
+    }) {
         let init = InitCtx {
             width: 256,
             height: 256,
             fps: 30.0,
             seed: 0,
         };
-        let path = dir.path().join(format!("{clip}{speed}.gif"));
-        let config = serde_json::json!({ "path": path, "speed": speed }).to_string();
+        let path = dir.path().join(format!("{clip}{speed}{quantizer}.gif"));
+        let config = serde_json::json!({ "path": path, "speed": speed, "quantizer": quantizer }).to_string();
         let plugin = registry.get("gif").expect("the gif plugin");
         let mut recorder = match (plugin.module.new_recorder())(config.as_str().into(), &init) {
             RResult::ROk(r) => r,
             RResult::RErr(e) => panic!("{e}"),
         };
         let mut index = 0u64;
-        group.bench_function(format!("{clip}_speed{speed}"), |b| {
+        let name = match quantizer {
+            "neuquant" => format!("{clip}_neuquant_speed{speed}"),
+            _ => format!("{clip}_{quantizer}"),
+        };
+        group.bench_function(name, |b| {
             b.iter(|| {
                 let frame = &frames[(index % 30) as usize];
                 let meta = FrameMeta {
