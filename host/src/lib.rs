@@ -31,6 +31,7 @@
 //! ```
 
 pub mod accumulator;
+pub mod alloc_count;
 pub mod bench;
 pub mod describe;
 pub mod diag;

@@ -671,45 +671,18 @@ fn list_plugins(registry: &Registry) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// What only the binary may do: count heap allocations (a global allocator) and ask the OS for
-/// the process's CPU time and peak memory.
+/// What only the binary may do: count heap allocations (it installs the counting global
+/// allocator) and ask the OS for the process's CPU time and peak memory.
 #[allow(unsafe_code)]
 mod sys {
-    use std::alloc::{GlobalAlloc, Layout, System};
-    use std::cell::Cell;
     use std::time::Duration;
 
-    struct Counting;
-
-    thread_local! {
-        static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-    }
-
-    // SAFETY: every method forwards to `System` unchanged; the counter is a const-initialised
-    // thread-local `Cell`, which never allocates.
-    unsafe impl GlobalAlloc for Counting {
-        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-            ALLOCATIONS.with(|c| c.set(c.get() + 1));
-            // SAFETY: same contract as ours.
-            unsafe { System.alloc(layout) }
-        }
-        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-            // SAFETY: same contract as ours.
-            unsafe { System.dealloc(ptr, layout) }
-        }
-        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-            ALLOCATIONS.with(|c| c.set(c.get() + 1));
-            // SAFETY: same contract as ours.
-            unsafe { System.realloc(ptr, layout, new_size) }
-        }
-    }
-
     #[global_allocator]
-    static GLOBAL: Counting = Counting;
+    static GLOBAL: marquee::alloc_count::Counting = marquee::alloc_count::Counting;
 
     /// Heap allocations made so far by the calling thread.
     pub fn allocations() -> u64 {
-        ALLOCATIONS.with(|c| c.get())
+        marquee::alloc_count::allocations()
     }
 
     /// CPU time used by the process (user + system) and its peak resident memory in KiB.

@@ -522,6 +522,18 @@ pub fn blend_transition(
     }
 }
 
+/// The engines making frames: the current one, and the outgoing one during a transition.
+fn running<'a>(
+    current: &'a mut Option<Engine>,
+    outgoing: &'a mut Option<Engine>,
+    in_transition: bool,
+) -> impl Iterator<Item = &'a mut Engine> {
+    current
+        .as_mut()
+        .into_iter()
+        .chain(outgoing.as_mut().filter(|_| in_transition))
+}
+
 /// Plays a [`Playlist`]: one engine for the entry showing, and during a transition one more for
 /// the entry going out.
 pub struct PlaylistPlayer {
@@ -676,28 +688,12 @@ impl PlaylistPlayer {
     /// Makes the next frame. With the last frame of a playlist that does not loop,
     /// [`Self::is_done`] turns true; frames made after that keep running the last scene.
     pub fn step(&mut self) -> Result<&[u8], EngineError> {
-        if self.slot_frame >= self.playlist.entries[self.entry].frames && !self.done {
-            self.start(self.slot + 1)?;
-        }
-        let entry = self.playlist.entries[self.entry].clone();
-        let in_transition = self.slot_frame < entry.transition_frames;
-        if !in_transition && let Some(old) = self.outgoing.take() {
-            self.retire(old);
-        }
-        for engine in [
-            self.current.as_mut(),
-            if in_transition {
-                self.outgoing.as_mut()
-            } else {
-                None
-            },
-        ]
-        .into_iter()
-        .flatten()
-        {
+        let in_transition = self.advance()?;
+        for engine in running(&mut self.current, &mut self.outgoing, in_transition) {
             engine.step();
             self.failures.extend(engine.take_failures());
         }
+        let entry = &self.playlist.entries[self.entry];
         if in_transition {
             let from = self.outgoing.as_ref().map_or(&self.black[..], |e| e.frame());
             let to = self.current.as_ref().map_or(&self.black[..], |e| e.frame());
@@ -712,12 +708,7 @@ impl PlaylistPlayer {
                 h,
             );
         }
-        self.slot_frame += 1;
-        self.frames += 1;
-        let last = !self.playlist.looped && self.slot + 1 >= self.playlist.cycle_slots();
-        if last && self.slot_frame >= entry.frames {
-            self.done = true;
-        }
+        self.count_frame();
         Ok(if in_transition {
             &self.mix
         } else {
@@ -725,30 +716,39 @@ impl PlaylistPlayer {
         })
     }
 
+    /// Starts the next entry when this one has shown all its frames, and retires the outgoing
+    /// scene once its transition is over; returns whether a transition is running.
+    fn advance(&mut self) -> Result<bool, EngineError> {
+        if self.slot_frame >= self.playlist.entries[self.entry].frames && !self.done {
+            self.start(self.slot + 1)?;
+        }
+        let in_transition = self.slot_frame < self.playlist.entries[self.entry].transition_frames;
+        if !in_transition && let Some(old) = self.outgoing.take() {
+            self.retire(old);
+        }
+        Ok(in_transition)
+    }
+
+    /// Counts a frame shown; a playlist that does not loop is done after its last.
+    fn count_frame(&mut self) {
+        self.slot_frame += 1;
+        self.frames += 1;
+        let last = !self.playlist.looped && self.slot + 1 >= self.playlist.cycle_slots();
+        if last && self.slot_frame >= self.playlist.entries[self.entry].frames {
+            self.done = true;
+        }
+    }
+
     /// Skips `frames` frames without making them, as if they had been shown (a live run that
     /// falls behind the clock), entering later entries as their time comes.
     pub fn skip(&mut self, frames: u64) -> Result<(), EngineError> {
         for _ in 0..frames {
-            if self.slot_frame >= self.playlist.entries[self.entry].frames && !self.done {
-                self.start(self.slot + 1)?;
-            }
-            let in_transition = self.slot_frame < self.playlist.entries[self.entry].transition_frames;
-            for engine in [
-                self.current.as_mut(),
-                if in_transition {
-                    self.outgoing.as_mut()
-                } else {
-                    None
-                },
-            ]
-            .into_iter()
-            .flatten()
-            {
+            let in_transition = self.advance()?;
+            for engine in running(&mut self.current, &mut self.outgoing, in_transition) {
                 let next = engine.next_frame() + 1;
                 engine.seek(next);
             }
-            self.slot_frame += 1;
-            self.frames += 1;
+            self.count_frame();
         }
         Ok(())
     }

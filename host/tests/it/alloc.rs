@@ -1,47 +1,16 @@
 //! In steady state a frame does not allocate: a counting global allocator proves it.
 
-// A global allocator is `unsafe` by nature; this one only counts and forwards to `System`.
-#![allow(unsafe_code)]
-
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
 use marquee::engine::{Engine, EngineOptions};
 use marquee::registry::Registry;
 use marquee::scene::Scene;
 
 use crate::util::{root, showcase, so_registry};
 
-struct Counting;
-
-thread_local! {
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-// SAFETY: every method forwards to `System` unchanged; the counter is a const-initialised
-// thread-local `Cell`, which never allocates.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as ours.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: marquee::alloc_count::Counting = marquee::alloc_count::Counting;
 
 fn allocations() -> u64 {
-    ALLOCATIONS.with(|c| c.get())
+    marquee::alloc_count::allocations()
 }
 
 /// Allocations on this thread during `frames` frames of `scene` after `warmup` frames.
