@@ -74,6 +74,10 @@ pub struct Terminal<W: Write + Send> {
     started: bool,
     colors: Colors,
     interactive: bool,
+    /// Scratch for averaging: column sums, and the upper and lower pixel rows of a cell row.
+    sums: Vec<[u32; 4]>,
+    top: Vec<[u8; 3]>,
+    bottom: Vec<[u8; 3]>,
 }
 
 impl<W: Write + Send> Terminal<W> {
@@ -86,6 +90,9 @@ impl<W: Write + Send> Terminal<W> {
             started: false,
             colors: Colors::True,
             interactive: false,
+            sums: Vec::new(),
+            top: Vec::new(),
+            bottom: Vec::new(),
         }
     }
 
@@ -143,22 +150,36 @@ impl<W: Write + Send> Drop for Terminal<W> {
     }
 }
 
-/// The average colour of the `k × k` block at `(bx, by)` (in blocks); black outside the frame.
-fn block(frame: &[u8], width: usize, height: usize, k: usize, bx: usize, by: usize) -> [u8; 3] {
-    let (mut sum, mut n) = ([0u32; 3], 0u32);
+/// The average colours of row `by` of `k × k` blocks (black below the frame), one per block
+/// column, into `out`; `sums` is scratch. One pass over the rows in order.
+fn block_row(
+    frame: &[u8],
+    width: usize,
+    height: usize,
+    k: usize,
+    by: usize,
+    sums: &mut Vec<[u32; 4]>,
+    out: &mut Vec<[u8; 3]>,
+) {
+    let cols = width.div_ceil(k);
+    sums.clear();
+    sums.resize(cols, [0; 4]);
     for y in by * k..((by + 1) * k).min(height) {
-        for x in bx * k..((bx + 1) * k).min(width) {
-            let p = &frame[(y * width + x) * 4..];
-            for c in 0..3 {
-                sum[c] += p[c] as u32;
+        let row = &frame[y * width * 4..(y + 1) * width * 4];
+        for (s, block) in sums.iter_mut().zip(row.chunks(k * 4)) {
+            for p in block.chunks_exact(4) {
+                s[0] += p[0] as u32;
+                s[1] += p[1] as u32;
+                s[2] += p[2] as u32;
             }
-            n += 1;
+            s[3] += (block.len() / 4) as u32;
         }
     }
-    if n == 0 {
-        return [0; 3];
-    }
-    sum.map(|s| ((s + n / 2) / n) as u8)
+    out.clear();
+    out.extend(sums.iter().map(|s| match s[3] {
+        0 => [0; 3],
+        n => [0, 1, 2].map(|c| ((s[c] + n / 2) / n) as u8),
+    }));
 }
 
 impl<W: Write + Send> Terminal<W> {
@@ -188,19 +209,21 @@ impl<W: Write + Send> Output for Terminal<W> {
         self.text.push_str("\x1b[H");
         for row in 0..rows {
             let (mut fg, mut bg) = (None, None);
-            for col in 0..cols {
-                let top = block(frame, w, h, k, col, row * 2);
-                let bottom = block(frame, w, h, k, col, row * 2 + 1);
-                if fg != Some(top) {
-                    self.color(38, top);
-                    fg = Some(top);
+            let (mut top, mut bottom) = (std::mem::take(&mut self.top), std::mem::take(&mut self.bottom));
+            block_row(frame, w, h, k, row * 2, &mut self.sums, &mut top);
+            block_row(frame, w, h, k, row * 2 + 1, &mut self.sums, &mut bottom);
+            for (&upper, &lower) in top.iter().zip(&bottom).take(cols) {
+                if fg != Some(upper) {
+                    self.color(38, upper);
+                    fg = Some(upper);
                 }
-                if bg != Some(bottom) {
-                    self.color(48, bottom);
-                    bg = Some(bottom);
+                if bg != Some(lower) {
+                    self.color(48, lower);
+                    bg = Some(lower);
                 }
                 self.text.push('▀');
             }
+            (self.top, self.bottom) = (top, bottom);
             self.text.push_str("\x1b[0m\r\n");
         }
         if !status.is_empty() {
