@@ -1,6 +1,7 @@
 //! The GIF recorder (`gif` plugin, NeuQuant palette per frame) on 256×256 frames of a Mandelbrot
 //! zoom, one thread, through the ABI as traces use it. Run: `cargo bench -p marquee-host --bench
-//! gif`. Peer: `bash ../shared/peers/gif_bench.sh` (ffmpeg's GIF encoder on the same size).
+//! gif` (with `PEER_FRAMES=DIR`, also ffmpeg's `testsrc2` frames from DIR). Peer: ffmpeg's GIF
+//! encoder on the same size (`../shared/peers/gif_bench.sh`).
 
 use std::path::Path;
 use std::time::Duration;
@@ -21,7 +22,9 @@ fn gif(c: &mut Criterion) {
     let many = "fps = 30\n[canvas]\nwidth = 256\nheight = 256\n[[layer]]\nplugin = \"gradient\"\n\
         config = { colors = [\"#ff0000\", \"#00ff80\", \"#2000ff\"], angle = 30.0, speed = 0.3 }\n"
         .to_string();
-    let clips: Vec<(&str, Vec<Vec<u8>>)> = [("fractal", text), ("gradient", many)]
+    // A few thousand colours, as in video test footage: the gradient at 6 bits.
+    let banded = many.clone() + "[[processor]]\nplugin = \"quantize\"\nconfig = { bits = 6 }\n";
+    let mut clips: Vec<(&str, Vec<Vec<u8>>)> = [("fractal", text), ("banded", banded), ("gradient", many)]
         .into_iter()
         .map(|(name, text)| {
             let scene = Scene::parse(Path::new("gif.toml"), text, &registry).expect("scene parses");
@@ -29,6 +32,19 @@ fn gif(c: &mut Criterion) {
             (name, (0..30).map(|_| engine.step().to_vec()).collect())
         })
         .collect();
+    // ffmpeg's test footage, as the peer encodes it: `PEER_FRAMES=DIR` with DIR/f0001.png ... made
+    // by `ffmpeg -f lavfi -i testsrc2=s=256x256:rate=30:duration=10 DIR/f%04d.png`.
+    if let Some(dir) = std::env::var_os("PEER_FRAMES") {
+        let dir = std::path::PathBuf::from(dir);
+        let frames: Vec<Vec<u8>> = (1..=30)
+            .filter_map(|i| image::open(dir.join(format!("f{i:04}.png"))).ok())
+            .map(|im| im.to_rgba8().into_raw())
+            .filter(|px| px.len() == 256 * 256 * 4)
+            .collect();
+        if frames.len() == 30 {
+            clips.push(("testsrc2", frames));
+        }
+    }
     let dir = tempfile::tempdir().expect("a temporary directory");
 
     let mut group = c.benchmark_group("gif_256x256");

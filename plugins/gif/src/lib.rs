@@ -2,9 +2,10 @@
 //!
 //! Frames are quantised to a 256-colour palette each: frames with at most 256 colours get an
 //! exact palette (sorted by colour, as the `gif` crate orders one; colours are counted in a small
-//! open-addressing table); others a median cut of their 15-bit colour histogram (each colour
-//! mapped to its box's mean), or, with `quantizer = "neuquant"`, NeuQuant's palette at `speed`
-//! (the `gif` crate's method, its colour search memoised). Buffers are reused between frames. GIF delays are whole centiseconds, so frame
+//! open-addressing table); up to 4,096 colours, a median cut of the exact colours with each mapped
+//! to its nearest palette colour; beyond, a median cut of a 15-bit histogram (each bin mapped to
+//! its box's mean). With `quantizer = "neuquant"`, NeuQuant's palette at `speed` instead (the
+//! `gif` crate's method, its colour search memoised). Buffers are reused between frames. GIF delays are whole centiseconds, so frame
 //! `i` gets `round(100·(i+1)/fps) − round(100·i/fps)`: each delay is within half a centisecond of
 //! `1/fps` and the total never drifts (30 fps gives 3, 3, 4, 3, 3, 4, ...). The file is written
 //! under a temporary name and renamed into place by `finish`, so an interrupted run never leaves
@@ -48,7 +49,7 @@ const FIELDS: &[Field] = &[
         "quantizer",
         FieldType::String,
         "\"median-cut\"",
-        "for frames over 256 colours: median-cut, or neuquant (at `speed`; slower, and lower PSNR on test footage)",
+        "for frames over 256 colours: median-cut, or neuquant (at `speed`; slower, lower PSNR on test footage)",
     ),
 ];
 
@@ -122,13 +123,36 @@ struct Quantizer {
     sums: Vec<[u32; 3]>,
     bins: Vec<u16>,
     lut: Vec<u8>,
+    /// Exact median cut: colour keys (0: empty), their pixel counts and palette indices, and
+    /// the distinct colours with their counts.
+    ekeys: Vec<u32>,
+    ecounts: Vec<u32>,
+    eindex: Vec<u8>,
+    entries: Vec<(u32, u32)>,
 }
+
+/// Slots of the exact-colour table of the median cut (half full at most).
+const EXACT_SLOTS: usize = 1 << 13;
+/// Distinct colours the median cut works on exactly; beyond, it works on 15-bit bins.
+const EXACT_MAX: usize = EXACT_SLOTS / 2;
 
 /// Bins of the median cut histogram: 5 bits per channel.
 const BINS: usize = 1 << 15;
 
 fn bin_of(p: &[u8]) -> usize {
     ((p[0] as usize >> 3) << 10) | ((p[1] as usize >> 3) << 5) | (p[2] as usize >> 3)
+}
+
+/// The index of the palette colour (three arrays of 256) nearest to `rgb`, the first of equals.
+#[inline(always)]
+fn nearest(pal: &[[i32; 256]; 3], rgb: [i32; 3]) -> u8 {
+    let mut d = [0i32; 256];
+    for (i, d) in d.iter_mut().enumerate() {
+        let (dr, dg, db) = (pal[0][i] - rgb[0], pal[1][i] - rgb[1], pal[2][i] - rgb[2]);
+        *d = dr * dr + dg * dg + db * db;
+    }
+    let min = d.iter().copied().min().unwrap_or(0);
+    d.iter().position(|&x| x == min).unwrap_or(0) as u8
 }
 
 fn slot_of(key: u32, mask: usize) -> usize {
@@ -148,23 +172,180 @@ impl Quantizer {
             sums: vec![[0; 3]; BINS],
             bins: Vec::new(),
             lut: vec![0; BINS],
+            ekeys: vec![0; EXACT_SLOTS],
+            ecounts: vec![0; EXACT_SLOTS],
+            eindex: vec![0; EXACT_SLOTS],
+            entries: Vec::with_capacity(EXACT_MAX),
         }
+    }
+
+    /// The slot of colour key `k` in the exact table: its own, or the empty one it would take.
+    fn eslot(&self, k: u32) -> usize {
+        let mask = EXACT_SLOTS - 1;
+        let mut i = slot_of(k, mask);
+        while self.ekeys[i] != 0 && self.ekeys[i] != k {
+            i = (i + 1) & mask;
+        }
+        i
+    }
+
+    /// Median cut on the frame's exact colours (up to [`EXACT_MAX`] of them; returns false
+    /// beyond, having filled the 15-bit histogram for [`Quantizer::median_cut`]): boxes split at
+    /// the count-weighted median of their widest channel, the box with
+    /// the largest count × width² first; each colour then maps to the nearest palette colour.
+    fn exact_cut(&mut self, rgba: &[u8]) -> bool {
+        let key = |p: &[u8]| 0xff00_0000 | (p[0] as u32) << 16 | (p[1] as u32) << 8 | p[2] as u32;
+        self.ekeys.fill(0);
+        self.entries.clear();
+        // The 15-bit histogram is filled in the same pass, for when there are too many colours.
+        self.counts.fill(0);
+        self.sums.fill([0; 3]);
+        let (mut last, mut run) = (0u32, 0u32);
+        let mut exact = true;
+        let flush = |q: &mut Self, k: u32, run: u32, exact: &mut bool| {
+            if run == 0 {
+                return;
+            }
+            let b = ((k >> 9) & 0x7c00 | (k >> 6) & 0x3e0 | (k >> 3) & 0x1f) as usize;
+            q.counts[b] += run;
+            let s = &mut q.sums[b];
+            s[0] += (k >> 16 & 255) * run;
+            s[1] += (k >> 8 & 255) * run;
+            s[2] += (k & 255) * run;
+            if !*exact {
+                return;
+            }
+            let i = q.eslot(k);
+            if q.ekeys[i] == 0 {
+                if q.entries.len() == EXACT_MAX {
+                    *exact = false;
+                    return;
+                }
+                q.ekeys[i] = k;
+                q.ecounts[i] = 0;
+                q.entries.push((k, 0));
+            }
+            q.ecounts[i] += run;
+        };
+        for p in rgba.chunks_exact(4) {
+            let k = key(p);
+            if k == last {
+                run += 1;
+                continue;
+            }
+            flush(self, last, run, &mut exact);
+            (last, run) = (k, 1);
+        }
+        flush(self, last, run, &mut exact);
+        if !exact {
+            return false;
+        }
+        for e in self.entries.iter_mut() {
+            let i = {
+                let mask = EXACT_SLOTS - 1;
+                let mut i = slot_of(e.0, mask);
+                while self.ekeys[i] != e.0 {
+                    i = (i + 1) & mask;
+                }
+                i
+            };
+            e.1 = self.ecounts[i];
+        }
+        let ch = |k: u32, c: usize| (k >> (16 - 8 * c)) & 255;
+        let entries = &mut self.entries;
+        let total: u64 = entries.iter().map(|e| e.1 as u64).sum();
+        // (start, end, pixels, score) per box; score: pixels × (widest channel range)².
+        let score = |slice: &[(u32, u32)], count: u64| -> (usize, u64) {
+            let (c, range) = (0..3)
+                .map(|c| {
+                    let (lo, hi) = slice
+                        .iter()
+                        .fold((255, 0), |(lo, hi), e| (lo.min(ch(e.0, c)), hi.max(ch(e.0, c))));
+                    (c, (hi - lo) as u64)
+                })
+                .max_by_key(|&(_, r)| r)
+                .unwrap_or((0, 0));
+            (c, if slice.len() > 1 { count * range * range } else { 0 })
+        };
+        let first = score(entries, total);
+        let mut boxes: Vec<(usize, usize, u64, usize, u64)> =
+            vec![(0, entries.len(), total, first.0, first.1)];
+        while boxes.len() < 256 {
+            let Some(k) = (0..boxes.len())
+                .filter(|&k| boxes[k].4 > 0)
+                .max_by_key(|&k| boxes[k].4)
+            else {
+                break;
+            };
+            let (lo, hi, count, c, _) = boxes[k];
+            let slice = &mut entries[lo..hi];
+            slice.sort_unstable_by_key(|e| ch(e.0, c));
+            let mut acc = 0u64;
+            let mut cut = slice.len() / 2;
+            for (i, e) in slice.iter().enumerate() {
+                acc += e.1 as u64;
+                if acc * 2 >= count {
+                    cut = (i + 1).clamp(1, slice.len() - 1);
+                    break;
+                }
+            }
+            let left: u64 = slice[..cut].iter().map(|e| e.1 as u64).sum();
+            let (a, b) = (score(&slice[..cut], left), score(&slice[cut..], count - left));
+            boxes[k] = (lo, lo + cut, left, a.0, a.1);
+            boxes.push((lo + cut, hi, count - left, b.0, b.1));
+        }
+        // Palette: each box's count-weighted mean, kept as three arrays for the nearest search.
+        let mut pal = [[0i32; 256]; 3];
+        for (n, &(lo, hi, count, _, _)) in boxes.iter().enumerate() {
+            let mut sum = [0u64; 3];
+            for e in &entries[lo..hi] {
+                for (c, s) in sum.iter_mut().enumerate() {
+                    *s += ch(e.0, c) as u64 * e.1 as u64;
+                }
+            }
+            for c in 0..3 {
+                pal[c][n] = ((sum[c] + count.max(1) / 2) / count.max(1)) as i32;
+            }
+        }
+        let n = boxes.len();
+        self.palette.clear();
+        let [reds, greens, blues] = &pal;
+        for ((&r, &g), &b) in reds.iter().zip(greens).zip(blues).take(n) {
+            self.palette.extend([r as u8, g as u8, b as u8]);
+        }
+        // Each colour to its nearest palette colour: distances to all 256 entries in one
+        // vectorisable loop (unused entries sit far away), then the first smallest.
+        for c in &mut pal {
+            c[n..].fill(4096);
+        }
+        for e in entries.iter() {
+            let rgb = [ch(e.0, 0) as i32, ch(e.0, 1) as i32, ch(e.0, 2) as i32];
+            let best = marquee_plugin_api::simd::widest(|| nearest(&pal, rgb));
+            let mask = EXACT_SLOTS - 1;
+            let mut i = slot_of(e.0, mask);
+            while self.ekeys[i] != e.0 {
+                i = (i + 1) & mask;
+            }
+            self.eindex[i] = best;
+        }
+        self.indices.clear();
+        let (mut last, mut idx) = (0u32, 0u8);
+        for p in rgba.chunks_exact(4) {
+            let k = key(p);
+            if k != last {
+                last = k;
+                idx = self.eindex[self.eslot(k)];
+            }
+            self.indices.push(idx);
+        }
+        true
     }
 
     /// Median cut: boxes of occupied bins split at the count-weighted median of their widest
     /// channel, the most populous splittable box first, up to 256; each bin maps to its box,
     /// whose colour is the mean of its pixels.
+    /// (The histogram is filled by [`Quantizer::exact_cut`].)
     fn median_cut(&mut self, rgba: &[u8]) {
-        self.counts.fill(0);
-        self.sums.fill([0; 3]);
-        for p in rgba.chunks_exact(4) {
-            let b = bin_of(p);
-            self.counts[b] += 1;
-            let s = &mut self.sums[b];
-            s[0] += p[0] as u32;
-            s[1] += p[1] as u32;
-            s[2] += p[2] as u32;
-        }
         self.bins.clear();
         self.bins
             .extend((0..BINS as u16).filter(|&b| self.counts[b as usize] > 0));
@@ -274,7 +455,9 @@ impl Quantizer {
                 slots[i]
             }));
         } else if method == Quant::MedianCut {
-            self.median_cut(rgba);
+            if !self.exact_cut(rgba) {
+                self.median_cut(rgba);
+            }
         } else {
             let nq = color_quant::NeuQuant::new(speed, 256, rgba);
             self.palette.extend_from_slice(&nq.color_map_rgb());
@@ -477,6 +660,33 @@ mod tests {
         assert!(
             cut > 33.0 && cut >= neuquant,
             "median cut {cut:.1} dB, NeuQuant {neuquant:.1} dB"
+        );
+    }
+
+    #[test]
+    fn a_few_thousand_colours_are_cut_exactly_and_mapped_to_the_nearest() {
+        // 64×48 of the gradient: about 3,000 colours, under the exact cut's limit.
+        let rgba = frame(64, 48, false);
+        let mut q = Quantizer::new();
+        q.quantize(&rgba, 10, Quant::MedianCut);
+        assert!(
+            q.entries.len() > 256 && q.entries.len() <= EXACT_MAX,
+            "{}",
+            q.entries.len()
+        );
+        let cut = psnr(&decode(&q), &rgba);
+        // Every pixel got the nearest palette colour.
+        let pal: [[i32; 256]; 3] = std::array::from_fn(|c| {
+            std::array::from_fn(|i| q.palette.get(i * 3 + c).map_or(4096, |&v| v as i32))
+        });
+        for (p, &i) in rgba.chunks(4).zip(&q.indices) {
+            assert_eq!(nearest(&pal, [p[0] as i32, p[1] as i32, p[2] as i32]), i);
+        }
+        q.quantize(&rgba, 10, Quant::Neuquant);
+        let neuquant = psnr(&decode(&q), &rgba);
+        assert!(
+            cut > 34.0 && cut > neuquant,
+            "exact cut {cut:.1} dB, NeuQuant {neuquant:.1} dB"
         );
     }
 

@@ -371,7 +371,10 @@ impl ImageSequence {
 
 impl RendererPlugin for ImageSequence {
     fn render(&mut self, ctx: &FrameCtx, canvas: &mut Canvas<'_>) -> Result<(), PluginError> {
-        let k = (ctx.time * self.config.fps).floor() as u64;
+        // Image k shows from scene time k / fps. Computed from the frame index, not from
+        // `ctx.time · fps`, whose rounding put 4.1 s · 30 just below 123; the small margin keeps
+        // whole ratios exact.
+        let k = (ctx.index as f64 * self.config.fps / ctx.fps + 1e-9).floor() as u64;
         let wanted = file_at(self.config.mode, k, self.files);
         let shared = self.shared.clone();
         let mut state = shared.lock();
@@ -508,6 +511,25 @@ mod tests {
         // At 10 render fps, each image shows for 5 frames; at 4 render fps, for 2.
         assert_eq!(play(&json, 10.0, 12), [0, 0, 0, 0, 0, 40, 40, 40, 40, 40, 80, 80]);
         assert_eq!(play(&json, 4.0, 10), [0, 0, 40, 40, 80, 80, 120, 120, 0, 0]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn at_the_scene_rate_frame_n_shows_image_n() {
+        // 4.1 s · 30 fps is just below 123 in floating point: frame 123 once showed image 122.
+        let dir = std::env::temp_dir().join(format!("marquee-seq-same-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for i in 0..130u8 {
+            image::RgbaImage::from_pixel(2, 2, image::Rgba([i, 0, 0, 255]))
+                .save(dir.join(format!("f{i:03}.png")))
+                .unwrap();
+        }
+        let json = format!(
+            "{{\"path\": {:?}, \"fps\": 30.0, \"mode\": \"once\"}}",
+            dir.to_str().unwrap()
+        );
+        let shown = play(&json, 30.0, 130);
+        assert_eq!(shown, (0..130u8).collect::<Vec<_>>());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
