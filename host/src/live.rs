@@ -126,6 +126,17 @@ impl Handoff {
         self.slots.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Puts `buffers` buffers of `bytes` bytes in the pool: enough for the two slots, the frame
+    /// being shown and the one being filled means publishing never allocates, even the first
+    /// time an output holds on to a frame.
+    pub fn reserve(&self, buffers: usize, bytes: usize) {
+        let mut s = self.lock();
+        s.waiting.reserve(Self::SLOTS);
+        while s.free.len() < buffers {
+            s.free.push(Vec::with_capacity(bytes));
+        }
+    }
+
     /// Queues a copy of `pixels` as frame `index`, dropping the oldest waiting frame if both
     /// slots are full. The copy is made outside the lock.
     pub fn publish(&self, index: u64, width: u32, height: u32, pixels: &[u8]) {
@@ -369,6 +380,9 @@ pub fn run(
     let mut player = show.player(&options.engine)?;
     let size = player.frame_size();
     let handoffs: Vec<Handoff> = outputs.iter().map(|_| Handoff::new()).collect();
+    for h in &handoffs {
+        h.reserve(Handoff::SLOTS + 2, size.0 as usize * size.1 as usize * 4);
+    }
     let status = Mutex::new(format!(
         "{} · space pause · n/p entry · s screenshot · r record · q quit",
         show.name()

@@ -295,3 +295,24 @@ mod running {
         assert_eq!(report.made + report.skipped, 90);
     }
 }
+
+#[test]
+fn publishing_into_a_reserved_handoff_never_allocates() {
+    use marquee::live::{Handoff, Taken};
+    use std::time::Duration;
+    let h = Handoff::new();
+    h.reserve(Handoff::SLOTS + 2, 64);
+    let frame = [7u8; 64];
+    let before = marquee::alloc_count::allocations();
+    // The worst case: the output holds one frame while two wait and a fourth is published.
+    h.publish(0, 4, 4, &frame);
+    let Taken::Frame(held) = h.take(Duration::ZERO) else {
+        panic!("a frame was waiting")
+    };
+    for i in 1..=10 {
+        h.publish(i, 4, 4, &frame);
+    }
+    h.recycle(held);
+    // Only counted where the counting allocator is installed (the `alloc` module does).
+    assert_eq!(marquee::alloc_count::allocations() - before, 0);
+}
