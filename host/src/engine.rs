@@ -878,14 +878,9 @@ impl Engine {
     /// created anew, recorders no longer in the scene are finished, and the frame count goes
     /// on. On an error the running scene is left as it was. Returns how many instances were kept.
     pub fn reload(&mut self, scene: &Scene, options: &EngineOptions) -> Result<usize, EngineError> {
-        // Build it once with fresh instances first, so that a bad edit leaves this engine intact.
-        let fresh = Engine::new(
-            scene,
-            &EngineOptions {
-                scene_recorders: false,
-                ..options.clone()
-            },
-        )?;
+        // Build it once with fresh instances first (recorders included: they write under a
+        // temporary name until finished), so that a bad edit leaves this engine intact.
+        let fresh = Engine::new(scene, options)?;
         let mut kept = self.take_instances();
         let (next, frames) = (self.next_frame(), self.world.resource::<Stats>().frames);
         let (mut engine, result) = match Engine::build(scene, options, &mut kept) {

@@ -49,6 +49,10 @@ fn a_bad_edit_leaves_the_running_scene_alone() {
     let bad = scene(&dusty("AB").replace("count = 3", "count = -3")).unwrap();
     let err = live.reload(&bad, &options).unwrap_err().to_string();
     assert!(err.contains("count"), "{err}");
+    // A recorder the edit adds with a bad config is caught before anything is switched too.
+    let bad_recorder = scene(&format!("{}[[recorder]]\nplugin = \"gif\"\n", dusty("CD"))).unwrap();
+    let err = live.reload(&bad_recorder, &options).unwrap_err().to_string();
+    assert!(err.contains("path"), "{err}");
     for frame in 5..10 {
         assert!(live.step() == untouched.step(), "frame {frame}");
     }
