@@ -6,7 +6,10 @@
 
 use abi_stable::StableAbi;
 
+use crate::author::ProcessorPlugin;
 use crate::canvas::map_rgb;
+use crate::error::PluginError;
+use crate::types::FrameCtx;
 
 /// Fixed-point scale of [`PixelOp::matrix`]: 4096 stands for 1.0.
 pub const MATRIX_ONE: i32 = 1 << 12;
@@ -174,6 +177,29 @@ fn matrix_chunk(m: &[i32; 9], chunk: &[u8], out: &mut [[u8; 3]; CHUNK]) {
         for (k, v) in o.iter_mut().enumerate() {
             *v = ((m[3 * k] * r + m[3 * k + 1] * g + m[3 * k + 2] * b + half) >> 12).clamp(0, 255) as u8;
         }
+    }
+}
+
+/// A fixed `PixelOp` is itself a per-pixel processor: the same operation every frame, fusable,
+/// and describing itself as that operation. Processors such as `color` and `quantize` build one
+/// from their config and hand it to the host as it is.
+impl ProcessorPlugin for PixelOp {
+    fn process(&mut self, ctx: &FrameCtx, frame: &mut [u8]) -> Result<(), PluginError> {
+        self.process_rows(ctx, 0, frame)
+    }
+
+    fn pointwise(&self) -> bool {
+        true
+    }
+
+    fn process_rows(&mut self, ctx: &FrameCtx, first_row: u32, rows: &mut [u8]) -> Result<(), PluginError> {
+        self.apply(rows, ctx.width as usize, first_row as usize);
+        Ok(())
+    }
+
+    fn pixel_op(&mut self, _ctx: &FrameCtx, op: &mut PixelOp) -> Result<bool, PluginError> {
+        op.assign(self);
+        Ok(true)
     }
 }
 

@@ -5,8 +5,8 @@
 //! lookup table holding brightness, contrast and gamma together. Alpha is untouched.
 
 use marquee_plugin_api::{
-    Factory, Field, FieldType, FrameCtx, InitCtx, PixelOp, PluginDef, PluginError, ProcessorPlugin,
-    check_range, declare_plugin, parse_config,
+    Factory, Field, FieldType, InitCtx, PixelOp, PluginDef, PluginError, ProcessorPlugin, check_range,
+    declare_plugin, parse_config,
 };
 use serde::{Deserialize, Serialize};
 
@@ -81,7 +81,7 @@ impl Default for Config {
 /// Fixed-point scale of the colour matrix.
 const Q: i32 = 1 << 12;
 
-/// The processor: a colour matrix and a lookup table, built once.
+/// A colour matrix and a lookup table, built once as the `PixelOp` that is the processor.
 pub struct Color {
     /// The matrix (row-major 3×3 in 12-bit fixed point, left out when it is the identity) and
     /// the table, as the per-pixel operation the frame goes through.
@@ -148,27 +148,8 @@ fn new_processor(json: &str, _init: &InitCtx) -> Result<Box<dyn ProcessorPlugin>
     check_range("contrast", config.contrast, 0.0, 8.0)?;
     check_range("saturation", config.saturation, 0.0, 8.0)?;
     check_range("hue", config.hue, -360.0, 360.0)?;
-    Ok(Box::new(Color::new(&config)))
-}
-
-impl ProcessorPlugin for Color {
-    fn process(&mut self, ctx: &FrameCtx, frame: &mut [u8]) -> Result<(), PluginError> {
-        self.process_rows(ctx, 0, frame)
-    }
-
-    fn pointwise(&self) -> bool {
-        true
-    }
-
-    fn process_rows(&mut self, ctx: &FrameCtx, first_row: u32, frame: &mut [u8]) -> Result<(), PluginError> {
-        self.op.apply(frame, ctx.width as usize, first_row as usize);
-        Ok(())
-    }
-
-    fn pixel_op(&mut self, _ctx: &FrameCtx, op: &mut PixelOp) -> Result<bool, PluginError> {
-        op.assign(&self.op);
-        Ok(true)
-    }
+    // The operation is the same every frame: the `PixelOp` itself is the processor.
+    Ok(Color::new(&config).op)
 }
 
 declare_plugin!(PLUGIN);
@@ -176,6 +157,7 @@ declare_plugin!(PLUGIN);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use marquee_plugin_api::FrameCtx;
 
     #[test]
     fn declared_fields_match_the_config() {
@@ -206,7 +188,7 @@ mod tests {
             seed: 0,
         };
         let mut px = [200, 100, 0, 77];
-        c.process(&FrameCtx::new(&init, 0), &mut px).unwrap();
+        c.op.process(&FrameCtx::new(&init, 0), &mut px).unwrap();
         assert_eq!(px, [100, 50, 0, 77]);
         let g = Color::new(&Config {
             gamma: 2.0,
@@ -224,7 +206,7 @@ mod tests {
             seed: 0,
         };
         let mut px = px;
-        c.process(&FrameCtx::new(&init, 0), &mut px).unwrap();
+        c.op.process(&FrameCtx::new(&init, 0), &mut px).unwrap();
         px
     }
 

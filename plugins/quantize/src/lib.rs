@@ -2,8 +2,8 @@
 //! it, optionally with 4×4 ordered (Bayer) dithering so gradients keep their shape.
 
 use marquee_plugin_api::{
-    Factory, Field, FieldType, FrameCtx, InitCtx, PixelOp, PluginDef, PluginError, ProcessorPlugin,
-    check_range, declare_plugin, parse_config,
+    Factory, Field, FieldType, InitCtx, PixelOp, PluginDef, PluginError, ProcessorPlugin, check_range,
+    declare_plugin, parse_config,
 };
 use serde::{Deserialize, Serialize};
 
@@ -58,7 +58,8 @@ impl Default for Config {
 /// The 4×4 Bayer matrix, thresholds 0..16.
 const BAYER: [[u8; 4]; 4] = [[0, 8, 2, 10], [12, 4, 14, 6], [3, 11, 1, 9], [15, 7, 13, 5]];
 
-/// The processor: one table per Bayer cell (16 tables of 256), or one table without dithering.
+/// One table per Bayer cell (16 tables of 256), or one table without dithering, built once as
+/// the `PixelOp` that is the processor.
 pub struct Quantize {
     /// The tables as the per-pixel operation the frame goes through.
     op: Box<PixelOp>,
@@ -95,27 +96,8 @@ impl Quantize {
 fn new_processor(json: &str, _init: &InitCtx) -> Result<Box<dyn ProcessorPlugin>, PluginError> {
     let config: Config = parse_config(json)?;
     check_range("bits", config.bits as f64, 1.0, 8.0)?;
-    Ok(Box::new(Quantize::new(&config)))
-}
-
-impl ProcessorPlugin for Quantize {
-    fn process(&mut self, ctx: &FrameCtx, frame: &mut [u8]) -> Result<(), PluginError> {
-        self.process_rows(ctx, 0, frame)
-    }
-
-    fn pointwise(&self) -> bool {
-        true
-    }
-
-    fn process_rows(&mut self, ctx: &FrameCtx, first_row: u32, frame: &mut [u8]) -> Result<(), PluginError> {
-        self.op.apply(frame, ctx.width as usize, first_row as usize);
-        Ok(())
-    }
-
-    fn pixel_op(&mut self, _ctx: &FrameCtx, op: &mut PixelOp) -> Result<bool, PluginError> {
-        op.assign(&self.op);
-        Ok(true)
-    }
+    // The operation is the same every frame: the `PixelOp` itself is the processor.
+    Ok(Quantize::new(&config).op)
 }
 
 declare_plugin!(PLUGIN);
@@ -123,6 +105,7 @@ declare_plugin!(PLUGIN);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use marquee_plugin_api::FrameCtx;
 
     #[test]
     fn declared_fields_match_the_config() {
@@ -137,6 +120,7 @@ mod tests {
             seed: 0,
         };
         Quantize::new(&config)
+            .op
             .process(&FrameCtx::new(&init, 0), frame)
             .unwrap();
     }
