@@ -14,13 +14,14 @@ use bevy_ecs::schedule::{LogLevel, ScheduleBuildError, ScheduleBuildSettings, Si
 use marquee_plugin_api::abi_stable::std_types::{ROption, RResult, RSlice, RSliceMut};
 use marquee_plugin_api::rng::mix;
 use marquee_plugin_api::{
-    Canvas, DrawQueue, FrameCtx, FrameMeta, InitCtx, PixelOp, PluginError, PluginKind, ProcessorBox,
-    RecorderBox, RendererBox,
+    Canvas, DrawQueue, Events, FrameCtx, FrameMeta, InitCtx, PixelOp, PluginError, PluginKind, ProcessorBox,
+    RendererBox,
 };
 
 use crate::accumulator::{Accumulator, BufferPool};
 use crate::diag::Diagnostic;
-use crate::scene::{Blend, MAX_FRAME_BYTES, MAX_SIDE, Placement, Scene, SceneError, StageSpec};
+use crate::recording::{OutputDir, RecorderSample, RecorderThread, WhenFull, prepare_dir, resolve_output};
+use crate::scene::{Blend, MAX_FRAME_BYTES, MAX_SIDE, Placement, RecorderSpec, Scene, SceneError, StageSpec};
 
 /// The phases of one frame, run in this order.
 #[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -124,7 +125,7 @@ impl<T> Slot<T> {
 struct Kept {
     layers: Vec<(RendererSlot, LayerTarget)>,
     processors: Vec<Slot<ProcessorBox>>,
-    recorders: Vec<Slot<RecorderBox>>,
+    recorders: Vec<Slot<RecorderThread>>,
     /// How many were kept.
     reused: usize,
 }
@@ -363,13 +364,23 @@ impl Processors {
     }
 }
 
-/// The recorders.
+/// The recorders, each on a thread of its own behind a bounded queue.
 #[derive(Resource, Debug, Default)]
-pub struct Recorders(pub Vec<Slot<RecorderBox>>);
+pub struct Recorders(pub Vec<Slot<RecorderThread>>);
 
 /// Whether recorders receive frames now (live runs toggle it; on by default).
 #[derive(Resource, Debug, Clone, Copy)]
 pub struct Recording(pub bool);
+
+/// Clip triggers: asked for from outside ([`Engine::trigger`]) or raised by plugins
+/// ([`Events::TRIGGER`]); delivered to every recorder before the frame they belong to.
+#[derive(Resource, Debug, Default, Clone, Copy)]
+pub struct Triggers {
+    /// A trigger asked for since the last frame.
+    pub requested: bool,
+    /// Triggers delivered so far.
+    pub delivered: u64,
+}
 
 /// One instance failure, reported once.
 #[derive(Debug, Clone, PartialEq)]
@@ -511,29 +522,44 @@ fn process(
     times.0[3] = t0.elapsed();
 }
 
+#[allow(clippy::too_many_arguments)]
 fn output(
     clock: Res<Clock>,
     recording: Res<Recording>,
+    mut triggers: ResMut<Triggers>,
     mut recorders: ResMut<Recorders>,
-    chain: Res<Processors>,
+    mut layers: Query<&mut RendererSlot>,
+    mut chain: ResMut<Processors>,
     acc: Res<Accumulator>,
     mut times: ResMut<SetTimes>,
 ) {
     let t0 = Instant::now();
-    record_frame(&clock, &recording, &mut recorders, &chain, &acc);
+    // Events the plugins raised while making this frame.
+    let mut events = Events::NONE;
+    for mut slot in &mut layers {
+        if slot.0.failed.is_none() {
+            events = events.union(slot.0.object.events());
+        }
+    }
+    for slot in chain.slots.iter_mut().filter(|s| s.failed.is_none()) {
+        events = events.union(slot.object.events());
+    }
+    let trigger = std::mem::take(&mut triggers.requested) || events.contains(Events::TRIGGER);
+    if trigger {
+        triggers.delivered += 1;
+    }
+    record_frame(&clock, &recording, trigger, &mut recorders, &chain, &acc);
     times.0[4] = t0.elapsed();
 }
 
 fn record_frame(
     clock: &Clock,
     recording: &Recording,
+    trigger: bool,
     recorders: &mut Recorders,
     chain: &Processors,
     acc: &Accumulator,
 ) {
-    if !recording.0 {
-        return;
-    }
     let (frame, width, height) = chain.output(acc);
     let meta = FrameMeta {
         index: clock.index,
@@ -543,8 +569,14 @@ fn record_frame(
         height,
     };
     for slot in recorders.0.iter_mut().filter(|s| s.failed.is_none()) {
-        let result = slot.object.record(&meta, RSlice::from_slice(frame));
-        slot.settle(result);
+        if trigger {
+            slot.object.trigger(meta);
+        }
+        if recording.0
+            && let Some(e) = slot.object.offer(&meta, frame)
+        {
+            slot.failed = Some(e);
+        }
     }
 }
 
@@ -650,6 +682,11 @@ pub struct EngineOptions {
     pub threads: usize,
     /// Create the scene's own recorders (trace and verify leave them out).
     pub scene_recorders: bool,
+    /// Where the recorders may write.
+    pub output: OutputDir,
+    /// Frames are paced by a clock (live runs): a recorder whose scene does not say
+    /// `when_full` drops frames it cannot take instead of making rendering wait.
+    pub realtime: bool,
     /// Fuse runs of per-pixel processors into one pass (the default). Off runs each processor
     /// over the whole frame in turn; the pixels are the same either way.
     pub fuse: bool,
@@ -660,6 +697,8 @@ impl Default for EngineOptions {
         EngineOptions {
             threads: 1,
             scene_recorders: true,
+            output: OutputDir::default(),
+            realtime: false,
             fuse: true,
         }
     }
@@ -823,6 +862,43 @@ impl std::fmt::Debug for Engine {
     }
 }
 
+/// The recorder's config with its output paths resolved in the output directory (the scene's
+/// own directory unless one was given), each directory created and proved writable.
+fn resolve_outputs(scene: &Scene, spec: &RecorderSpec, out: &OutputDir) -> Result<String, SceneError> {
+    if spec.outputs.is_empty() {
+        return Ok(spec.stage.config_json.clone());
+    }
+    let dir = match &out.dir {
+        Some(dir) => dir.clone(),
+        None => match scene.source.path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => std::path::PathBuf::from("."),
+        },
+    };
+    let mut config: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&spec.stage.config_json).expect("the scene wrote this JSON");
+    for field in &spec.outputs {
+        let refuse = |e: crate::recording::OutputPathError| {
+            SceneError::Invalid(Box::new(
+                scene
+                    .source
+                    .diag(
+                        format!("recorder `{}`: {e}", spec.stage.id),
+                        Some(field.span.clone()),
+                    )
+                    .help(e.help()),
+            ))
+        };
+        let path = resolve_output(&dir, &field.raw, out.unconfined).map_err(refuse)?;
+        prepare_dir(&path).map_err(refuse)?;
+        config.insert(
+            field.key.clone(),
+            serde_json::Value::String(path.to_string_lossy().into_owned()),
+        );
+    }
+    Ok(serde_json::Value::Object(config).to_string())
+}
+
 fn plugin_error(scene: &Scene, spec: &StageSpec, kind: PluginKind, e: PluginError) -> SceneError {
     let src = &scene.source;
     let span = match (e.field(), &spec.config_span) {
@@ -982,6 +1058,7 @@ impl Engine {
         world.insert_resource(processors);
         world.insert_resource(Recorders::default());
         world.insert_resource(Recording(true));
+        world.insert_resource(Triggers::default());
         world.insert_resource(SetTimes::default());
         world.insert_resource(Failures::default());
         world.insert_resource(Stats::default());
@@ -1003,14 +1080,14 @@ impl Engine {
                     width,
                     height,
                     fps: scene.fps,
-                    seed: instance_seed(scene.seed, &spec.id),
+                    seed: instance_seed(scene.seed, &spec.stage.id),
                 };
-                match take_matching(&mut kept.recorders, |s| s, spec, &init) {
+                match take_matching(&mut kept.recorders, |s| s, &spec.stage, &init) {
                     Some(slot) => {
                         kept.reused += 1;
                         engine.world.resource_mut::<Recorders>().0.push(slot);
                     }
-                    None => engine.add_recorder(scene, spec)?,
+                    None => engine.add_recorder(scene, spec, options)?,
                 }
             }
         }
@@ -1018,25 +1095,95 @@ impl Engine {
         Ok(engine)
     }
 
-    /// Creates a recorder instance from `spec` and attaches it; it sees the final frame size.
-    pub fn add_recorder(&mut self, scene: &Scene, spec: &StageSpec) -> Result<(), SceneError> {
+    /// Creates a recorder instance from `spec` on a thread of its own and attaches it; it sees
+    /// the final frame size. Its output paths are resolved in `options.output` (refused if they
+    /// leave it) and their directories created and proved writable first.
+    pub fn add_recorder(
+        &mut self,
+        scene: &Scene,
+        spec: &RecorderSpec,
+        options: &EngineOptions,
+    ) -> Result<(), SceneError> {
+        let stage = &spec.stage;
         let (width, height) = self.frame_size();
         let init = InitCtx {
             width,
             height,
             fps: scene.fps,
-            seed: instance_seed(scene.seed, &spec.id),
+            seed: instance_seed(scene.seed, &stage.id),
         };
-        match (spec.plugin.module.new_recorder())(spec.config_json.as_str().into(), &init) {
+        let config = resolve_outputs(scene, spec, &options.output)?;
+        match (stage.plugin.module.new_recorder())(config.as_str().into(), &init) {
             RResult::ROk(o) => {
+                let bytes = width as usize * height as usize * 4;
+                let when_full = spec.queue.when_full.unwrap_or(if options.realtime {
+                    WhenFull::Drop
+                } else {
+                    WhenFull::Wait
+                });
+                let thread = RecorderThread::spawn(&stage.id, o, bytes, spec.queue.frames, when_full);
                 self.world
                     .resource_mut::<Recorders>()
                     .0
-                    .push(Slot::new(spec, o, init));
+                    .push(Slot::new(stage, thread, init));
                 Ok(())
             }
-            RResult::RErr(e) => Err(plugin_error(scene, spec, PluginKind::Recorder, e)),
+            RResult::RErr(e) => Err(plugin_error(scene, stage, PluginKind::Recorder, e)),
         }
+    }
+
+    /// Asks every recorder for a clip around the next frame (a key, a signal).
+    pub fn trigger(&mut self) {
+        self.world.resource_mut::<Triggers>().requested = true;
+    }
+
+    /// Clip triggers delivered so far, asked for or raised by plugins.
+    pub fn triggers(&self) -> u64 {
+        self.world.resource::<Triggers>().delivered
+    }
+
+    /// Each recorder's queue depth and counts now, in scene order, into `out` (cleared first;
+    /// no allocation once it has the capacity).
+    pub fn recorder_samples(&self, out: &mut Vec<RecorderSample>) {
+        out.clear();
+        out.extend(
+            self.world
+                .resource::<Recorders>()
+                .0
+                .iter()
+                .map(|s| s.object.sample()),
+        );
+    }
+
+    /// Each recorder's id with its counts now, in scene order.
+    pub fn recorder_report(&self) -> Vec<(String, RecorderSample)> {
+        let recorders = &self.world.resource::<Recorders>().0;
+        recorders
+            .iter()
+            .map(|s| (s.id.clone(), s.object.sample()))
+            .collect()
+    }
+
+    /// Each recorder's id, plugin and what it said about itself when created (a JSON object
+    /// text, or empty), in scene order.
+    pub fn recorder_info(&self) -> Vec<(String, String, String)> {
+        let recorders = &self.world.resource::<Recorders>().0;
+        recorders
+            .iter()
+            .map(|s| (s.id.clone(), s.plugin.clone(), s.object.describe().to_string()))
+            .collect()
+    }
+
+    /// Each recorder's own counters (clips written, frames held...), as `(recorder id, counter
+    /// name, value)`, as they last reported them.
+    pub fn recorder_counters(&self) -> Vec<(String, String, u64)> {
+        let mut out = Vec::new();
+        for s in &self.world.resource::<Recorders>().0 {
+            for (name, value) in s.object.counters() {
+                out.push((s.id.clone(), name, value));
+            }
+        }
+        out
     }
 
     /// Makes the next frame and returns it (RGBA8, opaque, canvas-sized).
@@ -1138,6 +1285,7 @@ impl Engine {
             }
         }
         out.sort();
+        out.extend(self.recorder_counters());
         out
     }
 

@@ -41,6 +41,7 @@ pub mod metrics;
 pub mod new_plugin;
 pub mod output;
 pub mod playlist;
+pub mod recording;
 pub mod registry;
 pub mod scene;
 pub mod show;

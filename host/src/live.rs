@@ -33,12 +33,14 @@ pub enum Control {
     Screenshot,
     /// Stop or resume delivering frames to recorders.
     ToggleRecording,
+    /// Ask clip recorders (`preroll`) for a clip of this moment.
+    Trigger,
     /// Stop, finishing every recorder.
     Quit,
 }
 
 impl Control {
-    /// The control a key stands for: space, n, p, s, r, q (Esc and Ctrl-C are `Quit` too).
+    /// The control a key stands for: space, n, p, s, r, c, q (Esc and Ctrl-C are `Quit` too).
     pub fn for_key(key: char) -> Option<Control> {
         Some(match key {
             ' ' => Control::TogglePause,
@@ -46,6 +48,7 @@ impl Control {
             'p' => Control::Previous,
             's' => Control::Screenshot,
             'r' => Control::ToggleRecording,
+            'c' => Control::Trigger,
             'q' => Control::Quit,
             _ => return None,
         })
@@ -344,6 +347,8 @@ pub struct LiveReport {
     pub target_fps: f64,
     /// What the metrics stream wrote and dropped.
     pub metrics: Option<crate::metrics::StreamReport>,
+    /// Each recorder of the scene showing at the end, by id: frames written, dropped, queued.
+    pub recorders: Vec<(String, crate::recording::RecorderSample)>,
 }
 
 /// The files a show is read from, with their modification times.
@@ -357,13 +362,20 @@ fn stamps(files: &[PathBuf]) -> Vec<Option<SystemTime>> {
 /// Set by Ctrl-C (SIGINT) and SIGTERM once a live run has installed its handler.
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
+/// Set by SIGUSR1 once a live run has installed its handler: a clip trigger from outside
+/// (`kill -USR1 <pid>`).
+static TRIGGERED: std::sync::LazyLock<std::sync::Arc<AtomicBool>> =
+    std::sync::LazyLock::new(|| std::sync::Arc::new(AtomicBool::new(false)));
+
 /// Makes Ctrl-C and SIGTERM end live runs cleanly (recorders finished, terminal restored)
-/// instead of killing the process. Safe to call more than once.
+/// instead of killing the process, and SIGUSR1 trigger a clip. Safe to call more than once.
 pub fn handle_interrupts() {
     static INSTALLED: std::sync::Once = std::sync::Once::new();
     INSTALLED.call_once(|| {
         // If another handler is already installed, Ctrl-C keeps its old meaning.
         let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
+        #[cfg(unix)]
+        let _ = signal_hook::flag::register(signal_hook::consts::SIGUSR1, std::sync::Arc::clone(&TRIGGERED));
     });
 }
 
@@ -376,6 +388,14 @@ pub fn run(
     options: &LiveOptions,
     mut observe: Observe,
 ) -> Result<LiveReport, EngineError> {
+    // Paced frames make a real-time run: recorders drop what they cannot take, unless told.
+    let options = &LiveOptions {
+        engine: EngineOptions {
+            realtime: options.paced,
+            ..options.engine.clone()
+        },
+        ..options.clone()
+    };
     let mut show = show;
     let mut player = show.player(&options.engine)?;
     let size = player.frame_size();
@@ -384,7 +404,7 @@ pub fn run(
         h.reserve(Handoff::SLOTS + 2, size.0 as usize * size.1 as usize * 4);
     }
     let status = Mutex::new(format!(
-        "{} · space pause · n/p entry · s screenshot · r record · q quit",
+        "{} · space pause · n/p entry · s screenshot · r record · c clip · q quit",
         show.name()
     ));
     let (tx, rx) = mpsc::channel();
@@ -429,7 +449,13 @@ pub fn run(
         result
     })?;
     report.counters = player.counters();
+    report.recorders = player.recorder_samples();
     report.failures.extend(player.finish());
+    if let Player::Scene(engine) = &mut player {
+        // A scene's recorders are still there after finishing: their final counts.
+        report.recorders = engine.recorder_report();
+        report.counters = player.counters();
+    }
     if let Some(stream) = observe.metrics.take() {
         match stream.finish() {
             Ok(r) => report.metrics = Some(r),
@@ -480,6 +506,7 @@ fn render_loop(
     let mut paused_since: Option<Instant> = None;
     let mut recording = true;
     let mut shot_wanted = false;
+    let mut trigger_wanted = false;
     let mut next: u64 = 0;
     let mut first_frame = start;
     let mut paused_at_first = Duration::ZERO;
@@ -512,7 +539,18 @@ fn render_loop(
                     let state = if recording { "resumed" } else { "paused" };
                     log(report, format!("recording {state}"));
                 }
+                Control::Trigger => trigger_wanted = true,
             }
+        }
+        if TRIGGERED.swap(false, Ordering::SeqCst) {
+            trigger_wanted = true;
+        }
+        if trigger_wanted && paused_since.is_none() {
+            trigger_wanted = false;
+            player.trigger();
+            let message = format!("clip triggered at frame {next}");
+            set_status(message.clone());
+            log(report, message);
         }
         if quit || player.is_done() || options.limit.is_some_and(|n| next >= n) {
             break;
@@ -581,12 +619,18 @@ fn render_loop(
             log(report, format!("warning: {f}"));
             report.failures.push(f);
         }
-        if let Some(stream) = &mut observe.metrics
-            && next.is_multiple_of(every)
-        {
-            let engine = player.engine();
-            if layers_of != Some((reloads, player.epoch())) {
-                layers_of = Some((reloads, player.epoch()));
+        // A new scene (start, reload, playlist entry): say what its recorders chose.
+        let scene_changed = layers_of != Some((reloads, player.epoch()));
+        if scene_changed {
+            layers_of = Some((reloads, player.epoch()));
+            let recorders = player.engine().map(|e| e.recorder_info()).unwrap_or_default();
+            for (id, plugin, info) in &recorders {
+                if !info.is_empty() {
+                    log(report, format!("recorder `{id}` ({plugin}): {info}"));
+                }
+            }
+            if let Some(stream) = &mut observe.metrics {
+                let engine = player.engine();
                 let ids: Vec<String> = engine
                     .map(|e| e.layer_ids())
                     .unwrap_or_default()
@@ -594,7 +638,13 @@ fn render_loop(
                     .map(|id| crate::metrics::json_str(id))
                     .collect();
                 stream.line(format!("{{\"type\":\"layers\",\"ids\":[{}]}}", ids.join(",")));
+                stream.line(crate::metrics::recorders_line(&recorders));
             }
+        }
+        if let Some(stream) = &mut observe.metrics
+            && next.is_multiple_of(every)
+        {
+            let engine = player.engine();
             let allocations = match (observe.allocations, allocated) {
                 (Some(count), Some(before)) => Some(count() - before),
                 _ => None,
@@ -612,6 +662,10 @@ fn render_loop(
                         queue: h.depth() as u32,
                         dropped: h.dropped(),
                     }));
+                match engine {
+                    Some(e) => e.recorder_samples(&mut r.recorders),
+                    None => r.recorders.clear(),
+                }
                 r.skipped = report.skipped;
                 r.overruns = report.overruns;
                 r.allocations = allocations;

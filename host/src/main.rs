@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use marquee::engine::EngineOptions;
 use marquee::live::{self, LiveOptions, Output};
 use marquee::output::{self, Headless, OutputKind, Surroundings, Terminal};
+use marquee::recording::OutputDir;
 use marquee::registry::{Origin, Registry};
 use marquee::show::Show;
 use marquee::trace;
@@ -48,6 +49,14 @@ enum Command {
         /// Where `s` saves screenshots.
         #[arg(long, default_value = ".")]
         screenshots: PathBuf,
+        /// The directory recorders write in: their paths are taken relative to it and may not
+        /// leave it (default: the scene file's directory).
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+        /// Let the scene's recorders write anywhere (absolute paths, `..`), not only inside the
+        /// output directory.
+        #[arg(long)]
+        unconfined_paths: bool,
         /// Stream metrics as JSON lines to this file, or to `tcp://127.0.0.1:PORT`.
         #[arg(long, value_name = "FILE|tcp://HOST:PORT")]
         metrics: Option<String>,
@@ -311,6 +320,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             threads,
             no_reload,
             screenshots,
+            out_dir,
+            unconfined_paths,
             metrics,
             metrics_every,
         } => {
@@ -348,6 +359,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let options = LiveOptions {
                 engine: EngineOptions {
                     threads,
+                    output: OutputDir {
+                        dir: out_dir,
+                        unconfined: unconfined_paths,
+                    },
                     ..EngineOptions::default()
                 },
                 paced: !unpaced,
@@ -583,6 +598,21 @@ fn print_live_report(report: &live::LiveReport, path: &std::path::Path) {
             .map(|(layer, name, value)| format!("{layer}.{name}={value}"))
             .collect();
         tracing::info!("counters: {}", shown.join(", "));
+    }
+    for (id, r) in &report.recorders {
+        let line = format!(
+            "recorder `{id}`: {} frames written, {} dropped because its queue was full{}",
+            r.written,
+            r.dropped,
+            if r.failed { "; it failed and stopped" } else { "" }
+        );
+        if r.dropped > 0 {
+            tracing::warn!(
+                "{line} (a bigger `queue`, or `when_full = \"wait\"` for offline renders, keeps them)"
+            );
+        } else {
+            tracing::info!("{line}");
+        }
     }
     let name = path
         .file_stem()

@@ -5,9 +5,13 @@
 //! - first `{"type":"start", "show":…, "fps":…, "width":…, "height":…, "outputs":[…],
 //!   "choice":…}`;
 //! - `{"type":"layers","ids":[…]}` whenever the set of layers changes (a playlist's next scene);
+//! - `{"type":"recorders","recorders":[{"id":…,"plugin":…,"info":{…}}]}` with it: what each
+//!   recorder chose at creation (a video recorder's codec, and why it skipped the others);
 //! - per frame (or every N frames) `{"type":"frame","frame":…,"ms":…,"sets_ms":{…},
-//!   "layers_ms":[…],"outputs":[{"queue":…,"dropped":…}],"skipped":…,"overruns":…,
-//!   "allocations":…}`, the layer times in the order of the last `layers` line;
+//!   "layers_ms":[…],"outputs":[{"queue":…,"dropped":…}],"recorders":[{"queue":…,
+//!   "dropped":…,"written":…,"failed":…}],"skipped":…,"overruns":…,"allocations":…}`, the
+//!   layer times in the order of the last `layers` line, the recorders in that of the last
+//!   `recorders` line;
 //! - last `{"type":"end","frames":…,"lines_dropped":…}`.
 //!
 //! Frame records are recycled between the two threads: a steady stream allocates nothing.
@@ -20,6 +24,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::engine::SET_NAMES;
+use crate::recording::RecorderSample;
 
 /// Lines the queue holds before it drops (about four seconds at 1,000 frames per second).
 pub const QUEUE: usize = 4096;
@@ -88,6 +93,8 @@ pub struct FrameRecord {
     pub layers: Vec<Duration>,
     /// One per output.
     pub outputs: Vec<OutputSample>,
+    /// One per recorder, in the order of the last `recorders` line.
+    pub recorders: Vec<RecorderSample>,
     /// Frames skipped behind the clock so far.
     pub skipped: u64,
     /// Frames over budget so far.
@@ -128,6 +135,20 @@ impl std::fmt::Debug for MetricsStream {
     }
 }
 
+/// The `recorders` line: each recorder's id, plugin and what it said about itself when created
+/// (a JSON object such as the codec a video recorder chose, or `{}`).
+pub fn recorders_line(recorders: &[(String, String, String)]) -> String {
+    let list: Vec<serde_json::Value> = recorders
+        .iter()
+        .map(|(id, plugin, info)| {
+            let info = serde_json::from_str::<serde_json::Value>(info)
+                .unwrap_or_else(|_| serde_json::json!({ "text": info }));
+            serde_json::json!({ "id": id, "plugin": plugin, "info": info })
+        })
+        .collect();
+    serde_json::json!({ "type": "recorders", "recorders": list }).to_string()
+}
+
 /// Escapes `s` as a JSON string.
 pub fn json_str(s: &str) -> String {
     serde_json::Value::String(s.to_string()).to_string()
@@ -159,6 +180,18 @@ fn write_frame(out: &mut impl Write, r: &FrameRecord) -> io::Result<()> {
             if i > 0 { "," } else { "" },
             o.queue,
             o.dropped
+        )?;
+    }
+    write!(out, "],\"recorders\":[")?;
+    for (i, o) in r.recorders.iter().enumerate() {
+        write!(
+            out,
+            "{}{{\"queue\":{},\"dropped\":{},\"written\":{},\"failed\":{}}}",
+            if i > 0 { "," } else { "" },
+            o.queue,
+            o.dropped,
+            o.written,
+            o.failed
         )?;
     }
     write!(out, "],\"skipped\":{},\"overruns\":{}", r.skipped, r.overruns)?;

@@ -807,6 +807,11 @@ impl PlaylistPlayer {
         self.current.as_ref()
     }
 
+    /// The engine of the entry showing now, to act on.
+    pub fn current_mut(&mut self) -> Option<&mut Engine> {
+        self.current.as_mut()
+    }
+
     /// Counts the entries started: it changes whenever the scene showing changes.
     pub fn epoch(&self) -> u64 {
         self.epoch

@@ -152,7 +152,7 @@ impl LoadError {
 }
 
 /// The built-in plugins' root modules, in listing order.
-pub fn builtin_modules() -> [PluginModRef; 15] {
+pub fn builtin_modules() -> [PluginModRef; 19] {
     [
         marquee_mandelbrot::module(),
         marquee_random_pixels::module(),
@@ -168,7 +168,11 @@ pub fn builtin_modules() -> [PluginModRef; 15] {
         marquee_quantize::module(),
         marquee_fade::module(),
         marquee_transform::module(),
+        marquee_motion::module(),
         marquee_gif::module(),
+        marquee_png_sequence::module(),
+        marquee_video::module(),
+        marquee_preroll::module(),
     ]
 }
 

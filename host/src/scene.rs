@@ -29,6 +29,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::diag::{Diagnostic, nearest};
+use crate::recording::{QueueSpec, WhenFull};
 use crate::registry::{LoadedPlugin, Registry};
 
 /// The largest frame accepted, in bytes (RGBA8): 256 MiB, e.g. 8192 × 8192.
@@ -58,7 +59,7 @@ pub struct SceneFile {
     pub processors: Vec<Spanned<StageFile>>,
     /// Recorders.
     #[serde(default, rename = "recorder")]
-    pub recorders: Vec<Spanned<StageFile>>,
+    pub recorders: Vec<Spanned<RecorderFile>>,
 }
 
 /// `[canvas]`.
@@ -151,6 +152,22 @@ pub struct StageFile {
     pub plugin: Spanned<String>,
     /// Config handed to the plugin.
     pub config: Option<Spanned<toml::Table>>,
+}
+
+/// `[[recorder]]`: a stage plus its queue.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecorderFile {
+    /// Unique id; defaults to the plugin id.
+    pub id: Option<String>,
+    /// The plugin's id.
+    pub plugin: Spanned<String>,
+    /// Config handed to the plugin.
+    pub config: Option<Spanned<toml::Table>>,
+    /// Frames the recorder may hold queued (1 to 64).
+    pub queue: Option<Spanned<i64>>,
+    /// `"drop"` (count and go on) or `"wait"` (keep every frame) when the queue is full.
+    pub when_full: Option<Spanned<String>>,
 }
 
 /// Why a scene could not be used.
@@ -265,6 +282,28 @@ pub struct StageSpec {
     pub config_span: Option<Range<usize>>,
 }
 
+/// A recorder: the stage, its queue, and the output paths its config names.
+#[derive(Debug, Clone)]
+pub struct RecorderSpec {
+    /// The recorder to create.
+    pub stage: StageSpec,
+    /// Its queue.
+    pub queue: QueueSpec,
+    /// Its config's path fields, as written; the engine resolves them in the output directory.
+    pub outputs: Vec<OutputField>,
+}
+
+/// A path field of a recorder's config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputField {
+    /// The config key.
+    pub key: String,
+    /// The path as written in the scene.
+    pub raw: String,
+    /// Where it is written.
+    pub span: Range<usize>,
+}
+
 /// A layer: a renderer instance plus how it is composited.
 #[derive(Debug, Clone)]
 pub struct LayerSpec {
@@ -300,7 +339,7 @@ pub struct Scene {
     /// Processors, in order.
     pub processors: Vec<StageSpec>,
     /// Recorders.
-    pub recorders: Vec<StageSpec>,
+    pub recorders: Vec<RecorderSpec>,
 }
 
 impl Scene {
@@ -412,7 +451,7 @@ fn validate(source: Source, file: SceneFile, registry: &Registry) -> Result<Scen
         });
     }
     let processors = resolve_stages(&source, registry, PluginKind::Processor, &file.processors)?;
-    let recorders = resolve_stages(&source, registry, PluginKind::Recorder, &file.recorders)?;
+    let recorders = resolve_recorders(&source, registry, &file.recorders)?;
     let name = file.name.clone().unwrap_or_else(|| {
         source
             .path
@@ -555,6 +594,77 @@ fn resolve_stages(
     Ok(out)
 }
 
+fn resolve_recorders(
+    source: &Source,
+    registry: &Registry,
+    recorders: &[Spanned<RecorderFile>],
+) -> Result<Vec<RecorderSpec>, Diagnostic> {
+    let mut out: Vec<RecorderSpec> = Vec::new();
+    for r in recorders {
+        let r = r.get_ref();
+        let taken: Vec<String> = out.iter().map(|s| s.stage.id.clone()).collect();
+        let stage = resolve_stage(
+            source,
+            registry,
+            PluginKind::Recorder,
+            r.id.as_deref(),
+            &r.plugin,
+            &r.config,
+            &taken,
+        )?;
+        let mut queue = QueueSpec::default();
+        if let Some(q) = &r.queue {
+            let n = *q.get_ref();
+            if n < 1 || n > QueueSpec::MAX_FRAMES as i64 {
+                return Err(source
+                    .diag(format!("a queue of {n} frames is out of range"), Some(q.span()))
+                    .help(format!(
+                        "give 1 to {} frames (default {}); each holds one frame in memory",
+                        QueueSpec::MAX_FRAMES,
+                        QueueSpec::DEFAULT_FRAMES
+                    )));
+            }
+            queue.frames = n as usize;
+        }
+        if let Some(w) = &r.when_full {
+            queue.when_full = match w.get_ref().as_str() {
+                "drop" => Some(WhenFull::Drop),
+                "wait" => Some(WhenFull::Wait),
+                other => {
+                    return Err(source
+                        .diag(format!("`when_full = \"{other}\"` is not a choice"), Some(w.span()))
+                        .help("\"drop\" drops and counts frames the recorder cannot take (live runs); \"wait\" slows rendering to keep every frame (offline renders)"));
+                }
+            };
+        }
+        let spec = stage
+            .plugin
+            .manifest
+            .factory(PluginKind::Recorder)
+            .expect("resolved as a recorder");
+        let mut outputs = Vec::new();
+        if let Some(config) = &r.config {
+            for field in spec.fields.iter().filter(|f| f.ty == FieldType::Path) {
+                if let Some(toml::Value::String(p)) = config.get_ref().get(field.name.as_str())
+                    && !p.is_empty()
+                {
+                    outputs.push(OutputField {
+                        key: field.name.to_string(),
+                        raw: p.clone(),
+                        span: source.key_span(field.name.as_str(), config.span()),
+                    });
+                }
+            }
+        }
+        out.push(RecorderSpec {
+            stage,
+            queue,
+            outputs,
+        });
+    }
+    Ok(out)
+}
+
 fn resolve_stage(
     source: &Source,
     registry: &Registry,
@@ -591,9 +701,15 @@ fn resolve_stage(
     let spec = found.manifest.factory(kind).expect("checked by provides()");
     let mut table = config.as_ref().map(|c| c.get_ref().clone()).unwrap_or_default();
     // Path fields are relative to the scene file: resolve them here, so plugins get usable paths
-    // whatever the working directory.
+    // whatever the working directory. A recorder's are output paths: the engine resolves those
+    // in the output directory.
     let base = source.path.parent().unwrap_or(Path::new(""));
-    for field in spec.fields.iter().filter(|f| f.ty == FieldType::Path) {
+    let inputs = if kind == PluginKind::Recorder {
+        &[][..]
+    } else {
+        spec.fields.as_slice()
+    };
+    for field in inputs.iter().filter(|f| f.ty == FieldType::Path) {
         if let Some(toml::Value::String(p)) = table.get_mut(field.name.as_str())
             && !p.is_empty()
             && Path::new(p.as_str()).is_relative()

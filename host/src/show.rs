@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::engine::{Engine, EngineError, EngineOptions, Failure};
 use crate::playlist::{Playlist, PlaylistPlayer, is_playlist};
+use crate::recording::RecorderSample;
 use crate::registry::Registry;
 use crate::scene::{Scene, SceneError};
 
@@ -173,6 +174,23 @@ impl Player {
             Player::Scene(e) => e.counters(),
             Player::Playlist(p) => p.counters(),
         }
+    }
+
+    /// Asks the recorders of the scene showing now for a clip around the next frame.
+    pub fn trigger(&mut self) {
+        match self {
+            Player::Scene(e) => e.trigger(),
+            Player::Playlist(p) => {
+                if let Some(e) = p.current_mut() {
+                    e.trigger();
+                }
+            }
+        }
+    }
+
+    /// Each recorder of the scene showing now, by id: frames written, dropped, queued.
+    pub fn recorder_samples(&self) -> Vec<(String, RecorderSample)> {
+        self.engine().map(|e| e.recorder_report()).unwrap_or_default()
     }
 
     /// The engine making frames now (a playlist's current entry).

@@ -5,7 +5,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use abi_stable::prefix_type::PrefixTypeTrait;
 use abi_stable::sabi_trait::TD_Opaque;
-use abi_stable::std_types::{RNone, ROption, RResult, RSlice, RSliceMut, RSome, RStr, RVec};
+use abi_stable::std_types::{RNone, ROption, RResult, RSlice, RSliceMut, RSome, RStr, RString, RVec};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -17,7 +17,7 @@ use crate::module::{
     Renderer, RendererBox, Renderer_TO, Size,
 };
 use crate::pixel::PixelOp;
-use crate::types::{FrameCtx, FrameMeta, InitCtx};
+use crate::types::{Events, FrameCtx, FrameMeta, InitCtx};
 
 /// What a renderer plugin implements. No `unsafe`, no `extern`: the wrapper does that.
 pub trait RendererPlugin: Send + Sync + 'static {
@@ -39,6 +39,12 @@ pub trait RendererPlugin: Send + Sync + 'static {
     /// Named counts the host reports (frames missed, dropped, ...); default none. Since ABI 1.1.
     fn counters(&self) -> Vec<(&'static str, u64)> {
         Vec::new()
+    }
+
+    /// The events raised since the host last asked, once per frame after `render`; raise
+    /// [`Events::TRIGGER`] to ask clip recorders for a clip of this moment. Since ABI 1.3.
+    fn events(&mut self) -> Events {
+        Events::NONE
     }
 }
 
@@ -96,6 +102,12 @@ pub trait ProcessorPlugin: Send + Sync + 'static {
     fn pixel_op(&mut self, _ctx: &FrameCtx, _op: &mut PixelOp) -> Result<bool, PluginError> {
         Ok(false)
     }
+
+    /// The events raised since the host last asked, once per frame after the chain ran (a motion
+    /// detector raises [`Events::TRIGGER`]). Since ABI 1.3.
+    fn events(&mut self) -> Events {
+        Events::NONE
+    }
 }
 
 /// What a recorder plugin implements.
@@ -105,6 +117,23 @@ pub trait RecorderPlugin: Send + Sync + 'static {
 
     /// Flushes and closes. Called once, after the last frame.
     fn finish(&mut self) -> Result<(), PluginError>;
+
+    /// A clip was asked for around frame `meta.index`; arrives before that frame's `record`.
+    /// Default: ignored. Since ABI 1.3.
+    fn trigger(&mut self, _meta: &FrameMeta) -> Result<(), PluginError> {
+        Ok(())
+    }
+
+    /// What the instance decided at creation, as a JSON object text (empty: nothing to say); the
+    /// host logs it and writes it to the metrics stream. Since ABI 1.3.
+    fn describe(&self) -> String {
+        String::new()
+    }
+
+    /// Named counts the host reports; default none. Since ABI 1.3.
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        Vec::new()
+    }
 }
 
 /// One documented config field, as a plugin declares it in a `const`.
@@ -275,17 +304,25 @@ impl Renderer for RendererAdapter {
         guard(|| self.0.restore(state.as_slice()))
     }
     fn counters(&self) -> RVec<crate::module::Counter> {
-        // A panic here would cross the boundary; a panicking plugin reports no counters instead.
-        match catch_unwind(AssertUnwindSafe(|| self.0.counters())) {
-            Ok(list) => list
-                .into_iter()
-                .map(|(name, value)| crate::module::Counter {
-                    name: name.into(),
-                    value,
-                })
-                .collect(),
-            Err(_) => RVec::new(),
-        }
+        counters_of(|| self.0.counters())
+    }
+    fn events(&mut self) -> Events {
+        catch_unwind(AssertUnwindSafe(|| self.0.events())).unwrap_or_default()
+    }
+}
+
+/// Counters as the ABI carries them; a panic here would cross the boundary, so a panicking
+/// plugin reports none instead.
+fn counters_of(f: impl FnOnce() -> Vec<(&'static str, u64)>) -> RVec<crate::module::Counter> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(list) => list
+            .into_iter()
+            .map(|(name, value)| crate::module::Counter {
+                name: name.into(),
+                value,
+            })
+            .collect(),
+        Err(_) => RVec::new(),
     }
 }
 
@@ -330,6 +367,9 @@ impl Processor for ProcessorAdapter {
     fn pixel_op(&mut self, ctx: &FrameCtx, op: &mut PixelOp) -> RResult<bool, PluginError> {
         guard(|| self.0.pixel_op(ctx, op))
     }
+    fn events(&mut self) -> Events {
+        catch_unwind(AssertUnwindSafe(|| self.0.events())).unwrap_or_default()
+    }
 }
 
 struct RecorderAdapter(Box<dyn RecorderPlugin>);
@@ -340,6 +380,17 @@ impl Recorder for RecorderAdapter {
     }
     fn finish(&mut self) -> RResult<(), PluginError> {
         guard(|| self.0.finish())
+    }
+    fn trigger(&mut self, meta: &FrameMeta) -> RResult<(), PluginError> {
+        guard(|| self.0.trigger(meta))
+    }
+    fn describe(&self) -> RString {
+        catch_unwind(AssertUnwindSafe(|| self.0.describe()))
+            .map(RString::from)
+            .unwrap_or_default()
+    }
+    fn counters(&self) -> RVec<crate::module::Counter> {
+        counters_of(|| self.0.counters())
     }
 }
 

@@ -60,6 +60,7 @@ pub mod assets;
 pub mod author;
 pub mod canvas;
 pub mod error;
+pub mod files;
 pub mod manifest;
 pub mod module;
 pub mod pixel;
@@ -81,7 +82,7 @@ pub use module::{
 };
 pub use pixel::PixelOp;
 pub use rng::Rng;
-pub use types::{FrameCtx, FrameMeta, InitCtx, Rect, Rgba};
+pub use types::{Events, FrameCtx, FrameMeta, InitCtx, Rect, Rgba};
 
 /// Re-exported so plugin crates can name `abi_stable` types without depending on the crate.
 pub use abi_stable;

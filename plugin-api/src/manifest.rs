@@ -24,7 +24,7 @@ pub struct AbiVersion {
 /// History: 1.0 the first; 1.1 appended `Renderer::counters`; 1.2 appended the processor
 /// methods `pointwise`, `process_rows` (fused per-pixel chains), `output_size` and
 /// `process_into` (processors that change the frame size).
-pub const ABI_VERSION: AbiVersion = AbiVersion { major: 1, minor: 2 };
+pub const ABI_VERSION: AbiVersion = AbiVersion { major: 1, minor: 3 };
 
 impl AbiVersion {
     /// Whether a plugin built for `self` can be driven by a host that speaks `host`.
@@ -84,7 +84,8 @@ pub enum FieldType {
     Color,
     /// A list of values.
     List,
-    /// A file path, relative to the scene file.
+    /// A file path: a renderer's or processor's is read, relative to the scene file; a
+    /// recorder's is written, relative to the output directory and confined to it.
     Path,
 }
 
@@ -167,7 +168,7 @@ mod tests {
 
     #[test]
     fn same_major_and_older_or_equal_minor_loads() {
-        let host = AbiVersion { major: 1, minor: 2 };
+        let host = AbiVersion { major: 1, minor: 3 };
         let v = |major, minor| AbiVersion { major, minor };
         assert!(v(1, 0).loads_in(host));
         assert!(v(1, 2).loads_in(host));

@@ -23,7 +23,7 @@ use crate::canvas::Canvas;
 use crate::error::PluginError;
 use crate::manifest::Manifest;
 use crate::pixel::PixelOp;
-use crate::types::{FrameCtx, FrameMeta, InitCtx};
+use crate::types::{Events, FrameCtx, FrameMeta, InitCtx};
 
 /// A renderer instance: draws its layer once per frame.
 #[sabi_trait]
@@ -44,6 +44,12 @@ pub trait Renderer: Send + Sync {
     /// no entry for it in its vtable, and calling it there runs this default, which has none.
     fn counters(&self) -> RVec<Counter> {
         RVec::new()
+    }
+
+    /// ABI 1.3: the events this instance raised since it was last asked (the host asks once per
+    /// frame, after `render`). Default: none.
+    fn events(&mut self) -> Events {
+        Events::NONE
     }
 }
 
@@ -119,6 +125,12 @@ pub trait Processor: Send + Sync {
         let _ = (ctx, op);
         RResult::ROk(false)
     }
+
+    /// ABI 1.3: the events this instance raised since it was last asked (the host asks once per
+    /// frame, after the chain ran). Default: none.
+    fn events(&mut self) -> Events {
+        Events::NONE
+    }
 }
 
 /// A frame size in pixels.
@@ -140,6 +152,25 @@ pub trait Recorder: Send + Sync {
     /// Flushes and closes whatever the recorder writes. Called once, after the last frame.
     #[sabi(last_prefix_field)]
     fn finish(&mut self) -> RResult<(), PluginError>;
+
+    /// ABI 1.3: someone asked for a clip around frame `meta.index` (a key, a signal, or a plugin's
+    /// [`Events::TRIGGER`]). Arrives before that frame's `record`. Default: ignored.
+    fn trigger(&mut self, meta: &FrameMeta) -> RResult<(), PluginError> {
+        let _ = meta;
+        RResult::ROk(())
+    }
+
+    /// ABI 1.3: what this instance decided at creation, as a JSON object (for instance the codec a
+    /// video recorder chose and why it skipped others), for the log and the metrics stream.
+    /// Default: empty, nothing to say.
+    fn describe(&self) -> RString {
+        RString::new()
+    }
+
+    /// ABI 1.3: the instance's counters so far (clips written, frames held, ...). Default none.
+    fn counters(&self) -> RVec<Counter> {
+        RVec::new()
+    }
 }
 
 /// An owned renderer object from any plugin.

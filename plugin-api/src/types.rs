@@ -166,3 +166,33 @@ pub struct FrameMeta {
     /// Height of the frame in pixels.
     pub height: u32,
 }
+
+/// Events a renderer or processor raises during a frame (ABI 1.3), as bits.
+///
+/// The host collects them after each frame; [`Events::TRIGGER`] asks every recorder that
+/// captures clips (such as `preroll`) to write one around this frame.
+#[repr(transparent)]
+#[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct Events(pub u32);
+
+impl Events {
+    /// Nothing happened.
+    pub const NONE: Events = Events(0);
+    /// Something worth a clip happened in this frame.
+    pub const TRIGGER: Events = Events(1);
+
+    /// Whether every bit of `other` is set in `self`.
+    pub fn contains(self, other: Events) -> bool {
+        self.0 & other.0 == other.0 && other.0 != 0
+    }
+
+    /// Both sets together.
+    pub fn union(self, other: Events) -> Events {
+        Events(self.0 | other.0)
+    }
+
+    /// Whether no bit is set.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+}

@@ -115,6 +115,10 @@ fn run_streams_metrics_lines_to_a_file_and_a_loopback_socket() {
     assert_eq!(lines[0]["width"], 256);
     assert_eq!(lines[1]["type"], "layers");
     assert_eq!(lines[1]["ids"], serde_json::json!(["fractal", "sparkles"]));
+    assert_eq!(
+        lines[2],
+        serde_json::json!({"type": "recorders", "recorders": []})
+    );
     let frames: Vec<_> = lines.iter().filter(|l| l["type"] == "frame").collect();
     assert_eq!(frames.len(), 10, "every 4th of 40 frames");
     assert_eq!(frames[1]["frame"], 4);
@@ -147,7 +151,7 @@ fn run_streams_metrics_lines_to_a_file_and_a_loopback_socket() {
     ]);
     assert!(out.status.success(), "{}", text(&out));
     let got = reader.join().unwrap();
-    assert_eq!(got.len(), 1 + 1 + 5 + 1, "{got:?}");
+    assert_eq!(got.len(), 1 + 2 + 5 + 1, "{got:?}");
 
     let out = marquee(&[
         "run",

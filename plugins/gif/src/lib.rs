@@ -101,6 +101,7 @@ pub struct GifRecorder {
     encoder: Option<gif::Encoder<BufWriter<File>>>,
     scratch: Vec<u8>,
     quantizer: Quantizer,
+    frames: u64,
 }
 
 /// Slots of the colour table: a power of two comfortably above 256 colours.
@@ -475,49 +476,50 @@ impl Quantizer {
     }
 }
 
-fn io_err(what: &str, path: &std::path::Path, e: impl std::fmt::Display) -> PluginError {
-    PluginError::io(format!("{what} {}: {e}", path.display()))
-}
+use marquee_plugin_api::files::{commit, io_error as io_err, partial_path};
 
 fn new_recorder(json: &str, init: &InitCtx) -> Result<Box<dyn RecorderPlugin>, PluginError> {
-    let config: Config = parse_config(json)?;
-    if config.path.as_os_str().is_empty() {
-        return Err(PluginError::config(
-            "path",
-            "a path to write the GIF to is required",
-        ));
-    }
-    check_range("speed", config.speed as f64, 1.0, 30.0)?;
-    if init.width > u16::MAX as u32 || init.height > u16::MAX as u32 {
-        return Err(PluginError::config(
-            "",
-            format!(
-                "GIF frames are at most 65535×65535; the canvas is {}×{}",
-                init.width, init.height
-            ),
-        ));
-    }
-    let name = config
-        .path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let partial = config.path.with_file_name(format!(".{name}.partial"));
-    let file = File::create(&partial).map_err(|e| io_err("cannot create", &partial, e))?;
-    let mut encoder = gif::Encoder::new(BufWriter::new(file), init.width as u16, init.height as u16, &[])
-        .map_err(|e| io_err("cannot write", &partial, e))?;
-    if config.repeat {
-        encoder
-            .set_repeat(gif::Repeat::Infinite)
+    Ok(Box::new(GifRecorder::create(parse_config(json)?, init)?))
+}
+
+impl GifRecorder {
+    /// Checks `config` and starts writing a GIF of frames the size of `init` (under a temporary
+    /// name until [`RecorderPlugin::finish`]).
+    pub fn create(config: Config, init: &InitCtx) -> Result<GifRecorder, PluginError> {
+        if config.path.as_os_str().is_empty() {
+            return Err(PluginError::config(
+                "path",
+                "a path to write the GIF to is required",
+            ));
+        }
+        check_range("speed", config.speed as f64, 1.0, 30.0)?;
+        if init.width > u16::MAX as u32 || init.height > u16::MAX as u32 {
+            return Err(PluginError::config(
+                "",
+                format!(
+                    "GIF frames are at most 65535×65535; the canvas is {}×{}",
+                    init.width, init.height
+                ),
+            ));
+        }
+        let partial = partial_path(&config.path);
+        let file = File::create(&partial).map_err(|e| io_err("cannot create", &partial, e))?;
+        let mut encoder = gif::Encoder::new(BufWriter::new(file), init.width as u16, init.height as u16, &[])
             .map_err(|e| io_err("cannot write", &partial, e))?;
+        if config.repeat {
+            encoder
+                .set_repeat(gif::Repeat::Infinite)
+                .map_err(|e| io_err("cannot write", &partial, e))?;
+        }
+        Ok(GifRecorder {
+            config,
+            partial,
+            encoder: Some(encoder),
+            scratch: Vec::new(),
+            quantizer: Quantizer::new(),
+            frames: 0,
+        })
     }
-    Ok(Box::new(GifRecorder {
-        config,
-        partial,
-        encoder: Some(encoder),
-        scratch: Vec::new(),
-        quantizer: Quantizer::new(),
-    }))
 }
 
 impl RecorderPlugin for GifRecorder {
@@ -534,9 +536,11 @@ impl RecorderPlugin for GifRecorder {
             self.scratch.extend_from_slice(frame);
             let mut f = gif::Frame::from_rgba_speed(w, h, &mut self.scratch, self.config.speed);
             f.delay = delay;
-            return encoder
+            encoder
                 .write_frame(&f)
-                .map_err(|e| io_err("cannot write", &self.partial, e));
+                .map_err(|e| io_err("cannot write", &self.partial, e))?;
+            self.frames += 1;
+            return Ok(());
         }
         let q = &mut self.quantizer;
         q.quantize(frame, self.config.speed, self.config.quantizer);
@@ -552,7 +556,9 @@ impl RecorderPlugin for GifRecorder {
         if let Some(p) = f.palette.take() {
             q.palette = p;
         }
-        written.map_err(|e| io_err("cannot write", &self.partial, e))
+        written.map_err(|e| io_err("cannot write", &self.partial, e))?;
+        self.frames += 1;
+        Ok(())
     }
 
     fn finish(&mut self) -> Result<(), PluginError> {
@@ -564,11 +570,12 @@ impl RecorderPlugin for GifRecorder {
             .map_err(|e| io_err("cannot finish", &self.partial, e))?;
         writer
             .into_inner()
-            .map_err(|e| io_err("cannot flush", &self.partial, e.error()))?
-            .sync_all()
-            .map_err(|e| io_err("cannot sync", &self.partial, e))?;
-        std::fs::rename(&self.partial, &self.config.path)
-            .map_err(|e| io_err("cannot rename into", &self.config.path, e))
+            .map_err(|e| io_err("cannot flush", &self.partial, e.error()))?;
+        commit(&self.partial, &self.config.path)
+    }
+
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        vec![("frames", self.frames)]
     }
 }
 

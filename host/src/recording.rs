@@ -1,0 +1,488 @@
+//! Recorders off the render thread: every recorder instance runs on a thread of its own, fed
+//! through a bounded queue of pooled frame buffers, and where its output paths may go.
+//!
+//! The render thread copies each finished frame into a free buffer of the recorder's pool and
+//! queues it; the recorder's thread calls `record` and hands the buffer back. The pool *is* the
+//! bound: a recorder holds at most `queue` frames, allocated when it is created, so recording
+//! allocates nothing per frame. When every buffer is taken the frame is dropped and counted
+//! ([`WhenFull::Drop`], the default) or the render thread waits ([`WhenFull::Wait`], for offline
+//! renders that must keep every frame). A recorder that fails stops its thread; the render thread
+//! sees that at its next frame and reports it once, and the scene goes on.
+//!
+//! Output paths written in a scene are confined to an output directory ([`OutputDir`]): absolute
+//! paths and paths that climb out of it are refused unless the user allowed them.
+
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use marquee_plugin_api::abi_stable::std_types::{RResult, RSlice};
+use marquee_plugin_api::{FrameMeta, PluginError, RecorderBox};
+use serde::Deserialize;
+
+/// What the render thread does when a recorder's queue is full. A scene that does not say
+/// gets `Drop` in real-time runs (frames paced by the clock) and `Wait` otherwise (unpaced
+/// offline renders, an [`crate::engine::Engine`] stepped by a program).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WhenFull {
+    /// Drop the frame and count it: the render loop never waits for a disk or an encoder.
+    Drop,
+    /// Wait for the recorder: every frame is kept and rendering slows to the recorder's pace.
+    Wait,
+}
+
+/// A recorder's queue: how many frames it may hold, and what happens beyond.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueSpec {
+    /// Frames queued or being recorded at most (each a buffer of the frame's size).
+    pub frames: usize,
+    /// What to do when all of them are taken; `None`: as suits the run (see [`WhenFull`]).
+    pub when_full: Option<WhenFull>,
+}
+
+impl QueueSpec {
+    /// Frames a recorder queues unless its scene says otherwise.
+    pub const DEFAULT_FRAMES: usize = 8;
+    /// The most frames a scene may ask for (a bound on memory: 64 frames of 1080p are 530 MB).
+    pub const MAX_FRAMES: usize = 64;
+}
+
+impl Default for QueueSpec {
+    fn default() -> Self {
+        QueueSpec {
+            frames: QueueSpec::DEFAULT_FRAMES,
+            when_full: None,
+        }
+    }
+}
+
+/// Where recorders may write.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OutputDir {
+    /// Relative output paths are resolved here; `None` means the scene file's own directory.
+    pub dir: Option<PathBuf>,
+    /// Let scenes write outside `dir` (absolute paths, `..`): the user's explicit choice.
+    pub unconfined: bool,
+}
+
+/// Why an output path was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum OutputPathError {
+    /// An absolute path while paths are confined.
+    #[error("`{path}` is absolute, but recorders write inside the output directory {}", dir.display())]
+    Absolute {
+        /// The path as written.
+        path: String,
+        /// The output directory.
+        dir: PathBuf,
+    },
+    /// A path whose `..` parts climb out of the output directory.
+    #[error("`{path}` climbs out of the output directory {}", dir.display())]
+    Escapes {
+        /// The path as written.
+        path: String,
+        /// The output directory.
+        dir: PathBuf,
+    },
+    /// The directory cannot be created or written.
+    #[error("cannot write to {}: {reason}", dir.display())]
+    Unwritable {
+        /// The directory the file would go to.
+        dir: PathBuf,
+        /// What the system said.
+        reason: String,
+    },
+}
+
+impl OutputPathError {
+    /// What the user can do about it.
+    pub fn help(&self) -> &'static str {
+        match self {
+            OutputPathError::Absolute { .. } | OutputPathError::Escapes { .. } => {
+                "write a path relative to the output directory, choose another with --out-dir, or pass --unconfined-paths to allow this one"
+            }
+            OutputPathError::Unwritable { .. } => {
+                "check the directory's permissions and free space, or choose another with --out-dir"
+            }
+        }
+    }
+}
+
+/// Resolves `raw` (as written in a scene) inside `dir`, refusing absolute paths and paths that
+/// climb out unless `unconfined`. Purely lexical: symbolic links inside `dir` are trusted.
+pub fn resolve_output(dir: &Path, raw: &str, unconfined: bool) -> Result<PathBuf, OutputPathError> {
+    let path = Path::new(raw);
+    if unconfined {
+        return Ok(dir.join(path));
+    }
+    let mut kept: Vec<&std::ffi::OsStr> = Vec::new();
+    for part in path.components() {
+        match part {
+            Component::Normal(p) => kept.push(p),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if kept.pop().is_none() {
+                    return Err(OutputPathError::Escapes {
+                        path: raw.to_string(),
+                        dir: dir.to_path_buf(),
+                    });
+                }
+            }
+            Component::RootDir | Component::Prefix(_) => {
+                return Err(OutputPathError::Absolute {
+                    path: raw.to_string(),
+                    dir: dir.to_path_buf(),
+                });
+            }
+        }
+    }
+    Ok(kept.iter().fold(dir.to_path_buf(), |p, c| p.join(c)))
+}
+
+/// Creates the directory `file` goes into and proves it writable with a probe file, so that a
+/// scene whose recorder could never write is refused when it loads, not frames later.
+pub fn prepare_dir(file: &Path) -> Result<(), OutputPathError> {
+    let dir = file
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let fail = |e: std::io::Error| OutputPathError::Unwritable {
+        dir: dir.to_path_buf(),
+        reason: e.to_string(),
+    };
+    std::fs::create_dir_all(dir).map_err(fail)?;
+    let probe = dir.join(format!(".marquee-probe-{}", std::process::id()));
+    std::fs::File::create(&probe).map_err(fail)?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+enum Job {
+    Frame(FrameMeta, Vec<u8>),
+    Trigger(FrameMeta),
+    Finish,
+}
+
+/// What the recorder's thread reports back.
+#[derive(Default)]
+struct Shared {
+    /// Frames recorded.
+    written: AtomicU64,
+    /// Frames taken off the queue (recorded or not).
+    done: AtomicU64,
+    /// Set when the recorder failed and its thread stopped.
+    failed: AtomicBool,
+    error: Mutex<Option<PluginError>>,
+    /// The recorder's own counters, refreshed about once a second and at the end.
+    counters: Mutex<Vec<(String, u64)>>,
+}
+
+/// What one recorder looked like at the end of a frame (for the metrics stream).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RecorderSample {
+    /// Frames queued or being recorded.
+    pub queue: u32,
+    /// Frames dropped so far because the queue was full.
+    pub dropped: u64,
+    /// Frames recorded so far.
+    pub written: u64,
+    /// Whether it has failed and stopped.
+    pub failed: bool,
+}
+
+/// A recorder instance on its own thread: the render thread's handle to it.
+pub struct RecorderThread {
+    jobs: Option<SyncSender<Job>>,
+    /// Free buffers coming back (a `Mutex` only to make the handle `Sync` for the ECS world;
+    /// the render thread alone takes from it, so it is never contended).
+    free: Mutex<Receiver<Vec<u8>>>,
+    /// A buffer kept back when a control message filled the queue.
+    spare: Option<Vec<u8>>,
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<RResult<(), PluginError>>>,
+    frames: usize,
+    when_full: WhenFull,
+    pending_trigger: Option<FrameMeta>,
+    offered: u64,
+    dropped: u64,
+    describe: String,
+}
+
+impl std::fmt::Debug for RecorderThread {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecorderThread")
+            .field("frames", &self.frames)
+            .field("when_full", &self.when_full)
+            .field("offered", &self.offered)
+            .field("dropped", &self.dropped)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Control messages (triggers, finish) the queue holds beyond its frames.
+const CONTROL_SLOTS: usize = 4;
+
+impl RecorderThread {
+    /// Moves `object` onto a thread named after `id`, with a pool of `frames` buffers of
+    /// `frame_bytes` each, allocated now.
+    pub fn spawn(
+        id: &str,
+        object: RecorderBox,
+        frame_bytes: usize,
+        frames: usize,
+        when_full: WhenFull,
+    ) -> RecorderThread {
+        let frames = frames.clamp(1, QueueSpec::MAX_FRAMES);
+        let describe = object.describe().to_string();
+        let (jobs, rx) = mpsc::sync_channel::<Job>(frames + CONTROL_SLOTS);
+        let (free_tx, free) = mpsc::sync_channel::<Vec<u8>>(frames);
+        for _ in 0..frames {
+            free_tx
+                .send(Vec::with_capacity(frame_bytes))
+                .expect("the pool channel holds every buffer");
+        }
+        let shared = Arc::new(Shared::default());
+        let worker = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name(format!("marquee-rec-{id}"))
+            .spawn(move || record_loop(object, rx, free_tx, &worker))
+            .expect("a recorder thread starts");
+        RecorderThread {
+            jobs: Some(jobs),
+            free: Mutex::new(free),
+            spare: None,
+            shared,
+            thread: Some(thread),
+            frames,
+            when_full,
+            pending_trigger: None,
+            offered: 0,
+            dropped: 0,
+            describe,
+        }
+    }
+
+    /// What the recorder said about itself when created (a JSON object, or empty).
+    pub fn describe(&self) -> &str {
+        &self.describe
+    }
+
+    /// Asks for a clip around the frame `meta`; delivered before the next frame, never dropped.
+    pub fn trigger(&mut self, meta: FrameMeta) {
+        self.pending_trigger = Some(meta);
+        self.flush_trigger();
+    }
+
+    fn flush_trigger(&mut self) {
+        let (Some(jobs), Some(meta)) = (&self.jobs, self.pending_trigger) else {
+            return;
+        };
+        match jobs.try_send(Job::Trigger(meta)) {
+            Ok(()) => self.pending_trigger = None,
+            // Full: it stays pending and goes with the next frame.
+            Err(TrySendError::Full(_)) => {}
+            Err(TrySendError::Disconnected(_)) => self.jobs = None,
+        }
+    }
+
+    /// Queues a copy of `frame`; never waits with [`WhenFull::Drop`]. Returns the error the
+    /// recorder stopped with, once, when its thread has failed.
+    pub fn offer(&mut self, meta: &FrameMeta, frame: &[u8]) -> Option<PluginError> {
+        if let Some(e) = self.take_error() {
+            return Some(e);
+        }
+        // Stopped (finished, or its thread gone): nothing more to deliver.
+        self.jobs.as_ref()?;
+        self.flush_trigger();
+        let free = self.free.get_mut().unwrap_or_else(|e| e.into_inner());
+        let buffer = match self.spare.take().map_or_else(|| free.try_recv(), Ok) {
+            Ok(b) => Some(b),
+            Err(TryRecvError::Empty) => match self.when_full {
+                WhenFull::Drop => None,
+                WhenFull::Wait => free.recv().ok(),
+            },
+            Err(TryRecvError::Disconnected) => None,
+        };
+        let Some(mut buffer) = buffer else {
+            self.dropped += 1;
+            return self.take_error();
+        };
+        buffer.clear();
+        buffer.extend_from_slice(frame);
+        let jobs = self.jobs.as_ref().expect("checked above");
+        match jobs.try_send(Job::Frame(*meta, buffer)) {
+            Ok(()) => self.offered += 1,
+            Err(TrySendError::Full(Job::Frame(_, b))) => {
+                self.dropped += 1;
+                self.spare = Some(b);
+            }
+            Err(_) => {
+                self.dropped += 1;
+                self.jobs = None;
+            }
+        }
+        None
+    }
+
+    fn take_error(&mut self) -> Option<PluginError> {
+        if !self.shared.failed.load(Ordering::Acquire) {
+            return None;
+        }
+        self.jobs = None;
+        self.shared.error.lock().ok()?.take()
+    }
+
+    /// The queue depth and counts now.
+    pub fn sample(&self) -> RecorderSample {
+        let done = self.shared.done.load(Ordering::Acquire);
+        RecorderSample {
+            queue: self.offered.saturating_sub(done) as u32,
+            dropped: self.dropped,
+            written: self.shared.written.load(Ordering::Acquire),
+            failed: self.shared.failed.load(Ordering::Acquire),
+        }
+    }
+
+    /// Its pool's size in frames, and what it does when they are all taken.
+    pub fn queue(&self) -> (usize, WhenFull) {
+        (self.frames, self.when_full)
+    }
+
+    /// The recorder's own counters as last reported (about once a second, and at the end).
+    pub fn counters(&self) -> Vec<(String, u64)> {
+        self.shared.counters.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    /// Delivers what is queued, finishes the recorder and waits for its thread.
+    pub fn finish(&mut self) -> RResult<(), PluginError> {
+        if let Some(e) = self.take_error() {
+            return RResult::RErr(e);
+        }
+        if let (Some(jobs), Some(meta)) = (&self.jobs, self.pending_trigger.take()) {
+            let _ = jobs.send(Job::Trigger(meta));
+        }
+        if let Some(jobs) = self.jobs.take() {
+            // The render loop is over: waiting for room is fine now.
+            let _ = jobs.send(Job::Finish);
+        }
+        let result = match self.thread.take().map(|t| t.join()) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => RResult::RErr(PluginError::frame("the recorder's thread panicked")),
+            None => RResult::ROk(()),
+        };
+        match (result, self.take_error()) {
+            (_, Some(e)) => RResult::RErr(e),
+            (r, None) => r,
+        }
+    }
+}
+
+impl Drop for RecorderThread {
+    fn drop(&mut self) {
+        // Not finished: close the queue; the thread drops the recorder, which abandons its
+        // temporary files instead of renaming them into place.
+        self.jobs = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn record_loop(
+    mut object: RecorderBox,
+    jobs: Receiver<Job>,
+    free: SyncSender<Vec<u8>>,
+    shared: &Shared,
+) -> RResult<(), PluginError> {
+    let refresh = |object: &RecorderBox| {
+        let list = object.counters();
+        if let Ok(mut c) = shared.counters.lock() {
+            c.clear();
+            c.extend(list.iter().map(|c| (c.name.to_string(), c.value)));
+        }
+    };
+    let fail = |e: PluginError| {
+        if let Ok(mut slot) = shared.error.lock() {
+            *slot = Some(e);
+        }
+        shared.failed.store(true, Ordering::Release);
+    };
+    let mut since_refresh = 0u64;
+    for job in jobs.iter() {
+        let result = match job {
+            Job::Frame(meta, buffer) => {
+                let result = object.record(&meta, RSlice::from_slice(&buffer));
+                let _ = free.send(buffer);
+                shared.done.fetch_add(1, Ordering::AcqRel);
+                if result.is_ok() {
+                    shared.written.fetch_add(1, Ordering::AcqRel);
+                }
+                since_refresh += 1;
+                if since_refresh as f64 >= meta.fps {
+                    since_refresh = 0;
+                    refresh(&object);
+                }
+                result
+            }
+            Job::Trigger(meta) => {
+                let result = object.trigger(&meta);
+                refresh(&object);
+                result
+            }
+            Job::Finish => {
+                let result = object.finish();
+                refresh(&object);
+                return result;
+            }
+        };
+        if let RResult::RErr(e) = result {
+            refresh(&object);
+            fail(e);
+            // Stops here: dropping the recorder abandons its temporary files.
+            return RResult::ROk(());
+        }
+    }
+    RResult::ROk(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_stay_inside_the_output_directory() {
+        let dir = Path::new("/out");
+        assert_eq!(
+            resolve_output(dir, "a/b.gif", false),
+            Ok(PathBuf::from("/out/a/b.gif"))
+        );
+        assert_eq!(
+            resolve_output(dir, "./a/../b.gif", false),
+            Ok(PathBuf::from("/out/b.gif"))
+        );
+        assert!(matches!(
+            resolve_output(dir, "../../etc/passwd", false),
+            Err(OutputPathError::Escapes { .. })
+        ));
+        assert!(matches!(
+            resolve_output(dir, "a/../../b", false),
+            Err(OutputPathError::Escapes { .. })
+        ));
+        assert!(matches!(
+            resolve_output(dir, "/etc/passwd", false),
+            Err(OutputPathError::Absolute { .. })
+        ));
+        assert_eq!(
+            resolve_output(dir, "/tmp/x.gif", true),
+            Ok(PathBuf::from("/tmp/x.gif"))
+        );
+        assert_eq!(
+            resolve_output(dir, "../x.gif", true),
+            Ok(PathBuf::from("/out/../x.gif"))
+        );
+    }
+}

@@ -1,0 +1,698 @@
+//! `video`: frames piped as raw RGBA to an `ffmpeg` child process, with the codec chosen from a
+//! fallback chain that is probed before use.
+//!
+//! At creation the recorder asks ffmpeg for its encoders, then tries each codec of `codecs` in
+//! turn with a two-frame trial encode into the real container; the first that works is used,
+//! and why each one before it was skipped goes into [`VideoRecorder::describe`] (the host logs
+//! it and writes it to the metrics stream). Without ffmpeg at all the scene is refused with a
+//! clear message, or with `fallback = "gif"` a GIF is written instead.
+//!
+//! ffmpeg writes to a temporary name beside `path` (`.NAME.partial`, the container given with
+//! `-f`); `finish` closes its input, waits for it, and renames the file into place only if it
+//! exited cleanly. Dropped unfinished, the recorder kills ffmpeg and removes the temporary file.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+use marquee_gif::GifRecorder;
+use marquee_plugin_api::files::{commit, io_error, partial_path};
+use marquee_plugin_api::{
+    Factory, Field, FieldType, FrameMeta, InitCtx, PluginDef, PluginError, RecorderPlugin, check_range,
+    declare_plugin, parse_config,
+};
+use serde::{Deserialize, Serialize};
+
+/// The plugin's definition.
+pub const PLUGIN: PluginDef = PluginDef {
+    id: "video",
+    version: env!("CARGO_PKG_VERSION"),
+    description: "video through ffmpeg",
+    renderer: None,
+    processor: None,
+    recorder: Some(Factory {
+        doc: "Pipes every frame to ffmpeg, encoding with the first codec of `codecs` that works here (probed at load).",
+        fields: FIELDS,
+        new: new_recorder,
+    }),
+};
+
+/// The fallback chain unless a scene gives one: best compression first, MJPEG last (every
+/// ffmpeg build has it).
+pub const DEFAULT_CODECS: [&str; 4] = ["libx264", "libopenh264", "mpeg4", "mjpeg"];
+
+const FIELDS: &[Field] = &[
+    Field::new(
+        "path",
+        FieldType::Path,
+        "\"\"",
+        "the video to write; .mp4, .mkv, .mov or .avi (required)",
+    ),
+    Field::new(
+        "codecs",
+        FieldType::List,
+        "[\"libx264\", \"libopenh264\", \"mpeg4\", \"mjpeg\"]",
+        "ffmpeg encoders to try, in order; the first that works is used",
+    ),
+    Field::new(
+        "crf",
+        FieldType::Int,
+        "23",
+        "quality, 0 best to 51 worst (x264's scale; mapped onto each codec's own)",
+    )
+    .range(0.0, 51.0),
+    Field::new(
+        "preset",
+        FieldType::String,
+        "\"veryfast\"",
+        "x264/x265 speed preset (ultrafast ... veryslow)",
+    ),
+    Field::new(
+        "ffmpeg",
+        FieldType::String,
+        "\"ffmpeg\"",
+        "the ffmpeg program: a name looked up on the PATH, or a path",
+    ),
+    Field::new(
+        "fallback",
+        FieldType::String,
+        "\"none\"",
+        "without ffmpeg: none (refuse the scene) or gif (write a GIF beside `path` instead)",
+    ),
+];
+
+/// What to do without ffmpeg.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Fallback {
+    /// Refuse: the scene does not load.
+    None,
+    /// Write a GIF with the same name and a `.gif` extension.
+    Gif,
+}
+
+/// Config of a `video` recorder.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where to write.
+    pub path: PathBuf,
+    /// Encoders to try, in order.
+    pub codecs: Vec<String>,
+    /// Quality on x264's CRF scale.
+    pub crf: i64,
+    /// x264/x265 preset.
+    pub preset: String,
+    /// The ffmpeg program.
+    pub ffmpeg: String,
+    /// Without ffmpeg.
+    pub fallback: Fallback,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            path: PathBuf::new(),
+            codecs: DEFAULT_CODECS.iter().map(|c| c.to_string()).collect(),
+            crf: 23,
+            preset: "veryfast".into(),
+            ffmpeg: "ffmpeg".into(),
+            fallback: Fallback::None,
+        }
+    }
+}
+
+/// A codec passed over, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Skipped {
+    /// The encoder's name.
+    pub codec: String,
+    /// Why it was not used.
+    pub why: String,
+}
+
+/// The outcome of probing: what every clip of these settings is encoded with.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Plan {
+    /// ffmpeg with this codec.
+    Ffmpeg {
+        /// The chosen encoder.
+        codec: String,
+        /// Those tried before it.
+        skipped: Vec<Skipped>,
+    },
+    /// No ffmpeg: a GIF instead (`fallback = "gif"`).
+    Gif {
+        /// Why.
+        why: String,
+    },
+}
+
+/// Settings checked and probed once; [`Probed::start`] then opens as many videos as wanted
+/// (the `preroll` recorder writes a clip per trigger without probing again).
+#[derive(Debug, Clone)]
+pub struct Probed {
+    config: Config,
+    muxer: &'static str,
+    width: u32,
+    height: u32,
+    fps: f64,
+    /// What will be used.
+    pub plan: Plan,
+}
+
+/// The ffmpeg muxer for a file name's extension.
+fn muxer_for(path: &Path) -> Result<&'static str, PluginError> {
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    Ok(match ext.as_str() {
+        "mp4" | "m4v" => "mp4",
+        "mkv" => "matroska",
+        "mov" => "mov",
+        "avi" => "avi",
+        _ => {
+            return Err(PluginError::config(
+                "path",
+                format!(
+                    "`{}` does not end in .mp4, .mkv, .mov or .avi, so the container is unknown",
+                    path.display()
+                ),
+            ));
+        }
+    })
+}
+
+/// The arguments that turn raw RGBA on stdin into `codec` in `muxer` at `out`.
+fn encode_args(
+    config: &Config,
+    codec: &str,
+    (width, height, fps): (u32, u32, f64),
+    muxer: &str,
+    out: &Path,
+) -> Vec<String> {
+    let mut a: Vec<String> = [
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "rgba",
+        "-s",
+        &format!("{width}x{height}"),
+        "-framerate",
+        &format!("{fps}"),
+        "-i",
+        "pipe:0",
+        "-an",
+        "-c:v",
+        codec,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let crf = config.crf;
+    // Each codec's own quality knob, from the one CRF scale.
+    let q = (2 + (crf * 29 + 25) / 51).to_string();
+    let quality: Vec<String> = match codec {
+        "libx264" | "libx265" => vec![
+            "-crf".into(),
+            crf.to_string(),
+            "-preset".into(),
+            config.preset.clone(),
+        ],
+        "libvpx-vp9" | "libaom-av1" | "libsvtav1" => {
+            vec!["-crf".into(), crf.to_string(), "-b:v".into(), "0".into()]
+        }
+        "libopenh264" => {
+            // No constant-quality mode: a bitrate from bits per pixel, halving every 6 CRF.
+            let bpp = 0.1 * 2f64.powf((23 - crf) as f64 / 6.0);
+            let rate = (bpp * width as f64 * height as f64 * fps).max(10_000.0) as u64;
+            vec!["-b:v".into(), rate.to_string()]
+        }
+        _ => vec!["-q:v".into(), q],
+    };
+    a.extend(quality);
+    let pix_fmt = if codec == "mjpeg" { "yuvj420p" } else { "yuv420p" };
+    a.extend(["-pix_fmt".into(), pix_fmt.into()]);
+    if width % 2 == 1 || height % 2 == 1 {
+        // 4:2:0 needs even sides: pad by one pixel of the edge colour.
+        a.extend(["-vf".into(), "pad=ceil(iw/2)*2:ceil(ih/2)*2".into()]);
+    }
+    a.extend([
+        "-f".into(),
+        muxer.into(),
+        "-y".into(),
+        out.to_string_lossy().into_owned(),
+    ]);
+    a
+}
+
+/// The encoders this ffmpeg has, or why it cannot be run.
+fn encoders(ffmpeg: &str) -> Result<Vec<String>, String> {
+    let out = Command::new(ffmpeg)
+        .args(["-hide_banner", "-encoders"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => format!("no `{ffmpeg}` on the PATH"),
+            _ => format!("cannot run `{ffmpeg}`: {e}"),
+        })?;
+    if !out.status.success() {
+        return Err(format!("`{ffmpeg} -encoders` failed ({})", out.status));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    // Lines like " V....D libx264   libx264 H.264 ...", after a "------" separator.
+    Ok(text
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("---"))
+        .skip(1)
+        .filter_map(|l| {
+            let mut words = l.split_whitespace();
+            let flags = words.next()?;
+            flags.starts_with('V').then(|| words.next().map(str::to_string))?
+        })
+        .collect())
+}
+
+/// Last lines of ffmpeg's complaints, for messages.
+fn tail(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let start = lines.len().saturating_sub(2);
+    let t = lines[start..].join(" / ");
+    if t.is_empty() { "no message".into() } else { t }
+}
+
+/// Encodes two black frames with `codec` into a throwaway file of the real container.
+fn trial(config: &Config, codec: &str, size: (u32, u32, f64), muxer: &str, dir: &Path) -> Result<(), String> {
+    let probe = dir.join(format!(".marquee-probe-{}-{codec}", std::process::id()));
+    let mut child = Command::new(&config.ffmpeg)
+        .args(encode_args(config, codec, size, muxer, &probe))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run ffmpeg: {e}"))?;
+    let frame = vec![0u8; size.0 as usize * size.1 as usize * 4];
+    if let Some(mut stdin) = child.stdin.take() {
+        // ffmpeg may refuse before reading: its exit status says why.
+        let _ = stdin.write_all(&frame).and_then(|_| stdin.write_all(&frame));
+    }
+    let out = child.wait_with_output().map_err(|e| e.to_string());
+    let _ = std::fs::remove_file(&probe);
+    let out = out?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "trial encode failed: {}",
+            tail(&String::from_utf8_lossy(&out.stderr))
+        ))
+    }
+}
+
+impl Probed {
+    /// Checks `config` and finds what to encode frames of `init` with.
+    pub fn probe(config: Config, init: &InitCtx) -> Result<Probed, PluginError> {
+        check_range("crf", config.crf as f64, 0.0, 51.0)?;
+        if config.path.as_os_str().is_empty() {
+            return Err(PluginError::config(
+                "path",
+                "a path to write the video to is required",
+            ));
+        }
+        let muxer = muxer_for(&config.path)?;
+        if config.codecs.is_empty() {
+            return Err(PluginError::config(
+                "codecs",
+                "list at least one codec, such as [\"libx264\", \"mjpeg\"]",
+            ));
+        }
+        if let Some(bad) = config.codecs.iter().find(|c| {
+            c.is_empty()
+                || !c
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || "-_".contains(ch))
+        }) {
+            return Err(PluginError::config(
+                "codecs",
+                format!("`{bad}` is not an encoder name"),
+            ));
+        }
+        let size = (init.width, init.height, init.fps);
+        let mut probed = Probed {
+            muxer,
+            width: init.width,
+            height: init.height,
+            fps: init.fps,
+            plan: Plan::Gif { why: String::new() },
+            config,
+        };
+        let known = match encoders(&probed.config.ffmpeg) {
+            Ok(list) => list,
+            Err(why) => {
+                return match probed.config.fallback {
+                    Fallback::Gif => {
+                        probed.plan = Plan::Gif { why };
+                        Ok(probed)
+                    }
+                    Fallback::None => Err(PluginError::config(
+                        "ffmpeg",
+                        format!(
+                            "{why}: video needs ffmpeg; install it (Debian: apt-get install ffmpeg), point `ffmpeg` at it, or set fallback = \"gif\" to record a GIF instead"
+                        ),
+                    )),
+                };
+            }
+        };
+        let dir = probed
+            .config
+            .path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_path_buf();
+        let mut skipped = Vec::new();
+        for codec in &probed.config.codecs {
+            let why = if !known.contains(codec) {
+                "not an encoder of this ffmpeg build".to_string()
+            } else {
+                match trial(&probed.config, codec, size, muxer, &dir) {
+                    Ok(()) => {
+                        probed.plan = Plan::Ffmpeg {
+                            codec: codec.clone(),
+                            skipped,
+                        };
+                        return Ok(probed);
+                    }
+                    Err(why) => why,
+                }
+            };
+            skipped.push(Skipped {
+                codec: codec.clone(),
+                why,
+            });
+        }
+        let tried: Vec<String> = skipped
+            .iter()
+            .map(|s| format!("{}: {}", s.codec, s.why))
+            .collect();
+        let some: Vec<&str> = DEFAULT_CODECS
+            .iter()
+            .copied()
+            .filter(|c| known.iter().any(|k| k == c))
+            .collect();
+        Err(PluginError::config(
+            "codecs",
+            format!(
+                "no codec of the list works with this ffmpeg ({}); it has for instance {}",
+                tried.join("; "),
+                some.join(", ")
+            ),
+        ))
+    }
+
+    /// What was decided, as a JSON object text.
+    pub fn describe(&self) -> String {
+        match &self.plan {
+            Plan::Ffmpeg { codec, skipped } => serde_json::json!({
+                "encoder": "ffmpeg",
+                "codec": codec,
+                "container": self.muxer,
+                "crf": self.config.crf,
+                "skipped": skipped,
+            }),
+            Plan::Gif { why } => serde_json::json!({
+                "encoder": "gif",
+                "why": format!("{why}; fallback = \"gif\""),
+                "path": gif_path(&self.config.path).to_string_lossy(),
+            }),
+        }
+        .to_string()
+    }
+
+    /// Starts writing a video (or the fallback GIF) at `path`.
+    pub fn start(&self, path: &Path) -> Result<Box<dyn RecorderPlugin>, PluginError> {
+        let init = InitCtx {
+            width: self.width,
+            height: self.height,
+            fps: self.fps,
+            seed: 0,
+        };
+        match &self.plan {
+            Plan::Gif { .. } => {
+                let config = marquee_gif::Config {
+                    path: gif_path(path),
+                    ..marquee_gif::Config::default()
+                };
+                Ok(Box::new(GifRecorder::create(config, &init)?))
+            }
+            Plan::Ffmpeg { codec, .. } => Ok(Box::new(VideoRecorder::spawn(self, codec, path)?)),
+        }
+    }
+}
+
+/// `path` with a `.gif` extension.
+pub fn gif_path(path: &Path) -> PathBuf {
+    path.with_extension("gif")
+}
+
+/// One video being written by an ffmpeg child.
+pub struct VideoRecorder {
+    child: Option<Child>,
+    stdin: Option<ChildStdin>,
+    stderr: Arc<Mutex<String>>,
+    partial: PathBuf,
+    path: PathBuf,
+    size: (u32, u32),
+    frames: u64,
+    describe: String,
+}
+
+impl VideoRecorder {
+    fn spawn(probed: &Probed, codec: &str, path: &Path) -> Result<VideoRecorder, PluginError> {
+        let partial = partial_path(path);
+        let size = (probed.width, probed.height, probed.fps);
+        let mut child = Command::new(&probed.config.ffmpeg)
+            .args(encode_args(&probed.config, codec, size, probed.muxer, &partial))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| io_error("cannot start ffmpeg for", path, e))?;
+        let stdin = child.stdin.take();
+        let stderr = Arc::new(Mutex::new(String::new()));
+        if let Some(mut pipe) = child.stderr.take() {
+            // Keeps what ffmpeg says (bounded), so that a failure can say why.
+            let keep = Arc::clone(&stderr);
+            std::thread::Builder::new()
+                .name("marquee-ffmpeg-stderr".into())
+                .spawn(move || {
+                    let mut buf = [0u8; 4096];
+                    while let Ok(n) = pipe.read(&mut buf) {
+                        if n == 0 {
+                            break;
+                        }
+                        if let Ok(mut text) = keep.lock() {
+                            text.push_str(&String::from_utf8_lossy(&buf[..n]));
+                            if text.len() > 8192 {
+                                let cut = text.len() - 4096;
+                                let cut = (cut..text.len()).find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+                                text.drain(..cut);
+                            }
+                        }
+                    }
+                })
+                .map_err(|e| PluginError::io(format!("cannot start a thread: {e}")))?;
+        }
+        Ok(VideoRecorder {
+            child: Some(child),
+            stdin,
+            stderr,
+            partial,
+            path: path.to_path_buf(),
+            size: (probed.width, probed.height),
+            frames: 0,
+            describe: probed.describe(),
+        })
+    }
+
+    fn complaint(&mut self) -> String {
+        // Give the reader thread a moment to collect ffmpeg's last words.
+        if let Some(child) = &mut self.child {
+            let _ = child.wait();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        tail(&self.stderr.lock().map(|s| s.clone()).unwrap_or_default())
+    }
+}
+
+fn new_recorder(json: &str, init: &InitCtx) -> Result<Box<dyn RecorderPlugin>, PluginError> {
+    let config: Config = parse_config(json)?;
+    let path = config.path.clone();
+    let probed = Probed::probe(config, init)?;
+    let describe = probed.describe();
+    Ok(Box::new(Described {
+        inner: probed.start(&path)?,
+        describe,
+    }))
+}
+
+/// A recorder with the probe's description (the GIF fallback has none of its own).
+struct Described {
+    inner: Box<dyn RecorderPlugin>,
+    describe: String,
+}
+
+impl RecorderPlugin for Described {
+    fn record(&mut self, meta: &FrameMeta, frame: &[u8]) -> Result<(), PluginError> {
+        self.inner.record(meta, frame)
+    }
+    fn finish(&mut self) -> Result<(), PluginError> {
+        self.inner.finish()
+    }
+    fn describe(&self) -> String {
+        self.describe.clone()
+    }
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        self.inner.counters()
+    }
+}
+
+impl RecorderPlugin for VideoRecorder {
+    fn record(&mut self, meta: &FrameMeta, frame: &[u8]) -> Result<(), PluginError> {
+        if (meta.width, meta.height) != self.size {
+            return Err(PluginError::frame(format!(
+                "frames are {}×{}, not the {}×{} this video started with",
+                meta.width, meta.height, self.size.0, self.size.1
+            )));
+        }
+        let Some(stdin) = &mut self.stdin else {
+            return Err(PluginError::frame("the video was already finished"));
+        };
+        if let Err(e) = stdin.write_all(frame) {
+            self.stdin = None;
+            let why = self.complaint();
+            return Err(io_error(
+                "ffmpeg stopped taking frames for",
+                &self.path,
+                format!("{e} ({why})"),
+            ));
+        }
+        self.frames += 1;
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), PluginError> {
+        // Closing its input tells ffmpeg the video is complete.
+        self.stdin = None;
+        let Some(mut child) = self.child.take() else {
+            return Ok(());
+        };
+        let status = child
+            .wait()
+            .map_err(|e| io_error("cannot wait for ffmpeg writing", &self.path, e))?;
+        if !status.success() {
+            self.child = Some(child);
+            let why = self.complaint();
+            self.child = None;
+            let _ = std::fs::remove_file(&self.partial);
+            return Err(io_error(
+                "ffmpeg failed writing",
+                &self.path,
+                format!("{status}: {why}"),
+            ));
+        }
+        commit(&self.partial, &self.path)
+    }
+
+    fn describe(&self) -> String {
+        self.describe.clone()
+    }
+
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        vec![("frames", self.frames)]
+    }
+}
+
+impl Drop for VideoRecorder {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // Never finished: stop ffmpeg and leave nothing behind.
+            self.stdin = None;
+            let _ = child.kill();
+            let _ = child.wait();
+            let _ = std::fs::remove_file(&self.partial);
+        }
+    }
+}
+
+declare_plugin!(PLUGIN);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn init() -> InitCtx {
+        InitCtx {
+            width: 16,
+            height: 8,
+            fps: 25.0,
+            seed: 0,
+        }
+    }
+
+    #[test]
+    fn containers_come_from_the_extension() {
+        assert_eq!(muxer_for(Path::new("a.mp4")).unwrap(), "mp4");
+        assert_eq!(muxer_for(Path::new("a.MKV")).unwrap(), "matroska");
+        assert_eq!(muxer_for(Path::new("a.webm")).unwrap_err().field(), Some("path"));
+    }
+
+    #[test]
+    fn quality_maps_onto_each_codec() {
+        let c = Config::default();
+        let args = encode_args(&c, "libx264", (16, 8, 25.0), "mp4", Path::new("o"));
+        let at = args.iter().position(|a| a == "-crf").unwrap();
+        assert_eq!(args[at + 1], "23");
+        let args = encode_args(&c, "mjpeg", (15, 8, 25.0), "mp4", Path::new("o"));
+        assert!(args.contains(&"-q:v".to_string()));
+        assert!(args.contains(&"yuvj420p".to_string()));
+        assert!(args.iter().any(|a| a.starts_with("pad=")), "odd width is padded");
+    }
+
+    #[test]
+    fn without_ffmpeg_the_scene_is_refused_or_falls_back_to_gif() {
+        let dir = std::env::temp_dir().join(format!("marquee-video-noffmpeg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = Config {
+            path: dir.join("out.mp4"),
+            ffmpeg: "marquee-no-such-ffmpeg".into(),
+            ..Config::default()
+        };
+        let e = Probed::probe(config.clone(), &init()).unwrap_err();
+        assert_eq!(e.field(), Some("ffmpeg"));
+        assert!(
+            e.message.contains("no `marquee-no-such-ffmpeg` on the PATH"),
+            "{}",
+            e.message
+        );
+        assert!(e.message.contains("fallback = \"gif\""), "{}", e.message);
+        let probed = Probed::probe(
+            Config {
+                fallback: Fallback::Gif,
+                ..config
+            },
+            &init(),
+        )
+        .unwrap();
+        assert!(matches!(probed.plan, Plan::Gif { .. }));
+        let v: serde_json::Value = serde_json::from_str(&probed.describe()).unwrap();
+        assert_eq!(v["encoder"], "gif");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
