@@ -724,6 +724,7 @@ mod tests {
     fn keys_map_to_controls() {
         assert_eq!(Control::for_key(' '), Some(Control::TogglePause));
         assert_eq!(Control::for_key('n'), Some(Control::Next));
+        assert_eq!(Control::for_key('c'), Some(Control::Trigger));
         assert_eq!(Control::for_key('x'), None);
     }
 }

@@ -601,7 +601,7 @@ fn print_live_report(report: &live::LiveReport, path: &std::path::Path) {
     }
     for (id, r) in &report.recorders {
         let line = format!(
-            "recorder `{id}`: {} frames written, {} dropped because its queue was full{}",
+            "recorder `{id}`: {} frames recorded, {} dropped because its queue was full{}",
             r.written,
             r.dropped,
             if r.failed { "; it failed and stopped" } else { "" }

@@ -141,8 +141,11 @@ pub fn recorders_line(recorders: &[(String, String, String)]) -> String {
     let list: Vec<serde_json::Value> = recorders
         .iter()
         .map(|(id, plugin, info)| {
-            let info = serde_json::from_str::<serde_json::Value>(info)
-                .unwrap_or_else(|_| serde_json::json!({ "text": info }));
+            let info = match info.trim() {
+                "" => serde_json::json!({}),
+                text => serde_json::from_str::<serde_json::Value>(text)
+                    .unwrap_or_else(|_| serde_json::json!({ "text": text })),
+            };
             serde_json::json!({ "id": id, "plugin": plugin, "info": info })
         })
         .collect();

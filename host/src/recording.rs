@@ -416,11 +416,13 @@ fn record_loop(
         let result = match job {
             Job::Frame(meta, buffer) => {
                 let result = object.record(&meta, RSlice::from_slice(&buffer));
-                let _ = free.send(buffer);
-                shared.done.fetch_add(1, Ordering::AcqRel);
+                // Counted before the buffer goes back, so that a sample never sees more frames
+                // in flight than the pool holds.
                 if result.is_ok() {
                     shared.written.fetch_add(1, Ordering::AcqRel);
                 }
+                shared.done.fetch_add(1, Ordering::AcqRel);
+                let _ = free.send(buffer);
                 since_refresh += 1;
                 if since_refresh as f64 >= meta.fps {
                     since_refresh = 0;

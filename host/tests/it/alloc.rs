@@ -107,3 +107,32 @@ fn a_playlist_allocates_nothing_within_an_entry_or_a_transition() {
         "frames 13–17: the slide, then entry 3 alone"
     );
 }
+
+#[test]
+fn recording_costs_the_render_thread_no_allocation() {
+    // Frames copied into the recorders' pooled buffers, dropped when a pool is full, triggers
+    // sent: none of it allocates on the render thread (the recorders' own threads may).
+    let dir = tempfile::tempdir().unwrap();
+    let text = "fps = 30\n[canvas]\nwidth = 64\nheight = 32\n[[layer]]\nplugin = \"gradient\"\n\
+        [[processor]]\nplugin = \"motion\"\nconfig = { threshold = 0.0, cooldown_ms = 0 }\n\
+        [[recorder]]\nplugin = \"gif\"\nqueue = 2\nwhen_full = \"drop\"\nconfig = { path = \"a.gif\" }\n\
+        [[recorder]]\nplugin = \"preroll\"\nwhen_full = \"drop\"\nconfig = { path = \"c-{n}.gif\", pre_roll_ms = 100, post_roll_ms = 0 }\n";
+    let scene = Scene::parse(&dir.path().join("r.toml"), text.into(), &Registry::builtin()).unwrap();
+    let mut engine = Engine::new(&scene, &EngineOptions::default()).unwrap();
+    for _ in 0..10 {
+        engine.step();
+    }
+    let before = allocations();
+    for i in 0..300 {
+        if i % 50 == 0 {
+            engine.trigger();
+        }
+        engine.step();
+    }
+    assert_eq!(allocations() - before, 0);
+    assert!(
+        engine.triggers() > 300,
+        "the motion processor raised a trigger every frame"
+    );
+    assert!(engine.finish().is_empty());
+}

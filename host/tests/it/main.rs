@@ -12,6 +12,7 @@ mod new_plugin;
 mod observe;
 mod playlists;
 mod processors;
+mod recorders;
 mod renderers;
 mod scenes;
 mod schedule;

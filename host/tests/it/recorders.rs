@@ -1,0 +1,679 @@
+//! Recorders: every encoder's output read back by an independent decoder (ffprobe/ffmpeg), PNG
+//! sequences pixel for pixel, pre-roll clips by frame, queues by counts, and every bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use marquee::engine::{Engine, EngineError, EngineOptions};
+use marquee::recording::OutputDir;
+use marquee::registry::{Origin, Registry};
+use marquee::scene::{Scene, SceneError};
+
+use crate::util::{marquee, root, text};
+
+/// What ffprobe says of a file's first video stream.
+#[derive(Debug, PartialEq)]
+struct Probe {
+    frames: u64,
+    width: u64,
+    height: u64,
+    rate: String,
+    codec: String,
+}
+
+fn ffprobe(path: &Path) -> Probe {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-count_frames",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=nb_read_frames,width,height,r_frame_rate,codec_name",
+            "-of",
+            "json",
+        ])
+        .arg(path)
+        .output()
+        .unwrap_or_else(|e| panic!("ffprobe: {e}; install ffmpeg (.ci/run does)"));
+    assert!(out.status.success(), "ffprobe {}: {}", path.display(), text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let s = &v["streams"][0];
+    Probe {
+        frames: s["nb_read_frames"].as_str().unwrap().parse().unwrap(),
+        width: s["width"].as_u64().unwrap(),
+        height: s["height"].as_u64().unwrap(),
+        rate: s["r_frame_rate"].as_str().unwrap().to_string(),
+        codec: s["codec_name"].as_str().unwrap().to_string(),
+    }
+}
+
+const CANVAS: &str = "fps = 25\nseed = 3\n[canvas]\nwidth = 64\nheight = 32\n[[layer]]\nplugin = \"gradient\"\n[[layer]]\nplugin = \"random-pixels\"\nconfig = { count = 300 }\n";
+
+/// Parses `text` as `dir/scene.toml` (so that outputs go to `dir`).
+fn scene_in(dir: &Path, text: &str, registry: &Registry) -> Result<Scene, SceneError> {
+    Scene::parse(&dir.join("scene.toml"), text.to_string(), registry)
+}
+
+fn engine_in(dir: &Path, text: &str) -> Engine {
+    let scene = scene_in(dir, text, &Registry::builtin()).unwrap_or_else(|e| panic!("{e}"));
+    Engine::new(&scene, &EngineOptions::default()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The scene error `text` gives when loaded in `dir` with `out`, as shown to people.
+fn refused(dir: &Path, text: &str, out: OutputDir) -> (SceneError, String) {
+    let e = match scene_in(dir, text, &Registry::builtin()) {
+        Err(e) => e,
+        Ok(scene) => match Engine::new(
+            &scene,
+            &EngineOptions {
+                output: out,
+                ..EngineOptions::default()
+            },
+        ) {
+            Ok(_) => panic!("expected the scene to be refused:\n{text}"),
+            Err(EngineError::Scene(e)) => e,
+            Err(e) => panic!("unexpected {e}"),
+        },
+    };
+    let shown = e.to_string();
+    (e, shown)
+}
+
+#[test]
+fn every_encoder_decodes_to_the_expected_frames_size_and_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "{CANVAS}\
+         [[recorder]]\nid = \"h264\"\nplugin = \"video\"\nconfig = {{ path = \"v/a.mp4\" }}\n\
+         [[recorder]]\nid = \"mpeg4\"\nplugin = \"video\"\nconfig = {{ path = \"v/b.mkv\", codecs = [\"mpeg4\"] }}\n\
+         [[recorder]]\nid = \"mjpeg\"\nplugin = \"video\"\nconfig = {{ path = \"v/c.avi\", codecs = [\"mjpeg\"], crf = 10 }}\n\
+         [[recorder]]\nplugin = \"gif\"\nconfig = {{ path = \"d.gif\" }}\n\
+         [[recorder]]\nplugin = \"png-sequence\"\nconfig = {{ path = \"png/f-{{n}}.png\", every = 3 }}\n"
+    );
+    let mut engine = engine_in(dir.path(), &text);
+    let mut frames = Vec::new();
+    for _ in 0..30 {
+        frames.push(engine.step().to_vec());
+    }
+    let failures = engine.finish();
+    assert!(failures.is_empty(), "{failures:?}");
+    let d = dir.path();
+    for (file, codec) in [("v/a.mp4", "h264"), ("v/b.mkv", "mpeg4"), ("v/c.avi", "mjpeg")] {
+        let p = ffprobe(&d.join(file));
+        assert_eq!(
+            (p.frames, p.width, p.height, p.rate.as_str(), p.codec.as_str()),
+            (30, 64, 32, "25/1", codec),
+            "{file}"
+        );
+    }
+    let gif = ffprobe(&d.join("d.gif"));
+    assert_eq!((gif.frames, gif.width, gif.height), (30, 64, 32));
+    // Frames 0, 3, ..., 27, each decoding to exactly the frame made.
+    let mut names: Vec<String> = std::fs::read_dir(d.join("png"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let expected: Vec<String> = (0..30).step_by(3).map(|i| format!("f-{i:06}.png")).collect();
+    assert_eq!(names, expected);
+    for i in (0..30).step_by(3) {
+        let decoded = image::open(d.join(format!("png/f-{i:06}.png")))
+            .unwrap()
+            .to_rgba8();
+        assert!(decoded.as_raw() == &frames[i], "png frame {i} differs");
+    }
+    // Nothing left under a temporary name.
+    let partials = walk(d)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains(".partial"))
+        .count();
+    assert_eq!(partials, 0);
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn the_codec_chain_skips_what_this_ffmpeg_lacks_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut engine = engine_in(
+        dir.path(),
+        &format!(
+            "{CANVAS}[[recorder]]\nplugin = \"video\"\nconfig = {{ path = \"a.mp4\", codecs = [\"marquee-no-such-codec\", \"mpeg4\"] }}\n"
+        ),
+    );
+    let info = engine.recorder_info();
+    let v: serde_json::Value = serde_json::from_str(&info[0].2).unwrap();
+    assert_eq!(v["codec"], "mpeg4", "{v}");
+    assert_eq!(v["container"], "mp4");
+    assert_eq!(v["skipped"][0]["codec"], "marquee-no-such-codec");
+    assert!(
+        v["skipped"][0]["why"]
+            .as_str()
+            .unwrap()
+            .contains("not an encoder"),
+        "{v}"
+    );
+    for _ in 0..5 {
+        engine.step();
+    }
+    assert!(engine.finish().is_empty());
+    assert_eq!(ffprobe(&dir.path().join("a.mp4")).codec, "mpeg4");
+}
+
+#[test]
+fn without_ffmpeg_video_is_refused_at_load_or_falls_back_to_gif() {
+    let dir = tempfile::tempdir().unwrap();
+    let recorder = "[[recorder]]\nplugin = \"video\"\nconfig = { path = \"a.mp4\", ffmpeg = \"marquee-no-such-ffmpeg\" }\n";
+    let (_, shown) = refused(dir.path(), &format!("{CANVAS}{recorder}"), OutputDir::default());
+    assert!(shown.contains("scene.toml:13:"), "{shown}");
+    assert!(
+        shown.contains("no `marquee-no-such-ffmpeg` on the PATH"),
+        "{shown}"
+    );
+    assert!(shown.contains("fallback = \"gif\""), "{shown}");
+
+    let fallback = recorder.replace("\" }", "\", fallback = \"gif\" }");
+    let mut engine = engine_in(dir.path(), &format!("{CANVAS}{fallback}"));
+    let v: serde_json::Value = serde_json::from_str(&engine.recorder_info()[0].2).unwrap();
+    assert_eq!(v["encoder"], "gif", "{v}");
+    for _ in 0..7 {
+        engine.step();
+    }
+    assert!(engine.finish().is_empty());
+    assert!(!dir.path().join("a.mp4").exists());
+    let p = ffprobe(&dir.path().join("a.gif"));
+    assert_eq!((p.frames, p.width, p.height), (7, 64, 32));
+}
+
+#[test]
+fn a_clip_starts_pre_roll_before_its_trigger_and_ends_post_roll_after() {
+    let dir = tempfile::tempdir().unwrap();
+    // At 25 fps: 400 ms = 10 frames before, 200 ms = 5 after.
+    let mut engine = engine_in(
+        dir.path(),
+        &format!(
+            "{CANVAS}\
+             [[recorder]]\nid = \"mp4\"\nplugin = \"preroll\"\nconfig = {{ path = \"clips/c-{{n}}.mp4\", pre_roll_ms = 400, post_roll_ms = 200, codecs = [\"mpeg4\"] }}\n\
+             [[recorder]]\nid = \"png\"\nplugin = \"preroll\"\nconfig = {{ path = \"clips/p-{{n}}/f-{{f}}.png\", pre_roll_ms = 400, post_roll_ms = 200 }}\n"
+        ),
+    );
+    let mut frames = Vec::new();
+    for i in 0..40 {
+        if i == 20 {
+            engine.trigger();
+        }
+        frames.push(engine.step().to_vec());
+    }
+    assert!(engine.finish().is_empty());
+    assert_eq!(engine.triggers(), 1);
+    let counters = engine.recorder_counters();
+    let count = |id: &str, name: &str| {
+        counters
+            .iter()
+            .find(|(i, n, _)| i == id && n == name)
+            .map(|c| c.2)
+            .unwrap()
+    };
+    // The ring holds the window (10 frames and the trigger's own) and never more.
+    assert_eq!((count("png", "held"), count("png", "capacity")), (11, 11));
+    assert_eq!(count("png", "clip_frames"), 16);
+    let clip = ffprobe(&dir.path().join("clips/c-0001.mp4"));
+    assert_eq!(
+        (clip.frames, clip.width, clip.height, clip.rate.as_str()),
+        (16, 64, 32, "25/1")
+    );
+    let mut names: Vec<String> = std::fs::read_dir(dir.path().join("clips/p-0001"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names.first().map(String::as_str), Some("f-000010.png"));
+    assert_eq!(names.last().map(String::as_str), Some("f-000025.png"));
+    let first = image::open(dir.path().join("clips/p-0001/f-000010.png"))
+        .unwrap()
+        .to_rgba8();
+    assert!(
+        first.as_raw() == &frames[10],
+        "the clip's first frame is the one 400 ms before the trigger"
+    );
+}
+
+#[test]
+fn a_plugin_event_triggers_a_clip() {
+    let dir = tempfile::tempdir().unwrap();
+    // Random pixels change a fifth of the picture each frame: the motion processor sees it at
+    // frame 1 (frame 0 has nothing to compare with) and then cools down for the whole run.
+    let mut engine = engine_in(
+        dir.path(),
+        "fps = 25\n[canvas]\nwidth = 32\nheight = 16\n[[layer]]\nplugin = \"random-pixels\"\nconfig = { count = 100 }\n\
+         [[processor]]\nplugin = \"motion\"\nconfig = { threshold = 0.02, step = 1, cooldown_ms = 100000 }\n\
+         [[recorder]]\nplugin = \"preroll\"\nconfig = { path = \"c-{n}.gif\", pre_roll_ms = 1000, post_roll_ms = 120 }\n",
+    );
+    for _ in 0..20 {
+        engine.step();
+    }
+    assert!(engine.finish().is_empty());
+    assert_eq!(engine.triggers(), 1);
+    // Frames 0 and 1 (all there was of pre-roll), then 3 frames of post-roll.
+    let p = ffprobe(&dir.path().join("c-0001.gif"));
+    assert_eq!((p.frames, p.width, p.height), (5, 32, 16));
+    assert!(!dir.path().join("c-0002.gif").exists());
+}
+
+/// A recorder that holds every frame until the test opens its gate: a writer as slow as can be.
+mod gate {
+    use std::sync::{Condvar, Mutex};
+
+    use marquee_plugin_api::{
+        Factory, FrameMeta, InitCtx, PluginDef, PluginError, RecorderPlugin, declare_plugin,
+    };
+
+    pub static OPEN: (Mutex<bool>, Condvar) = (Mutex::new(false), Condvar::new());
+
+    pub fn open() {
+        *OPEN.0.lock().unwrap() = true;
+        OPEN.1.notify_all();
+    }
+
+    pub const PLUGIN: PluginDef = PluginDef {
+        id: "gate",
+        version: "0.0.0",
+        description: "holds frames until released (a test recorder)",
+        renderer: None,
+        processor: None,
+        recorder: Some(Factory {
+            doc: "test",
+            fields: &[],
+            new: |_, _: &InitCtx| Ok(Box::new(Gate(0))),
+        }),
+    };
+
+    struct Gate(u64);
+
+    impl RecorderPlugin for Gate {
+        fn record(&mut self, _: &FrameMeta, _: &[u8]) -> Result<(), PluginError> {
+            let mut open = OPEN.0.lock().unwrap();
+            while !*open {
+                open = OPEN.1.wait(open).unwrap();
+            }
+            self.0 += 1;
+            Ok(())
+        }
+        fn finish(&mut self) -> Result<(), PluginError> {
+            Ok(())
+        }
+    }
+
+    declare_plugin!(PLUGIN);
+}
+
+#[test]
+fn a_stuck_recorder_drops_and_counts_frames_while_rendering_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut registry = Registry::builtin();
+    registry.add_module(gate::module(), Origin::BuiltIn);
+    let scene = scene_in(
+        dir.path(),
+        &format!("{CANVAS}[[recorder]]\nplugin = \"gate\"\nqueue = 4\nwhen_full = \"drop\"\n"),
+        &registry,
+    )
+    .unwrap();
+    let mut engine = Engine::new(&scene, &EngineOptions::default()).unwrap();
+    // The recorder takes frame 0 and never returns; rendering must not wait for it.
+    for _ in 0..50 {
+        engine.step();
+    }
+    let mut samples = Vec::new();
+    engine.recorder_samples(&mut samples);
+    assert_eq!(samples[0].written, 0);
+    assert_eq!(samples[0].queue, 4, "the pool bounds what it holds");
+    assert_eq!(
+        samples[0].dropped, 46,
+        "every frame beyond the pool is dropped and counted"
+    );
+    gate::open();
+    assert!(engine.finish().is_empty());
+    let (id, sample) = &engine.recorder_report()[0];
+    assert_eq!((id.as_str(), sample.written, sample.dropped), ("gate", 4, 46));
+}
+
+/// A recorder that takes 40 ms over every frame: slower than a 50 fps show.
+mod slow {
+    use marquee_plugin_api::{
+        Factory, FrameMeta, InitCtx, PluginDef, PluginError, RecorderPlugin, declare_plugin,
+    };
+
+    pub const PLUGIN: PluginDef = PluginDef {
+        id: "slow",
+        version: "0.0.0",
+        description: "40 ms a frame (a test recorder)",
+        renderer: None,
+        processor: None,
+        recorder: Some(Factory {
+            doc: "test",
+            fields: &[],
+            new: |_, _: &InitCtx| Ok(Box::new(Slow)),
+        }),
+    };
+
+    struct Slow;
+
+    impl RecorderPlugin for Slow {
+        fn record(&mut self, _: &FrameMeta, _: &[u8]) -> Result<(), PluginError> {
+            std::thread::sleep(std::time::Duration::from_millis(40));
+            Ok(())
+        }
+        fn finish(&mut self) -> Result<(), PluginError> {
+            Ok(())
+        }
+    }
+
+    declare_plugin!(PLUGIN);
+}
+
+#[test]
+fn a_slow_recorder_in_a_live_run_drops_and_counts_while_every_frame_is_made() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut registry = Registry::builtin();
+    registry.add_module(slow::module(), Origin::BuiltIn);
+    let path = dir.path().join("slow.toml");
+    std::fs::write(
+        &path,
+        "fps = 50\n[canvas]\nwidth = 64\nheight = 32\n[[layer]]\nplugin = \"gradient\"\n[[recorder]]\nplugin = \"slow\"\nqueue = 2\n",
+    )
+    .unwrap();
+    let show = marquee::show::Show::load(&path, &registry).unwrap();
+    let report = marquee::live::run(
+        show,
+        &registry,
+        vec![Box::new(|_, _| {
+            Ok(Box::new(marquee::output::Headless) as Box<dyn marquee::live::Output>)
+        })],
+        &marquee::live::LiveOptions {
+            engine: EngineOptions::default(),
+            paced: true,
+            limit: Some(60),
+            reload: false,
+            screenshot_dir: dir.path().to_path_buf(),
+        },
+        marquee::live::Observe::default(),
+    )
+    .unwrap();
+    assert_eq!(report.made + report.skipped, 60, "the show went on to its end");
+    let (id, r) = &report.recorders[0];
+    assert_eq!(id, "slow");
+    // A real-time run drops by default: 1.2 s of show gives a 40 ms writer time for about 30.
+    assert!(r.dropped > 0, "{r:?}");
+    assert_eq!(
+        r.written + r.dropped,
+        report.made,
+        "each frame recorded or counted as dropped"
+    );
+    assert_eq!(r.queue, 0, "finished: nothing left queued");
+}
+
+#[test]
+fn output_paths_stay_in_the_output_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let gif =
+        |path: &str| format!("{CANVAS}[[recorder]]\nplugin = \"gif\"\nconfig = {{ path = \"{path}\" }}\n");
+    let (e, shown) = refused(dir.path(), &gif("../../etc/x.gif"), OutputDir::default());
+    assert!(matches!(e, SceneError::Invalid(_)));
+    assert!(shown.contains("scene.toml:13:"), "{shown}");
+    assert!(shown.contains("climbs out of the output directory"), "{shown}");
+    assert!(shown.contains("--unconfined-paths"), "{shown}");
+    let (_, shown) = refused(dir.path(), &gif("/tmp/x.gif"), OutputDir::default());
+    assert!(shown.contains("is absolute"), "{shown}");
+    // An output directory given on the command line is where paths go.
+    let out = dir.path().join("out");
+    let scene = scene_in(dir.path(), &gif("sub/a.gif"), &Registry::builtin()).unwrap();
+    let options = EngineOptions {
+        output: OutputDir {
+            dir: Some(out.clone()),
+            unconfined: false,
+        },
+        ..EngineOptions::default()
+    };
+    let mut engine = Engine::new(&scene, &options).unwrap();
+    engine.step();
+    assert!(engine.finish().is_empty());
+    assert!(out.join("sub/a.gif").exists());
+    // The user may allow any path explicitly.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let target = elsewhere.path().join("b.gif");
+    let scene = scene_in(dir.path(), &gif(target.to_str().unwrap()), &Registry::builtin()).unwrap();
+    let options = EngineOptions {
+        output: OutputDir {
+            dir: None,
+            unconfined: true,
+        },
+        ..EngineOptions::default()
+    };
+    let mut engine = Engine::new(&scene, &options).unwrap();
+    engine.step();
+    assert!(engine.finish().is_empty());
+    assert!(target.exists());
+}
+
+#[test]
+fn bad_recorder_input_is_a_clear_error_never_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "[[recorder]]\nplugin = \"video\"\nconfig = { path = \"a.mp4\", codecs = [\"nope264\"] }\n",
+            &[
+                "scene.toml:15:",
+                "`codecs`",
+                "nope264: not an encoder of this ffmpeg build",
+                "libx264",
+            ],
+        ),
+        (
+            "[[recorder]]\nplugin = \"video\"\nconfig = { path = \"a.webm\" }\n",
+            &["scene.toml:15:", "container is unknown"],
+        ),
+        (
+            "[[recorder]]\nplugin = \"preroll\"\nconfig = { path = \"c-{n}.gif\", pre_roll_ms = -100 }\n",
+            &["scene.toml:15:", "`pre_roll_ms`", "cannot be negative"],
+        ),
+        (
+            "[[recorder]]\nplugin = \"preroll\"\nconfig = { path = \"c-{n}.gif\", post_roll_ms = -1 }\n",
+            &["`post_roll_ms`", "cannot be negative"],
+        ),
+        (
+            "[[recorder]]\nplugin = \"gif\"\nconfig = { path = \"blocked/a.gif\" }\n",
+            &["scene.toml:15:", "cannot write to", "blocked"],
+        ),
+        (
+            "[[recorder]]\nplugin = \"gif\"\nqueue = 0\nconfig = { path = \"a.gif\" }\n",
+            &["scene.toml:15:", "queue of 0 frames is out of range"],
+        ),
+        (
+            "[[recorder]]\nplugin = \"gif\"\nwhen_full = \"sometimes\"\nconfig = { path = \"a.gif\" }\n",
+            &["scene.toml:15:", "not a choice", "\"wait\""],
+        ),
+        (
+            "[[recorder]]\nplugin = \"png-sequence\"\nconfig = { path = \"frames.png\" }\n",
+            &["scene.toml:15:", "{n}"],
+        ),
+    ];
+    // A file where a directory should be: no directory can be made there, root or not.
+    std::fs::write(d.join("blocked"), "").unwrap();
+    for (recorder, needles) in cases {
+        let text = format!("{CANVAS}\n\n{recorder}");
+        let (_, shown) = refused(d, &text, OutputDir::default());
+        for n in *needles {
+            assert!(shown.contains(n), "missing {n:?} in:\n{shown}");
+        }
+    }
+}
+
+/// Starts `marquee run` on `scene` headless until told to stop; returns the child.
+fn spawn_run(scene: &Path, out_dir: &Path) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_marquee"))
+        .args([
+            "run",
+            scene.to_str().unwrap(),
+            "--output",
+            "headless",
+            "--no-reload",
+            "--out-dir",
+        ])
+        .arg(out_dir)
+        .current_dir(root())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !done() {
+        assert!(start.elapsed().as_secs() < 60, "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+fn signal(child: &std::process::Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([&format!("-{sig}"), &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -{sig}");
+}
+
+const RECORDING: &str = "fps = 30\n[canvas]\nwidth = 64\nheight = 32\n[[layer]]\nplugin = \"gradient\"\n\
+    [[recorder]]\nplugin = \"video\"\nwhen_full = \"wait\"\nconfig = { path = \"a.mp4\" }\n\
+    [[recorder]]\nplugin = \"gif\"\nwhen_full = \"wait\"\nconfig = { path = \"b.gif\" }\n\
+    [[recorder]]\nplugin = \"preroll\"\nconfig = { path = \"clip-{n}.mp4\", pre_roll_ms = 500, post_roll_ms = 60000 }\n";
+
+#[test]
+fn killing_the_process_mid_recording_leaves_no_file_under_a_final_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = dir.path().join("rec.toml");
+    std::fs::write(&scene, RECORDING).unwrap();
+    let out = dir.path().join("out");
+    let mut child = spawn_run(&scene, &out);
+    wait_for("the recorders to start", || out.join(".a.mp4.partial").exists());
+    signal(&child, "USR1");
+    wait_for("the clip to start", || {
+        out.join(".clip-0001.mp4.partial").exists()
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    for name in ["a.mp4", "b.gif", "clip-0001.mp4"] {
+        assert!(!out.join(name).exists(), "{name} exists after a kill");
+    }
+    assert!(out.join(".b.gif.partial").exists());
+}
+
+#[test]
+fn ctrl_c_finishes_every_recording_and_a_signal_triggers_a_clip() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = dir.path().join("rec.toml");
+    std::fs::write(&scene, RECORDING).unwrap();
+    let out = dir.path().join("out");
+    let child = spawn_run(&scene, &out);
+    wait_for("the recorders to start", || out.join(".a.mp4.partial").exists());
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    signal(&child, "USR1");
+    wait_for("the clip to start", || {
+        out.join(".clip-0001.mp4.partial").exists()
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    signal(&child, "INT");
+    let done = child.wait_with_output().unwrap();
+    assert!(done.status.success(), "{}", text(&done));
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    assert!(stderr.contains("clip triggered at frame"), "{stderr}");
+    assert!(
+        stderr.contains("\"codec\":\"libx264\""),
+        "the chosen codec is logged: {stderr}"
+    );
+    let a = ffprobe(&out.join("a.mp4"));
+    let b = ffprobe(&out.join("b.gif"));
+    assert_eq!((a.width, a.height, a.rate.as_str()), (64, 32, "30/1"));
+    assert_eq!(a.frames, b.frames, "both recorders got every frame");
+    // The clip: 500 ms (15 frames) of pre-roll, then until the end.
+    let clip = ffprobe(&out.join("clip-0001.mp4"));
+    assert!(clip.frames > 15 && clip.frames < a.frames, "{clip:?} of {a:?}");
+    let partials = walk(&out)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains(".partial"))
+        .count();
+    assert_eq!(partials, 0);
+}
+
+#[test]
+fn the_metrics_stream_says_what_each_recorder_chose_and_how_full_its_queue_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = dir.path().join("m.toml");
+    std::fs::write(
+        &scene,
+        format!(
+            "{CANVAS}[[recorder]]\nplugin = \"video\"\nconfig = {{ path = \"a.mkv\", codecs = [\"marquee-no-such-codec\", \"mpeg4\"] }}\n\
+             [[recorder]]\nplugin = \"gif\"\nqueue = 3\nconfig = {{ path = \"b.gif\" }}\n"
+        ),
+    )
+    .unwrap();
+    let metrics = dir.path().join("m.jsonl");
+    let out = marquee(&[
+        "run",
+        scene.to_str().unwrap(),
+        "--output",
+        "headless",
+        "--unpaced",
+        "--frames",
+        "20",
+        "--out-dir",
+        dir.path().join("out").to_str().unwrap(),
+        "--metrics",
+        metrics.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&metrics)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let recorders = lines.iter().find(|l| l["type"] == "recorders").unwrap();
+    let video = &recorders["recorders"][0];
+    assert_eq!(video["id"], "video");
+    assert_eq!(video["info"]["codec"], "mpeg4", "{recorders}");
+    assert_eq!(video["info"]["skipped"][0]["codec"], "marquee-no-such-codec");
+    assert_eq!(recorders["recorders"][1]["info"], serde_json::json!({}));
+    let frames: Vec<_> = lines.iter().filter(|l| l["type"] == "frame").collect();
+    assert_eq!(frames.len(), 20);
+    for f in &frames {
+        let r = f["recorders"].as_array().unwrap();
+        assert_eq!(r.len(), 2);
+        assert!(r[1]["queue"].as_u64().unwrap() <= 3, "{f}");
+        // Unpaced, the recorders set the pace: nothing is dropped.
+        assert_eq!(r[0]["dropped"], 0);
+        assert_eq!(r[1]["dropped"], 0);
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("recorder `gif`: 20 frames recorded, 0 dropped"),
+        "{stderr}"
+    );
+    assert_eq!(ffprobe(&dir.path().join("out/a.mkv")).frames, 20);
+}
