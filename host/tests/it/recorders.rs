@@ -677,3 +677,41 @@ fn the_metrics_stream_says_what_each_recorder_chose_and_how_full_its_queue_is() 
     );
     assert_eq!(ffprobe(&dir.path().join("out/a.mkv")).frames, 20);
 }
+
+#[test]
+fn when_ffmpeg_dies_the_recorder_reports_it_and_stops_while_the_scene_goes_on() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    // An ffmpeg that passes the probe (it runs the real one for that) and then dies mid-video.
+    let fake = dir.path().join("dying-ffmpeg");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\ncase \"$*\" in\n  *-encoders*|*.marquee-probe-*) exec ffmpeg \"$@\" ;;\nesac\n\
+         head -c 20000 >/dev/null\necho 'simulated crash' >&2\nexit 3\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut engine = engine_in(
+        dir.path(),
+        &format!(
+            "{CANVAS}[[recorder]]\nplugin = \"video\"\nconfig = {{ path = \"a.mp4\", codecs = [\"mpeg4\"], ffmpeg = {:?} }}\n\
+             [[recorder]]\nplugin = \"gif\"\nconfig = {{ path = \"b.gif\" }}\n",
+            fake.to_str().unwrap()
+        ),
+    );
+    let mut failures = Vec::new();
+    for _ in 0..40 {
+        engine.step();
+        failures.extend(engine.take_failures());
+    }
+    failures.extend(engine.finish());
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    let shown = failures[0].to_string();
+    assert!(shown.contains("recorder `video`"), "{shown}");
+    assert!(shown.contains("simulated crash"), "ffmpeg's own words: {shown}");
+    assert!(shown.contains("records nothing more"), "{shown}");
+    // The scene went on: the other recorder got every frame; the dead one left no file at all.
+    assert_eq!(ffprobe(&dir.path().join("b.gif")).frames, 40);
+    assert!(!dir.path().join("a.mp4").exists());
+    assert!(!dir.path().join(".a.mp4.partial").exists());
+}

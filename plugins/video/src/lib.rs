@@ -466,6 +466,8 @@ pub struct VideoRecorder {
     child: Option<Child>,
     stdin: Option<ChildStdin>,
     stderr: Arc<Mutex<String>>,
+    /// Reads ffmpeg's stderr until it closes.
+    reader: Option<std::thread::JoinHandle<()>>,
     partial: PathBuf,
     path: PathBuf,
     size: (u32, u32),
@@ -486,10 +488,11 @@ impl VideoRecorder {
             .map_err(|e| io_error("cannot start ffmpeg for", path, e))?;
         let stdin = child.stdin.take();
         let stderr = Arc::new(Mutex::new(String::new()));
+        let mut reader = None;
         if let Some(mut pipe) = child.stderr.take() {
             // Keeps what ffmpeg says (bounded), so that a failure can say why.
             let keep = Arc::clone(&stderr);
-            std::thread::Builder::new()
+            let thread = std::thread::Builder::new()
                 .name("marquee-ffmpeg-stderr".into())
                 .spawn(move || {
                     let mut buf = [0u8; 4096];
@@ -508,11 +511,13 @@ impl VideoRecorder {
                     }
                 })
                 .map_err(|e| PluginError::io(format!("cannot start a thread: {e}")))?;
+            reader = Some(thread);
         }
         Ok(VideoRecorder {
             child: Some(child),
             stdin,
             stderr,
+            reader,
             partial,
             path: path.to_path_buf(),
             size: (probed.width, probed.height),
@@ -521,12 +526,14 @@ impl VideoRecorder {
         })
     }
 
+    /// ffmpeg's last words, once it has exited and its stderr is read to the end.
     fn complaint(&mut self) -> String {
-        // Give the reader thread a moment to collect ffmpeg's last words.
         if let Some(child) = &mut self.child {
             let _ = child.wait();
         }
-        std::thread::sleep(std::time::Duration::from_millis(20));
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
         tail(&self.stderr.lock().map(|s| s.clone()).unwrap_or_default())
     }
 }
