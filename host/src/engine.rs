@@ -35,7 +35,10 @@ pub enum FrameSet {
     Composite,
     /// Processors transform the final frame in place, in scene order.
     Process,
-    /// Recorders receive the finished frame, read-only.
+    /// The events plugins raised this frame are collected; a clip trigger (raised, or asked for
+    /// with [`Engine::trigger`]) goes to every recorder, then a copy of the finished frame goes
+    /// into each recorder's queue for its own thread (dropped and counted, or waited for, when
+    /// the queue is full). Nothing here touches a disk.
     Output,
     /// Bookkeeping: frame counters and collecting new failures. Reads everything, writes no pixels.
     Metrics,
@@ -862,6 +865,41 @@ impl std::fmt::Debug for Engine {
     }
 }
 
+/// What a recorder of `scene` is created with, for frames of `size`.
+fn recorder_init(scene: &Scene, spec: &RecorderSpec, (width, height): (u32, u32)) -> InitCtx {
+    InitCtx {
+        width,
+        height,
+        fps: scene.fps,
+        seed: instance_seed(scene.seed, &spec.stage.id),
+    }
+}
+
+/// Creates the recorder `spec` for frames of `size` and starts its thread.
+fn new_recorder(
+    scene: &Scene,
+    spec: &RecorderSpec,
+    options: &EngineOptions,
+    size: (u32, u32),
+) -> Result<Slot<RecorderThread>, SceneError> {
+    let stage = &spec.stage;
+    let init = recorder_init(scene, spec, size);
+    let config = resolve_outputs(scene, spec, &options.output)?;
+    match (stage.plugin.module.new_recorder())(config.as_str().into(), &init) {
+        RResult::ROk(o) => {
+            let bytes = size.0 as usize * size.1 as usize * 4;
+            let when_full = spec.queue.when_full.unwrap_or(if options.realtime {
+                WhenFull::Drop
+            } else {
+                WhenFull::Wait
+            });
+            let thread = RecorderThread::spawn(&stage.id, o, bytes, spec.queue.frames, when_full);
+            Ok(Slot::new(stage, thread, init))
+        }
+        RResult::RErr(e) => Err(plugin_error(scene, stage, PluginKind::Recorder, e)),
+    }
+}
+
 /// The recorder's config with its output paths resolved in the output directory (the scene's
 /// own directory unless one was given), each directory created and proved writable.
 fn resolve_outputs(scene: &Scene, spec: &RecorderSpec, out: &OutputDir) -> Result<String, SceneError> {
@@ -950,28 +988,64 @@ impl Engine {
     }
 
     /// Switches to `scene` (an edited version of the one running) without a restart: instances
-    /// whose plugin, config and size are unchanged are kept with their state, the rest are
-    /// created anew, recorders no longer in the scene are finished, and the frame count goes
-    /// on. On an error the running scene is left as it was. Returns how many instances were kept.
+    /// whose plugin, config and size are unchanged are kept with their state (a recorder goes on
+    /// writing the same file), the rest are created anew, and the frame count goes on. Returns
+    /// how many instances were kept.
+    ///
+    /// A bad edit to layers or processors leaves the running scene as it was. Recorders open
+    /// their files when created, so they get no trial copy: those the edit removes or changes
+    /// are finished (their files complete) before the new ones start, which may write the same
+    /// paths. If a new recorder then fails to start, the error is returned and the running scene
+    /// goes on with its unchanged recorders.
     pub fn reload(&mut self, scene: &Scene, options: &EngineOptions) -> Result<usize, EngineError> {
-        // Build it once with fresh instances first (recorders included: they write under a
-        // temporary name until finished), so that a bad edit leaves this engine intact.
-        let fresh = Engine::new(scene, options)?;
-        let mut kept = self.take_instances();
-        let (next, frames) = (self.next_frame(), self.world.resource::<Stats>().frames);
-        let (mut engine, result) = match Engine::build(scene, options, &mut kept) {
-            Ok(engine) => (engine, Ok(kept.reused)),
-            Err(e) => (fresh, Err(e)),
+        let trial = EngineOptions {
+            scene_recorders: false,
+            ..options.clone()
         };
+        let fresh = Engine::new(scene, &trial)?;
+        let (next, frames) = (self.next_frame(), self.world.resource::<Stats>().frames);
+        let mut old = std::mem::take(&mut self.world.resource_mut::<Recorders>().0);
+        let mut recorders = Vec::new();
+        let mut wanted = Vec::new();
+        if options.scene_recorders {
+            for spec in &scene.recorders {
+                let init = recorder_init(scene, spec, fresh.frame_size());
+                match take_matching(&mut old, |s| s, &spec.stage, &init) {
+                    Some(slot) => recorders.push(slot),
+                    None => wanted.push(spec),
+                }
+            }
+        }
         let mut finished = Vec::new();
-        for mut slot in kept.recorders.drain(..) {
+        for mut slot in old.drain(..) {
             let result = slot.object.finish();
             slot.settle(result);
             report(PluginKind::Recorder, next, &mut slot, &mut finished);
         }
+        self.world.resource_mut::<Failures>().0.extend(finished);
+        let carried = recorders.len();
+        for spec in wanted {
+            match new_recorder(scene, spec, options, fresh.frame_size()) {
+                Ok(slot) => recorders.push(slot),
+                Err(e) => {
+                    // Those just made are dropped unfinished: their temporary files go too.
+                    recorders.truncate(carried);
+                    self.world.resource_mut::<Recorders>().0 = recorders;
+                    return Err(e.into());
+                }
+            }
+        }
+        let created = recorders.len() - carried;
+        let mut kept = self.take_instances();
+        kept.recorders = recorders;
+        let (mut engine, result) = match Engine::build(scene, options, &mut kept) {
+            Ok(engine) => (engine, Ok(kept.reused - created)),
+            Err(e) => (fresh, Err(e)),
+        };
+        let failures = std::mem::take(&mut self.world.resource_mut::<Failures>().0);
+        engine.world.resource_mut::<Failures>().0.extend(failures);
         engine.world.resource_mut::<Clock>().next = next;
         engine.world.resource_mut::<Stats>().frames = frames;
-        engine.world.resource_mut::<Failures>().0.extend(finished);
         *self = engine;
         result
     }
@@ -1075,13 +1149,7 @@ impl Engine {
         };
         if options.scene_recorders {
             for spec in &scene.recorders {
-                let (width, height) = engine.frame_size();
-                let init = InitCtx {
-                    width,
-                    height,
-                    fps: scene.fps,
-                    seed: instance_seed(scene.seed, &spec.stage.id),
-                };
+                let init = recorder_init(scene, spec, engine.frame_size());
                 match take_matching(&mut kept.recorders, |s| s, &spec.stage, &init) {
                     Some(slot) => {
                         kept.reused += 1;
@@ -1104,32 +1172,9 @@ impl Engine {
         spec: &RecorderSpec,
         options: &EngineOptions,
     ) -> Result<(), SceneError> {
-        let stage = &spec.stage;
-        let (width, height) = self.frame_size();
-        let init = InitCtx {
-            width,
-            height,
-            fps: scene.fps,
-            seed: instance_seed(scene.seed, &stage.id),
-        };
-        let config = resolve_outputs(scene, spec, &options.output)?;
-        match (stage.plugin.module.new_recorder())(config.as_str().into(), &init) {
-            RResult::ROk(o) => {
-                let bytes = width as usize * height as usize * 4;
-                let when_full = spec.queue.when_full.unwrap_or(if options.realtime {
-                    WhenFull::Drop
-                } else {
-                    WhenFull::Wait
-                });
-                let thread = RecorderThread::spawn(&stage.id, o, bytes, spec.queue.frames, when_full);
-                self.world
-                    .resource_mut::<Recorders>()
-                    .0
-                    .push(Slot::new(stage, thread, init));
-                Ok(())
-            }
-            RResult::RErr(e) => Err(plugin_error(scene, stage, PluginKind::Recorder, e)),
-        }
+        let slot = new_recorder(scene, spec, options, self.frame_size())?;
+        self.world.resource_mut::<Recorders>().0.push(slot);
+        Ok(())
     }
 
     /// Asks every recorder for a clip around the next frame (a key, a signal).

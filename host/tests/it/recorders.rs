@@ -715,3 +715,46 @@ fn when_ffmpeg_dies_the_recorder_reports_it_and_stops_while_the_scene_goes_on() 
     assert!(!dir.path().join("a.mp4").exists());
     assert!(!dir.path().join(".a.mp4.partial").exists());
 }
+
+#[test]
+fn an_edit_while_recording_keeps_an_unchanged_recorder_writing_its_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = |color: &str, repeat: bool| {
+        format!(
+            "fps = 25\n[canvas]\nwidth = 16\nheight = 8\n[[layer]]\nplugin = \"solid\"\nconfig = {{ color = \"{color}\" }}\n\
+             [[recorder]]\nplugin = \"gif\"\nconfig = {{ path = \"a.gif\", repeat = {repeat} }}\n"
+        )
+    };
+    let registry = Registry::builtin();
+    let load = |t: String| scene_in(dir.path(), &t, &registry).unwrap();
+    let options = EngineOptions::default();
+    let mut engine = Engine::new(&load(text("#ff0000", true)), &options).unwrap();
+    for _ in 0..10 {
+        engine.step();
+    }
+    // A layer edit: the recorder is unchanged and goes on with the same file.
+    assert_eq!(engine.reload(&load(text("#00ff00", true)), &options).unwrap(), 1);
+    for _ in 0..10 {
+        engine.step();
+    }
+    // A bad layer edit changes nothing, the recording included.
+    assert!(engine.reload(&load(text("green", true)), &options).is_err());
+    for _ in 0..5 {
+        engine.step();
+    }
+    assert!(engine.take_failures().is_empty());
+    // An edit of the recorder itself: the old file is finished, a new one starts on the path.
+    engine.reload(&load(text("#00ff00", false)), &options).unwrap();
+    assert!(engine.take_failures().is_empty());
+    assert_eq!(ffprobe(&dir.path().join("a.gif")).frames, 25);
+    for _ in 0..7 {
+        engine.step();
+    }
+    assert!(engine.finish().is_empty());
+    assert_eq!(ffprobe(&dir.path().join("a.gif")).frames, 7);
+    assert!(
+        !walk(dir.path())
+            .iter()
+            .any(|p| p.to_string_lossy().contains(".partial"))
+    );
+}
