@@ -158,6 +158,11 @@ mod tests {
     use super::*;
 
     #[test]
+    fn declared_fields_match_the_config() {
+        marquee_plugin_api::check_fields::<Config>(FIELDS).unwrap();
+    }
+
+    #[test]
     fn a_change_raises_one_trigger_then_cools_down() {
         let init = InitCtx {
             width: 8,

@@ -500,6 +500,11 @@ declare_plugin!(PLUGIN);
 mod tests {
     use super::*;
 
+    #[test]
+    fn declared_fields_match_the_config() {
+        marquee_plugin_api::check_fields::<Config>(FIELDS).unwrap();
+    }
+
     const FPS: f64 = 50.0;
 
     fn init() -> InitCtx {

@@ -644,6 +644,11 @@ declare_plugin!(PLUGIN);
 mod tests {
     use super::*;
 
+    #[test]
+    fn declared_fields_match_the_config() {
+        marquee_plugin_api::check_fields::<Config>(FIELDS).unwrap();
+    }
+
     fn init() -> InitCtx {
         InitCtx {
             width: 16,
