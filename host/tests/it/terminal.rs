@@ -138,3 +138,49 @@ fn the_showcase_shows_in_a_truecolor_terminal_cell_for_cell() {
         }
     }
 }
+
+#[test]
+fn the_c_key_triggers_a_clip_and_q_finishes_it() {
+    let server = Server(format!("marquee-clip-{}", std::process::id()));
+    let dir = tempfile::tempdir().unwrap();
+    let scene = dir.path().join("clip.toml");
+    std::fs::write(
+        &scene,
+        "fps = 30\n[canvas]\nwidth = 32\nheight = 8\n[[layer]]\nplugin = \"gradient\"\n\
+         [[recorder]]\nplugin = \"preroll\"\nconfig = { path = \"clip-{n}.gif\", pre_roll_ms = 300, post_roll_ms = 60000 }\n",
+    )
+    .unwrap();
+    let command = format!(
+        "'{}' run '{}' --output terminal --no-reload > '{}' 2>&1; sleep 60",
+        env!("CARGO_BIN_EXE_marquee"),
+        scene.display(),
+        dir.path().join("log.txt").display()
+    );
+    tmux(
+        &server.0,
+        &["new-session", "-d", "-s", "t", "-x", "100", "-y", "30", &command],
+    );
+    let wait = |what: &str, done: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !done() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let log = dir.path().join("log.txt");
+    // Pre-roll to fill, then the key.
+    std::thread::sleep(Duration::from_millis(600));
+    tmux(&server.0, &["send-keys", "-t", "t", "c"]);
+    wait("the clip to start", &|| {
+        dir.path().join(".clip-0001.gif.partial").exists()
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    tmux(&server.0, &["send-keys", "-t", "t", "q"]);
+    wait("the run to end", &|| {
+        std::fs::read_to_string(&log).is_ok_and(|l| l.contains("frames of 32×8 (terminal)"))
+    });
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("clip triggered at frame"), "{text}");
+    assert!(dir.path().join("clip-0001.gif").exists(), "{text}");
+    assert!(!dir.path().join(".clip-0001.gif.partial").exists());
+}
