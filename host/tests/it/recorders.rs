@@ -351,7 +351,7 @@ fn a_stuck_recorder_drops_and_counts_frames_while_rendering_goes_on() {
     assert_eq!((id.as_str(), sample.written, sample.dropped), ("gate", 4, 46));
 }
 
-/// A recorder that takes 40 ms over every frame: slower than a 50 fps show.
+/// A recorder that takes 100 ms over every frame: five times slower than a 50 fps show.
 mod slow {
     use marquee_plugin_api::{
         Factory, FrameMeta, InitCtx, PluginDef, PluginError, RecorderPlugin, declare_plugin,
@@ -360,7 +360,7 @@ mod slow {
     pub const PLUGIN: PluginDef = PluginDef {
         id: "slow",
         version: "0.0.0",
-        description: "40 ms a frame (a test recorder)",
+        description: "100 ms a frame (a test recorder)",
         renderer: None,
         processor: None,
         recorder: Some(Factory {
@@ -374,7 +374,7 @@ mod slow {
 
     impl RecorderPlugin for Slow {
         fn record(&mut self, _: &FrameMeta, _: &[u8]) -> Result<(), PluginError> {
-            std::thread::sleep(std::time::Duration::from_millis(40));
+            std::thread::sleep(std::time::Duration::from_millis(100));
             Ok(())
         }
         fn finish(&mut self) -> Result<(), PluginError> {
@@ -416,7 +416,7 @@ fn a_slow_recorder_in_a_live_run_drops_and_counts_while_every_frame_is_made() {
     assert_eq!(report.made + report.skipped, 60, "the show went on to its end");
     let (id, r) = &report.recorders[0];
     assert_eq!(id, "slow");
-    // A real-time run drops by default: 1.2 s of show gives a 40 ms writer time for about 30.
+    // A real-time run drops by default: 1.2 s of show gives a 100 ms writer time for about 12.
     assert!(r.dropped > 0, "{r:?}");
     assert_eq!(
         r.written + r.dropped,
