@@ -5,6 +5,8 @@
 //! - [`scene`]: `SceneFile` (serde mirror of the TOML) → [`scene::Scene`] (validated, resolved).
 //! - [`engine`]: the frame schedule ([`engine::FrameSet`]) and the [`engine::Engine`] that runs it.
 //! - [`accumulator`]: layer buffer pool and compositor.
+//! - [`recording`]: recorders on threads of their own behind bounded buffer pools; output paths
+//!   confined to an output directory.
 //! - [`trace`]: GIF + JSON traces and their verification; [`testing`]: the same as a test helper.
 //! - [`output`]: terminal and headless outputs, frame pacing.
 //! - [`diag`]: errors pointed at file, line and column.
