@@ -512,10 +512,10 @@ fn render_loop(
     let mut paused_at_first = Duration::ZERO;
     let set_status = |text: String| *status.lock().unwrap_or_else(|e| e.into_inner()) = text;
     let log = |report: &mut LiveReport, line: String| {
-        if line.starts_with("error") {
-            tracing::error!("{line}");
-        } else if line.starts_with("warning") {
-            tracing::warn!("{line}");
+        if let Some(text) = line.strip_prefix("error: ") {
+            tracing::error!("{text}");
+        } else if let Some(text) = line.strip_prefix("warning: ") {
+            tracing::warn!("{text}");
         } else {
             tracing::info!("{line}");
         }

@@ -308,8 +308,13 @@ impl RecorderThread {
             Err(TryRecvError::Disconnected) => None,
         };
         let Some(mut buffer) = buffer else {
+            // No buffer: the pool is empty, or the thread has stopped (then it says why, and
+            // the frame was never the queue's to drop).
+            if let Some(e) = self.take_error() {
+                return Some(e);
+            }
             self.dropped += 1;
-            return self.take_error();
+            return None;
         };
         buffer.clear();
         buffer.extend_from_slice(frame);
@@ -321,8 +326,9 @@ impl RecorderThread {
                 self.spare = Some(b);
             }
             Err(_) => {
-                self.dropped += 1;
+                // The thread has stopped: it failed (and says why) or was finished.
                 self.jobs = None;
+                return self.take_error();
             }
         }
         None

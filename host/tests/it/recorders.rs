@@ -758,3 +758,54 @@ fn an_edit_while_recording_keeps_an_unchanged_recorder_writing_its_file() {
             .any(|p| p.to_string_lossy().contains(".partial"))
     );
 }
+
+#[test]
+fn a_full_disk_stops_the_recorder_that_hit_it_and_the_show_goes_on() {
+    // A file size limit stands in for a full disk: writes past it fail with EFBIG (the signal
+    // that would otherwise kill the process is ignored, as a full disk sends none).
+    let dir = tempfile::tempdir().unwrap();
+    let scene = dir.path().join("full.toml");
+    std::fs::write(
+        &scene,
+        format!(
+            "{CANVAS}[[recorder]]\nplugin = \"gif\"\nconfig = {{ path = \"big.gif\" }}\n\
+             [[recorder]]\nplugin = \"png-sequence\"\nconfig = {{ path = \"f-{{n}}.png\", every = 20 }}\n"
+        ),
+    )
+    .unwrap();
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "trap '' XFSZ; ulimit -f 40; exec '{}' run '{}' --output headless --unpaced --frames 200",
+            env!("CARGO_BIN_EXE_marquee"),
+            scene.display()
+        ))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("recorder `gif` (plugin `gif`) failed at frame"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("File too large"), "{stderr}");
+    assert!(
+        stderr.contains("0 dropped because its queue was full; it failed and stopped"),
+        "frames after the failure are not counted as drops: {stderr}"
+    );
+    assert!(
+        stderr.contains("200 frames of 64×32"),
+        "the show went on: {stderr}"
+    );
+    assert!(!dir.path().join("big.gif").exists());
+    assert!(
+        !dir.path().join(".big.gif.partial").exists(),
+        "a failed recorder cleans up"
+    );
+    // The other recorder was not affected: every 20th frame, all 10 files.
+    let pngs = walk(dir.path())
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "png"))
+        .count();
+    assert_eq!(pngs, 10, "{stderr}");
+}
