@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::{EngineError, EngineOptions};
+use crate::recording::OutputDir;
 use crate::show::Show;
 
 /// What the process can tell about itself: CPU time used and peak resident memory (KiB).
@@ -43,6 +44,25 @@ pub struct BenchReport {
     pub cpu_percent: Option<f64>,
     /// Heap allocations per measured frame on the rendering thread (`None` where not counted).
     pub allocations_per_frame: Option<f64>,
+    /// With `--recorders`: the render thread's time handing each frame to the recorders (the
+    /// `output` frame set), median and 99th percentile.
+    #[serde(default)]
+    pub recording_ms: Option<(f64, f64)>,
+    /// With `--recorders`: each recorder's frames recorded and dropped (they drop what they
+    /// cannot keep up with, as in a live run, so that rendering is what is measured).
+    #[serde(default)]
+    pub recorders: Vec<BenchRecorder>,
+}
+
+/// What one recorder did during a bench run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BenchRecorder {
+    /// Its id.
+    pub id: String,
+    /// Frames it recorded.
+    pub recorded: u64,
+    /// Frames it dropped because its queue was full.
+    pub dropped: u64,
 }
 
 /// The `q`-quantile of sorted `values` (nearest rank).
@@ -54,31 +74,40 @@ pub fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[rank - 1]
 }
 
-/// Runs `show` headless: `warmup` frames, then `frames` frames timed one by one. `progress` is
-/// called after each measured frame with the count so far.
+/// Runs `show` headless: `warmup` frames, then `frames` frames timed one by one. With
+/// `recording` the scene's recorders run too, writing in that directory and dropping frames they
+/// cannot keep up with. `progress` is called after each measured frame with the count so far.
+#[allow(clippy::too_many_arguments)]
 pub fn run(
     show: &Show,
     frames: u64,
     warmup: u64,
     threads: usize,
+    recording: Option<OutputDir>,
     allocations: Option<fn() -> u64>,
     resources: Option<Resources>,
     mut progress: impl FnMut(u64),
 ) -> Result<BenchReport, EngineError> {
     let mut player = show.player(&EngineOptions {
         threads,
-        scene_recorders: false,
+        scene_recorders: recording.is_some(),
+        realtime: true,
+        output: recording.clone().unwrap_or_default(),
         ..EngineOptions::default()
     })?;
     for _ in 0..warmup {
         player.step()?;
     }
     let mut ms = Vec::with_capacity(frames as usize);
+    let mut output_ms = Vec::with_capacity(frames as usize);
     let before = (allocations.map(|f| f()), resources.map(|f| f().0), Instant::now());
     for i in 0..frames {
         let t0 = Instant::now();
         player.step()?;
         ms.push(t0.elapsed().as_secs_f64() * 1e3);
+        if let Some(engine) = player.engine() {
+            output_ms.push(engine.timings().1[4].as_secs_f64() * 1e3);
+        }
         progress(i + 1);
     }
     let wall = before.2.elapsed();
@@ -97,6 +126,19 @@ pub fn run(
         _ => (None, None),
     };
     let _ = player.finish();
+    let recorders = player
+        .recorder_samples()
+        .into_iter()
+        .map(|(id, r)| BenchRecorder {
+            id,
+            recorded: r.written,
+            dropped: r.dropped,
+        })
+        .collect();
+    output_ms.sort_by(f64::total_cmp);
+    let recording_ms = recording
+        .is_some()
+        .then(|| (percentile(&output_ms, 0.5), percentile(&output_ms, 0.99)));
     let mean = ms.iter().sum::<f64>() / ms.len().max(1) as f64;
     ms.sort_by(f64::total_cmp);
     let (width, height) = player.frame_size();
@@ -115,6 +157,8 @@ pub fn run(
         peak_rss_kib: rss,
         cpu_percent: cpu,
         allocations_per_frame: allocated,
+        recording_ms,
+        recorders,
     })
 }
 
@@ -177,6 +221,8 @@ mod tests {
             peak_rss_kib: None,
             cpu_percent: None,
             allocations_per_frame: None,
+            recording_ms: None,
+            recorders: Vec::new(),
         };
         let slower = BenchReport {
             median_ms: 1.3,

@@ -120,6 +120,13 @@ enum Command {
         /// How much slower than the baseline counts as a regression.
         #[arg(long, default_value_t = 1.2)]
         threshold: f64,
+        /// Run the scene's recorders too (they drop frames they cannot keep up with) and report
+        /// the render thread's time handing frames to them.
+        #[arg(long)]
+        recorders: bool,
+        /// With `--recorders`: the directory they write in (default: the scene file's).
+        #[arg(long, value_name = "DIR", requires = "recorders")]
+        out_dir: Option<PathBuf>,
     },
     /// Re-renders a trace and checks it frame by frame.
     Verify {
@@ -472,6 +479,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             json,
             baseline,
             threshold,
+            recorders,
+            out_dir,
         } => {
             warn_failures(&registry);
             let baseline = match &baseline {
@@ -500,6 +509,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 frames,
                 warmup,
                 threads,
+                recorders.then_some(OutputDir {
+                    dir: out_dir,
+                    unconfined: false,
+                }),
                 Some(sys::allocations),
                 Some(sys::resources),
                 |n| bar.set_position(n),
@@ -522,6 +535,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 report.cpu_percent.unwrap_or(0.0),
                 report.allocations_per_frame.unwrap_or(0.0)
             );
+            if let Some((median, p99)) = report.recording_ms {
+                println!(
+                    "  recording: median {median:.4} ms, p99 {p99:.4} ms of the render thread per frame"
+                );
+                for r in &report.recorders {
+                    println!(
+                        "    {}: {} frames recorded, {} dropped",
+                        r.id, r.recorded, r.dropped
+                    );
+                }
+            }
             if let Some(path) = &json {
                 let text = serde_json::to_string_pretty(&report).context("serialising the figures")? + "\n";
                 std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;

@@ -809,3 +809,58 @@ fn a_full_disk_stops_the_recorder_that_hit_it_and_the_show_goes_on() {
         .count();
     assert_eq!(pngs, 10, "{stderr}");
 }
+
+#[test]
+fn bench_with_recorders_reports_the_render_threads_share_and_every_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = dir.path().join("b.toml");
+    std::fs::write(
+        &scene,
+        format!("{CANVAS}[[recorder]]\nplugin = \"gif\"\nconfig = {{ path = \"b.gif\" }}\n"),
+    )
+    .unwrap();
+    let json = dir.path().join("b.json");
+    let args = |recorders: bool| {
+        let mut a = vec![
+            "bench".to_string(),
+            scene.to_string_lossy().into_owned(),
+            "--frames".into(),
+            "50".into(),
+            "--warmup".into(),
+            "5".into(),
+            "--json".into(),
+            json.to_string_lossy().into_owned(),
+        ];
+        if recorders {
+            a.extend([
+                "--recorders".into(),
+                "--out-dir".into(),
+                dir.path().join("out").to_string_lossy().into_owned(),
+            ]);
+        }
+        a
+    };
+    let run = |recorders: bool| {
+        let a = args(recorders);
+        let out = marquee(&a.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(out.status.success(), "{}", text(&out));
+        serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(&json).unwrap()).unwrap()
+    };
+    let with = run(true);
+    let (median, p99) = (
+        with["recording_ms"][0].as_f64().unwrap(),
+        with["recording_ms"][1].as_f64().unwrap(),
+    );
+    assert!(median > 0.0 && p99 >= median, "{with}");
+    let gif = &with["recorders"][0];
+    assert_eq!(gif["id"], "gif");
+    let (recorded, dropped) = (
+        gif["recorded"].as_u64().unwrap(),
+        gif["dropped"].as_u64().unwrap(),
+    );
+    assert_eq!(recorded + dropped, 55, "every frame recorded or counted: {with}");
+    assert_eq!(ffprobe(&dir.path().join("out/b.gif")).frames, recorded);
+    let without = run(false);
+    assert!(without["recording_ms"].is_null());
+    assert_eq!(without["recorders"], serde_json::json!([]));
+}
