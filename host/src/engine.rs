@@ -1004,6 +1004,10 @@ impl Engine {
         };
         let fresh = Engine::new(scene, &trial)?;
         let (next, frames) = (self.next_frame(), self.world.resource::<Stats>().frames);
+        let (recording, triggers) = (
+            *self.world.resource::<Recording>(),
+            *self.world.resource::<Triggers>(),
+        );
         let mut old = std::mem::take(&mut self.world.resource_mut::<Recorders>().0);
         let mut recorders = Vec::new();
         let mut wanted = Vec::new();
@@ -1046,6 +1050,9 @@ impl Engine {
         engine.world.resource_mut::<Failures>().0.extend(failures);
         engine.world.resource_mut::<Clock>().next = next;
         engine.world.resource_mut::<Stats>().frames = frames;
+        // Recording paused with `r` stays paused; a trigger asked for stays asked for.
+        *engine.world.resource_mut::<Recording>() = recording;
+        *engine.world.resource_mut::<Triggers>() = triggers;
         *self = engine;
         result
     }

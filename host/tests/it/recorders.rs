@@ -743,6 +743,13 @@ fn an_edit_while_recording_keeps_an_unchanged_recorder_writing_its_file() {
         engine.step();
     }
     assert!(engine.take_failures().is_empty());
+    // Recording paused (the `r` key) stays paused across an edit.
+    engine.set_recording(false);
+    engine.reload(&load(text("#0000ff", true)), &options).unwrap();
+    for _ in 0..4 {
+        engine.step();
+    }
+    engine.set_recording(true);
     // An edit of the recorder itself: the old file is finished, a new one starts on the path.
     engine.reload(&load(text("#00ff00", false)), &options).unwrap();
     assert!(engine.take_failures().is_empty());
