@@ -20,7 +20,9 @@ use marquee_plugin_api::{
 
 use crate::accumulator::{Accumulator, BufferPool};
 use crate::diag::Diagnostic;
-use crate::recording::{OutputDir, RecorderSample, RecorderThread, WhenFull, prepare_dir, resolve_output};
+use crate::recording::{
+    OutputDir, RecorderSample, RecorderThread, WhenFull, parent_dir, prepare_dir, resolve_output,
+};
 use crate::scene::{Blend, MAX_FRAME_BYTES, MAX_SIDE, Placement, RecorderSpec, Scene, SceneError, StageSpec};
 
 /// The phases of one frame, run in this order.
@@ -908,10 +910,7 @@ fn resolve_outputs(scene: &Scene, spec: &RecorderSpec, out: &OutputDir) -> Resul
     }
     let dir = match &out.dir {
         Some(dir) => dir.clone(),
-        None => match scene.source.path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => std::path::PathBuf::from("."),
-        },
+        None => parent_dir(&scene.source.path).to_path_buf(),
     };
     let mut config: serde_json::Map<String, serde_json::Value> =
         serde_json::from_str(&spec.stage.config_json).expect("the scene wrote this JSON");

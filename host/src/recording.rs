@@ -143,13 +143,17 @@ pub fn resolve_output(dir: &Path, raw: &str, unconfined: bool) -> Result<PathBuf
     Ok(kept.iter().fold(dir.to_path_buf(), |p, c| p.join(c)))
 }
 
+/// The directory `path` is in: its parent, or `.` for a bare file name.
+pub fn parent_dir(path: &Path) -> &Path {
+    path.parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
 /// Creates the directory `file` goes into and proves it writable with a probe file, so that a
 /// scene whose recorder could never write is refused when it loads, not frames later.
 pub fn prepare_dir(file: &Path) -> Result<(), OutputPathError> {
-    let dir = file
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = parent_dir(file);
     let fail = |e: std::io::Error| OutputPathError::Unwritable {
         dir: dir.to_path_buf(),
         reason: e.to_string(),
@@ -351,11 +355,6 @@ impl RecorderThread {
             written: self.shared.written.load(Ordering::Acquire),
             failed: self.shared.failed.load(Ordering::Acquire),
         }
-    }
-
-    /// Its pool's size in frames, and what it does when they are all taken.
-    pub fn queue(&self) -> (usize, WhenFull) {
-        (self.frames, self.when_full)
     }
 
     /// The recorder's own counters as last reported (about once a second, and at the end).

@@ -3,7 +3,7 @@
 //!
 //! At creation the recorder asks ffmpeg for its encoders, then tries each codec of `codecs` in
 //! turn with a two-frame trial encode into the real container; the first that works is used,
-//! and why each one before it was skipped goes into [`VideoRecorder::describe`] (the host logs
+//! and why each one before it was skipped goes into [`Probed::describe`] (the host logs
 //! it and writes it to the metrics stream). Without ffmpeg at all the scene is refused with a
 //! clear message, or with `fallback = "gif"` a GIF is written instead.
 //!
@@ -472,7 +472,6 @@ pub struct VideoRecorder {
     path: PathBuf,
     size: (u32, u32),
     frames: u64,
-    describe: String,
 }
 
 impl VideoRecorder {
@@ -522,7 +521,6 @@ impl VideoRecorder {
             path: path.to_path_buf(),
             size: (probed.width, probed.height),
             frames: 0,
-            describe: probed.describe(),
         })
     }
 
@@ -615,10 +613,6 @@ impl RecorderPlugin for VideoRecorder {
             ));
         }
         commit(&self.partial, &self.path)
-    }
-
-    fn describe(&self) -> String {
-        self.describe.clone()
     }
 
     fn counters(&self) -> Vec<(&'static str, u64)> {
