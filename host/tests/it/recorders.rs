@@ -111,11 +111,7 @@ fn every_encoder_decodes_to_the_expected_frames_size_and_rate() {
     let gif = ffprobe(&d.join("d.gif"));
     assert_eq!((gif.frames, gif.width, gif.height), (30, 64, 32));
     // Frames 0, 3, ..., 27, each decoding to exactly the frame made.
-    let mut names: Vec<String> = std::fs::read_dir(d.join("png"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
+    let names = names_in(&d.join("png"));
     let expected: Vec<String> = (0..30).step_by(3).map(|i| format!("f-{i:06}.png")).collect();
     assert_eq!(names, expected);
     for i in (0..30).step_by(3) {
@@ -125,11 +121,25 @@ fn every_encoder_decodes_to_the_expected_frames_size_and_rate() {
         assert!(decoded.as_raw() == &frames[i], "png frame {i} differs");
     }
     // Nothing left under a temporary name.
-    let partials = walk(d)
-        .into_iter()
+    assert_eq!(partials(d), 0);
+}
+
+/// The names of the files in `dir`, sorted.
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// How many files under `dir` are still under a temporary name.
+fn partials(dir: &Path) -> usize {
+    walk(dir)
+        .iter()
         .filter(|p| p.to_string_lossy().contains(".partial"))
-        .count();
-    assert_eq!(partials, 0);
+        .count()
 }
 
 /// Every file under `dir`.
@@ -236,11 +246,7 @@ fn a_clip_starts_pre_roll_before_its_trigger_and_ends_post_roll_after() {
         (clip.frames, clip.width, clip.height, clip.rate.as_str()),
         (16, 64, 32, "25/1")
     );
-    let mut names: Vec<String> = std::fs::read_dir(dir.path().join("clips/p-0001"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
+    let names = names_in(&dir.path().join("clips/p-0001"));
     assert_eq!(names.first().map(String::as_str), Some("f-000010.png"));
     assert_eq!(names.last().map(String::as_str), Some("f-000025.png"));
     let first = image::open(dir.path().join("clips/p-0001/f-000010.png"))
@@ -615,11 +621,7 @@ fn ctrl_c_finishes_every_recording_and_a_signal_triggers_a_clip() {
     // The clip: 500 ms (15 frames) of pre-roll, then until the end.
     let clip = ffprobe(&out.join("clip-0001.mp4"));
     assert!(clip.frames > 15 && clip.frames < a.frames, "{clip:?} of {a:?}");
-    let partials = walk(&out)
-        .into_iter()
-        .filter(|p| p.to_string_lossy().contains(".partial"))
-        .count();
-    assert_eq!(partials, 0);
+    assert_eq!(partials(&out), 0);
 }
 
 #[test]
@@ -759,11 +761,7 @@ fn an_edit_while_recording_keeps_an_unchanged_recorder_writing_its_file() {
     }
     assert!(engine.finish().is_empty());
     assert_eq!(ffprobe(&dir.path().join("a.gif")).frames, 7);
-    assert!(
-        !walk(dir.path())
-            .iter()
-            .any(|p| p.to_string_lossy().contains(".partial"))
-    );
+    assert_eq!(partials(dir.path()), 0);
 }
 
 #[test]
