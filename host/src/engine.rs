@@ -12,6 +12,7 @@ use bevy_ecs::prelude::*;
 use bevy_ecs::schedule::MultiThreadedExecutor;
 use bevy_ecs::schedule::{LogLevel, ScheduleBuildError, ScheduleBuildSettings, SingleThreadedExecutor};
 use marquee_plugin_api::abi_stable::std_types::{ROption, RResult, RSlice, RSliceMut};
+use marquee_plugin_api::files::parent_dir;
 use marquee_plugin_api::rng::mix;
 use marquee_plugin_api::{
     Canvas, DrawQueue, Events, FrameCtx, FrameMeta, InitCtx, PixelOp, PluginError, PluginKind, ProcessorBox,
@@ -20,9 +21,7 @@ use marquee_plugin_api::{
 
 use crate::accumulator::{Accumulator, BufferPool};
 use crate::diag::Diagnostic;
-use crate::recording::{
-    OutputDir, RecorderSample, RecorderThread, WhenFull, parent_dir, prepare_dir, resolve_output,
-};
+use crate::recording::{OutputDir, RecorderSample, RecorderThread, WhenFull, prepare_dir, resolve_output};
 use crate::scene::{Blend, MAX_FRAME_BYTES, MAX_SIDE, Placement, RecorderSpec, Scene, SceneError, StageSpec};
 
 /// The phases of one frame, run in this order.

@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use marquee_plugin_api::abi_stable::std_types::{RResult, RSlice};
+use marquee_plugin_api::files::parent_dir;
 use marquee_plugin_api::{FrameMeta, PluginError, RecorderBox};
 use serde::Deserialize;
 
@@ -141,13 +142,6 @@ pub fn resolve_output(dir: &Path, raw: &str, unconfined: bool) -> Result<PathBuf
         }
     }
     Ok(kept.iter().fold(dir.to_path_buf(), |p, c| p.join(c)))
-}
-
-/// The directory `path` is in: its parent, or `.` for a bare file name.
-pub fn parent_dir(path: &Path) -> &Path {
-    path.parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
 }
 
 /// Creates the directory `file` goes into and proves it writable with a probe file, so that a

@@ -16,6 +16,13 @@ pub fn partial_path(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.partial"))
 }
 
+/// The directory `path` is in: its parent, or `.` for a bare file name.
+pub fn parent_dir(path: &Path) -> &Path {
+    path.parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
 /// Syncs the finished temporary file to disk and renames it to `path`.
 pub fn commit(partial: &Path, path: &Path) -> Result<(), PluginError> {
     std::fs::File::open(partial)

@@ -17,7 +17,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex};
 
 use marquee_gif::GifRecorder;
-use marquee_plugin_api::files::{commit, io_error, partial_path};
+use marquee_plugin_api::files::{commit, io_error, parent_dir, partial_path};
 use marquee_plugin_api::{
     Factory, Field, FieldType, FrameMeta, InitCtx, PluginDef, PluginError, RecorderPlugin, check_range,
     declare_plugin, parse_config,
@@ -369,13 +369,7 @@ impl Probed {
                 };
             }
         };
-        let dir = probed
-            .config
-            .path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."))
-            .to_path_buf();
+        let dir = parent_dir(&probed.config.path).to_path_buf();
         let mut skipped = Vec::new();
         for codec in &probed.config.codecs {
             let why = if !known.contains(codec) {
