@@ -21,7 +21,7 @@ use marquee_plugin_api::{
 
 use crate::accumulator::{Accumulator, BufferPool};
 use crate::diag::Diagnostic;
-use crate::recording::{OutputDir, RecorderSample, RecorderThread, WhenFull, prepare_dir, resolve_output};
+use crate::recording::{OutputDir, RecorderSample, RecorderThread, WhenFull, prepare_output};
 use crate::scene::{Blend, MAX_FRAME_BYTES, MAX_SIDE, Placement, RecorderSpec, Scene, SceneError, StageSpec};
 
 /// The phases of one frame, run in this order.
@@ -925,8 +925,7 @@ fn resolve_outputs(scene: &Scene, spec: &RecorderSpec, out: &OutputDir) -> Resul
                     .help(e.help()),
             ))
         };
-        let path = resolve_output(&dir, &field.raw, out.unconfined).map_err(refuse)?;
-        prepare_dir(&path).map_err(refuse)?;
+        let path = prepare_output(&dir, &field.raw, out.unconfined).map_err(refuse)?;
         config.insert(
             field.key.clone(),
             serde_json::Value::String(path.to_string_lossy().into_owned()),

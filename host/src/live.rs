@@ -347,6 +347,8 @@ pub struct LiveReport {
     pub target_fps: f64,
     /// What the metrics stream wrote and dropped.
     pub metrics: Option<crate::metrics::StreamReport>,
+    /// Why the metrics stream failed (a write error), if it did.
+    pub metrics_error: Option<String>,
     /// Each recorder of the scene showing at the end, by id: frames written, dropped, queued.
     pub recorders: Vec<(String, crate::recording::RecorderSample)>,
 }
@@ -450,7 +452,13 @@ pub fn run(
     })?;
     report.counters = player.counters();
     report.recorders = player.recorder_samples();
-    report.failures.extend(player.finish());
+    for f in player.finish() {
+        // Failures at the end (a final rename, a disk that filled while finishing) are said
+        // like those during the run.
+        tracing::warn!("{f}");
+        report.log.push(format!("warning: {f}"));
+        report.failures.push(f);
+    }
     if let Player::Scene(engine) = &mut player {
         // A scene's recorders are still there after finishing: their final counts.
         report.recorders = engine.recorder_report();
@@ -459,9 +467,11 @@ pub fn run(
     if let Some(stream) = observe.metrics.take() {
         match stream.finish() {
             Ok(r) => report.metrics = Some(r),
-            Err(e) => report
-                .log
-                .push(format!("warning: the metrics stream failed: {e}")),
+            Err(e) => {
+                tracing::error!("the metrics stream failed: {e}");
+                report.log.push(format!("error: the metrics stream failed: {e}"));
+                report.metrics_error = Some(e.to_string());
+            }
         }
     }
     Ok(report)

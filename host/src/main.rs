@@ -410,15 +410,33 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let report = live::run(show, &registry, outputs, &options, observe);
             logs::hold(false);
             let report = report?;
-            let failed = report.outputs.iter().find_map(|o| o.error.clone());
             print_live_report(&report, &scene);
-            match failed {
-                Some(e) => {
-                    eprintln!("error: an output failed: {e}");
-                    Err(Exit(1).into())
-                }
-                None => Ok(()),
+            let mut failed: Vec<String> = report.failures.iter().map(|f| f.to_string()).collect();
+            failed.extend(
+                report
+                    .outputs
+                    .iter()
+                    .filter_map(|o| o.error.clone())
+                    .map(|e| format!("an output failed: {e}")),
+            );
+            failed.extend(
+                report
+                    .metrics_error
+                    .iter()
+                    .map(|e| format!("the metrics stream failed: {e}")),
+            );
+            if failed.is_empty() {
+                return Ok(());
             }
+            eprintln!(
+                "error: {} failure{} during the run; what it made may be incomplete:",
+                failed.len(),
+                if failed.len() == 1 { "" } else { "s" }
+            );
+            for f in &failed {
+                eprintln!("  - {f}");
+            }
+            Err(Exit(1).into())
         }
         Command::Trace {
             scene,
@@ -486,8 +504,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let baseline = match &baseline {
                 None => None,
                 Some(path) => {
-                    let text = std::fs::read_to_string(path)
-                        .with_context(|| format!("cannot read the baseline {}", path.display()))?;
+                    let text =
+                        marquee_plugin_api::files::read_text_bounded(path, marquee::scene::MAX_FILE_BYTES)
+                            .with_context(|| format!("cannot read the baseline {}", path.display()))?;
                     match serde_json::from_str::<marquee::bench::BenchReport>(&text) {
                         Ok(b) => Some(b),
                         Err(e) => {

@@ -32,7 +32,7 @@ pub const QUEUE: usize = 4096;
 /// Where the stream goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Sink {
-    /// A file, created or truncated.
+    /// A regular file, created or truncated (FIFOs and devices are refused).
     File(PathBuf),
     /// A TCP listener on this machine.
     Tcp(SocketAddr),
@@ -61,7 +61,7 @@ impl Sink {
     /// Opens it.
     pub fn open(&self) -> io::Result<Box<dyn Write + Send>> {
         Ok(match self {
-            Sink::File(path) => Box::new(std::fs::File::create(path)?),
+            Sink::File(path) => Box::new(marquee_plugin_api::files::create_regular(path)?),
             Sink::Tcp(addr) => {
                 let stream = TcpStream::connect_timeout(addr, Duration::from_secs(2))?;
                 stream.set_nodelay(true)?;
@@ -256,7 +256,11 @@ impl MetricsStream {
     }
 
     fn send(&mut self, message: Message) {
-        let Some(tx) = &self.tx else { return };
+        let Some(tx) = &self.tx else {
+            // The writer stopped: the line is lost, and counted.
+            self.dropped += 1;
+            return;
+        };
         match tx.try_send(message) {
             Ok(()) => {}
             Err(TrySendError::Full(m)) => {
@@ -307,7 +311,13 @@ impl MetricsStream {
             let _ = tx.send(Message::Text(end));
         }
         let written = match self.thread.take().map(|t| t.join()) {
-            Some(Ok(result)) => result?,
+            Some(Ok(Ok(written))) => written,
+            Some(Ok(Err(e))) => {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("{e}; {} lines dropped after it", self.dropped),
+                ));
+            }
             _ => return Err(io::Error::other("the metrics thread panicked")),
         };
         Ok(StreamReport {

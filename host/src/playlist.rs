@@ -129,11 +129,7 @@ pub struct Playlist {
 impl Playlist {
     /// Reads and validates the playlist at `path`, loading every scene it names.
     pub fn load(path: &Path, registry: &Registry) -> Result<Playlist, SceneError> {
-        let text = std::fs::read_to_string(path).map_err(|source| SceneError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Playlist::parse(path, text, registry)
+        Playlist::parse(path, crate::scene::read_source(path)?, registry)
     }
 
     /// Validates playlist `text` as if read from `path`.
@@ -356,9 +352,13 @@ impl Loader<'_> {
                                 .help("a playlist may include others, but never one that leads back to it"),
                         )));
                     }
-                    let text = std::fs::read_to_string(&path).map_err(|err| {
+                    let text = crate::scene::read_source(&path).map_err(|err| {
+                        let why = match &err {
+                            SceneError::Read { source, .. } => source.to_string(),
+                            other => other.to_string(),
+                        };
                         invalid(
-                            format!("cannot read playlist {}: {err}", path.display()),
+                            format!("cannot read playlist {}: {why}", path.display()),
                             nested.span(),
                         )
                     })?;

@@ -10,7 +10,10 @@
 //! sees that at its next frame and reports it once, and the scene goes on.
 //!
 //! Output paths written in a scene are confined to an output directory ([`OutputDir`]): absolute
-//! paths and paths that climb out of it are refused unless the user allowed them.
+//! paths, paths that climb out of it and paths that are not file names are refused unless the
+//! user allowed them, and no directory below it may be a symbolic link ([`prepare_output`]);
+//! recorders then create their files new, never through a link
+//! ([`marquee_plugin_api::files::PartialFile`]).
 
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -19,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use marquee_plugin_api::abi_stable::std_types::{RResult, RSlice};
-use marquee_plugin_api::files::parent_dir;
+use marquee_plugin_api::files::{self, parent_dir};
 use marquee_plugin_api::{FrameMeta, PluginError, RecorderBox};
 use serde::Deserialize;
 
@@ -89,6 +92,20 @@ pub enum OutputPathError {
         /// The output directory.
         dir: PathBuf,
     },
+    /// A path that does not end in a file name (`.`, `..`, empty, or ending in `/`).
+    #[error("`{path}` does not end in a file name")]
+    NotAFileName {
+        /// The path as written.
+        path: String,
+    },
+    /// A directory on the way is a symbolic link or not a directory.
+    #[error("`{path}`: {reason}")]
+    Redirected {
+        /// The path as written.
+        path: String,
+        /// What was found.
+        reason: String,
+    },
     /// The directory cannot be created or written.
     #[error("cannot write to {}: {reason}", dir.display())]
     Unwritable {
@@ -106,6 +123,10 @@ impl OutputPathError {
             OutputPathError::Absolute { .. } | OutputPathError::Escapes { .. } => {
                 "write a path relative to the output directory, choose another with --out-dir, or pass --unconfined-paths to allow this one"
             }
+            OutputPathError::NotAFileName { .. } => "name a file, such as \"recordings/show.gif\"",
+            OutputPathError::Redirected { .. } => {
+                "recorders never write through a symbolic link: remove the link, or choose another output directory with --out-dir"
+            }
             OutputPathError::Unwritable { .. } => {
                 "check the directory's permissions and free space, or choose another with --out-dir"
             }
@@ -114,9 +135,15 @@ impl OutputPathError {
 }
 
 /// Resolves `raw` (as written in a scene) inside `dir`, refusing absolute paths and paths that
-/// climb out unless `unconfined`. Purely lexical: symbolic links inside `dir` are trusted.
+/// climb out unless `unconfined`, and paths that do not end in a file name. Purely lexical:
+/// [`prepare_output`] then checks what is on the disk.
 pub fn resolve_output(dir: &Path, raw: &str, unconfined: bool) -> Result<PathBuf, OutputPathError> {
     let path = Path::new(raw);
+    if raw.ends_with('/') || !matches!(path.components().next_back(), Some(Component::Normal(_))) {
+        return Err(OutputPathError::NotAFileName {
+            path: raw.to_string(),
+        });
+    }
     if unconfined {
         return Ok(dir.join(path));
     }
@@ -144,19 +171,47 @@ pub fn resolve_output(dir: &Path, raw: &str, unconfined: bool) -> Result<PathBuf
     Ok(kept.iter().fold(dir.to_path_buf(), |p, c| p.join(c)))
 }
 
-/// Creates the directory `file` goes into and proves it writable with a probe file, so that a
-/// scene whose recorder could never write is refused when it loads, not frames later.
-pub fn prepare_dir(file: &Path) -> Result<(), OutputPathError> {
-    let dir = parent_dir(file);
-    let fail = |e: std::io::Error| OutputPathError::Unwritable {
-        dir: dir.to_path_buf(),
+/// Resolves `raw` in `dir` ([`resolve_output`]), creates its directories and proves them
+/// writable, so that a scene whose recorder could never write is refused when it loads, not
+/// frames later. Returns the path to hand the recorder: the output directory made canonical,
+/// then the scene's part, which may contain no symbolic link (unless `unconfined`, where the
+/// user chose to allow anything and the whole directory is made canonical). Directories whose
+/// names are templates (`clip-{n}`) are left for the recorder to make as it writes.
+pub fn prepare_output(dir: &Path, raw: &str, unconfined: bool) -> Result<PathBuf, OutputPathError> {
+    let path = resolve_output(dir, raw, unconfined)?;
+    let unwritable = |d: &Path, e: std::io::Error| OutputPathError::Unwritable {
+        dir: d.to_path_buf(),
         reason: e.to_string(),
     };
-    std::fs::create_dir_all(dir).map_err(fail)?;
-    let probe = dir.join(format!(".marquee-probe-{}", std::process::id()));
-    std::fs::File::create(&probe).map_err(fail)?;
-    let _ = std::fs::remove_file(&probe);
-    Ok(())
+    let name = path
+        .file_name()
+        .expect("resolve_output ends in a file name")
+        .to_owned();
+    let parent = parent_dir(&path);
+    if unconfined {
+        std::fs::create_dir_all(parent).map_err(|e| unwritable(parent, e))?;
+        let real = std::fs::canonicalize(parent).map_err(|e| unwritable(parent, e))?;
+        files::probe_writable(&real).map_err(|e| unwritable(&real, e))?;
+        return Ok(real.join(name));
+    }
+    // The output directory is the user's choice (a link there is theirs to make): made
+    // canonical. What the scene adds below it is walked without following any link.
+    std::fs::create_dir_all(dir).map_err(|e| unwritable(dir, e))?;
+    let root = std::fs::canonicalize(dir).map_err(|e| unwritable(dir, e))?;
+    let below = parent.strip_prefix(dir).unwrap_or(Path::new(""));
+    let made: PathBuf = below
+        .components()
+        .take_while(|c| !c.as_os_str().to_string_lossy().contains('{'))
+        .collect();
+    let real_parent = root.join(below);
+    files::probe_writable(&root.join(&made)).map_err(|e| match e.kind() {
+        std::io::ErrorKind::InvalidInput => OutputPathError::Redirected {
+            path: raw.to_string(),
+            reason: e.to_string(),
+        },
+        _ => unwritable(&root.join(&made), e),
+    })?;
+    Ok(real_parent.join(name))
 }
 
 enum Job {
@@ -485,5 +540,14 @@ mod tests {
             resolve_output(dir, "../x.gif", true),
             Ok(PathBuf::from("/out/../x.gif"))
         );
+        for not_a_file in [".", "", "a/..", "a/", "..", "/"] {
+            assert!(
+                matches!(
+                    resolve_output(dir, not_a_file, false),
+                    Err(OutputPathError::NotAFileName { .. })
+                ),
+                "{not_a_file:?}"
+            );
+        }
     }
 }

@@ -342,14 +342,23 @@ pub struct Scene {
     pub recorders: Vec<RecorderSpec>,
 }
 
+/// The largest scene or playlist file read, in bytes (a scene is a page of TOML; this bounds
+/// what a mistaken or hostile path can make the host read).
+pub const MAX_FILE_BYTES: u64 = 4 << 20;
+
+/// Reads the scene or playlist file at `path`: a regular file (never a FIFO or a device, which
+/// could block or never end) of at most [`MAX_FILE_BYTES`], as UTF-8 text.
+pub fn read_source(path: &Path) -> Result<String, SceneError> {
+    marquee_plugin_api::files::read_text_bounded(path, MAX_FILE_BYTES).map_err(|source| SceneError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
 impl Scene {
     /// Reads and validates the scene at `path`.
     pub fn load(path: &Path, registry: &Registry) -> Result<Scene, SceneError> {
-        let text = std::fs::read_to_string(path).map_err(|source| SceneError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Scene::parse(path, text, registry)
+        Scene::parse(path, read_source(path)?, registry)
     }
 
     /// Validates scene `text` as if read from `path`.

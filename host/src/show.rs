@@ -21,10 +21,7 @@ pub enum Show {
 impl Show {
     /// Loads the file at `path`: a playlist if it has `[[entry]]` tables, else a scene.
     pub fn load(path: &Path, registry: &Registry) -> Result<Show, SceneError> {
-        let text = std::fs::read_to_string(path).map_err(|source| SceneError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = crate::scene::read_source(path)?;
         Ok(if is_playlist(&text) {
             Show::Playlist(Arc::new(Playlist::parse(path, text, registry)?))
         } else {

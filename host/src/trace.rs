@@ -360,7 +360,7 @@ pub fn decode_gif(path: &Path) -> Result<Vec<GifFrame>, TraceError> {
         path: path.to_path_buf(),
         message,
     };
-    let file = fs::File::open(path).map_err(io("cannot open", path))?;
+    let file = marquee_plugin_api::files::open_regular(path).map_err(io("cannot open", path))?;
     let mut options = gif::DecodeOptions::new();
     options.set_color_output(gif::ColorOutput::RGBA);
     let mut decoder = options
@@ -402,10 +402,14 @@ pub fn decode_gif(path: &Path) -> Result<Vec<GifFrame>, TraceError> {
     Ok(out)
 }
 
+/// The largest `index.json` read, in bytes (about two million frames' entries).
+pub const MAX_INDEX_BYTES: u64 = 256 << 20;
+
 /// Reads and checks a trace directory's `index.json`.
 pub fn read_index(dir: &Path) -> Result<TraceIndex, TraceError> {
     let path = dir.join(INDEX_FILE);
-    let text = fs::read_to_string(&path).map_err(io("cannot read trace index", &path))?;
+    let text = marquee_plugin_api::files::read_text_bounded(&path, MAX_INDEX_BYTES)
+        .map_err(io("cannot read trace index", &path))?;
     let index: TraceIndex = serde_json::from_str(&text).map_err(|e| TraceError::BadTrace {
         path: path.clone(),
         message: format!("not a trace index ({e}); make one with `marquee trace`"),

@@ -6,6 +6,7 @@ mod alloc;
 mod cli;
 mod determinism;
 mod failures;
+mod hardening;
 mod live;
 mod loading;
 mod new_plugin;

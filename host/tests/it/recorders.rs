@@ -9,7 +9,7 @@ use marquee::recording::OutputDir;
 use marquee::registry::{Origin, Registry};
 use marquee::scene::{Scene, SceneError};
 
-use crate::util::{marquee, root, text};
+use crate::util::{marquee, marquee_env, root, text};
 
 /// What ffprobe says of a file's first video stream.
 #[derive(Debug, PartialEq)]
@@ -184,29 +184,47 @@ fn the_codec_chain_skips_what_this_ffmpeg_lacks_and_says_why() {
     assert_eq!(ffprobe(&dir.path().join("a.mp4")).codec, "mpeg4");
 }
 
+/// `marquee run SCENE --output headless --unpaced --frames N` with outputs in the scene's
+/// directory and `$MARQUEE_FFMPEG` set to `ffmpeg`.
+fn run_with_ffmpeg(scene: &Path, frames: u32, ffmpeg: &str) -> std::process::Output {
+    marquee_env(
+        &[
+            "run",
+            scene.to_str().unwrap(),
+            "--output",
+            "headless",
+            "--unpaced",
+            "--no-reload",
+            "--frames",
+            &frames.to_string(),
+        ],
+        &[("MARQUEE_FFMPEG", ffmpeg)],
+    )
+}
+
 #[test]
 fn without_ffmpeg_video_is_refused_at_load_or_falls_back_to_gif() {
     let dir = tempfile::tempdir().unwrap();
-    let recorder = "[[recorder]]\nplugin = \"video\"\nconfig = { path = \"a.mp4\", ffmpeg = \"marquee-no-such-ffmpeg\" }\n";
-    let (_, shown) = refused(dir.path(), &format!("{CANVAS}{recorder}"), OutputDir::default());
+    let scene = dir.path().join("scene.toml");
+    let recorder = "[[recorder]]\nplugin = \"video\"\nconfig = { path = \"a.mp4\" }\n";
+    std::fs::write(&scene, format!("{CANVAS}{recorder}")).unwrap();
+    let out = run_with_ffmpeg(&scene, 20, "marquee-no-such-ffmpeg");
+    let shown = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{shown}");
     assert!(shown.contains("scene.toml:13:"), "{shown}");
     assert!(
         shown.contains("no `marquee-no-such-ffmpeg` on the PATH"),
         "{shown}"
     );
+    assert!(shown.contains("MARQUEE_FFMPEG"), "{shown}");
     assert!(shown.contains("fallback = \"gif\""), "{shown}");
 
     let fallback = recorder.replace("\" }", "\", fallback = \"gif\" }");
-    let mut engine = engine_in(dir.path(), &format!("{CANVAS}{fallback}"));
-    let v: serde_json::Value = serde_json::from_str(&engine.recorder_info()[0].2).unwrap();
-    assert_eq!(v["encoder"], "gif", "{v}");
-    for _ in 0..7 {
-        engine.step();
-    }
-    assert!(engine.finish().is_empty());
+    std::fs::write(&scene, format!("{CANVAS}{fallback}")).unwrap();
+    let out = run_with_ffmpeg(&scene, 20, "marquee-no-such-ffmpeg");
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(ffprobe(&dir.path().join("a.gif")).frames, 20);
     assert!(!dir.path().join("a.mp4").exists());
-    let p = ffprobe(&dir.path().join("a.gif"));
-    assert_eq!((p.frames, p.width, p.height), (7, 64, 32));
 }
 
 #[test]
@@ -599,7 +617,9 @@ fn ctrl_c_finishes_every_recording_and_a_signal_triggers_a_clip() {
     let out = dir.path().join("out");
     let child = spawn_run(&scene, &out);
     wait_for("the recorders to start", || out.join(".a.mp4.partial").exists());
-    std::thread::sleep(std::time::Duration::from_millis(700));
+    // Long enough for the 500 ms pre-roll ring to fill (the temporary file is made before
+    // the first frame), so the clip starts after the video does.
+    std::thread::sleep(std::time::Duration::from_millis(1200));
     signal(&child, "USR1");
     wait_for("the clip to start", || {
         out.join(".clip-0001.mp4.partial").exists()
@@ -684,34 +704,35 @@ fn the_metrics_stream_says_what_each_recorder_chose_and_how_full_its_queue_is() 
 fn when_ffmpeg_dies_the_recorder_reports_it_and_stops_while_the_scene_goes_on() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
-    // An ffmpeg that passes the probe (it runs the real one for that) and then dies mid-video.
+    // An ffmpeg that passes the probe (it runs the real one for that: its stdout is then the
+    // trial file) and then dies mid-video.
     let fake = dir.path().join("dying-ffmpeg");
     std::fs::write(
         &fake,
-        "#!/bin/sh\ncase \"$*\" in\n  *-encoders*|*.marquee-probe-*) exec ffmpeg \"$@\" ;;\nesac\n\
+        "#!/bin/sh\ncase \"$*\" in *-encoders*) exec ffmpeg \"$@\" ;; esac\n\
+         case \"$(readlink /proc/$$/fd/1)\" in *marquee-trial*) exec ffmpeg \"$@\" ;; esac\n\
          head -c 20000 >/dev/null\necho 'simulated crash' >&2\nexit 3\n",
     )
     .unwrap();
     std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let mut engine = engine_in(
-        dir.path(),
-        &format!(
-            "{CANVAS}[[recorder]]\nplugin = \"video\"\nconfig = {{ path = \"a.mp4\", codecs = [\"mpeg4\"], ffmpeg = {:?} }}\n\
-             [[recorder]]\nplugin = \"gif\"\nconfig = {{ path = \"b.gif\" }}\n",
-            fake.to_str().unwrap()
+    let scene = dir.path().join("scene.toml");
+    std::fs::write(
+        &scene,
+        format!(
+            "{CANVAS}[[recorder]]\nplugin = \"video\"\nconfig = {{ path = \"a.mp4\", codecs = [\"mpeg4\"] }}\n\
+             [[recorder]]\nplugin = \"gif\"\nconfig = {{ path = \"b.gif\" }}\n"
         ),
-    );
-    let mut failures = Vec::new();
-    for _ in 0..40 {
-        engine.step();
-        failures.extend(engine.take_failures());
-    }
-    failures.extend(engine.finish());
-    assert_eq!(failures.len(), 1, "{failures:?}");
-    let shown = failures[0].to_string();
+    )
+    .unwrap();
+    let out = run_with_ffmpeg(&scene, 40, fake.to_str().unwrap());
+    let shown = text(&out);
+    // Reported once, with ffmpeg's own words, and the run says it failed.
+    assert_eq!(out.status.code(), Some(1), "{shown}");
+    // Said as it happened and again in the summary, never per frame.
+    assert_eq!(shown.matches("simulated crash").count(), 2, "{shown}");
     assert!(shown.contains("recorder `video`"), "{shown}");
-    assert!(shown.contains("simulated crash"), "ffmpeg's own words: {shown}");
     assert!(shown.contains("records nothing more"), "{shown}");
+    assert!(shown.contains("1 failure"), "{shown}");
     // The scene went on: the other recorder got every frame; the dead one left no file at all.
     assert_eq!(ffprobe(&dir.path().join("b.gif")).frames, 40);
     assert!(!dir.path().join("a.mp4").exists());
@@ -787,8 +808,10 @@ fn a_full_disk_stops_the_recorder_that_hit_it_and_the_show_goes_on() {
         ))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", text(&out));
+    // The show goes on, and the run still says it lost a recording: exit 1 with a summary.
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("error: 1 failure during the run"), "{stderr}");
     assert!(
         stderr.contains("recorder `gif` (plugin `gif`) failed at frame"),
         "{stderr}"

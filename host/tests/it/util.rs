@@ -73,6 +73,16 @@ pub fn marquee(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// Runs the `marquee` binary in the workspace root with extra environment variables.
+pub fn marquee_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_marquee"))
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(root())
+        .output()
+        .unwrap()
+}
+
 /// Stdout and stderr of a finished command, for assertion messages.
 pub fn text(out: &Output) -> String {
     format!(

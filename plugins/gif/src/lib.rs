@@ -11,7 +11,6 @@
 //! under a temporary name and renamed into place by `finish`, so an interrupted run never leaves
 //! a truncated GIF under the final name.
 
-use std::fs::File;
 use std::io::BufWriter;
 use std::path::PathBuf;
 
@@ -94,11 +93,12 @@ pub fn delay_centis(index: u64, fps: f64) -> u16 {
     (at(index + 1) - at(index)).clamp(0, u16::MAX as i64) as u16
 }
 
-/// The recorder. Holds the encoder over the temporary file until `finish`.
+/// The recorder. Holds the encoder over the temporary file until `finish`; dropped unfinished,
+/// it leaves nothing behind (dropping the [`PartialFile`] removes it).
 pub struct GifRecorder {
     config: Config,
     partial: PathBuf,
-    encoder: Option<gif::Encoder<BufWriter<File>>>,
+    encoder: Option<gif::Encoder<BufWriter<PartialFile>>>,
     scratch: Vec<u8>,
     quantizer: Quantizer,
     frames: u64,
@@ -476,7 +476,7 @@ impl Quantizer {
     }
 }
 
-use marquee_plugin_api::files::{commit, io_error as io_err, partial_path};
+use marquee_plugin_api::files::{PartialFile, commit, io_error as io_err, partial_path};
 
 fn new_recorder(json: &str, init: &InitCtx) -> Result<Box<dyn RecorderPlugin>, PluginError> {
     Ok(Box::new(GifRecorder::create(parse_config(json)?, init)?))
@@ -503,7 +503,7 @@ impl GifRecorder {
             ));
         }
         let partial = partial_path(&config.path);
-        let file = File::create(&partial).map_err(|e| io_err("cannot create", &partial, e))?;
+        let file = PartialFile::create(&config.path).map_err(|e| io_err("cannot create", &config.path, e))?;
         let mut encoder = gif::Encoder::new(BufWriter::new(file), init.width as u16, init.height as u16, &[])
             .map_err(|e| io_err("cannot write", &partial, e))?;
         if config.repeat {
@@ -568,24 +568,14 @@ impl RecorderPlugin for GifRecorder {
         let writer = encoder
             .into_inner()
             .map_err(|e| io_err("cannot finish", &self.partial, e))?;
-        writer
+        let file = writer
             .into_inner()
             .map_err(|e| io_err("cannot flush", &self.partial, e.error()))?;
-        commit(&self.partial, &self.config.path)
+        commit(file)
     }
 
     fn counters(&self) -> Vec<(&'static str, u64)> {
         vec![("frames", self.frames)]
-    }
-}
-
-impl Drop for GifRecorder {
-    fn drop(&mut self) {
-        if self.encoder.is_some() {
-            // Never finished: leave nothing behind, neither half a GIF nor its temporary file.
-            self.encoder = None;
-            let _ = std::fs::remove_file(&self.partial);
-        }
     }
 }
 

@@ -168,7 +168,7 @@ pub fn list_frames(dir: &Path) -> Result<Vec<PathBuf>, PluginError> {
 
 /// Decodes `file` and places it on a `width × height` transparent layer buffer.
 fn decode_into(file: &Path, fit: Fit, width: u32, height: u32, out: &mut Vec<u8>) -> Result<(), String> {
-    let img = image::open(file)
+    let img = marquee_image::decode(file)
         .map_err(|e| format!("cannot decode {}: {e}", file.display()))?
         .to_rgba8();
     let (sw, sh, ox, oy) = placement(fit, img.width(), img.height(), width, height);

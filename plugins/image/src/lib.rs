@@ -109,10 +109,31 @@ pub type Decoded = image::RgbaImage;
 
 static DECODED: AssetCache<Decoded> = AssetCache::new();
 
+/// The largest image file read, in bytes.
+pub const MAX_FILE_BYTES: u64 = 256 << 20;
+
+/// Decodes the image file `path` (its format from its contents): a regular file of at most
+/// [`MAX_FILE_BYTES`] (never a FIFO or a device), decoded within the `image` crate's memory
+/// limits.
+pub fn decode(path: &Path) -> Result<image::DynamicImage, String> {
+    let file = marquee_plugin_api::files::open_regular(path).map_err(|e| e.to_string())?;
+    let len = file.metadata().map_err(|e| e.to_string())?.len();
+    if len > MAX_FILE_BYTES {
+        return Err(format!(
+            "it is {len} bytes, more than the {MAX_FILE_BYTES} allowed"
+        ));
+    }
+    image::ImageReader::new(std::io::BufReader::new(file))
+        .with_guessed_format()
+        .map_err(|e| e.to_string())?
+        .decode()
+        .map_err(|e| e.to_string())
+}
+
 /// Decodes `path` (through the shared cache), with errors that name the file.
 pub fn load(path: &Path) -> Result<Arc<Decoded>, PluginError> {
     DECODED.get_or_load(path, |p| {
-        let img = image::open(p)
+        let img = decode(p)
             .map_err(|e| PluginError::config("path", format!("cannot read image {}: {e}", p.display())))?;
         Ok(img.to_rgba8())
     })

@@ -5,7 +5,7 @@
 //! is complete. Opaque frames (every frame the host makes) are written as RGB, anything else
 //! as RGBA; either decodes to exactly the pixels recorded.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use image::ImageEncoder;
 use image::codecs::png::{CompressionType, FilterType, PngEncoder};
@@ -126,6 +126,24 @@ impl PngSequence {
         if tail.contains("{n}") {
             return Err(PluginError::config("path", "write {n} once"));
         }
+        if tail.contains('/') {
+            // Frames would go to a directory per frame, none of which exists.
+            return Err(PluginError::config(
+                "path",
+                format!(
+                    "`{pattern}` puts {{n}} in a directory name; write it in the file name, such as \"frames/frame-{{n}}.png\""
+                ),
+            ));
+        }
+        if let Some(dir) = Path::new(&head)
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty() && !d.is_dir())
+        {
+            return Err(PluginError::config(
+                "path",
+                format!("the directory {} does not exist", dir.display()),
+            ));
+        }
         let (head, tail) = (head.to_string(), tail.to_string());
         Ok(PngSequence {
             config,
@@ -232,9 +250,16 @@ mod tests {
         let e = PngSequence::create(config("out.png"), &init()).err().unwrap();
         assert_eq!(e.field(), Some("path"));
         assert!(e.message.contains("{n}"), "{}", e.message);
+        let e = PngSequence::create(config("f-{n}/a.png"), &init()).err().unwrap();
+        assert!(e.message.contains("directory name"), "{}", e.message);
+        let e = PngSequence::create(config("no-such-dir/a-{n}.png"), &init())
+            .err()
+            .unwrap();
+        assert!(e.message.contains("does not exist"), "{}", e.message);
         assert!(PngSequence::create(config(""), &init()).is_err());
-        let s = PngSequence::create(config("f/a-{n}.png"), &init()).unwrap();
-        assert_eq!(s.file_for(42), PathBuf::from("f/a-000042.png"));
+        let dir = std::env::temp_dir();
+        let s = PngSequence::create(config(&format!("{}/a-{{n}}.png", dir.display())), &init()).unwrap();
+        assert_eq!(s.file_for(42), dir.join("a-000042.png"));
     }
 
     #[test]

@@ -78,12 +78,6 @@ const FIELDS: &[Field] = &[
     ),
     Field::new("crf", FieldType::Int, "23", "video: quality, 0 best to 51 worst").range(0.0, 51.0),
     Field::new(
-        "ffmpeg",
-        FieldType::String,
-        "\"ffmpeg\"",
-        "video: the ffmpeg program",
-    ),
-    Field::new(
         "fallback",
         FieldType::String,
         "\"none\"",
@@ -123,8 +117,6 @@ pub struct Config {
     pub codecs: Vec<String>,
     /// Video: quality.
     pub crf: i64,
-    /// Video: the ffmpeg program.
-    pub ffmpeg: String,
     /// Video without ffmpeg.
     pub fallback: Fallback,
 }
@@ -139,7 +131,6 @@ impl Default for Config {
             max_memory_mb: 512,
             codecs: Vec::new(),
             crf: 23,
-            ffmpeg: "ffmpeg".into(),
             fallback: Fallback::None,
         }
     }
@@ -318,7 +309,6 @@ impl Preroll {
                     // Probed with the first clip's name; later clips reuse the outcome.
                     path: PathBuf::from(pattern.replace("{n}", "0001")),
                     crf: config.crf,
-                    ffmpeg: config.ffmpeg.clone(),
                     fallback: config.fallback,
                     ..marquee_video::Config::default()
                 };
@@ -370,7 +360,8 @@ impl Preroll {
             Encoder::PngSequence | Encoder::Auto => {
                 let pattern = path.to_string_lossy().replace("{f}", "{n}");
                 if let Some(dir) = PathBuf::from(&pattern).parent() {
-                    std::fs::create_dir_all(dir)
+                    // Made one directory at a time, never through a symbolic link.
+                    marquee_plugin_api::files::open_dir(dir, true)
                         .map_err(|e| marquee_plugin_api::files::io_error("cannot create", dir, e))?;
                 }
                 let config = marquee_png_sequence::Config {

@@ -240,6 +240,9 @@ fn tag_order(from: usize, to: usize, direction: &str) -> Result<Vec<usize>, Stri
 
 static SHEETS: AssetCache<Sheet> = AssetCache::new();
 
+/// The largest sheet JSON read, in bytes.
+pub const MAX_SHEET_BYTES: u64 = 16 << 20;
+
 fn bad(path: &Path, what: impl std::fmt::Display) -> PluginError {
     PluginError::config("path", format!("sprite sheet {}: {what}", path.display()))
 }
@@ -247,11 +250,19 @@ fn bad(path: &Path, what: impl std::fmt::Display) -> PluginError {
 /// Reads and checks a sheet (through the shared cache).
 pub fn load(path: &Path) -> Result<Arc<Sheet>, PluginError> {
     SHEETS.get_or_load(path, |path| {
-        let text = std::fs::read_to_string(path).map_err(|e| bad(path, format!("cannot read it: {e}")))?;
+        let text = marquee_plugin_api::files::read_text_bounded(path, MAX_SHEET_BYTES)
+            .map_err(|e| bad(path, format!("cannot read it: {e}")))?;
         let raw: RawSheet =
             serde_json::from_str(&text).map_err(|e| bad(path, format!("not an Aseprite sheet: {e}")))?;
         let image_path = path.parent().unwrap_or(Path::new("")).join(&raw.meta.image);
-        let image = image::open(&image_path)
+        let image = marquee_plugin_api::files::open_regular(&image_path)
+            .map_err(image::ImageError::IoError)
+            .and_then(|f| {
+                image::ImageReader::new(std::io::BufReader::new(f))
+                    .with_guessed_format()
+                    .map_err(image::ImageError::IoError)
+            })
+            .and_then(|r| r.decode())
             .map_err(|e| {
                 bad(
                     path,

@@ -8,8 +8,13 @@
 //! clear message, or with `fallback = "gif"` a GIF is written instead.
 //!
 //! ffmpeg writes to a temporary name beside `path` (`.NAME.partial`, the container given with
-//! `-f`); `finish` closes its input, waits for it, and renames the file into place only if it
-//! exited cleanly. Dropped unfinished, the recorder kills ffmpeg and removes the temporary file.
+//! `-f`), a file this recorder creates itself (new, never through a symbolic link) and hands
+//! to ffmpeg as its stdout; `finish` closes its input, waits for it, and renames the file into
+//! place only if it exited cleanly. Dropped unfinished, the recorder kills ffmpeg and removes
+//! the temporary file.
+//!
+//! The ffmpeg program is the user's choice, never a scene's: [`FFMPEG_ENV`] names it, else
+//! `ffmpeg` is looked up on the `PATH`.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -17,7 +22,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex};
 
 use marquee_gif::GifRecorder;
-use marquee_plugin_api::files::{commit, io_error, parent_dir, partial_path};
+use marquee_plugin_api::files::{PartialFile, commit, io_error, parent_dir};
 use marquee_plugin_api::{
     Factory, Field, FieldType, FrameMeta, InitCtx, PluginDef, PluginError, RecorderPlugin, check_range,
     declare_plugin, parse_config,
@@ -66,13 +71,7 @@ const FIELDS: &[Field] = &[
         "preset",
         FieldType::String,
         "\"veryfast\"",
-        "x264/x265 speed preset (ultrafast ... veryslow)",
-    ),
-    Field::new(
-        "ffmpeg",
-        FieldType::String,
-        "\"ffmpeg\"",
-        "the ffmpeg program: a name looked up on the PATH, or a path",
+        "x264/x265 speed preset: ultrafast, superfast, veryfast, faster, fast, medium, slow, slower, veryslow or placebo",
     ),
     Field::new(
         "fallback",
@@ -81,6 +80,35 @@ const FIELDS: &[Field] = &[
         "without ffmpeg: none (refuse the scene) or gif (write a GIF beside `path` instead)",
     ),
 ];
+
+/// The x264/x265 preset unless a scene sets one.
+pub const DEFAULT_PRESET: &str = "veryfast";
+
+/// The presets x264 and x265 know, fastest first.
+pub const PRESETS: [&str; 10] = [
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
+    "placebo",
+];
+
+/// The environment variable that names the ffmpeg program; without it, `ffmpeg` is looked up
+/// on the `PATH`. The program is the user's choice, never a scene's: a scene file is data.
+pub const FFMPEG_ENV: &str = "MARQUEE_FFMPEG";
+
+/// The ffmpeg program to run: `$MARQUEE_FFMPEG`, else `ffmpeg` from the `PATH`.
+pub fn ffmpeg_program() -> String {
+    std::env::var(FFMPEG_ENV)
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "ffmpeg".into())
+}
 
 /// What to do without ffmpeg.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -102,10 +130,9 @@ pub struct Config {
     pub codecs: Vec<String>,
     /// Quality on x264's CRF scale.
     pub crf: i64,
-    /// x264/x265 preset.
+    /// x264/x265 preset, one of [`PRESETS`] (checked at load: a typo is an error, never a
+    /// reason to fall back to another codec).
     pub preset: String,
-    /// The ffmpeg program.
-    pub ffmpeg: String,
     /// Without ffmpeg.
     pub fallback: Fallback,
 }
@@ -116,8 +143,7 @@ impl Default for Config {
             path: PathBuf::new(),
             codecs: DEFAULT_CODECS.iter().map(|c| c.to_string()).collect(),
             crf: 23,
-            preset: "veryfast".into(),
-            ffmpeg: "ffmpeg".into(),
+            preset: DEFAULT_PRESET.into(),
             fallback: Fallback::None,
         }
     }
@@ -154,6 +180,8 @@ pub enum Plan {
 #[derive(Debug, Clone)]
 pub struct Probed {
     config: Config,
+    /// The ffmpeg program.
+    program: String,
     muxer: &'static str,
     width: u32,
     height: u32,
@@ -185,13 +213,14 @@ fn muxer_for(path: &Path) -> Result<&'static str, PluginError> {
     })
 }
 
-/// The arguments that turn raw RGBA on stdin into `codec` in `muxer` at `out`.
+/// The arguments that turn raw RGBA on stdin into `codec` in `muxer` on stdout. Stdout is the
+/// temporary file, opened by us (new, never through a link); ffmpeg reopens it as
+/// `/dev/stdout`, which is seekable, as MP4 and MOV need, where `pipe:1` is not.
 fn encode_args(
     config: &Config,
     codec: &str,
     (width, height, fps): (u32, u32, f64),
     muxer: &str,
-    out: &Path,
 ) -> Vec<String> {
     let mut a: Vec<String> = [
         "-hide_banner",
@@ -242,12 +271,7 @@ fn encode_args(
         // 4:2:0 needs even sides: pad by one pixel of the edge colour.
         a.extend(["-vf".into(), "pad=ceil(iw/2)*2:ceil(ih/2)*2".into()]);
     }
-    a.extend([
-        "-f".into(),
-        muxer.into(),
-        "-y".into(),
-        out.to_string_lossy().into_owned(),
-    ]);
+    a.extend(["-f".into(), muxer.into(), "-y".into(), "/dev/stdout".into()]);
     a
 }
 
@@ -287,23 +311,19 @@ fn tail(text: &str) -> String {
     if t.is_empty() { "no message".into() } else { t }
 }
 
-/// Encodes two black frames with `codec` into a throwaway file of the real container.
-fn trial(config: &Config, codec: &str, size: (u32, u32, f64), muxer: &str, dir: &Path) -> Result<(), String> {
-    let probe = dir.join(format!(".marquee-probe-{}-{codec}", std::process::id()));
-    let mut child = Command::new(&config.ffmpeg)
-        .args(encode_args(config, codec, size, muxer, &probe))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run ffmpeg: {e}"))?;
+/// Encodes two black frames with `codec` into a throwaway file of the real container, in the
+/// directory the video goes to (removed when done).
+fn trial(probed: &Probed, codec: &str, size: (u32, u32, f64), dir: &Path) -> Result<(), String> {
+    let probe = dir.join(format!(".marquee-trial-{codec}"));
+    let file = PartialFile::create(&probe).map_err(|e| e.to_string())?;
+    let mut child = ffmpeg_into(probed, codec, size, &file).map_err(|e| format!("cannot run ffmpeg: {e}"))?;
     let frame = vec![0u8; size.0 as usize * size.1 as usize * 4];
     if let Some(mut stdin) = child.stdin.take() {
         // ffmpeg may refuse before reading: its exit status says why.
         let _ = stdin.write_all(&frame).and_then(|_| stdin.write_all(&frame));
     }
     let out = child.wait_with_output().map_err(|e| e.to_string());
-    let _ = std::fs::remove_file(&probe);
+    file.abandon();
     let out = out?;
     if out.status.success() {
         Ok(())
@@ -316,8 +336,14 @@ fn trial(config: &Config, codec: &str, size: (u32, u32, f64), muxer: &str, dir: 
 }
 
 impl Probed {
-    /// Checks `config` and finds what to encode frames of `init` with.
+    /// Checks `config` and finds what to encode frames of `init` with, running
+    /// [`ffmpeg_program`].
     pub fn probe(config: Config, init: &InitCtx) -> Result<Probed, PluginError> {
+        Probed::probe_with(config, init, ffmpeg_program())
+    }
+
+    /// [`Probed::probe`] with the ffmpeg program given (for tests).
+    pub fn probe_with(config: Config, init: &InitCtx, program: String) -> Result<Probed, PluginError> {
         check_range("crf", config.crf as f64, 0.0, 51.0)?;
         if config.path.as_os_str().is_empty() {
             return Err(PluginError::config(
@@ -343,8 +369,19 @@ impl Probed {
                 format!("`{bad}` is not an encoder name"),
             ));
         }
+        if !PRESETS.contains(&config.preset.as_str()) {
+            return Err(PluginError::config(
+                "preset",
+                format!(
+                    "`{}` is not an x264 preset; choose one of {}",
+                    config.preset,
+                    PRESETS.join(", ")
+                ),
+            ));
+        }
         let size = (init.width, init.height, init.fps);
         let mut probed = Probed {
+            program,
             muxer,
             width: init.width,
             height: init.height,
@@ -352,7 +389,7 @@ impl Probed {
             plan: Plan::Gif { why: String::new() },
             config,
         };
-        let known = match encoders(&probed.config.ffmpeg) {
+        let known = match encoders(&probed.program) {
             Ok(list) => list,
             Err(why) => {
                 return match probed.config.fallback {
@@ -361,9 +398,9 @@ impl Probed {
                         Ok(probed)
                     }
                     Fallback::None => Err(PluginError::config(
-                        "ffmpeg",
+                        "",
                         format!(
-                            "{why}: video needs ffmpeg; install it (Debian: apt-get install ffmpeg), point `ffmpeg` at it, or set fallback = \"gif\" to record a GIF instead"
+                            "{why}: video needs ffmpeg; install it (Debian: apt-get install ffmpeg), name it in ${FFMPEG_ENV}, or set fallback = \"gif\" to record a GIF instead"
                         ),
                     )),
                 };
@@ -375,7 +412,7 @@ impl Probed {
             let why = if !known.contains(codec) {
                 "not an encoder of this ffmpeg build".to_string()
             } else {
-                match trial(&probed.config, codec, size, muxer, &dir) {
+                match trial(&probed, codec, size, &dir) {
                     Ok(()) => {
                         probed.plan = Plan::Ffmpeg {
                             codec: codec.clone(),
@@ -462,22 +499,33 @@ pub struct VideoRecorder {
     stderr: Arc<Mutex<String>>,
     /// Reads ffmpeg's stderr until it closes.
     reader: Option<std::thread::JoinHandle<()>>,
-    partial: PathBuf,
+    /// The temporary file ffmpeg writes (its stdout); committed by `finish`, removed if dropped.
+    file: Option<PartialFile>,
     path: PathBuf,
     size: (u32, u32),
     frames: u64,
 }
 
+/// Starts ffmpeg encoding raw frames from its stdin with `codec` into `file`.
+fn ffmpeg_into(
+    probed: &Probed,
+    codec: &str,
+    size: (u32, u32, f64),
+    file: &PartialFile,
+) -> std::io::Result<Child> {
+    Command::new(&probed.program)
+        .args(encode_args(&probed.config, codec, size, probed.muxer))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::from(file.try_clone_file()?))
+        .stderr(Stdio::piped())
+        .spawn()
+}
+
 impl VideoRecorder {
     fn spawn(probed: &Probed, codec: &str, path: &Path) -> Result<VideoRecorder, PluginError> {
-        let partial = partial_path(path);
+        let file = PartialFile::create(path).map_err(|e| io_error("cannot write", path, e))?;
         let size = (probed.width, probed.height, probed.fps);
-        let mut child = Command::new(&probed.config.ffmpeg)
-            .args(encode_args(&probed.config, codec, size, probed.muxer, &partial))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
+        let mut child = ffmpeg_into(probed, codec, size, &file)
             .map_err(|e| io_error("cannot start ffmpeg for", path, e))?;
         let stdin = child.stdin.take();
         let stderr = Arc::new(Mutex::new(String::new()));
@@ -511,7 +559,7 @@ impl VideoRecorder {
             stdin,
             stderr,
             reader,
-            partial,
+            file: Some(file),
             path: path.to_path_buf(),
             size: (probed.width, probed.height),
             frames: 0,
@@ -599,14 +647,17 @@ impl RecorderPlugin for VideoRecorder {
             self.child = Some(child);
             let why = self.complaint();
             self.child = None;
-            let _ = std::fs::remove_file(&self.partial);
+            self.file = None;
             return Err(io_error(
                 "ffmpeg failed writing",
                 &self.path,
                 format!("{status}: {why}"),
             ));
         }
-        commit(&self.partial, &self.path)
+        match self.file.take() {
+            Some(file) => commit(file),
+            None => Ok(()),
+        }
     }
 
     fn counters(&self) -> Vec<(&'static str, u64)> {
@@ -617,11 +668,11 @@ impl RecorderPlugin for VideoRecorder {
 impl Drop for VideoRecorder {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            // Never finished: stop ffmpeg and leave nothing behind.
+            // Never finished: stop ffmpeg and leave nothing behind (dropping the
+            // `PartialFile` removes the temporary file).
             self.stdin = None;
             let _ = child.kill();
             let _ = child.wait();
-            let _ = std::fs::remove_file(&self.partial);
         }
     }
 }
@@ -647,6 +698,18 @@ mod tests {
     }
 
     #[test]
+    fn a_preset_typo_is_an_error_not_a_fallback() {
+        let config = Config {
+            path: "out.mp4".into(),
+            preset: "veryfsat".into(),
+            ..Config::default()
+        };
+        let e = Probed::probe_with(config, &init(), "marquee-no-such-ffmpeg".into()).unwrap_err();
+        assert_eq!(e.field(), Some("preset"));
+        assert!(e.message.contains("veryfast"), "{}", e.message);
+    }
+
+    #[test]
     fn containers_come_from_the_extension() {
         assert_eq!(muxer_for(Path::new("a.mp4")).unwrap(), "mp4");
         assert_eq!(muxer_for(Path::new("a.MKV")).unwrap(), "matroska");
@@ -656,10 +719,10 @@ mod tests {
     #[test]
     fn quality_maps_onto_each_codec() {
         let c = Config::default();
-        let args = encode_args(&c, "libx264", (16, 8, 25.0), "mp4", Path::new("o"));
+        let args = encode_args(&c, "libx264", (16, 8, 25.0), "mp4");
         let at = args.iter().position(|a| a == "-crf").unwrap();
         assert_eq!(args[at + 1], "23");
-        let args = encode_args(&c, "mjpeg", (15, 8, 25.0), "mp4", Path::new("o"));
+        let args = encode_args(&c, "mjpeg", (15, 8, 25.0), "mp4");
         assert!(args.contains(&"-q:v".to_string()));
         assert!(args.contains(&"yuvj420p".to_string()));
         assert!(args.iter().any(|a| a.starts_with("pad=")), "odd width is padded");
@@ -671,23 +734,24 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let config = Config {
             path: dir.join("out.mp4"),
-            ffmpeg: "marquee-no-such-ffmpeg".into(),
             ..Config::default()
         };
-        let e = Probed::probe(config.clone(), &init()).unwrap_err();
-        assert_eq!(e.field(), Some("ffmpeg"));
+        let missing = || "marquee-no-such-ffmpeg".to_string();
+        let e = Probed::probe_with(config.clone(), &init(), missing()).unwrap_err();
+        assert!(e.message.contains(FFMPEG_ENV), "{}", e.message);
         assert!(
             e.message.contains("no `marquee-no-such-ffmpeg` on the PATH"),
             "{}",
             e.message
         );
         assert!(e.message.contains("fallback = \"gif\""), "{}", e.message);
-        let probed = Probed::probe(
+        let probed = Probed::probe_with(
             Config {
                 fallback: Fallback::Gif,
                 ..config
             },
             &init(),
+            missing(),
         )
         .unwrap();
         assert!(matches!(probed.plan, Plan::Gif { .. }));

@@ -1,0 +1,365 @@
+//! Hardening: scene files are data. They may not run a program, write outside the output
+//! directory (through `..`, an absolute path or a symbolic link), block the host on a FIFO or
+//! make it read without end; and no failure of a run is silent. One test per class of hole.
+
+use std::os::unix::fs::{PermissionsExt, symlink};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::util::{marquee, marquee_env, text};
+
+const CANVAS: &str =
+    "fps = 25\nseed = 3\n[canvas]\nwidth = 32\nheight = 16\n[[layer]]\nplugin = \"gradient\"\n";
+
+/// Writes `CANVAS` plus `rest` to `dir/scene.toml` and returns its path.
+fn scene(dir: &Path, rest: &str) -> std::path::PathBuf {
+    let path = dir.join("scene.toml");
+    std::fs::write(&path, format!("{CANVAS}{rest}")).unwrap();
+    path
+}
+
+/// `marquee run SCENE --output headless --unpaced --no-reload --frames N` plus `extra`.
+fn run(scene: &Path, frames: u32, extra: &[&str]) -> Output {
+    let frames = frames.to_string();
+    let mut args = vec![
+        "run",
+        scene.to_str().unwrap(),
+        "--output",
+        "headless",
+        "--unpaced",
+        "--no-reload",
+        "--frames",
+        &frames,
+    ];
+    args.extend_from_slice(extra);
+    marquee(&args)
+}
+
+/// Runs `marquee` with `args`, killed if it takes longer than `limit` (a hang is a failure,
+/// not a stuck test run).
+fn bounded(args: &[&str], limit: Duration) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_marquee"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > limit {
+            child.kill().unwrap();
+            let out = child.wait_with_output().unwrap();
+            panic!("marquee {args:?} hung for {limit:?}:\n{}", text(&out));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn mkfifo(path: &Path) {
+    assert!(Command::new("mkfifo").arg(path).status().unwrap().success());
+}
+
+#[test]
+fn a_scene_cannot_choose_a_program_to_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let evil = dir.path().join("evil.sh");
+    let marker = dir.path().join("ran");
+    std::fs::write(
+        &evil,
+        format!("#!/bin/sh\ntouch '{}'\nexec ffmpeg \"$@\"\n", marker.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&evil, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for plugin in ["video", "preroll"] {
+        let path = scene(
+            dir.path(),
+            &format!(
+                "[[recorder]]\nplugin = \"{plugin}\"\nconfig = {{ path = \"a-{{n}}.mp4\", ffmpeg = \"./evil.sh\" }}\n"
+            ),
+        );
+        let out = run(&path, 5, &[]);
+        let shown = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{shown}");
+        assert!(shown.contains("scene.toml:10:"), "{shown}");
+        assert!(shown.contains("`ffmpeg`"), "{shown}");
+        assert!(!marker.exists(), "{plugin}: the scene ran its own program");
+    }
+    // The user's environment names the program, and it is used.
+    let path = scene(
+        dir.path(),
+        "[[recorder]]\nplugin = \"video\"\nconfig = { path = \"a.mkv\", codecs = [\"mpeg4\"] }\n",
+    );
+    let out = marquee_env(
+        &[
+            "run",
+            path.to_str().unwrap(),
+            "--output",
+            "headless",
+            "--unpaced",
+            "--frames",
+            "5",
+        ],
+        &[("MARQUEE_FFMPEG", evil.to_str().unwrap())],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(marker.exists(), "$MARQUEE_FFMPEG is the program");
+}
+
+#[test]
+fn recorders_never_write_through_a_planted_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let outside = dir.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    let precious = outside.join("precious.txt");
+    std::fs::write(&precious, "precious").unwrap();
+    let pack = dir.path().join("pack");
+    std::fs::create_dir(&pack).unwrap();
+    // Links at the temporary and final names of each recorder's file.
+    for name in [
+        ".a.gif.partial",
+        "a.gif",
+        ".f-000000.png.partial",
+        ".v.mkv.partial",
+        "v.mkv",
+    ] {
+        symlink(&precious, pack.join(name)).unwrap();
+    }
+    let path = scene(
+        &pack,
+        "[[recorder]]\nplugin = \"gif\"\nconfig = { path = \"a.gif\" }\n\
+         [[recorder]]\nplugin = \"png-sequence\"\nconfig = { path = \"f-{n}.png\" }\n\
+         [[recorder]]\nplugin = \"video\"\nconfig = { path = \"v.mkv\", codecs = [\"mpeg4\"] }\n",
+    );
+    let out = run(&path, 5, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(std::fs::read_to_string(&precious).unwrap(), "precious");
+    for name in ["a.gif", "f-000000.png", "v.mkv"] {
+        let meta = std::fs::symlink_metadata(pack.join(name)).unwrap();
+        assert!(meta.is_file() && meta.len() > 0, "{name} is a new regular file");
+    }
+    assert_eq!(
+        std::fs::read_dir(&outside).unwrap().count(),
+        1,
+        "nothing new outside"
+    );
+}
+
+#[test]
+fn output_paths_are_file_names_under_the_root_without_links() {
+    let dir = tempfile::tempdir().unwrap();
+    let outside = dir.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    let pack = dir.path().join("pack");
+    std::fs::create_dir(&pack).unwrap();
+    symlink(&outside, pack.join("link")).unwrap();
+    let cases: &[(&str, &[&str])] = &[
+        ("link/x.gif", &["symbolic link", "scene.toml:10:"]),
+        ("link/deeper/x.gif", &["symbolic link"]),
+        (".", &["does not end in a file name"]),
+        ("frames/", &["does not end in a file name"]),
+        ("a/..", &["does not end in a file name"]),
+        ("../x.gif", &["climbs out"]),
+    ];
+    for (raw, needles) in cases {
+        let path = scene(
+            &pack,
+            &format!("[[recorder]]\nplugin = \"gif\"\nconfig = {{ path = \"{raw}\" }}\n"),
+        );
+        let out = run(&path, 3, &[]);
+        let shown = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{raw}: {shown}");
+        for n in *needles {
+            assert!(shown.contains(n), "{raw}: missing {n:?} in {shown}");
+        }
+    }
+    assert_eq!(
+        std::fs::read_dir(&outside).unwrap().count(),
+        0,
+        "nothing written outside"
+    );
+    assert!(!dir.path().join(".pack.partial").exists());
+}
+
+#[test]
+fn files_named_by_a_scene_must_be_regular_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // A FIFO as the scene itself, as a playlist's entry, and as an image: refused at once.
+    mkfifo(&d.join("fifo.toml"));
+    let out = bounded(
+        &[
+            "run",
+            d.join("fifo.toml").to_str().unwrap(),
+            "--output",
+            "headless",
+        ],
+        Duration::from_secs(20),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("FIFO"), "{}", text(&out));
+
+    std::fs::write(
+        d.join("list.toml"),
+        "[[entry]]\nscene = \"fifo.toml\"\nduration = 1.0\n",
+    )
+    .unwrap();
+    let out = bounded(
+        &[
+            "run",
+            d.join("list.toml").to_str().unwrap(),
+            "--output",
+            "headless",
+        ],
+        Duration::from_secs(20),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("FIFO"), "{}", text(&out));
+
+    mkfifo(&d.join("pipe.png"));
+    symlink("/dev/zero", d.join("zero.jpg")).unwrap();
+    for (file, what) in [("pipe.png", "FIFO"), ("zero.jpg", "character device")] {
+        let path = scene(
+            d,
+            &format!("[[layer]]\nplugin = \"image\"\nconfig = {{ path = \"{file}\" }}\n"),
+        );
+        let out = bounded(
+            &[
+                "run",
+                path.to_str().unwrap(),
+                "--output",
+                "headless",
+                "--frames",
+                "2",
+            ],
+            Duration::from_secs(20),
+        );
+        let shown = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{shown}");
+        assert!(
+            shown.contains(what) && shown.contains("scene.toml:10:"),
+            "{shown}"
+        );
+    }
+
+    // A trace directory whose files are FIFOs.
+    let trace = d.join("trace");
+    std::fs::create_dir(&trace).unwrap();
+    mkfifo(&trace.join("index.json"));
+    let out = bounded(&["verify", trace.to_str().unwrap()], Duration::from_secs(20));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("FIFO"), "{}", text(&out));
+
+    // --metrics to a FIFO nobody reads, or to a device.
+    let path = scene(d, "");
+    mkfifo(&d.join("metrics"));
+    for target in [d.join("metrics").to_str().unwrap(), "/dev/full"] {
+        let out = bounded(
+            &[
+                "run",
+                path.to_str().unwrap(),
+                "--output",
+                "headless",
+                "--frames",
+                "2",
+                "--metrics",
+                target,
+            ],
+            Duration::from_secs(20),
+        );
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        assert!(text(&out).contains("not a regular file"), "{}", text(&out));
+    }
+}
+
+#[test]
+fn an_edit_that_swaps_the_scene_for_a_fifo_leaves_the_show_running_and_stoppable() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = scene(dir.path(), "");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_marquee"))
+        .args(["run", path.to_str().unwrap(), "--output", "headless"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    std::fs::remove_file(&path).unwrap();
+    mkfifo(&path);
+    // The reload poll (every 250 ms) meets the FIFO; give it time, then ask the show to end.
+    std::thread::sleep(Duration::from_millis(1200));
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > Duration::from_secs(10) {
+            child.kill().unwrap();
+            panic!(
+                "SIGTERM did not end the show: {}",
+                text(&child.wait_with_output().unwrap())
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    let shown = text(&out);
+    assert!(
+        shown.contains("FIFO") && shown.contains("still showing the last good version"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn a_recorder_that_fails_at_the_end_fails_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    // The final name is taken by a directory: the rename at the end cannot happen.
+    std::fs::create_dir(dir.path().join("a.gif")).unwrap();
+    let path = scene(
+        dir.path(),
+        "[[recorder]]\nplugin = \"gif\"\nconfig = { path = \"a.gif\" }\n\
+         [[recorder]]\nplugin = \"gif\"\nid = \"other\"\nconfig = { path = \"b.gif\" }\n",
+    );
+    let out = run(&path, 10, &[]);
+    let shown = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{shown}");
+    assert!(shown.contains("error: 1 failure during the run"), "{shown}");
+    assert!(
+        shown.contains("recorder `gif`") && shown.contains("cannot rename into"),
+        "{shown}"
+    );
+    assert!(
+        !dir.path().join(".a.gif.partial").exists(),
+        "the temporary file is cleaned up"
+    );
+    assert!(dir.path().join("b.gif").is_file(), "the other recorder finished");
+}
+
+#[test]
+fn metrics_write_errors_are_reported_counted_and_fail_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = scene(dir.path(), "");
+    let metrics = dir.path().join("m.jsonl");
+    // A 4 KiB file size limit stands in for a full disk (the signal it would send is ignored).
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "trap '' XFSZ; ulimit -f 8; exec '{}' run '{}' --output headless --unpaced --frames 400 --metrics '{}'",
+            env!("CARGO_BIN_EXE_marquee"),
+            path.display(),
+            metrics.display()
+        ))
+        .output()
+        .unwrap();
+    let shown = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{shown}");
+    assert!(
+        shown.contains("the metrics stream failed") && shown.contains("File too large"),
+        "{shown}"
+    );
+    assert!(shown.contains("lines dropped after it"), "{shown}");
+}
