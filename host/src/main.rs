@@ -83,8 +83,8 @@ enum Command {
         /// Seconds of scene time to trace (default for a playlist that does not loop: all of it).
         #[arg(long, conflicts_with = "frames", value_parser = positive_seconds)]
         seconds: Option<f64>,
-        /// Frames to trace.
-        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        /// Frames to trace (at most 1,000,000).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=marquee::trace::MAX_FRAMES))]
         frames: Option<u64>,
         /// The trace directory to write.
         #[arg(long)]
@@ -94,18 +94,18 @@ enum Command {
         threads: usize,
         /// Trace a scene at this frame rate instead of its own (recorded in the index, which
         /// `verify` follows).
-        #[arg(long, value_parser = positive_seconds)]
+        #[arg(long, value_parser = frame_rate)]
         fps: Option<f64>,
     },
     /// Runs a scene or playlist headless and reports its frame times, memory, CPU and allocations.
     Bench {
         /// The scene or playlist file.
         scene: PathBuf,
-        /// Frames to measure.
-        #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
+        /// Frames to measure (at most 1,000,000).
+        #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=marquee::trace::MAX_FRAMES))]
         frames: u64,
-        /// Frames to make first, unmeasured.
-        #[arg(long, default_value_t = 60)]
+        /// Frames to make first, unmeasured (at most 1,000,000).
+        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(0..=marquee::trace::MAX_FRAMES))]
         warmup: u64,
         /// Worker threads.
         #[arg(long, default_value_t = 1)]
@@ -196,6 +196,33 @@ enum PluginsAction {
     },
 }
 
+/// Writes a line to stdout; a closed stdout (`marquee plugins | head -1`) ends the command
+/// quietly instead of panicking.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*).map_err(stdout_error)
+    }};
+}
+
+/// [`outln!`] without the newline.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout().lock(), $($arg)*).map_err(stdout_error)
+    }};
+}
+
+/// A write to stdout failed: a reader that went away (a pipe closed early) is no error of
+/// ours, so the command ends with what it had shown; anything else is reported.
+fn stdout_error(e: std::io::Error) -> anyhow::Error {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        Exit(0).into()
+    } else {
+        anyhow::Error::new(e).context("cannot write to stdout")
+    }
+}
+
 /// An error already shown to the user in full, carrying the exit code.
 #[derive(Debug)]
 struct Exit(u8);
@@ -229,6 +256,16 @@ fn main() -> ExitCode {
             }
             ExitCode::from(if bad_input { 2 } else { 1 })
         }
+    }
+}
+
+fn frame_rate(text: &str) -> Result<f64, String> {
+    use marquee::scene::{MAX_FPS, MIN_FPS};
+    match text.parse::<f64>() {
+        Ok(f) if (MIN_FPS..=MAX_FPS).contains(&f) => Ok(f),
+        _ => Err(format!(
+            "expected a frame rate from {MIN_FPS} to {MAX_FPS}, found `{text}`"
+        )),
     }
 }
 
@@ -282,17 +319,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let written = marquee::new_plugin::generate(&spec)?;
             for f in &written {
-                println!("created {}", f.display());
+                outln!("created {}", f.display())?;
             }
-            println!(
+            outln!(
                 "\nnext:\n  cd {}\n  cargo build --release\n  marquee run tests/scene.toml --plugin-dir target/release\n  MARQUEE_UPDATE_TRACES=1 cargo test   # writes the first snapshot; commit it",
                 spec.dir.display()
-            );
+            )?;
             Ok(())
         }
         Command::Plugins { json, action: None } => {
             if json {
-                println!("{:#}", marquee::describe::registry_json(&registry));
+                outln!("{:#}", marquee::describe::registry_json(&registry))?;
                 Ok(())
             } else {
                 list_plugins(&registry)
@@ -311,9 +348,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 return Err(Exit(2).into());
             };
             if json {
-                println!("{:#}", marquee::describe::plugin_json(plugin));
+                outln!("{:#}", marquee::describe::plugin_json(plugin))?;
             } else {
-                print!("{}", marquee::describe::describe(plugin));
+                out!("{}", marquee::describe::describe(plugin))?;
             }
             Ok(())
         }
@@ -456,7 +493,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let frames = match (frames, seconds, show.length()) {
                 (Some(n), _, _) => n,
-                (None, Some(s), _) => trace::frames_for(s, show.fps()),
+                (None, Some(s), _) => trace::check_frames(trace::frames_for(s, show.fps()), "--seconds")?,
                 (None, None, Some(n)) => n,
                 (None, None, None) => {
                     eprintln!(
@@ -476,7 +513,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let mut ms = outcome.frame_ms.clone();
             ms.sort_by(f64::total_cmp);
-            println!(
+            outln!(
                 "traced {} frames of {} ({}×{} at {} fps) to {} and {}; median {:.3} ms per frame",
                 frames,
                 show.path().display(),
@@ -486,7 +523,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 out.join(trace::GIF_FILE).display(),
                 out.join(trace::INDEX_FILE).display(),
                 ms[ms.len() / 2]
-            );
+            )?;
             Ok(())
         }
         Command::Bench {
@@ -538,7 +575,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             bar.finish_and_clear();
             let report = report?;
-            println!(
+            outln!(
                 "{}: {}×{}, {} frames after {} of warm-up, {} thread(s)\n  median {:.4} ms, p95 {:.4} ms, p99 {:.4} ms, {:.1} fps\n  peak memory {} KiB, CPU {:.0} % of a core, {:.2} allocations per frame",
                 report.scene,
                 report.width,
@@ -553,16 +590,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 report.peak_rss_kib.unwrap_or(0),
                 report.cpu_percent.unwrap_or(0.0),
                 report.allocations_per_frame.unwrap_or(0.0)
-            );
+            )?;
             if let Some((median, p99)) = report.recording_ms {
-                println!(
-                    "  recording: median {median:.4} ms, p99 {p99:.4} ms of the render thread per frame"
-                );
+                outln!("  recording: median {median:.4} ms, p99 {p99:.4} ms of the render thread per frame")?;
                 for r in &report.recorders {
-                    println!(
+                    outln!(
                         "    {}: {} frames recorded, {} dropped",
-                        r.id, r.recorded, r.dropped
-                    );
+                        r.id,
+                        r.recorded,
+                        r.dropped
+                    )?;
                 }
             }
             if let Some(path) = &json {
@@ -572,7 +609,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             match baseline {
                 Some(b) => {
                     let c = marquee::bench::compare(&report, &b, threshold);
-                    println!("  {}", c.summary);
+                    outln!("  {}", c.summary)?;
                     if c.regressed { Err(Exit(1).into()) } else { Ok(()) }
                 }
                 None => Ok(()),
@@ -603,11 +640,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             match &report.mismatch {
                 None => {
-                    println!("ok: all {} frames of {} match", report.total, dir.display());
+                    outln!("ok: all {} frames of {} match", report.total, dir.display())?;
                     Ok(())
                 }
                 Some(m) => {
-                    println!(
+                    outln!(
                         "FAILED: frame {} of {} differs (hash {} expected, {} found; {} pixels differ from the GIF's copy); {} frames matched before it",
                         m.index,
                         dir.display(),
@@ -615,10 +652,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         m.actual,
                         m.differing_pixels,
                         report.matched
-                    );
-                    println!("  expected:   {}", m.images.expected.display());
-                    println!("  actual:     {}", m.images.actual.display());
-                    println!("  difference: {}", m.images.difference.display());
+                    )?;
+                    outln!("  expected:   {}", m.images.expected.display())?;
+                    outln!("  actual:     {}", m.images.actual.display())?;
+                    outln!("  difference: {}", m.images.difference.display())?;
                     Err(Exit(1).into())
                 }
             }
@@ -707,38 +744,41 @@ fn window_output(title: String) -> anyhow::Result<live::OutputFactory> {
 }
 
 fn list_plugins(registry: &Registry) -> anyhow::Result<()> {
-    println!("host ABI {ABI_VERSION}");
-    println!(
+    outln!("host ABI {ABI_VERSION}")?;
+    outln!(
         "{:<16} {:<9} {:<28} {:<5} origin",
-        "id", "version", "kinds", "abi"
-    );
+        "id",
+        "version",
+        "kinds",
+        "abi"
+    )?;
     for p in registry.plugins() {
         let kinds: Vec<&str> = p.manifest.kinds().iter().map(|k| k.as_str()).collect();
-        println!(
+        outln!(
             "{:<16} {:<9} {:<28} {:<5} {}",
             p.id(),
             p.manifest.version,
             kinds.join(", "),
             p.manifest.abi.to_string(),
             p.origin
-        );
+        )?;
     }
     for (p, by) in registry.shadowed() {
         if let Origin::BuiltIn = p.origin {
-            println!(
+            outln!(
                 "(built-in `{}` {} is replaced by {by})",
                 p.id(),
                 p.manifest.version
-            );
+            )?;
         }
     }
     let failures = registry.failures();
     if failures.is_empty() {
-        println!("no plugin failed to load");
+        outln!("no plugin failed to load")?;
     } else {
-        println!("{} plugin file(s) failed to load:", failures.len());
+        outln!("{} plugin file(s) failed to load:", failures.len())?;
         for f in failures {
-            println!("  {}: {f}", f.path().display());
+            outln!("  {}: {f}", f.path().display())?;
         }
     }
     Ok(())

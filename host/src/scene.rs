@@ -38,6 +38,9 @@ pub const MAX_FRAME_BYTES: u64 = 256 << 20;
 pub const MAX_SIDE: u64 = 16384;
 /// The highest frame rate accepted.
 pub const MAX_FPS: f64 = 1000.0;
+/// The lowest frame rate accepted (one frame every 100 seconds): a frame's period must be a
+/// time the clock can hold.
+pub const MIN_FPS: f64 = 0.01;
 
 /// The raw shape of a scene file. Unknown fields are refused.
 #[derive(Debug, Deserialize)]
@@ -412,10 +415,10 @@ fn validate(source: Source, file: SceneFile, registry: &Registry) -> Result<Scen
     let fps = match &file.fps {
         Some(f) => {
             let v = *f.get_ref();
-            if !(v > 0.0 && v <= MAX_FPS) {
+            if !(MIN_FPS..=MAX_FPS).contains(&v) {
                 return Err(source
                     .diag(
-                        format!("fps must be above 0 and at most {MAX_FPS}, found {v}"),
+                        format!("fps must be from {MIN_FPS} to {MAX_FPS}, found {v}"),
                         Some(f.span()),
                     )
                     .help("LED matrices typically run at 30 to 120 fps"));

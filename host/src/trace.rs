@@ -139,6 +139,16 @@ pub enum TraceError {
     /// The GIF recorder failed.
     #[error("writing trace.gif failed: {0}")]
     Recorder(Box<Failure>),
+    /// More frames were asked for than [`MAX_FRAMES`].
+    #[error(
+        "{what} would be {frames} frames, more than the {MAX_FRAMES} one run makes; trace a shorter stretch, or several"
+    )]
+    TooLong {
+        /// Where the count came from.
+        what: String,
+        /// The count.
+        frames: u64,
+    },
     /// The trace directory holds something that is not a valid trace.
     #[error("{}: {message}", path.display())]
     BadTrace {
@@ -168,9 +178,25 @@ pub struct TraceOutcome {
     pub frame_ms: Vec<f64>,
 }
 
-/// Frames in `seconds` at `fps`, rounded to the nearest frame, at least 1.
+/// The most frames one trace, verify or bench run makes (over nine hours at 30 fps): each
+/// frame keeps a few dozen bytes of index and timing.
+pub const MAX_FRAMES: u64 = 1_000_000;
+
+/// Frames in `seconds` at `fps`, rounded to the nearest frame, at least 1 (saturating: a huge
+/// number of seconds gives `u64::MAX`, for the caller to refuse against [`MAX_FRAMES`]).
 pub fn frames_for(seconds: f64, fps: f64) -> u64 {
     ((seconds * fps).round() as u64).max(1)
+}
+
+/// Refuses a frame count over [`MAX_FRAMES`], naming the option it came from.
+pub fn check_frames(frames: u64, what: &str) -> Result<u64, TraceError> {
+    if frames > MAX_FRAMES {
+        return Err(TraceError::TooLong {
+            what: what.to_string(),
+            frames,
+        });
+    }
+    Ok(frames)
 }
 
 fn plugin_infos(show: &Show, registry: &Registry) -> Vec<PluginInfo> {
@@ -257,6 +283,7 @@ pub fn trace_with_progress(
         RResult::RErr(e) => return Err(gif_failed(0, e)),
     };
 
+    let frames = check_frames(frames, "the trace")?;
     let mut rgba = Vec::with_capacity(frames as usize);
     let mut frame_ms = Vec::with_capacity(frames as usize);
     let mut failures = Vec::new();
@@ -283,28 +310,30 @@ pub fn trace_with_progress(
         return Err(gif_failed(frames, e));
     }
 
-    let decoded = decode_gif(&gif_path)?;
-    if decoded.len() as u64 != frames {
+    let mut decoded = GifFrames::open(&gif_path, (width, height))?;
+    let mut entries: Vec<FrameEntry> = Vec::with_capacity(rgba.len());
+    for (i, rgba) in rgba.into_iter().enumerate() {
+        let Some((g, delay)) = decoded.next_frame()? else {
+            break;
+        };
+        entries.push(FrameEntry {
+            index: i as u64,
+            time: i as f64 / fps,
+            delay,
+            rgba,
+            gif: hash_hex(g),
+        });
+    }
+    while decoded.next_frame()?.is_some() {}
+    if decoded.read() != frames {
         return Err(TraceError::BadTrace {
             path: gif_path,
             message: format!(
                 "the GIF decodes to {} frames, but {frames} were written",
-                decoded.len()
+                decoded.read()
             ),
         });
     }
-    let entries: Vec<FrameEntry> = rgba
-        .into_iter()
-        .zip(&decoded)
-        .enumerate()
-        .map(|(i, (rgba, g))| FrameEntry {
-            index: i as u64,
-            time: i as f64 / fps,
-            delay: g.delay,
-            rgba,
-            gif: hash_hex(&g.rgba),
-        })
-        .collect();
     let first = show.scenes()[0].canvas;
     let index = TraceIndex {
         format: FORMAT_VERSION,
@@ -345,61 +374,93 @@ pub fn index_json(index: &TraceIndex) -> String {
     s
 }
 
-/// One frame decoded from a GIF.
-#[derive(Debug, Clone)]
-pub struct GifFrame {
-    /// The full canvas after this frame, RGBA8.
-    pub rgba: Vec<u8>,
-    /// Its delay in centiseconds.
-    pub delay: u16,
+/// The frames of a GIF, decoded one at a time onto one full-canvas RGBA8 buffer: memory is one
+/// canvas whatever the length. The GIF's declared size is checked against the size expected
+/// before anything is allocated, and the decoder's own allocations are bounded by it, so a
+/// small hostile file cannot claim gigabytes.
+pub struct GifFrames {
+    decoder: gif::Decoder<std::io::BufReader<fs::File>>,
+    canvas: Vec<u8>,
+    size: (u32, u32),
+    path: PathBuf,
+    read: u64,
 }
 
-/// Decodes every frame of the GIF at `path` to full-canvas RGBA8.
-pub fn decode_gif(path: &Path) -> Result<Vec<GifFrame>, TraceError> {
-    let bad = |message: String| TraceError::BadTrace {
-        path: path.to_path_buf(),
-        message,
-    };
-    let file = marquee_plugin_api::files::open_regular(path).map_err(io("cannot open", path))?;
-    let mut options = gif::DecodeOptions::new();
-    options.set_color_output(gif::ColorOutput::RGBA);
-    let mut decoder = options
-        .read_info(std::io::BufReader::new(file))
-        .map_err(|e| bad(format!("not a readable GIF: {e}")))?;
-    let (w, h) = (decoder.width() as usize, decoder.height() as usize);
-    let mut canvas = vec![0u8; w * h * 4];
-    let mut out = Vec::new();
-    while let Some(frame) = decoder
-        .read_next_frame()
-        .map_err(|e| bad(format!("damaged GIF frame: {e}")))?
-    {
+impl GifFrames {
+    /// Opens the GIF at `path` (a regular file), which must be `width × height`.
+    pub fn open(path: &Path, (width, height): (u32, u32)) -> Result<GifFrames, TraceError> {
+        let bad = |message: String| TraceError::BadTrace {
+            path: path.to_path_buf(),
+            message,
+        };
+        let file = marquee_plugin_api::files::open_regular(path).map_err(io("cannot open", path))?;
+        let mut options = gif::DecodeOptions::new();
+        options.set_color_output(gif::ColorOutput::RGBA);
+        // A frame's RGBA buffer is at most the screen's, plus the decoder's own tables.
+        let limit = (width as u64 * height as u64 * 4).max(1) + (1 << 20);
+        options.set_memory_limit(gif::MemoryLimit::Bytes(limit.try_into().expect("above 0")));
+        let decoder = options
+            .read_info(std::io::BufReader::new(file))
+            .map_err(|e| bad(format!("not a readable GIF: {e}")))?;
+        let declared = (decoder.width() as u32, decoder.height() as u32);
+        if declared != (width, height) {
+            return Err(bad(format!(
+                "the GIF is {}×{}, but the index says {width}×{height}; the trace is damaged, re-create it",
+                declared.0, declared.1
+            )));
+        }
+        Ok(GifFrames {
+            decoder,
+            canvas: vec![0u8; width as usize * height as usize * 4],
+            size: (width, height),
+            path: path.to_path_buf(),
+            read: 0,
+        })
+    }
+
+    /// The next frame: the full canvas after it, RGBA8, and its delay in centiseconds.
+    pub fn next_frame(&mut self) -> Result<Option<(&[u8], u16)>, TraceError> {
+        let (w, h) = (self.size.0 as usize, self.size.1 as usize);
+        let read = self.read;
+        let path = &self.path;
+        let bad = |message: String| TraceError::BadTrace {
+            path: path.clone(),
+            message,
+        };
+        let Some(frame) = self
+            .decoder
+            .read_next_frame()
+            .map_err(|e| bad(format!("damaged GIF frame {read}: {e}")))?
+        else {
+            return Ok(None);
+        };
         let (fl, ft, fw, fh) = (
             frame.left as usize,
             frame.top as usize,
             frame.width as usize,
             frame.height as usize,
         );
-        if fl + fw > w || ft + fh > h {
-            return Err(bad(format!(
-                "frame {} lies outside the {w}×{h} screen",
-                out.len()
-            )));
+        if fl + fw > w || ft + fh > h || frame.buffer.len() < fw * fh * 4 {
+            return Err(bad(format!("frame {read} lies outside the {w}×{h} screen")));
         }
         for y in 0..fh {
             for x in 0..fw {
                 let s = &frame.buffer[(y * fw + x) * 4..(y * fw + x) * 4 + 4];
                 if s[3] != 0 {
                     let d = ((ft + y) * w + fl + x) * 4;
-                    canvas[d..d + 4].copy_from_slice(s);
+                    self.canvas[d..d + 4].copy_from_slice(s);
                 }
             }
         }
-        out.push(GifFrame {
-            rgba: canvas.clone(),
-            delay: frame.delay,
-        });
+        let delay = frame.delay;
+        self.read += 1;
+        Ok(Some((&self.canvas, delay)))
     }
-    Ok(out)
+
+    /// Frames read so far.
+    pub fn read(&self) -> u64 {
+        self.read
+    }
 }
 
 /// The largest `index.json` read, in bytes (about two million frames' entries).
@@ -484,27 +545,57 @@ pub fn verify(
 ) -> Result<VerifyReport, TraceError> {
     let index = read_index(dir)?;
     let gif_path = dir.join(&index.gif.file);
-    let decoded = decode_gif(&gif_path)?;
-    if decoded.len() != index.frames.len() {
+    let (w, h) = (index.scene.width, index.scene.height);
+    let damaged = |message: String| TraceError::BadTrace {
+        path: dir.join(INDEX_FILE),
+        message,
+    };
+    let too_big = w as u64 > crate::scene::MAX_SIDE
+        || h as u64 > crate::scene::MAX_SIDE
+        || w as u64 * h as u64 * 4 > crate::scene::MAX_FRAME_BYTES;
+    if w == 0 || h == 0 || too_big {
+        return Err(damaged(format!(
+            "a {w}×{h} frame is not a size a scene can have; the trace is damaged, re-create it"
+        )));
+    }
+    let total = check_frames(index.frames.len() as u64, "the trace")?;
+    if let Some((i, entry)) = index
+        .frames
+        .iter()
+        .enumerate()
+        .find(|(i, e)| e.index != *i as u64)
+    {
+        return Err(damaged(format!(
+            "entry {i} of `frames` says it is frame {}; entries must be frames 0, 1, 2, ... in order; the trace is damaged, re-create it",
+            entry.index
+        )));
+    }
+    // The GIF is read once first, frame by frame, so a damaged trace is said before any rendering.
+    let mut gif = GifFrames::open(&gif_path, (w, h))?;
+    for entry in &index.frames {
+        match gif.next_frame()? {
+            Some((g, delay)) if hash_hex(g) == entry.gif && delay == entry.delay => {}
+            Some(_) => {
+                return Err(TraceError::BadTrace {
+                    path: gif_path,
+                    message: format!(
+                        "frame {} does not match index.json; the trace is damaged, re-create it",
+                        entry.index
+                    ),
+                });
+            }
+            None => break,
+        }
+    }
+    while gif.next_frame()?.is_some() {}
+    if gif.read() != total {
         return Err(TraceError::BadTrace {
             path: gif_path,
             message: format!(
-                "holds {} frames but the index lists {}; the trace is damaged, re-create it",
-                decoded.len(),
-                index.frames.len()
+                "holds {} frames but the index lists {total}; the trace is damaged, re-create it",
+                gif.read()
             ),
         });
-    }
-    for (entry, g) in index.frames.iter().zip(&decoded) {
-        if hash_hex(&g.rgba) != entry.gif || g.delay != entry.delay {
-            return Err(TraceError::BadTrace {
-                path: gif_path,
-                message: format!(
-                    "frame {} does not match index.json; the trace is damaged, re-create it",
-                    entry.index
-                ),
-            });
-        }
     }
     let scene_file = scene_path
         .map(Path::to_path_buf)
@@ -551,21 +642,24 @@ pub fn verify(
         scene_recorders: false,
         ..EngineOptions::default()
     })?;
-    let total = index.frames.len() as u64;
-    for (entry, g) in index.frames.iter().zip(&decoded) {
+    let mut gif = GifFrames::open(&gif_path, (w, h))?;
+    for entry in &index.frames {
+        let (g, _) = gif
+            .next_frame()?
+            .ok_or_else(|| damaged("the GIF changed while verifying".into()))?;
         let frame = player.step()?;
         let actual = hash_hex(frame);
         let ok = actual == entry.rgba;
         on_frame(entry.index, ok);
         if !ok {
-            let (w, h) = (index.scene.width, index.scene.height);
-            let images = write_diff_images(dir, entry.index, w, h, &g.rgba, frame)?;
-            let differing_pixels = g
-                .rgba
-                .chunks(4)
-                .zip(frame.chunks(4))
-                .filter(|(a, b)| a != b)
-                .count();
+            if frame.len() != g.len() {
+                return Err(damaged(format!(
+                    "the scene now makes frames of {} bytes, the trace's are {w}×{h}; re-create the trace",
+                    frame.len()
+                )));
+            }
+            let images = write_diff_images(dir, entry.index, w, h, g, frame)?;
+            let differing_pixels = g.chunks(4).zip(frame.chunks(4)).filter(|(a, b)| a != b).count();
             return Ok(VerifyReport {
                 matched: entry.index,
                 total,

@@ -363,3 +363,136 @@ fn metrics_write_errors_are_reported_counted_and_fail_the_run() {
     );
     assert!(shown.contains("lines dropped after it"), "{shown}");
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_the_listing_quietly() {
+    for args in [
+        &["plugins"][..],
+        &["plugins", "--json"],
+        &["plugins", "describe", "text"],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_marquee"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reading end closes before marquee writes a line (as `| head -0` would).
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+    }
+}
+
+/// Traces `CANVAS` for 6 frames into `dir/trace` and returns the trace directory.
+fn small_trace(dir: &Path) -> std::path::PathBuf {
+    let path = scene(dir, "");
+    let trace = dir.join("trace");
+    let out = marquee(&[
+        "trace",
+        path.to_str().unwrap(),
+        "--frames",
+        "6",
+        "--out",
+        trace.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    trace
+}
+
+/// `marquee verify` on `trace`, bounded in time; returns what it showed and its exit code.
+fn verify(trace: &Path) -> (Option<i32>, String) {
+    let out = bounded(&["verify", trace.to_str().unwrap()], Duration::from_secs(30));
+    (out.status.code(), text(&out))
+}
+
+#[test]
+fn verify_refuses_hostile_traces_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = small_trace(dir.path());
+    let index_path = trace.join("index.json");
+    let index: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&index_path).unwrap()).unwrap();
+    let good_gif = std::fs::read(trace.join("trace.gif")).unwrap();
+    let with = |edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut v = index.clone();
+        edit(&mut v);
+        std::fs::write(&index_path, v.to_string()).unwrap();
+    };
+
+    // A 48-byte GIF that declares 65535×65535 (17 GB of pixels): refused before allocating.
+    let mut bomb = b"GIF89a\xff\xff\xff\xff\x00\x00\x00".to_vec();
+    bomb.extend_from_slice(b",\x00\x00\x00\x00\xff\xff\xff\xff\x00\x02\x02\x44\x01\x00;");
+    bomb.resize(48, 0);
+    std::fs::write(trace.join("trace.gif"), &bomb).unwrap();
+    let (code, shown) = verify(&trace);
+    assert_eq!(code, Some(2), "{shown}");
+    assert!(
+        shown.contains("65535×65535") && shown.contains("32×16"),
+        "{shown}"
+    );
+    std::fs::write(trace.join("trace.gif"), &good_gif).unwrap();
+
+    // An index whose frame size does not match its frames, or that no scene could have.
+    for (w, h, needle) in [
+        (33, 16, "the GIF is 32×16"),
+        (16384, 16384, "not a size"),
+        (0, 16, "not a size"),
+    ] {
+        with(&|v| {
+            v["scene"]["width"] = w.into();
+            v["scene"]["height"] = h.into();
+        });
+        let (code, shown) = verify(&trace);
+        assert_eq!(code, Some(2), "{shown}");
+        assert!(shown.contains(needle), "{w}×{h}: {shown}");
+        assert!(!shown.contains("panicked"), "{shown}");
+    }
+
+    // Frame numbers out of order or absurd.
+    with(&|v| v["frames"][3]["index"] = u64::MAX.into());
+    let (code, shown) = verify(&trace);
+    assert_eq!(code, Some(2), "{shown}");
+    assert!(shown.contains("entry 3 of `frames`"), "{shown}");
+
+    // The untouched trace still verifies.
+    with(&|_| {});
+    let (code, shown) = verify(&trace);
+    assert_eq!(code, Some(0), "{shown}");
+}
+
+#[test]
+fn counts_and_rates_are_checked_against_their_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = scene(dir.path(), "");
+    let p = path.to_str().unwrap();
+    let out_dir = dir.path().join("t");
+    let o = out_dir.to_str().unwrap();
+    for args in [
+        &["trace", p, "--out", o, "--frames", "1000000000000"][..],
+        &["trace", p, "--out", o, "--frames", "18446744073709551615"],
+        &["trace", p, "--out", o, "--seconds", "1e15"],
+        &["trace", p, "--out", o, "--fps", "1e-21"],
+        &["bench", p, "--frames", "1000000000000"],
+    ] {
+        let out = bounded(args, Duration::from_secs(20));
+        let shown = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {shown}");
+        assert!(
+            shown.contains("1000000") || shown.contains("0.01"),
+            "{args:?}: {shown}"
+        );
+    }
+    for fps in ["1e-21", "0.001", "1e9", "nan", "-1"] {
+        std::fs::write(&path, CANVAS.replace("fps = 25", &format!("fps = {fps}"))).unwrap();
+        let out = bounded(
+            &["run", p, "--output", "headless", "--frames", "2"],
+            Duration::from_secs(20),
+        );
+        let shown = text(&out);
+        assert_eq!(out.status.code(), Some(2), "fps = {fps}: {shown}");
+        assert!(shown.contains("fps must be from 0.01 to 1000"), "{shown}");
+    }
+}
