@@ -395,6 +395,16 @@ impl Loader<'_> {
                         self.entries.splice(start.., block);
                     }
                     let block = self.entries[start..].to_vec();
+                    // Checked before expanding: nested repeats multiply.
+                    if start + block.len() * repeat as usize > MAX_ENTRIES {
+                        return Err(invalid(
+                            format!(
+                                "{} entries × repeat {repeat} would make more than {MAX_ENTRIES} entries after splicing nested playlists",
+                                block.len()
+                            ),
+                            e.repeat.as_ref().map_or(nested.span(), |r| r.span()),
+                        ));
+                    }
                     for _ in 1..repeat {
                         self.entries.extend(block.iter().cloned());
                     }

@@ -496,3 +496,38 @@ fn counts_and_rates_are_checked_against_their_limits() {
         assert!(shown.contains("fps must be from 0.01 to 1000"), "{shown}");
     }
 }
+
+#[test]
+fn nested_repeats_cannot_multiply_past_the_entry_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    scene(d, "");
+    // Four levels of 100 repeats would be 10^8 entries: refused before any is made.
+    std::fs::write(
+        d.join("l0.toml"),
+        "[[entry]]\nscene = \"scene.toml\"\nduration = 0.1\nrepeat = 100\n",
+    )
+    .unwrap();
+    for level in 1..4 {
+        std::fs::write(
+            d.join(format!("l{level}.toml")),
+            format!("[[entry]]\nplaylist = \"l{}.toml\"\nrepeat = 100\n", level - 1),
+        )
+        .unwrap();
+    }
+    let out = bounded(
+        &[
+            "run",
+            d.join("l3.toml").to_str().unwrap(),
+            "--output",
+            "headless",
+            "--frames",
+            "2",
+        ],
+        Duration::from_secs(20),
+    );
+    let shown = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{shown}");
+    assert!(shown.contains("more than 10000 entries"), "{shown}");
+    assert!(shown.contains("l3.toml:3:"), "{shown}");
+}

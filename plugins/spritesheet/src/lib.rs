@@ -289,7 +289,10 @@ pub fn load(path: &Path) -> Result<Arc<Sheet>, PluginError> {
         let mut out = Vec::with_capacity(frames.len());
         for (i, f) in frames.iter().enumerate() {
             let r = &f.frame;
-            if r.w == 0 || r.h == 0 || r.x + r.w > image.width() || r.y + r.h > image.height() {
+            // Checked: a frame at x = 4294967295 must not wrap around into the image.
+            let right = r.x.checked_add(r.w).filter(|&e| e <= image.width());
+            let bottom = r.y.checked_add(r.h).filter(|&e| e <= image.height());
+            if r.w == 0 || r.h == 0 || right.is_none() || bottom.is_none() {
                 return Err(bad(
                     path,
                     format!(
@@ -606,6 +609,15 @@ mod tests {
             err.message.contains("frame 0") && err.message.contains("outside the 8×2 image"),
             "{err}"
         );
+        // Sizes from the file that would wrap around in unchecked arithmetic.
+        let wrap = scratch("wrap");
+        let wraps = r#"[{"frame": {"x": 4294967295, "y": 0, "w": 2, "h": 2}}]"#;
+        let path = sheet(&wrap, wraps, "");
+        let err = new_renderer(&format!("{{\"path\": {:?}}}", path.to_str().unwrap()), &init)
+            .err()
+            .unwrap();
+        assert!(err.message.contains("outside the 8×2 image"), "{err}");
+        std::fs::remove_dir_all(&wrap).unwrap();
         std::fs::write(dir.join("broken.json"), "{\"frames\": ").unwrap();
         let err = new_renderer(
             &format!("{{\"path\": {:?}}}", dir.join("broken.json").to_str().unwrap()),
