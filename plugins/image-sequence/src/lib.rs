@@ -245,7 +245,15 @@ pub struct ImageSequence {
     counters: Counters,
 }
 
-fn worker(shared: Arc<Shared>, files: Arc<Vec<PathBuf>>, fit: Fit, width: u32, height: u32) {
+/// How a worker decodes one file onto a layer buffer ([`decode_into`]; tests pass others).
+type Decode = fn(&Path, Fit, u32, u32, &mut Vec<u8>) -> Result<(), String>;
+
+fn worker(
+    shared: Arc<Shared>,
+    files: Arc<Vec<PathBuf>>,
+    decode: Decode,
+    (fit, width, height): (Fit, u32, u32),
+) {
     loop {
         let (index, mut buf) = {
             let mut state = shared.lock();
@@ -264,7 +272,20 @@ fn worker(shared: Arc<Shared>, files: Arc<Vec<PathBuf>>, fit: Fit, width: u32, h
                     .unwrap_or_else(|poisoned| poisoned.into_inner());
             }
         };
-        let result = decode_into(&files[index], fit, width, height, &mut buf);
+        // A panic while decoding fails this file, as an error would: `render` returns it and
+        // the layer goes transparent, instead of the render thread waiting forever.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            decode(&files[index], fit, width, height, &mut buf)
+        }))
+        .unwrap_or_else(|panic| {
+            let why = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "no message".into());
+            buf = Vec::new();
+            Err(format!("decoding {} panicked: {why}", files[index].display()))
+        });
         let mut state = shared.lock();
         state.slots[index] = match result {
             Ok(()) => Slot::Ready(buf),
@@ -317,6 +338,11 @@ fn new_renderer(json: &str, init: &InitCtx) -> Result<Box<dyn RendererPlugin>, P
 impl ImageSequence {
     /// Lists the folder, decodes the first frame and starts the workers.
     pub fn new(config: Config, init: &InitCtx) -> Result<Self, PluginError> {
+        Self::with_decoder(config, init, decode_into)
+    }
+
+    /// [`ImageSequence::new`] with the workers decoding through `decode`.
+    fn with_decoder(config: Config, init: &InitCtx, decode: Decode) -> Result<Self, PluginError> {
         if config.path.as_os_str().is_empty() {
             return Err(PluginError::config("path", "a folder of frames is required"));
         }
@@ -353,7 +379,7 @@ impl ImageSequence {
                 );
                 std::thread::Builder::new()
                     .name(format!("image-sequence-decode-{n}"))
-                    .spawn(move || worker(shared, files, fit, w, h))
+                    .spawn(move || worker(shared, files, decode, (fit, w, h)))
                     .map_err(|e| PluginError::frame(format!("cannot start a decoding thread: {e}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -502,6 +528,33 @@ mod tests {
                 px[0]
             })
             .collect()
+    }
+
+    #[test]
+    fn a_panicking_decoder_fails_the_frame_instead_of_hanging_it() {
+        fn panics(_: &Path, _: Fit, _: u32, _: u32, _: &mut Vec<u8>) -> Result<(), String> {
+            panic!("decoder exploded")
+        }
+        let dir = folder("panic", 3);
+        let init = InitCtx {
+            width: 2,
+            height: 2,
+            fps: 10.0,
+            seed: 0,
+        };
+        let config = Config {
+            path: dir.clone(),
+            fps: 10.0,
+            ..Config::default()
+        };
+        // The first frame is decoded at creation (by the real decoder); the workers panic.
+        let mut r = ImageSequence::with_decoder(config, &init, panics).unwrap();
+        let (mut px, mut q) = (vec![0u8; 16], DrawQueue::new());
+        let mut canvas = Canvas::new(2, 2, &mut px, &mut q);
+        assert!(r.render(&FrameCtx::new(&init, 0), &mut canvas).is_ok());
+        let e = r.render(&FrameCtx::new(&init, 1), &mut canvas).unwrap_err();
+        assert!(e.message.contains("panicked: decoder exploded"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
