@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use marquee::engine::{Engine, EngineOptions};
-use marquee::recording::{RecorderThread, WhenFull};
+use marquee::recording::{FINISH_DEADLINE, RecorderThread, WhenFull};
 use marquee::registry::Registry;
 use marquee::scene::Scene;
 use marquee_plugin_api::abi_stable::std_types::{RResult, RSlice};
@@ -126,7 +126,7 @@ fn handoff(c: &mut Criterion) {
         );
         let object = recorder(&registry, "png-sequence", &config, &init);
         let bytes = size.0 as usize * size.1 as usize * 4;
-        let mut thread = RecorderThread::spawn("bench", object, bytes, 8, WhenFull::Wait);
+        let mut thread = RecorderThread::spawn("bench", object, (bytes, 8), WhenFull::Wait, FINISH_DEADLINE);
         let mut i = 0u64;
         group.throughput(Throughput::Bytes(bytes as u64));
         group.bench_function(format!("offer_{}x{}", size.0, size.1), |b| {

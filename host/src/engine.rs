@@ -694,6 +694,9 @@ pub struct EngineOptions {
     /// Fuse runs of per-pixel processors into one pass (the default). Off runs each processor
     /// over the whole frame in turn; the pixels are the same either way.
     pub fuse: bool,
+    /// How long finishing waits for each recorder before leaving it unfinished and saying so
+    /// ([`crate::recording::FINISH_DEADLINE`] unless set).
+    pub finish_deadline: Duration,
 }
 
 impl Default for EngineOptions {
@@ -704,6 +707,7 @@ impl Default for EngineOptions {
             output: OutputDir::default(),
             realtime: false,
             fuse: true,
+            finish_deadline: crate::recording::FINISH_DEADLINE,
         }
     }
 }
@@ -894,7 +898,13 @@ fn new_recorder(
             } else {
                 WhenFull::Wait
             });
-            let thread = RecorderThread::spawn(&stage.id, o, bytes, spec.queue.frames, when_full);
+            let thread = RecorderThread::spawn(
+                &stage.id,
+                o,
+                (bytes, spec.queue.frames),
+                when_full,
+                options.finish_deadline,
+            );
             Ok(Slot::new(stage, thread, init))
         }
         RResult::RErr(e) => Err(plugin_error(scene, stage, PluginKind::Recorder, e)),

@@ -263,7 +263,12 @@ pub struct RecorderThread {
     offered: u64,
     dropped: u64,
     describe: String,
+    finish_deadline: std::time::Duration,
 }
+
+/// How long [`RecorderThread::finish`] waits for a recorder to take its last frames and finish
+/// unless told otherwise: an encoder flushing a long video takes seconds, a hung one forever.
+pub const FINISH_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl std::fmt::Debug for RecorderThread {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -281,13 +286,13 @@ const CONTROL_SLOTS: usize = 4;
 
 impl RecorderThread {
     /// Moves `object` onto a thread named after `id`, with a pool of `frames` buffers of
-    /// `frame_bytes` each, allocated now.
+    /// `frame_bytes` each, allocated now. [`RecorderThread::finish`] gives it `finish_deadline`.
     pub fn spawn(
         id: &str,
         object: RecorderBox,
-        frame_bytes: usize,
-        frames: usize,
+        (frame_bytes, frames): (usize, usize),
         when_full: WhenFull,
+        finish_deadline: std::time::Duration,
     ) -> RecorderThread {
         let frames = frames.clamp(1, QueueSpec::MAX_FRAMES);
         let describe = object.describe().to_string();
@@ -316,6 +321,7 @@ impl RecorderThread {
             offered: 0,
             dropped: 0,
             describe,
+            finish_deadline,
         }
     }
 
@@ -411,22 +417,51 @@ impl RecorderThread {
         self.shared.counters.lock().map(|c| c.clone()).unwrap_or_default()
     }
 
-    /// Delivers what is queued, finishes the recorder and waits for its thread.
+    /// Delivers what is queued, finishes the recorder and waits for its thread, for at most the
+    /// finish deadline: a recorder hung in `record` or `finish` is then left behind (its thread
+    /// detached, its temporary file unfinished) and the error says so, so an exit never hangs.
     pub fn finish(&mut self) -> RResult<(), PluginError> {
         if let Some(e) = self.take_error() {
             return RResult::RErr(e);
         }
+        let deadline = std::time::Instant::now() + self.finish_deadline;
+        let late = |what: &str| {
+            PluginError::io(format!(
+                "it did not {what} within {:.0} s, so it was left unfinished (its temporary file remains)",
+                self.finish_deadline.as_secs_f64()
+            ))
+        };
+        // The render loop is over: waiting for room is fine now, up to the deadline.
+        let send = |jobs: &SyncSender<Job>, mut job: Job| loop {
+            match jobs.try_send(job) {
+                Ok(()) | Err(TrySendError::Disconnected(_)) => return true,
+                Err(TrySendError::Full(j)) if std::time::Instant::now() < deadline => {
+                    job = j;
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
+                Err(TrySendError::Full(_)) => return false,
+            }
+        };
+        let mut sent = true;
         if let (Some(jobs), Some(meta)) = (&self.jobs, self.pending_trigger.take()) {
-            let _ = jobs.send(Job::Trigger(meta));
+            sent &= send(jobs, Job::Trigger(meta));
         }
         if let Some(jobs) = self.jobs.take() {
-            // The render loop is over: waiting for room is fine now.
-            let _ = jobs.send(Job::Finish);
+            sent &= send(&jobs, Job::Finish);
         }
-        let result = match self.thread.take().map(|t| t.join()) {
-            Some(Ok(result)) => result,
-            Some(Err(_)) => RResult::RErr(PluginError::frame("the recorder's thread panicked")),
-            None => RResult::ROk(()),
+        let Some(thread) = self.thread.take() else {
+            return RResult::ROk(());
+        };
+        while sent && !thread.is_finished() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        if !thread.is_finished() {
+            // Dropping the handle detaches the thread; the process ends without it.
+            return RResult::RErr(late(if sent { "finish" } else { "take its last frames" }));
+        }
+        let result = match thread.join() {
+            Ok(result) => result,
+            Err(_) => RResult::RErr(PluginError::frame("the recorder's thread panicked")),
         };
         match (result, self.take_error()) {
             (_, Some(e)) => RResult::RErr(e),

@@ -375,6 +375,74 @@ fn a_stuck_recorder_drops_and_counts_frames_while_rendering_goes_on() {
     assert_eq!((id.as_str(), sample.written, sample.dropped), ("gate", 4, 46));
 }
 
+/// A recorder hung for good: its first `record` never returns.
+mod hung {
+    use marquee_plugin_api::{
+        Factory, FrameMeta, InitCtx, PluginDef, PluginError, RecorderPlugin, declare_plugin,
+    };
+
+    pub const PLUGIN: PluginDef = PluginDef {
+        id: "hung",
+        version: "0.0.0",
+        description: "never returns from record (a test recorder)",
+        renderer: None,
+        processor: None,
+        recorder: Some(Factory {
+            doc: "test",
+            fields: &[],
+            new: |_, _: &InitCtx| Ok(Box::new(Hung)),
+        }),
+    };
+
+    struct Hung;
+
+    impl RecorderPlugin for Hung {
+        fn record(&mut self, _: &FrameMeta, _: &[u8]) -> Result<(), PluginError> {
+            loop {
+                std::thread::park();
+            }
+        }
+        fn finish(&mut self) -> Result<(), PluginError> {
+            Ok(())
+        }
+    }
+
+    declare_plugin!(PLUGIN);
+}
+
+#[test]
+fn a_hung_recorder_cannot_hold_up_the_end_of_a_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut registry = Registry::builtin();
+    registry.add_module(hung::module(), Origin::BuiltIn);
+    let scene = scene_in(
+        dir.path(),
+        &format!(
+            "{CANVAS}[[recorder]]\nplugin = \"hung\"\nqueue = 2\nwhen_full = \"wait\"\n\
+             [[recorder]]\nplugin = \"gif\"\nconfig = {{ path = \"b.gif\" }}\n"
+        ),
+        &registry,
+    )
+    .unwrap();
+    let options = EngineOptions {
+        finish_deadline: std::time::Duration::from_millis(300),
+        ..EngineOptions::default()
+    };
+    let mut engine = Engine::new(&scene, &options).unwrap();
+    // Two frames fill its queue (it holds the first forever); a third would wait for ever.
+    engine.step();
+    engine.step();
+    let failures = engine.finish();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    let shown = failures[0].to_string();
+    assert!(
+        shown.contains("recorder `hung`") && shown.contains("left unfinished"),
+        "{shown}"
+    );
+    // The other recorder finished as usual.
+    assert_eq!(ffprobe(&dir.path().join("b.gif")).frames, 2);
+}
+
 /// A recorder that takes 100 ms over every frame: five times slower than a 50 fps show.
 mod slow {
     use marquee_plugin_api::{
