@@ -177,7 +177,7 @@ fn absurd_fps() {
         &format!("fps = 0\n{CANVAS}"),
         Kind::Invalid,
         1,
-        &["fps must be above 0"],
+        &["fps must be from 0.01 to 1000"],
     );
 }
 
