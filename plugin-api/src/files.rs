@@ -295,13 +295,22 @@ pub fn probe_writable(dir: &Path) -> io::Result<()> {
 /// without blocking, so a FIFO with no reader is refused at once instead of waiting forever,
 /// and devices, sockets and directories are refused with a message that says what they are.
 pub fn create_regular(path: &Path) -> io::Result<File> {
+    let file = open_checked(path, OFlags::WRONLY | OFlags::CREATE)?;
+    file.set_len(0)?;
+    Ok(file)
+}
+
+/// Opens `path` with `flags` without blocking (a FIFO would wait for its other end) and keeps
+/// it only if it is a regular file; the file is then switched back to blocking I/O.
+fn open_checked(path: &Path, flags: OFlags) -> io::Result<File> {
     let fd = rustix::fs::openat(
         CWD,
         path,
-        OFlags::WRONLY | OFlags::CREATE | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
+        flags | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
         Mode::from_raw_mode(0o666),
     )
     .map_err(|e| match e {
+        // Opening a FIFO for writing with nobody reading it.
         rustix::io::Errno::NXIO => refused_kind(FileType::Fifo),
         e => e.into(),
     })?;
@@ -310,9 +319,7 @@ pub fn create_regular(path: &Path) -> io::Result<File> {
         return Err(refused_kind(kind));
     }
     rustix::fs::fcntl_setfl(fd.as_fd(), OFlags::empty())?;
-    let file = File::from(fd);
-    file.set_len(0)?;
-    Ok(file)
+    Ok(File::from(fd))
 }
 
 fn refused_kind(kind: FileType) -> io::Error {
@@ -334,18 +341,7 @@ fn refused_kind(kind: FileType) -> io::Error {
 /// cannot stall the caller, and devices, sockets and directories are refused with a message
 /// that says what the file is.
 pub fn open_regular(path: &Path) -> io::Result<File> {
-    let fd = rustix::fs::openat(
-        CWD,
-        path,
-        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?;
-    let kind = FileType::from_raw_mode(rustix::fs::fstat(&fd)?.st_mode);
-    if kind != FileType::RegularFile {
-        return Err(refused_kind(kind));
-    }
-    rustix::fs::fcntl_setfl(fd.as_fd(), OFlags::empty())?;
-    Ok(File::from(fd))
+    open_checked(path, OFlags::RDONLY)
 }
 
 /// Reads the regular file `path` whole if it holds at most `max` bytes; a larger file (or one
