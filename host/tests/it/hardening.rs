@@ -5,9 +5,9 @@
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::util::{marquee, marquee_env, text};
+use crate::util::{marquee, run_headless, text, wait_bounded};
 
 const CANVAS: &str =
     "fps = 25\nseed = 3\n[canvas]\nwidth = 32\nheight = 16\n[[layer]]\nplugin = \"gradient\"\n";
@@ -19,42 +19,20 @@ fn scene(dir: &Path, rest: &str) -> std::path::PathBuf {
     path
 }
 
-/// `marquee run SCENE --output headless --unpaced --no-reload --frames N` plus `extra`.
+/// A headless, unpaced run of `frames` frames, then `extra`.
 fn run(scene: &Path, frames: u32, extra: &[&str]) -> Output {
-    let frames = frames.to_string();
-    let mut args = vec![
-        "run",
-        scene.to_str().unwrap(),
-        "--output",
-        "headless",
-        "--unpaced",
-        "--no-reload",
-        "--frames",
-        &frames,
-    ];
-    args.extend_from_slice(extra);
-    marquee(&args)
+    run_headless(scene, frames, extra, &[])
 }
 
-/// Runs `marquee` with `args`, killed if it takes longer than `limit` (a hang is a failure,
-/// not a stuck test run).
+/// Runs `marquee` with `args`, killed if it takes longer than `limit`.
 fn bounded(args: &[&str], limit: Duration) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_marquee"))
+    let child = Command::new(env!("CARGO_BIN_EXE_marquee"))
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > limit {
-            child.kill().unwrap();
-            let out = child.wait_with_output().unwrap();
-            panic!("marquee {args:?} hung for {limit:?}:\n{}", text(&out));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
+    wait_bounded(child, limit, &format!("marquee {args:?}"))
 }
 
 fn mkfifo(path: &Path) {
@@ -91,18 +69,7 @@ fn a_scene_cannot_choose_a_program_to_run() {
         dir.path(),
         "[[recorder]]\nplugin = \"video\"\nconfig = { path = \"a.mkv\", codecs = [\"mpeg4\"] }\n",
     );
-    let out = marquee_env(
-        &[
-            "run",
-            path.to_str().unwrap(),
-            "--output",
-            "headless",
-            "--unpaced",
-            "--frames",
-            "5",
-        ],
-        &[("MARQUEE_FFMPEG", evil.to_str().unwrap())],
-    );
+    let out = run_headless(&path, 5, &[], &[("MARQUEE_FFMPEG", evil.to_str().unwrap())]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(marker.exists(), "$MARQUEE_FFMPEG is the program");
 }
@@ -277,7 +244,7 @@ fn files_named_by_a_scene_must_be_regular_files() {
 fn an_edit_that_swaps_the_scene_for_a_fifo_leaves_the_show_running_and_stoppable() {
     let dir = tempfile::tempdir().unwrap();
     let path = scene(dir.path(), "");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_marquee"))
+    let child = Command::new(env!("CARGO_BIN_EXE_marquee"))
         .args(["run", path.to_str().unwrap(), "--output", "headless"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -295,18 +262,7 @@ fn an_edit_that_swaps_the_scene_for_a_fifo_leaves_the_show_running_and_stoppable
             .unwrap()
             .success()
     );
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > Duration::from_secs(10) {
-            child.kill().unwrap();
-            panic!(
-                "SIGTERM did not end the show: {}",
-                text(&child.wait_with_output().unwrap())
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().unwrap();
+    let out = wait_bounded(child, Duration::from_secs(10), "the show after SIGTERM");
     let shown = text(&out);
     assert!(
         shown.contains("FIFO") && shown.contains("still showing the last good version"),

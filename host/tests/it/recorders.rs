@@ -9,7 +9,7 @@ use marquee::recording::OutputDir;
 use marquee::registry::{Origin, Registry};
 use marquee::scene::{Scene, SceneError};
 
-use crate::util::{marquee, marquee_env, root, text};
+use crate::util::{marquee, root, run_headless, text};
 
 /// What ffprobe says of a file's first video stream.
 #[derive(Debug, PartialEq)]
@@ -184,22 +184,9 @@ fn the_codec_chain_skips_what_this_ffmpeg_lacks_and_says_why() {
     assert_eq!(ffprobe(&dir.path().join("a.mp4")).codec, "mpeg4");
 }
 
-/// `marquee run SCENE --output headless --unpaced --frames N` with outputs in the scene's
-/// directory and `$MARQUEE_FFMPEG` set to `ffmpeg`.
+/// A headless, unpaced run of `frames` frames with `$MARQUEE_FFMPEG` set to `ffmpeg`.
 fn run_with_ffmpeg(scene: &Path, frames: u32, ffmpeg: &str) -> std::process::Output {
-    marquee_env(
-        &[
-            "run",
-            scene.to_str().unwrap(),
-            "--output",
-            "headless",
-            "--unpaced",
-            "--no-reload",
-            "--frames",
-            &frames.to_string(),
-        ],
-        &[("MARQUEE_FFMPEG", ffmpeg)],
-    )
+    run_headless(scene, frames, &[], &[("MARQUEE_FFMPEG", ffmpeg)])
 }
 
 #[test]

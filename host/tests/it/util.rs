@@ -1,7 +1,8 @@
 //! Helpers shared by the integration tests.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output};
+use std::time::{Duration, Instant};
 
 use marquee::registry::Registry;
 use marquee::scene::{Scene, SceneError};
@@ -73,14 +74,39 @@ pub fn marquee(args: &[&str]) -> Output {
         .unwrap()
 }
 
-/// Runs the `marquee` binary in the workspace root with extra environment variables.
-pub fn marquee_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+/// `marquee run SCENE --output headless --unpaced --no-reload --frames N`, then `extra`, with
+/// the environment variables `env` added.
+pub fn run_headless(scene: &Path, frames: u32, extra: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_marquee"))
-        .args(args)
+        .args([
+            "run",
+            scene.to_str().unwrap(),
+            "--output",
+            "headless",
+            "--unpaced",
+            "--no-reload",
+        ])
+        .args(["--frames", &frames.to_string()])
+        .args(extra)
         .envs(env.iter().copied())
         .current_dir(root())
         .output()
         .unwrap()
+}
+
+/// Waits for `child` (its stdout and stderr piped) and returns what it printed; kills it and
+/// fails the test if it runs longer than `limit`, so a hang is a failure, not a stuck test run.
+pub fn wait_bounded(mut child: Child, limit: Duration, what: &str) -> Output {
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > limit {
+            child.kill().unwrap();
+            let out = child.wait_with_output().unwrap();
+            panic!("{what} did not end within {limit:?}:\n{}", text(&out));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
 }
 
 /// Stdout and stderr of a finished command, for assertion messages.
