@@ -155,34 +155,20 @@ fn files_named_by_a_scene_must_be_regular_files() {
     let d = dir.path();
     // A FIFO as the scene itself, as a playlist's entry, and as an image: refused at once.
     mkfifo(&d.join("fifo.toml"));
-    let out = bounded(
-        &[
-            "run",
-            d.join("fifo.toml").to_str().unwrap(),
-            "--output",
-            "headless",
-        ],
-        Duration::from_secs(20),
-    );
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(text(&out).contains("FIFO"), "{}", text(&out));
-
     std::fs::write(
         d.join("list.toml"),
         "[[entry]]\nscene = \"fifo.toml\"\nduration = 1.0\n",
     )
     .unwrap();
-    let out = bounded(
-        &[
-            "run",
-            d.join("list.toml").to_str().unwrap(),
-            "--output",
-            "headless",
-        ],
-        Duration::from_secs(20),
-    );
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(text(&out).contains("FIFO"), "{}", text(&out));
+    for file in ["fifo.toml", "list.toml"] {
+        let path = d.join(file);
+        let out = bounded(
+            &["run", path.to_str().unwrap(), "--output", "headless"],
+            Duration::from_secs(20),
+        );
+        assert_eq!(out.status.code(), Some(2), "{file}: {}", text(&out));
+        assert!(text(&out).contains("FIFO"), "{file}: {}", text(&out));
+    }
 
     mkfifo(&d.join("pipe.png"));
     symlink("/dev/zero", d.join("zero.jpg")).unwrap();
