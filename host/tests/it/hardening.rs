@@ -473,3 +473,38 @@ fn nested_repeats_cannot_multiply_past_the_entry_cap() {
     assert!(shown.contains("more than 10000 entries"), "{shown}");
     assert!(shown.contains("l3.toml:3:"), "{shown}");
 }
+
+#[test]
+fn a_mismatch_shows_the_gif_frame_of_that_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = scene(
+        dir.path(),
+        "[[layer]]\nplugin = \"random-pixels\"\nconfig = { count = 40 }\n",
+    );
+    let trace = dir.path().join("trace");
+    let out = marquee(&[
+        "trace",
+        path.to_str().unwrap(),
+        "--frames",
+        "6",
+        "--out",
+        trace.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    // Frame 3's rendered hash no longer matches: verify must show the GIF's frame 3 beside it.
+    let index_path = trace.join("index.json");
+    let mut index: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&index_path).unwrap()).unwrap();
+    index["frames"][3]["rgba"] = "0000000000000000".into();
+    std::fs::write(&index_path, index.to_string()).unwrap();
+    let (code, shown) = verify(&trace);
+    assert_eq!(code, Some(1), "{shown}");
+    // Frames differ from one another (random pixels move), so any other GIF frame would differ.
+    assert!(
+        shown.contains("FAILED: frame 3 of") && shown.contains("; 0 pixels differ"),
+        "{shown}"
+    );
+    let expected = image::open(trace.join("expected-00003.png")).unwrap().to_rgba8();
+    let actual = image::open(trace.join("actual-00003.png")).unwrap().to_rgba8();
+    assert_eq!(expected, actual, "the GIF's frame 3 is the frame rendered as 3");
+}
