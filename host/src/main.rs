@@ -424,14 +424,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                             return Err(Exit(2).into());
                         }
                     };
-                    let out = match sink.open() {
-                        Ok(out) => out,
+                    match sink.open() {
+                        Ok(stream) => Some(stream),
                         Err(e) => {
                             eprintln!("error: --metrics {text}: cannot open it: {e}");
                             return Err(Exit(2).into());
                         }
-                    };
-                    Some(marquee::metrics::MetricsStream::start(out))
+                    }
                 }
             };
             let observe = live::Observe {

@@ -21,13 +21,17 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::engine::SET_NAMES;
 use crate::recording::RecorderSample;
 
 /// Lines the queue holds before it drops (about four seconds at 1,000 frames per second).
 pub const QUEUE: usize = 4096;
+
+/// How long the end of a run waits for the writer to deliver what is queued: a reader that has
+/// stopped reading is then cut off (a socket is shut down) and what it missed is reported.
+pub const FINISH_DEADLINE: Duration = Duration::from_secs(5);
 
 /// Where the stream goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,14 +62,19 @@ impl Sink {
         }
     }
 
-    /// Opens it.
-    pub fn open(&self) -> io::Result<Box<dyn Write + Send>> {
+    /// Opens it and starts a stream into it; a socket can be cut off at the finish deadline.
+    pub fn open(&self) -> io::Result<MetricsStream> {
         Ok(match self {
-            Sink::File(path) => Box::new(marquee_plugin_api::files::create_regular(path)?),
+            Sink::File(path) => {
+                MetricsStream::start(Box::new(marquee_plugin_api::files::create_regular(path)?))
+            }
             Sink::Tcp(addr) => {
                 let stream = TcpStream::connect_timeout(addr, Duration::from_secs(2))?;
                 stream.set_nodelay(true)?;
-                Box::new(stream)
+                let cut = stream.try_clone()?;
+                let mut metrics = MetricsStream::start(Box::new(stream));
+                metrics.cut = Some(cut);
+                metrics
             }
         })
     }
@@ -123,6 +132,8 @@ pub struct MetricsStream {
     spare: Receiver<Box<FrameRecord>>,
     kept: Option<Box<FrameRecord>>,
     thread: Option<JoinHandle<io::Result<u64>>>,
+    /// The socket to shut down if its reader stops reading.
+    cut: Option<TcpStream>,
     dropped: u64,
     frames: u64,
 }
@@ -250,6 +261,7 @@ impl MetricsStream {
             spare,
             kept: None,
             thread: Some(thread),
+            cut: None,
             dropped: 0,
             frames: 0,
         }
@@ -300,15 +312,42 @@ impl MetricsStream {
         self.dropped
     }
 
-    /// Writes the `end` line, waits for the writer and returns what it did.
-    pub fn finish(mut self) -> io::Result<StreamReport> {
+    /// Writes the `end` line, waits for the writer (at most [`FINISH_DEADLINE`]) and returns
+    /// what it did.
+    pub fn finish(self) -> io::Result<StreamReport> {
+        self.finish_within(FINISH_DEADLINE)
+    }
+
+    /// [`MetricsStream::finish`] with a deadline of `limit`. Past it, a socket is shut down and
+    /// the writer given a moment to notice; a writer still stuck (a file on a hung disk) is left
+    /// behind. Either way the error says so.
+    pub fn finish_within(mut self, limit: Duration) -> io::Result<StreamReport> {
+        let deadline = Instant::now() + limit;
         let end = format!(
             "{{\"type\":\"end\",\"frames\":{},\"lines_dropped\":{}}}",
             self.frames, self.dropped
         );
         if let Some(tx) = self.tx.take() {
-            // The end line may wait: the render loop is over.
-            let _ = tx.send(Message::Text(end));
+            // The end line may wait for room, until the deadline.
+            let mut end = Message::Text(end);
+            loop {
+                match tx.try_send(end) {
+                    Err(TrySendError::Full(m)) if Instant::now() < deadline => {
+                        end = m;
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    _ => break,
+                }
+            }
+        }
+        if !self.wait_for_writer(deadline) {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "its reader did not take the last lines within {:.0?}, so it was cut off; {} lines dropped before that",
+                    limit, self.dropped
+                ),
+            ));
         }
         let written = match self.thread.take().map(|t| t.join()) {
             Some(Ok(Ok(written))) => written,
@@ -327,9 +366,35 @@ impl MetricsStream {
     }
 }
 
+impl MetricsStream {
+    /// Waits until the writer has ended or `deadline` has passed; then shuts a socket down and
+    /// waits one more second. A writer still stuck after that is left behind (it ends with the
+    /// process). True if the writer ended in time.
+    fn wait_for_writer(&mut self, deadline: Instant) -> bool {
+        let Some(t) = &self.thread else { return true };
+        let ended = |until| {
+            while !t.is_finished() && Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            t.is_finished()
+        };
+        if ended(deadline) {
+            return true;
+        }
+        if let Some(socket) = &self.cut {
+            let _ = socket.shutdown(std::net::Shutdown::Both);
+        }
+        if !ended(Instant::now() + Duration::from_secs(1)) {
+            self.thread = None;
+        }
+        false
+    }
+}
+
 impl Drop for MetricsStream {
     fn drop(&mut self) {
         self.tx = None;
+        self.wait_for_writer(Instant::now() + FINISH_DEADLINE);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }

@@ -89,6 +89,78 @@ fn a_stalled_reader_never_blocks_the_frames_and_every_lost_line_is_counted() {
 }
 
 #[test]
+fn finishing_never_waits_past_its_deadline_for_a_stuck_reader() {
+    let gate = Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
+    let mut stream = MetricsStream::start(Box::new(Stuck(gate.clone())));
+    for i in 0..QUEUE as u64 + 10 {
+        stream.frame(|r| r.frame = i);
+    }
+    let t0 = std::time::Instant::now();
+    let e = stream.finish_within(Duration::from_millis(200)).unwrap_err();
+    // The deadline, then one second for a writer that was cut off to notice.
+    assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
+    assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+    assert!(
+        e.to_string().contains("did not take the last lines within 200ms"),
+        "{e}"
+    );
+    // The writer left behind ends when its sink does.
+    *gate.0.lock().unwrap() = true;
+    gate.1.notify_all();
+}
+
+#[test]
+fn a_socket_reader_that_never_reads_cannot_hold_the_end_of_a_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = dir.path().join("tiny.toml");
+    std::fs::write(
+        &scene,
+        "fps = 25\n[canvas]\nwidth = 8\nheight = 4\n[[layer]]\nplugin = \"solid\"\n",
+    )
+    .unwrap();
+    // Accepts the connection, then never reads: the socket's buffers fill, then the queue.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let holder = std::thread::spawn(move || {
+        let t0 = std::time::Instant::now();
+        while t0.elapsed() < Duration::from_secs(18) {
+            if let Ok((socket, _)) = listener.accept() {
+                return Some(socket);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    });
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_marquee"))
+        .args([
+            "run",
+            scene.to_str().unwrap(),
+            "--output",
+            "headless",
+            "--unpaced",
+        ])
+        .args(["--frames", "200000", "--metrics", &format!("tcp://{addr}")])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = crate::util::wait_bounded(
+        child,
+        Duration::from_secs(18),
+        "a run with a stuck metrics reader",
+    );
+    let shown = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{shown}");
+    assert!(shown.contains("did not take the last lines within 5s"), "{shown}");
+    assert!(
+        shown.contains("200000 frames"),
+        "the run itself completed: {shown}"
+    );
+    assert!(holder.join().unwrap().is_some(), "the run connected");
+}
+
+#[test]
 fn run_streams_metrics_lines_to_a_file_and_a_loopback_socket() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("m.jsonl");
