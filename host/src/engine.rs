@@ -20,6 +20,7 @@ use marquee_plugin_api::{
 };
 
 use crate::accumulator::{Accumulator, BufferPool};
+use crate::budget::Buffers;
 use crate::diag::Diagnostic;
 use crate::recording::{OutputDir, RecorderSample, RecorderThread, WhenFull, prepare_output};
 use crate::scene::{Blend, MAX_FRAME_BYTES, MAX_SIDE, Placement, RecorderSpec, Scene, SceneError, StageSpec};
@@ -870,6 +871,24 @@ impl std::fmt::Debug for Engine {
     }
 }
 
+/// Counts the frame buffers of `scene` again with the sizes its resizing processors chose
+/// (scene validation counted them at the canvas size), before recorders reserve their queues.
+fn check_budget(scene: &Scene, processors: &Processors, acc: &Accumulator) -> Result<(), SceneError> {
+    let resized: Vec<(u32, u32)> = processors.buffers.iter().map(|&(w, h, _)| (w, h)).collect();
+    let (_, w, h) = processors.output(acc);
+    Buffers::of(&scene.canvas, &scene.layers, &resized, (w, h), &scene.recorders)
+        .check()
+        .map(drop)
+        .map_err(|e| {
+            // The last processor that resizes made the frames too large.
+            let span = processors.passes.iter().rev().find_map(|p| match p {
+                Pass::Resize { slot, .. } => Some(scene.processors[*slot].plugin_span.clone()),
+                _ => None,
+            });
+            SceneError::Invalid(Box::new(scene.source.diag(e.to_string(), span).help(e.help())))
+        })
+}
+
 /// What a recorder of `scene` is created with, for frames of `size`.
 fn recorder_init(scene: &Scene, spec: &RecorderSpec, (width, height): (u32, u32)) -> InitCtx {
     InitCtx {
@@ -1141,6 +1160,7 @@ impl Engine {
             order.push(entity);
         }
         let processors = Processors::build_keeping(scene, options.fuse, &mut acc.pool, kept)?;
+        check_budget(scene, &processors, &acc)?;
         world.insert_resource(acc);
         world.insert_resource(LayerOrder(order));
         world.insert_resource(processors);

@@ -4,7 +4,8 @@
 //! - [`registry`]: built-in plugins and `.so` files, with typed load errors.
 //! - [`scene`]: `SceneFile` (serde mirror of the TOML) → [`scene::Scene`] (validated, resolved).
 //! - [`engine`]: the frame schedule ([`engine::FrameSet`]) and the [`engine::Engine`] that runs it.
-//! - [`accumulator`]: layer buffer pool and compositor.
+//! - [`accumulator`]: layer buffer pool and compositor; [`budget`]: the memory a scene's
+//!   buffers may take.
 //! - [`recording`]: recorders on threads of their own behind bounded buffer pools; output paths
 //!   confined to an output directory.
 //! - [`trace`]: GIF + JSON traces and their verification; [`testing`]: the same as a test helper.
@@ -35,6 +36,7 @@
 pub mod accumulator;
 pub mod alloc_count;
 pub mod bench;
+pub mod budget;
 pub mod describe;
 pub mod diag;
 pub mod engine;

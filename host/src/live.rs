@@ -361,6 +361,9 @@ fn stamps(files: &[PathBuf]) -> Vec<Option<SystemTime>> {
         .collect()
 }
 
+/// The most frames one step of a paced run skips to catch up with the clock.
+pub const CATCH_UP_SLICE: u64 = 10_000;
+
 /// Set by Ctrl-C (SIGINT) and SIGTERM once a live run has installed its handler.
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
@@ -594,7 +597,9 @@ fn render_loop(
             let due = (now.as_secs_f64() * fps).floor() as u64;
             let last = options.limit.map_or(u64::MAX, |n| n - 1);
             if due > next {
-                let skip = due.min(last) - next;
+                // Catching up a long way (a playlist skips frame by frame) happens in slices,
+                // each followed by a frame and a look at the interrupt flag.
+                let skip = (due.min(last) - next).min(CATCH_UP_SLICE);
                 player.skip(skip)?;
                 report.skipped += skip;
                 next += skip;

@@ -28,6 +28,7 @@ use marquee_plugin_api::{FieldType, PluginKind, Rgba};
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::budget::Buffers;
 use crate::diag::{Diagnostic, nearest};
 use crate::recording::{QueueSpec, WhenFull};
 use crate::registry::{LoadedPlugin, Registry};
@@ -377,9 +378,14 @@ impl Scene {
 
     /// The surface size of a layer placed by `placement`.
     pub fn surface(&self, placement: Placement) -> (u32, u32) {
+        Scene::surface_of(&self.canvas, placement)
+    }
+
+    /// The size of the surface a layer placed by `placement` on `canvas` draws.
+    pub fn surface_of(canvas: &CanvasSpec, placement: Placement) -> (u32, u32) {
         match placement {
-            Placement::Full => (self.canvas.width, self.canvas.height),
-            Placement::Mirrored => self.canvas.tile(),
+            Placement::Full => (canvas.width, canvas.height),
+            Placement::Mirrored => canvas.tile(),
             Placement::Rect(_, _, w, h) => (w, h),
         }
     }
@@ -464,6 +470,14 @@ fn validate(source: Source, file: SceneFile, registry: &Registry) -> Result<Scen
     }
     let processors = resolve_stages(&source, registry, PluginKind::Processor, &file.processors)?;
     let recorders = resolve_recorders(&source, registry, &file.recorders)?;
+    // Recorders are counted at the canvas size here; the engine counts again once resizing
+    // processors have said their sizes.
+    let size = (canvas.width, canvas.height);
+    if let Err(e) = Buffers::of(&canvas, &layers, &[], size, &recorders).check() {
+        return Err(source
+            .diag(e.to_string(), Some(file.canvas.span()))
+            .help(e.help()));
+    }
     let name = file.name.clone().unwrap_or_else(|| {
         source
             .path

@@ -61,6 +61,8 @@ pub mod author;
 pub mod canvas;
 pub mod error;
 pub mod files;
+#[cfg(feature = "images")]
+pub mod images;
 pub mod manifest;
 pub mod module;
 pub mod pixel;

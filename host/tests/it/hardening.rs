@@ -508,3 +508,94 @@ fn a_mismatch_shows_the_gif_frame_of_that_index() {
     let actual = image::open(trace.join("actual-00003.png")).unwrap().to_rgba8();
     assert_eq!(expected, actual, "the GIF's frame 3 is the frame rendered as 3");
 }
+
+#[test]
+fn a_scene_whose_buffers_pass_the_memory_budget_is_refused_at_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = "fps = 25\n[canvas]\nwidth = 8192\nheight = 8192\n";
+    // 40 full layers at 8192² would be 10 GiB; a recorder queue of 64 frames 16 GiB; a
+    // processor scaling a small canvas up to 8192² multiplies the recorder's frames.
+    let cases = [
+        (
+            format!("{big}{}", "[[layer]]\nplugin = \"solid\"\n".repeat(40)),
+            "layers 10240 MiB",
+        ),
+        (
+            format!("{big}[[recorder]]\nplugin = \"gif\"\nqueue = 64\nconfig = {{ path = \"a.gif\" }}\n"),
+            "recorder queues 16384 MiB",
+        ),
+        (
+            format!(
+                "{CANVAS}[[processor]]\nplugin = \"transform\"\nconfig = {{ width = 8192, height = 8192 }}\n\
+                 [[recorder]]\nplugin = \"gif\"\nqueue = 64\nconfig = {{ path = \"a.gif\" }}\n"
+            ),
+            "resizing processors 256 MiB, recorder queues 16384 MiB",
+        ),
+    ];
+    for (text_of_scene, part) in cases {
+        let path = dir.path().join("scene.toml");
+        std::fs::write(&path, &text_of_scene).unwrap();
+        let out = bounded(
+            &[
+                "run",
+                path.to_str().unwrap(),
+                "--output",
+                "headless",
+                "--frames",
+                "1",
+            ],
+            Duration::from_secs(20),
+        );
+        let shown = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{shown}");
+        assert!(shown.contains("more than the 4096 MiB budget"), "{shown}");
+        assert!(shown.contains(part), "{part}: {shown}");
+        assert!(
+            shown.contains("scene.toml:"),
+            "the error points into the file: {shown}"
+        );
+        assert!(!dir.path().join("a.gif").exists());
+    }
+}
+
+#[test]
+fn a_scene_too_slow_for_its_clock_still_shows_frames_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("slow.toml");
+    std::fs::write(
+        &path,
+        "fps = 60\n[canvas]\nwidth = 4096\nheight = 4096\n[[layer]]\nplugin = \"life\"\n\
+         config = { generations_per_second = 1000.0 }\n",
+    )
+    .unwrap();
+    // Paced: the clock runs ahead of the frames from the first one on.
+    let child = Command::new(env!("CARGO_BIN_EXE_marquee"))
+        .args([
+            "run",
+            path.to_str().unwrap(),
+            "--output",
+            "headless",
+            "--no-reload",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = wait_bounded(child, Duration::from_secs(10), "a slow scene after SIGTERM");
+    let shown = text(&out);
+    let made: u64 = shown
+        .split_whitespace()
+        .zip(shown.split_whitespace().skip(1))
+        .find(|(_, w)| w.starts_with("frames"))
+        .and_then(|(n, _)| n.parse().ok())
+        .unwrap_or_else(|| panic!("no frame count: {shown}"));
+    assert!(made >= 2, "frames were shown while behind: {shown}");
+}

@@ -166,15 +166,40 @@ pub fn list_frames(dir: &Path) -> Result<Vec<PathBuf>, PluginError> {
     Ok(files)
 }
 
-/// Decodes `file` and places it on a `width × height` transparent layer buffer.
-fn decode_into(file: &Path, fit: Fit, width: u32, height: u32, out: &mut Vec<u8>) -> Result<(), String> {
-    let img = marquee_image::decode(file)
-        .map_err(|e| format!("cannot decode {}: {e}", file.display()))?
-        .to_rgba8();
+/// How decoded frames are placed on the layer, and how large one may decode.
+#[derive(Debug, Clone, Copy)]
+struct Placing {
+    fit: Fit,
+    width: u32,
+    height: u32,
+    /// The most one frame may take as RGBA8 while a worker decodes it.
+    max_bytes: u64,
+}
+
+/// The most memory a sequence's decoding takes at once, in bytes, shared by its workers: each
+/// decodes frames of at most `DECODE_BUDGET / workers` as RGBA8 (see
+/// [`marquee_plugin_api::images::MAX_DECODED_BYTES`] for the peak of one decode).
+pub const DECODE_BUDGET: u64 = marquee_plugin_api::images::MAX_DECODED_BYTES;
+
+/// The most the decoded frames a sequence keeps (the prefetch window, the frame on show, one
+/// per worker) may take, in bytes.
+pub const FRAMES_BUDGET: u64 = 1 << 30;
+
+/// Decodes `file` and places it on a transparent layer buffer as `place` says.
+fn decode_into(file: &Path, place: &Placing, out: &mut Vec<u8>) -> Result<(), String> {
+    let Placing {
+        fit,
+        width,
+        height,
+        max_bytes,
+    } = *place;
+    let img = marquee_plugin_api::images::decode(file, max_bytes)
+        .map_err(|e| format!("cannot decode {}: {e}", file.display()))?;
     let (sw, sh, ox, oy) = placement(fit, img.width(), img.height(), width, height);
     let img = if (sw, sh) == img.dimensions() {
         img
     } else {
+        marquee_plugin_api::images::check_size("scaled to the layer, it", sw, sh, max_bytes)?;
         image::imageops::resize(&img, sw, sh, FilterType::Triangle)
     };
     out.clear();
@@ -246,14 +271,9 @@ pub struct ImageSequence {
 }
 
 /// How a worker decodes one file onto a layer buffer ([`decode_into`]; tests pass others).
-type Decode = fn(&Path, Fit, u32, u32, &mut Vec<u8>) -> Result<(), String>;
+type Decode = fn(&Path, &Placing, &mut Vec<u8>) -> Result<(), String>;
 
-fn worker(
-    shared: Arc<Shared>,
-    files: Arc<Vec<PathBuf>>,
-    decode: Decode,
-    (fit, width, height): (Fit, u32, u32),
-) {
+fn worker(shared: Arc<Shared>, files: Arc<Vec<PathBuf>>, decode: Decode, place: Placing) {
     loop {
         let (index, mut buf) = {
             let mut state = shared.lock();
@@ -275,7 +295,7 @@ fn worker(
         // A panic while decoding fails this file, as an error would: `render` returns it and
         // the layer goes transparent, instead of the render thread waiting forever.
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            decode(&files[index], fit, width, height, &mut buf)
+            decode(&files[index], &place, &mut buf)
         }))
         .unwrap_or_else(|panic| {
             let why = panic
@@ -350,11 +370,30 @@ impl ImageSequence {
         check_range("tolerance", config.tolerance as f64, 0.0, 1000.0)?;
         check_range("prefetch", config.prefetch as f64, 1.0, 256.0)?;
         check_range("workers", config.workers as f64, 1.0, 16.0)?;
+        let held = config.prefetch as u64 + config.workers as u64 + 2;
+        let frame = init.width as u64 * init.height as u64 * 4;
+        if held * frame > FRAMES_BUDGET {
+            return Err(PluginError::config(
+                "prefetch",
+                format!(
+                    "{held} frames of this {}×{} layer (prefetch, the one showing, one per worker) would take {} MiB, more than the {} MiB a sequence may keep; lower prefetch or workers",
+                    init.width,
+                    init.height,
+                    (held * frame).div_ceil(1 << 20),
+                    FRAMES_BUDGET >> 20
+                ),
+            ));
+        }
+        let place = Placing {
+            fit: config.fit,
+            width: init.width,
+            height: init.height,
+            max_bytes: DECODE_BUDGET / config.workers as u64,
+        };
         let files = Arc::new(list_frames(&config.path)?);
         // Decode the first frame now, so a broken sequence is a scene error, not a failure later.
         let mut first = Vec::new();
-        decode_into(&files[0], config.fit, init.width, init.height, &mut first)
-            .map_err(|e| PluginError::config("path", e))?;
+        decode_into(&files[0], &place, &mut first).map_err(|e| PluginError::config("path", e))?;
         let mut slots: Vec<Slot> = files.iter().map(|_| Slot::Empty).collect();
         slots[0] = Slot::Ready(first);
         let shared = Arc::new(Shared {
@@ -371,15 +410,10 @@ impl ImageSequence {
         });
         let workers = (0..config.workers)
             .map(|n| {
-                let (shared, files, fit, (w, h)) = (
-                    shared.clone(),
-                    files.clone(),
-                    config.fit,
-                    (init.width, init.height),
-                );
+                let (shared, files) = (shared.clone(), files.clone());
                 std::thread::Builder::new()
                     .name(format!("image-sequence-decode-{n}"))
-                    .spawn(move || worker(shared, files, decode, (fit, w, h)))
+                    .spawn(move || worker(shared, files, decode, place))
                     .map_err(|e| PluginError::frame(format!("cannot start a decoding thread: {e}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -532,7 +566,7 @@ mod tests {
 
     #[test]
     fn a_panicking_decoder_fails_the_frame_instead_of_hanging_it() {
-        fn panics(_: &Path, _: Fit, _: u32, _: u32, _: &mut Vec<u8>) -> Result<(), String> {
+        fn panics(_: &Path, _: &Placing, _: &mut Vec<u8>) -> Result<(), String> {
             panic!("decoder exploded")
         }
         let dir = folder("panic", 3);
@@ -554,6 +588,40 @@ mod tests {
         assert!(r.render(&FrameCtx::new(&init, 0), &mut canvas).is_ok());
         let e = r.render(&FrameCtx::new(&init, 1), &mut canvas).unwrap_err();
         assert!(e.message.contains("panicked: decoder exploded"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn what_a_sequence_keeps_and_decodes_is_bounded() {
+        let dir = folder("bounded", 2);
+        let init = |width, height| InitCtx {
+            width,
+            height,
+            fps: 10.0,
+            seed: 0,
+        };
+        let config = |prefetch, workers| Config {
+            path: dir.clone(),
+            prefetch,
+            workers,
+            ..Config::default()
+        };
+        // 256 + 2 + 2 frames of 4096² would be 16 GiB.
+        let e = ImageSequence::new(config(256, 2), &init(4096, 4096))
+            .err()
+            .unwrap();
+        assert_eq!(e.field(), Some("prefetch"));
+        assert!(e.message.contains("260 frames of this 4096×4096 layer"), "{e}");
+        assert!(ImageSequence::new(config(256, 2), &init(64, 64)).is_ok());
+        // Filling a 4096×16 layer with a 2×2 frame scales it to 4096², over what one of 16
+        // workers may decode (a sixteenth of the budget), but within what one worker may.
+        let fill = |workers| Config {
+            fit: Fit::Fill,
+            ..config(1, workers)
+        };
+        let e = ImageSequence::new(fill(16), &init(4096, 16)).err().unwrap();
+        assert!(e.message.contains("4096×4096 pixels, 64 MiB"), "{e}");
+        assert!(ImageSequence::new(fill(1), &init(4096, 16)).is_ok());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use image::imageops::FilterType;
+use marquee_plugin_api::images::{MAX_DECODED_BYTES, check_size, decode};
 use marquee_plugin_api::{
     AssetCache, Canvas, Factory, Field, FieldType, FrameCtx, InitCtx, PluginDef, PluginError, RendererPlugin,
     check_range, declare_plugin, parse_config,
@@ -109,40 +110,18 @@ pub type Decoded = image::RgbaImage;
 
 static DECODED: AssetCache<Decoded> = AssetCache::new();
 
-/// The largest image file read, in bytes.
-pub const MAX_FILE_BYTES: u64 = 256 << 20;
-
-/// Decodes the image file `path` (its format from its contents): a regular file of at most
-/// [`MAX_FILE_BYTES`] (never a FIFO or a device), decoded within the `image` crate's memory
-/// limits.
-pub fn decode(path: &Path) -> Result<image::DynamicImage, String> {
-    let file = marquee_plugin_api::files::open_regular(path).map_err(|e| e.to_string())?;
-    let len = file.metadata().map_err(|e| e.to_string())?.len();
-    if len > MAX_FILE_BYTES {
-        return Err(format!(
-            "it is {len} bytes, more than the {MAX_FILE_BYTES} allowed"
-        ));
-    }
-    image::ImageReader::new(std::io::BufReader::new(file))
-        .with_guessed_format()
-        .map_err(|e| e.to_string())?
-        .decode()
-        .map_err(|e| e.to_string())
-}
-
 /// Decodes `path` (through the shared cache), with errors that name the file.
 pub fn load(path: &Path) -> Result<Arc<Decoded>, PluginError> {
     DECODED.get_or_load(path, |p| {
-        let img = decode(p)
-            .map_err(|e| PluginError::config("path", format!("cannot read image {}: {e}", p.display())))?;
-        Ok(img.to_rgba8())
+        decode(p, MAX_DECODED_BYTES)
+            .map_err(|e| PluginError::config("path", format!("cannot read image {}: {e}", p.display())))
     })
 }
 
 /// The renderer: the image already scaled for the layer, and where it sits.
 pub struct Image {
     config: Config,
-    placed: Decoded,
+    placed: Arc<Decoded>,
     /// Top-left corner of the placed image on the layer, before scrolling.
     origin: (i64, i64),
 }
@@ -195,9 +174,11 @@ fn new_renderer(json: &str, init: &InitCtx) -> Result<Box<dyn RendererPlugin>, P
         init.height,
     );
     let placed = if (sw, sh) == decoded.dimensions() {
-        (*decoded).clone()
+        decoded
     } else {
-        image::imageops::resize(&*decoded, sw, sh, FilterType::Triangle)
+        check_size("scaled to the layer, the image", sw, sh, MAX_DECODED_BYTES)
+            .map_err(|e| PluginError::config("fit", e))?;
+        Arc::new(image::imageops::resize(&*decoded, sw, sh, FilterType::Triangle))
     };
     Ok(Box::new(Image {
         config,
@@ -334,5 +315,26 @@ mod tests {
         assert!(err.message.contains("corrupt.png"), "{err}");
         assert_eq!(new_renderer("{}", &init).err().unwrap().field(), Some("path"));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_image_scaled_past_the_limit_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        // One pixel wide and 4000 high: filling a 256-wide layer scales it to 256×1024000.
+        let tall = dir.path().join("tall.png");
+        image::RgbaImage::from_pixel(1, 4000, image::Rgba([9, 9, 9, 255]))
+            .save(&tall)
+            .unwrap();
+        let init = InitCtx {
+            width: 256,
+            height: 64,
+            fps: 10.0,
+            seed: 0,
+        };
+        let json = |fit: &str| format!("{{\"path\": {:?}, \"fit\": \"{fit}\"}}", tall.to_str().unwrap());
+        let err = new_renderer(&json("fill"), &init).err().unwrap();
+        assert_eq!(err.field(), Some("fit"));
+        assert!(err.message.contains("256×1024000 pixels"), "{err}");
+        assert!(new_renderer(&json("fit"), &init).is_ok());
     }
 }

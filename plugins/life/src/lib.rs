@@ -3,7 +3,10 @@
 //!
 //! The generation shown at a frame is `floor(time · generations_per_second)`, so the pace is the
 //! same at any frame rate. The board is state: it is carried by `snapshot`/`restore`, and a frame
-//! further on than the board is reached by stepping. Stale means: the population died out, or the
+//! further on than the board is reached by stepping, at most [`MAX_CELL_UPDATES_PER_FRAME`] cells'
+//! worth per frame: a board that cannot keep up (a huge one at a high rate, a live show that
+//! skipped far ahead) runs behind its generation instead of stalling the show, and the frames it
+//! ran behind are counted (`behind`). Stale means: the population died out, or the
 //! board repeated one of its last four states (still lifes and short oscillators) for
 //! `stale_generations` generations in a row. The new board comes from the instance seed and the
 //! generation, so reseeding is deterministic too.
@@ -97,6 +100,11 @@ impl Default for Config {
 }
 
 /// The simulation: two boards (current and scratch) allocated once.
+/// The most cell updates one frame may make (about 0.2 s of stepping on one core): a `w × h` board steps at
+/// most `max(1, this / (w · h))` generations per frame.
+pub const MAX_CELL_UPDATES_PER_FRAME: u64 = 1 << 24;
+
+/// The renderer: the board, its generation and its recent history.
 pub struct Life {
     config: Config,
     seed: u64,
@@ -112,6 +120,8 @@ pub struct Life {
     recent: [u64; 4],
     /// Consecutive generations that repeated a recent board.
     stale_for: u32,
+    /// Frames whose board was short of the generation due.
+    behind: u64,
 }
 
 impl Life {
@@ -129,6 +139,7 @@ impl Life {
             generation: None,
             recent: [0; 4],
             stale_for: 0,
+            behind: 0,
         }
     }
 
@@ -224,13 +235,22 @@ impl Life {
 
     /// Brings the board to `target`, seeding first if needed. Going back in time restarts.
     pub fn advance_to(&mut self, target: u64) {
+        self.advance_toward(target, u64::MAX);
+    }
+
+    /// Brings the board toward `target` by at most `steps` generations; true if it got there.
+    pub fn advance_toward(&mut self, target: u64, steps: u64) -> bool {
         if self.generation.is_none_or(|g| g > target) {
             self.seed_board(0);
             self.generation = Some(0);
         }
-        while self.generation.is_some_and(|g| g < target) {
+        for _ in 0..steps {
+            if self.generation.is_none_or(|g| g >= target) {
+                break;
+            }
             self.step();
         }
+        self.generation == Some(target)
     }
 }
 
@@ -254,12 +274,20 @@ fn new_renderer(json: &str, init: &InitCtx) -> Result<Box<dyn RendererPlugin>, P
 
 impl RendererPlugin for Life {
     fn render(&mut self, ctx: &FrameCtx, canvas: &mut Canvas<'_>) -> Result<(), PluginError> {
-        self.advance_to((ctx.time * self.config.generations_per_second).floor() as u64);
+        let target = (ctx.time * self.config.generations_per_second).floor() as u64;
+        let steps = (MAX_CELL_UPDATES_PER_FRAME / self.cells.len().max(1) as u64).max(1);
+        if !self.advance_toward(target, steps) {
+            self.behind += 1;
+        }
         let (alive, dead) = (self.config.alive.to_array(), self.config.dead.to_array());
         for (px, &c) in canvas.pixels().chunks_exact_mut(4).zip(&self.cells) {
             px.copy_from_slice(if c == 1 { &alive } else { &dead });
         }
         Ok(())
+    }
+
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        vec![("behind", self.behind)]
     }
 
     /// Layout: generation + 1 (0 = unseeded) as u64, stale count as u32, four recent hashes as
@@ -305,6 +333,38 @@ declare_plugin!(PLUGIN);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_frame_steps_a_bounded_number_of_generations_and_counts_falling_behind() {
+        let init = InitCtx {
+            width: 1024,
+            height: 1024,
+            fps: 30.0,
+            seed: 5,
+        };
+        let json = r#"{"generations_per_second": 1000.0}"#;
+        let mut r = new_renderer(json, &init).unwrap();
+        // A frame 10 s in wants generation 10,000: a 1024² board steps at most 16 a frame.
+        let (mut px, mut q) = (vec![0u8; 1024 * 1024 * 4], marquee_plugin_api::DrawQueue::new());
+        let mut canvas = Canvas::new(1024, 1024, &mut px, &mut q);
+        r.render(&FrameCtx::new(&init, 300), &mut canvas).unwrap();
+        r.render(&FrameCtx::new(&init, 301), &mut canvas).unwrap();
+        assert_eq!(r.counters(), [("behind", 2)]);
+        let snapshot = r.snapshot().unwrap().unwrap();
+        let generation = u64::from_le_bytes(snapshot[..8].try_into().unwrap()) - 1;
+        assert_eq!(generation, 32, "two frames of 16 generations each");
+        // A small board keeps up with a second's 1,000 generations.
+        let small = InitCtx {
+            width: 64,
+            height: 64,
+            ..init
+        };
+        let mut r = new_renderer(json, &small).unwrap();
+        let (mut px, mut q) = (vec![0u8; 64 * 64 * 4], marquee_plugin_api::DrawQueue::new());
+        let mut canvas = Canvas::new(64, 64, &mut px, &mut q);
+        r.render(&FrameCtx::new(&small, 30), &mut canvas).unwrap();
+        assert_eq!(r.counters(), [("behind", 0)]);
+    }
 
     #[test]
     fn declared_fields_match_the_config() {

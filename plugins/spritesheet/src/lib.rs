@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use marquee_plugin_api::images::MAX_DECODED_BYTES;
 use marquee_plugin_api::{
     AssetCache, Canvas, Factory, Field, FieldType, FrameCtx, InitCtx, PluginDef, PluginError, RendererPlugin,
     check_range, declare_plugin, parse_config,
@@ -255,21 +256,12 @@ pub fn load(path: &Path) -> Result<Arc<Sheet>, PluginError> {
         let raw: RawSheet =
             serde_json::from_str(&text).map_err(|e| bad(path, format!("not an Aseprite sheet: {e}")))?;
         let image_path = path.parent().unwrap_or(Path::new("")).join(&raw.meta.image);
-        let image = marquee_plugin_api::files::open_regular(&image_path)
-            .map_err(image::ImageError::IoError)
-            .and_then(|f| {
-                image::ImageReader::new(std::io::BufReader::new(f))
-                    .with_guessed_format()
-                    .map_err(image::ImageError::IoError)
-            })
-            .and_then(|r| r.decode())
-            .map_err(|e| {
-                bad(
-                    path,
-                    format!("cannot read its image {}: {e}", image_path.display()),
-                )
-            })?
-            .to_rgba8();
+        let image = marquee_plugin_api::images::decode(&image_path, MAX_DECODED_BYTES).map_err(|e| {
+            bad(
+                path,
+                format!("cannot read its image {}: {e}", image_path.display()),
+            )
+        })?;
         let frames: Vec<RawFrame> = match raw.frames {
             RawFrames::Array(v) => v,
             RawFrames::Hash(map) => {
