@@ -39,6 +39,8 @@ pub const MAX_FRAME_BYTES: u64 = 256 << 20;
 pub const MAX_SIDE: u64 = 16384;
 /// The highest frame rate accepted.
 pub const MAX_FPS: f64 = 1000.0;
+/// The most layers, processors or recorders one scene may have (each list on its own).
+pub const MAX_STAGES: usize = 1000;
 /// The lowest frame rate accepted (one frame every 100 seconds): a frame's period must be a
 /// time the clock can hold.
 pub const MIN_FPS: f64 = 0.01;
@@ -225,6 +227,10 @@ impl Source {
     /// The span of `key = ...` inside `within`, or `within` itself if the key is not found there.
     pub fn key_span(&self, key: &str, within: Range<usize>) -> Range<usize> {
         let head = key.split(['.', '[']).next().unwrap_or(key);
+        if head.is_empty() {
+            // `"" = 1`: nothing to look for (searching for "" would find it everywhere, forever).
+            return within;
+        }
         // A `[layer.config]` header spans only the header: its keys follow, up to the next header.
         let within = if self.text[within.clone()].starts_with('[') {
             let end = self.text[within.end..]
@@ -434,6 +440,18 @@ fn validate(source: Source, file: SceneFile, registry: &Registry) -> Result<Scen
         None => 30.0,
     };
     let canvas = validate_canvas(&source, &file.canvas)?;
+    let counts = [
+        ("layers", file.layers.get(MAX_STAGES).map(|l| l.span())),
+        ("processors", file.processors.get(MAX_STAGES).map(|p| p.span())),
+        ("recorders", file.recorders.get(MAX_STAGES).map(|r| r.span())),
+    ];
+    for (what, past) in counts {
+        if let Some(span) = past {
+            return Err(source
+                .diag(format!("a scene has at most {MAX_STAGES} {what}"), Some(span))
+                .help("split the scene, or combine what these do"));
+        }
+    }
 
     let mut layers = Vec::new();
     for layer in &file.layers {

@@ -599,3 +599,37 @@ fn a_scene_too_slow_for_its_clock_still_shows_frames_and_stops_on_sigterm() {
         .unwrap_or_else(|| panic!("no frame count: {shown}"));
     assert!(made >= 2, "frames were shown while behind: {shown}");
 }
+
+#[test]
+fn odd_keys_and_long_lists_are_refused_promptly() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        // An empty config key once sent the error's key search into an endless loop.
+        (
+            format!("{CANVAS}config = {{ \"\" = 1 }}\n"),
+            "has no config field ``",
+        ),
+        (
+            format!("{CANVAS}{}", "[[layer]]\nplugin = \"solid\"\n".repeat(1000)),
+            "a scene has at most 1000 layers",
+        ),
+    ];
+    for (text_of_scene, expected) in cases {
+        let path = dir.path().join("scene.toml");
+        std::fs::write(&path, &text_of_scene).unwrap();
+        let out = bounded(
+            &[
+                "run",
+                path.to_str().unwrap(),
+                "--output",
+                "headless",
+                "--frames",
+                "1",
+            ],
+            Duration::from_secs(20),
+        );
+        let shown = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{shown}");
+        assert!(shown.contains(expected), "{expected}: {shown}");
+    }
+}
