@@ -35,6 +35,38 @@ fn bounded(args: &[&str], limit: Duration) -> Output {
     wait_bounded(child, limit, &format!("marquee {args:?}"))
 }
 
+/// Writes `text` as `dir/scene.toml`, runs it for one frame and returns what was printed, after
+/// checking that the scene was refused as bad input (exit 2) within 20 seconds.
+fn refused_at_load(dir: &Path, text_of_scene: &str) -> String {
+    let path = dir.join("scene.toml");
+    std::fs::write(&path, text_of_scene).unwrap();
+    let args = [
+        "run",
+        path.to_str().unwrap(),
+        "--output",
+        "headless",
+        "--frames",
+        "1",
+    ];
+    let out = bounded(&args, Duration::from_secs(20));
+    let shown = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{shown}");
+    shown
+}
+
+/// Sends SIGTERM to `child` and waits for it, at most 10 seconds.
+fn terminate(child: std::process::Child, what: &str) -> Output {
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    wait_bounded(child, Duration::from_secs(10), what)
+}
+
 fn mkfifo(path: &Path) {
     assert!(Command::new("mkfifo").arg(path).status().unwrap().success());
 }
@@ -241,14 +273,7 @@ fn an_edit_that_swaps_the_scene_for_a_fifo_leaves_the_show_running_and_stoppable
     mkfifo(&path);
     // The reload poll (every 250 ms) meets the FIFO; give it time, then ask the show to end.
     std::thread::sleep(Duration::from_millis(1200));
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let out = wait_bounded(child, Duration::from_secs(10), "the show after SIGTERM");
+    let out = terminate(child, "the show after SIGTERM");
     let shown = text(&out);
     assert!(
         shown.contains("FIFO") && shown.contains("still showing the last good version"),
@@ -533,21 +558,7 @@ fn a_scene_whose_buffers_pass_the_memory_budget_is_refused_at_load() {
         ),
     ];
     for (text_of_scene, part) in cases {
-        let path = dir.path().join("scene.toml");
-        std::fs::write(&path, &text_of_scene).unwrap();
-        let out = bounded(
-            &[
-                "run",
-                path.to_str().unwrap(),
-                "--output",
-                "headless",
-                "--frames",
-                "1",
-            ],
-            Duration::from_secs(20),
-        );
-        let shown = text(&out);
-        assert_eq!(out.status.code(), Some(2), "{shown}");
+        let shown = refused_at_load(dir.path(), &text_of_scene);
         assert!(shown.contains("more than the 4096 MiB budget"), "{shown}");
         assert!(shown.contains(part), "{part}: {shown}");
         assert!(
@@ -582,14 +593,7 @@ fn a_scene_too_slow_for_its_clock_still_shows_frames_and_stops_on_sigterm() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_secs(3));
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let out = wait_bounded(child, Duration::from_secs(10), "a slow scene after SIGTERM");
+    let out = terminate(child, "a slow scene after SIGTERM");
     let shown = text(&out);
     let made: u64 = shown
         .split_whitespace()
@@ -615,21 +619,7 @@ fn odd_keys_and_long_lists_are_refused_promptly() {
         ),
     ];
     for (text_of_scene, expected) in cases {
-        let path = dir.path().join("scene.toml");
-        std::fs::write(&path, &text_of_scene).unwrap();
-        let out = bounded(
-            &[
-                "run",
-                path.to_str().unwrap(),
-                "--output",
-                "headless",
-                "--frames",
-                "1",
-            ],
-            Duration::from_secs(20),
-        );
-        let shown = text(&out);
-        assert_eq!(out.status.code(), Some(2), "{shown}");
+        let shown = refused_at_load(dir.path(), &text_of_scene);
         assert!(shown.contains(expected), "{expected}: {shown}");
     }
 }
