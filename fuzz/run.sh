@@ -41,4 +41,6 @@ for t in "${targets[@]}"; do
     fi
     grep -E '^(Done|stat::(number_of_executed_units|average_exec_per_sec|new_units_added|peak_rss_mb))' "$log"
     rm -f "$log"
+    # The targets' scratch folders (fuzz/src/lib.rs).
+    rm -rf /dev/shm/marquee-fuzz-* "${TMPDIR:-/tmp}"/marquee-fuzz-*
 done
