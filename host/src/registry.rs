@@ -1,9 +1,13 @@
 //! Finding plugins: the built-in set linked into the host, and `.so` files loaded from directories.
 //!
-//! Loading goes through `abi_stable` (`lib_header_from_path`, then `init_root_module`, which
-//! checks the layouts of every type in the root module), then our own ABI version check. Every
-//! failure becomes a typed [`LoadError`] naming the file, the plugin if known, the host's ABI
-//! version and what to do; failures are collected, and the host runs with what did load.
+//! Loading follows the rule in `docs/abi.md`: the version of `marquee-plugin-api` the file was
+//! built against is read first (another major, or a newer minor, is refused in one line before
+//! any plugin code runs); then `abi_stable` checks the layout of every type the root module
+//! reaches, with the plugin's layout as the expected one, so that the host's vtables may be longer
+//! (methods appended in later minors, which an older plugin gets the default bodies of); then the
+//! manifest's ABI is checked. Every failure becomes a typed [`LoadError`] naming the file, the
+//! plugin if known, the host's ABI version and what to do; failures are collected, and the host
+//! runs with what did load.
 //!
 //! Loaded libraries are never unloaded (`abi_stable` leaks them on purpose): objects made by a
 //! plugin may outlive any handle to it, so unloading could leave code pointers dangling.
@@ -12,7 +16,10 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use abi_stable::library::{LibraryError, lib_header_from_path};
+use abi_stable::StableAbi;
+use abi_stable::abi_stability::check_layout_compatibility;
+use abi_stable::library::{IsLayoutChecked, LibHeader, LibraryError, lib_header_from_path};
+use abi_stable::sabi_types::VersionNumber;
 use marquee_plugin_api::{ABI_VERSION, AbiVersion, Manifest, PluginKind, PluginModRef};
 
 /// Where a plugin came from.
@@ -101,6 +108,17 @@ pub enum LoadError {
         /// The host's ABI version.
         host: AbiVersion,
     },
+    /// It was built against a `marquee-plugin-api` this host cannot drive (another major, or a
+    /// newer minor), as recorded in the file.
+    #[error("{} was built against marquee-plugin-api {built}, but this host speaks ABI {host}; {}", path.display(), abi_hint(*built, *host))]
+    BuiltForAnother {
+        /// The file.
+        path: PathBuf,
+        /// The API version it was built against.
+        built: AbiVersion,
+        /// The host's ABI version.
+        host: AbiVersion,
+    },
     /// It declares an ABI version this host cannot drive.
     #[error("{} is plugin `{id}` {version} built for ABI {plugin_abi}, but this host speaks ABI {host}; {}", path.display(), abi_hint(*plugin_abi, *host))]
     AbiMismatch {
@@ -145,6 +163,7 @@ impl LoadError {
             | LoadError::NotALibrary { path, .. }
             | LoadError::NotAPlugin { path }
             | LoadError::Incompatible { path, .. }
+            | LoadError::BuiltForAnother { path, .. }
             | LoadError::AbiMismatch { path, .. }
             | LoadError::Duplicate { path, .. } => path,
         }
@@ -179,9 +198,7 @@ pub fn builtin_modules() -> [PluginModRef; 19] {
 /// Loads one plugin file and checks that this host can drive it.
 pub fn load_file(path: &Path) -> Result<LoadedPlugin, LoadError> {
     let header = lib_header_from_path(path).map_err(|e| classify(path, e))?;
-    let module = header
-        .init_root_module::<PluginModRef>()
-        .map_err(|e| classify(path, e))?;
+    let module = init_older_or_same(header, path)?;
     let manifest = (module.manifest())();
     if !manifest.abi.loads_in(ABI_VERSION) {
         return Err(LoadError::AbiMismatch {
@@ -197,6 +214,36 @@ pub fn load_file(path: &Path) -> Result<LoadedPlugin, LoadError> {
         module,
         origin: Origin::File(path.to_path_buf()),
     })
+}
+
+/// The root module of the library `header`, once its API version and layouts are known to be
+/// ones this host can drive (`docs/abi.md`).
+fn init_older_or_same(header: &'static LibHeader, path: &Path) -> Result<PluginModRef, LoadError> {
+    // 1. The API version, as `abi_stable` recorded it in the file: nothing of the plugin runs yet.
+    let built = VersionNumber::new(header.version_strings())
+        .map(|v| AbiVersion {
+            major: v.major.try_into().unwrap_or(u16::MAX),
+            minor: v.minor.try_into().unwrap_or(u16::MAX),
+        })
+        .map_err(|e| classify(path, e.into()))?;
+    if !built.loads_in(ABI_VERSION) {
+        return Err(LoadError::BuiltForAnother {
+            path: path.to_path_buf(),
+            built,
+            host: ABI_VERSION,
+        });
+    }
+    // 2. The layouts, with the plugin's as the expected one: the host's vtables may be longer.
+    if let IsLayoutChecked::Yes(plugin) = header.root_mod_consts().layout() {
+        check_layout_compatibility(plugin, <PluginModRef as StableAbi>::LAYOUT)
+            .into_result()
+            .map_err(|e| classify(path, LibraryError::AbiInstability(e)))?;
+    }
+    // SAFETY: every type the plugin's root module reaches was just checked against this host's:
+    // the same fields, of the same types, in the same order, up to where the plugin's vtables
+    // end; the host reads what lies past that end as absent (the methods' default bodies).
+    #[allow(unsafe_code)]
+    unsafe { header.init_root_module_with_unchecked_layout::<PluginModRef>() }.map_err(|e| classify(path, e))
 }
 
 fn classify(path: &Path, e: LibraryError) -> LoadError {

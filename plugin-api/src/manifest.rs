@@ -19,12 +19,26 @@ pub struct AbiVersion {
     pub minor: u16,
 }
 
-/// The ABI version of this build of `marquee-plugin-api`.
-///
-/// History: 1.0 the first; 1.1 appended `Renderer::counters`; 1.2 appended the processor
-/// methods `pointwise`, `process_rows` (fused per-pixel chains), `output_size` and
-/// `process_into` (processors that change the frame size).
-pub const ABI_VERSION: AbiVersion = AbiVersion { major: 1, minor: 3 };
+/// The ABI version of this build of `marquee-plugin-api`: the crate's own major and minor
+/// version (`Cargo.toml`), which `abi_stable` also records in every plugin built with it.
+/// What each minor appended, and the compatibility rule, are in `docs/abi.md`.
+pub const ABI_VERSION: AbiVersion = AbiVersion {
+    major: parse_u16(env!("CARGO_PKG_VERSION_MAJOR")),
+    minor: parse_u16(env!("CARGO_PKG_VERSION_MINOR")),
+};
+
+/// A decimal number, at compile time.
+const fn parse_u16(digits: &str) -> u16 {
+    let bytes = digits.as_bytes();
+    let mut i = 0;
+    let mut n: u16 = 0;
+    while i < bytes.len() {
+        assert!(bytes[i].is_ascii_digit(), "a version number is decimal");
+        n = n * 10 + (bytes[i] - b'0') as u16;
+        i += 1;
+    }
+    n
+}
 
 impl AbiVersion {
     /// Whether a plugin built for `self` can be driven by a host that speaks `host`.

@@ -5,8 +5,10 @@
 //! version exports a shorter struct, and the host reads fields past the plugin's
 //! `#[sabi(last_prefix_field)]` as `Option`s. So new functions are only ever appended at the end,
 //! and `#[sabi(last_prefix_field)]` stays where it is until the major version changes. The same
-//! holds for the methods of the `#[sabi_trait]` objects. Anything else (reordering, changing a
-//! type) is a new major version; `abi_stable` checks the layouts when the library is loaded.
+//! holds for the methods of the `#[sabi_trait]` objects, and every appended method has a default
+//! body, which is what an older plugin gives. Anything else (reordering, changing a type) is a new
+//! major version. The host checks the layouts when it loads a library, with the plugin's as the
+//! expected ones (`docs/abi.md`), and a test builds plugins against every earlier minor.
 
 // The `#[sabi_trait]` and `StableAbi` derives expand to unsafe code (vtables, transmutes);
 // this is the one module where that is expected.

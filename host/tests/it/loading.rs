@@ -137,8 +137,14 @@ fn load_errors_name_the_file() {
             path: Path::new("/x").into(),
             reason: "gone".into(),
         },
+        LoadError::BuiltForAnother {
+            path: Path::new("/x/libb.so").into(),
+            built: marquee_plugin_api::AbiVersion { major: 2, minor: 0 },
+            host: ABI_VERSION,
+        },
     ] {
         assert!(e.to_string().contains(&e.path().display().to_string()));
+        assert_eq!(e.to_string().lines().count(), 1, "{e}");
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod util;
 
+mod abi;
 mod alloc;
 mod cli;
 mod determinism;
