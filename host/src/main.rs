@@ -244,10 +244,12 @@ fn main() -> ExitCode {
             if let Some(Exit(code)) = e.downcast_ref::<Exit>() {
                 return ExitCode::from(*code);
             }
+            // A plugin that failed while tracing or verifying is a failed check, not bad input.
             let bad_input = e.chain().any(|c| {
                 c.is::<marquee::scene::SceneError>()
                     || c.is::<marquee::engine::EngineError>()
-                    || c.is::<trace::TraceError>()
+                    || c.downcast_ref::<trace::TraceError>()
+                        .is_some_and(|t| !matches!(t, trace::TraceError::PluginFailed { .. }))
                     || c.is::<marquee::new_plugin::NewPluginError>()
             });
             eprintln!("error: {e}");
@@ -507,9 +509,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 trace::trace_with_progress(&show, &registry, &out, frames, threads, |n| bar.set_position(n));
             bar.finish_and_clear();
             let outcome = outcome?;
-            for f in &outcome.failures {
-                eprintln!("warning: {f}");
-            }
             let mut ms = outcome.frame_ms.clone();
             ms.sort_by(f64::total_cmp);
             outln!(

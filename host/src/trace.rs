@@ -149,6 +149,18 @@ pub enum TraceError {
         /// The count.
         frames: u64,
     },
+    /// A plugin instance failed (an error or a panic) while tracing or verifying: its layer went
+    /// transparent, so the frames are not what the scene makes. A trace is not written, a
+    /// verification does not pass.
+    #[error("{} while {doing}, so {consequence}: {}; fix the plugin or its config, then run again", plural(failures.len()), failures.iter().map(|f| f.to_string()).collect::<Vec<_>>().join("; "))]
+    PluginFailed {
+        /// `"tracing"` or `"verifying"`.
+        doing: &'static str,
+        /// What that means for the trace.
+        consequence: &'static str,
+        /// Each failure, with its frame.
+        failures: Vec<Failure>,
+    },
     /// The trace directory holds something that is not a valid trace.
     #[error("{}: {message}", path.display())]
     BadTrace {
@@ -157,6 +169,15 @@ pub enum TraceError {
         /// What is wrong, and what to do.
         message: String,
     },
+}
+
+/// "1 plugin failure", "3 plugin failures".
+fn plural(n: usize) -> String {
+    if n == 1 {
+        "1 plugin failure".into()
+    } else {
+        format!("{n} plugin failures")
+    }
 }
 
 fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> TraceError + 'a {
@@ -172,8 +193,6 @@ fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> 
 pub struct TraceOutcome {
     /// The index written.
     pub index: TraceIndex,
-    /// Plugin instances that failed during the run (the trace still completed).
-    pub failures: Vec<Failure>,
     /// Milliseconds per frame, in order.
     pub frame_ms: Vec<f64>,
 }
@@ -286,7 +305,14 @@ pub fn trace_with_progress(
     let frames = check_frames(frames, "the trace")?;
     let mut rgba = Vec::with_capacity(frames as usize);
     let mut frame_ms = Vec::with_capacity(frames as usize);
-    let mut failures = Vec::new();
+    // A failed instance leaves its layer transparent: such frames must never become the
+    // reference. The recorder is dropped unfinished, which removes its partial GIF, and an
+    // earlier trace in `out_dir` is left as it was.
+    let refuse = |failures: Vec<Failure>| TraceError::PluginFailed {
+        doing: "tracing",
+        consequence: "the trace was not written",
+        failures,
+    };
     for index in 0..frames {
         let t0 = Instant::now();
         let frame = player.step()?;
@@ -302,10 +328,16 @@ pub fn trace_with_progress(
         }
         frame_ms.push(t0.elapsed().as_secs_f64() * 1e3);
         rgba.push(hash_hex(frame));
-        failures.extend(player.take_failures());
+        let failures = player.take_failures();
+        if !failures.is_empty() {
+            return Err(refuse(failures));
+        }
         progress(index + 1);
     }
-    failures.extend(player.finish());
+    let failures = player.finish();
+    if !failures.is_empty() {
+        return Err(refuse(failures));
+    }
     if let RResult::RErr(e) = gif.finish() {
         return Err(gif_failed(frames, e));
     }
@@ -360,11 +392,7 @@ pub fn trace_with_progress(
     let timings = serde_json::json!({ "frame_ms": frame_ms });
     let timings_path = out_dir.join(TIMINGS_FILE);
     fs::write(&timings_path, format!("{timings:#}\n")).map_err(io("cannot write", &timings_path))?;
-    Ok(TraceOutcome {
-        index,
-        failures,
-        frame_ms,
-    })
+    Ok(TraceOutcome { index, frame_ms })
 }
 
 /// The index as written to disk: pretty JSON with a trailing newline.
@@ -647,8 +675,19 @@ pub fn verify(
         let frame = player.step()?;
         let actual = hash_hex(frame);
         let ok = actual == entry.rgba;
+        // Kept only for a mismatch's diff images (once: the first mismatch ends the run).
+        let kept = (!ok).then(|| frame.to_vec());
+        let failures = player.take_failures();
+        if !failures.is_empty() {
+            return Err(TraceError::PluginFailed {
+                doing: "verifying",
+                consequence: "the frames cannot be confirmed",
+                failures,
+            });
+        }
         on_frame(entry.index, ok);
-        if !ok {
+        if let Some(frame) = kept {
+            let frame = frame.as_slice();
             // Only a mismatch needs the GIF's pixels (for the diff images): read again up to it.
             let mut gif = GifFrames::open(&gif_path, (w, h))?;
             for _ in 0..entry.index {

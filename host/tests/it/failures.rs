@@ -8,7 +8,7 @@ use marquee::registry::{Origin, Registry};
 use marquee::scene::{Scene, SceneError};
 use marquee_plugin_api::{ErrorKind, PluginKind};
 
-use crate::util::so;
+use crate::util::{so, text};
 
 fn registry(dynamic: bool) -> Registry {
     let mut r = Registry::builtin();
@@ -184,4 +184,79 @@ fn layers_report_their_counters_through_the_abi() {
     let mut e = engine(&registry(false), "{}").unwrap();
     e.step();
     assert!(e.counters().is_empty());
+}
+
+#[test]
+fn a_plugin_that_fails_never_becomes_the_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    std::fs::copy(so("marquee_fixture_panicky"), plugins.join("libpanicky.so")).unwrap();
+    let scene = dir.path().join("scene.toml");
+    let write_scene = |config: &str| {
+        let text = format!(
+            "fps = 10\n[canvas]\nwidth = 4\nheight = 2\n[[layer]]\nplugin = \"panicky\"\nconfig = {config}\n"
+        );
+        std::fs::write(&scene, text).unwrap();
+    };
+    let trace = dir.path().join("trace");
+    let (s, t, p) = (
+        scene.to_str().unwrap(),
+        trace.to_str().unwrap(),
+        plugins.to_str().unwrap(),
+    );
+    let marquee = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--plugin-dir", p]);
+        crate::util::marquee(&all)
+    };
+    // A good trace first: it is the reference.
+    write_scene("{ panic_at = -1 }");
+    let out = marquee(&["trace", s, "--frames", "20", "--out", t]);
+    assert!(out.status.success(), "{}", text(&out));
+    let reference = std::fs::read(trace.join("index.json")).unwrap();
+    let gif = std::fs::read(trace.join("trace.gif")).unwrap();
+
+    // Tracing again with a renderer that panics at frame 10 (or errs at 12) fails, names the
+    // frame, and leaves the reference as it was.
+    for (config, frame) in [
+        ("{ panic_at = 10 }", "frame 10"),
+        ("{ error_at = 12 }", "frame 12"),
+    ] {
+        write_scene(config);
+        let out = marquee(&["trace", s, "--frames", "20", "--out", t]);
+        let shown = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{shown}");
+        assert!(
+            shown.contains("1 plugin failure while tracing, so the trace was not written")
+                && shown.contains(frame),
+            "{shown}"
+        );
+        assert_eq!(std::fs::read(trace.join("index.json")).unwrap(), reference);
+        assert_eq!(std::fs::read(trace.join("trace.gif")).unwrap(), gif);
+        let partials: Vec<_> = std::fs::read_dir(&trace)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .filter(|n| n.to_string_lossy().contains("partial"))
+            .collect();
+        assert!(partials.is_empty(), "{partials:?}");
+
+        // Verifying the good trace with the failing plugin does not pass either.
+        let out = marquee(&["verify", t, "--scene", s]);
+        let shown = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{shown}");
+        assert!(
+            shown.contains("while verifying, so the frames cannot be confirmed"),
+            "{shown}"
+        );
+    }
+
+    // The snapshot helper refuses too, instead of storing the broken frames.
+    let mut registry = Registry::builtin();
+    registry.load(&plugins.join("libpanicky.so"));
+    write_scene("{ panic_at = 10 }");
+    let fresh = dir.path().join("snapshot");
+    let err = marquee::testing::try_check_trace(&scene, 20, &fresh, &registry).unwrap_err();
+    assert!(err.contains("frame 10"), "{err}");
+    assert!(!fresh.join("index.json").exists());
 }
