@@ -10,6 +10,7 @@
 //!   confined to an output directory.
 //! - [`trace`]: GIF + JSON traces and their verification; [`testing`]: the same as a test helper.
 //! - [`output`]: terminal and headless outputs, frame pacing.
+//! - [`fields`]: config values checked against the fields a plugin declares.
 //! - [`diag`]: errors pointed at file, line and column.
 //!
 //! ```
@@ -40,6 +41,7 @@ pub mod budget;
 pub mod describe;
 pub mod diag;
 pub mod engine;
+pub mod fields;
 pub mod live;
 pub mod metrics;
 pub mod new_plugin;

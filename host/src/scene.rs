@@ -774,6 +774,18 @@ fn resolve_stage(
                 .help(format!("`marquee plugins` describes `{name}`'s fields")));
         }
     }
+    // What the plugin declares is enforced here, before its factory sees the config.
+    for field in spec.fields.iter() {
+        if let Some(value) = table.get(field.name.as_str())
+            && let Err(e) = crate::fields::check(field, value)
+        {
+            let span = config.as_ref().map(|c| source.key_span(&e.field, c.span()));
+            return Err(source
+                .diag(format!("plugin `{name}`: {e}"), span)
+                .help(format!("`{}`: {}", field.name, field.doc))
+                .help(format!("`marquee plugins` describes `{name}`'s fields")));
+        }
+    }
     let id = match id {
         Some(id) => id.to_string(),
         None => {

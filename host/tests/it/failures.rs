@@ -260,3 +260,58 @@ fn a_plugin_that_fails_never_becomes_the_reference() {
     assert!(err.contains("frame 10"), "{err}");
     assert!(!fresh.join("index.json").exists());
 }
+
+#[test]
+fn the_host_enforces_the_fields_a_plugin_declares_before_its_factory_runs() {
+    // `panicky` declares these fields but takes any JSON for them and checks nothing; and
+    // `panic_in_init` would make its factory panic, had it been called.
+    let r = registry(false);
+    let cases = [
+        (
+            "level = 1.5",
+            "`level` must be a finite number from 0 to 1, found 1.5",
+        ),
+        (
+            "level = nan",
+            "`level` must be a finite number from 0 to 1, found nan",
+        ),
+        (
+            "count = 0",
+            "`count` must be a whole number from 1 to 10, found 0",
+        ),
+        (
+            "count = 2.5",
+            "`count` must be a whole number from 1 to 10, found 2.5",
+        ),
+        ("label = 3", "`label` must be text, in quotes, found 3"),
+        (
+            "tint = \"orange\"",
+            "must be a colour, like \"#ff8800\" or \"#ff880080\", found \"orange\"",
+        ),
+        (
+            "items = \"a\"",
+            "`items` must be a list, like [1, 2], found \"a\"",
+        ),
+        ("flag = 1", "`flag` must be true or false, found 1"),
+    ];
+    for (setting, expected) in cases {
+        let text = format!(
+            "[canvas]\nwidth = 4\nheight = 2\n[[layer]]\nplugin = \"panicky\"\n[layer.config]\npanic_in_init = true\n{setting}\n"
+        );
+        let err = Scene::parse(Path::new("bad.toml"), text, &r).unwrap_err();
+        let SceneError::Invalid(d) = &err else {
+            panic!("{setting}: {err}")
+        };
+        let shown = d.to_string();
+        assert!(shown.contains(expected), "{setting}: {shown}");
+        assert!(shown.contains("bad.toml:8:1"), "points at the line: {shown}");
+        assert!(
+            shown.contains("never checked here"),
+            "the field's doc line: {shown}"
+        );
+    }
+    // Values inside what is declared pass through to the factory.
+    let ok = "[canvas]\nwidth = 4\nheight = 2\n[[layer]]\nplugin = \"panicky\"\nconfig = { level = 1.0, count = 10, tint = \"#ff8800\" }\n";
+    let scene = Scene::parse(Path::new("ok.toml"), ok.into(), &r).unwrap();
+    assert!(Engine::new(&scene, &EngineOptions::default()).is_ok());
+}

@@ -568,11 +568,11 @@ fn bad_recorder_input_is_a_clear_error_never_a_panic() {
         ),
         (
             "[[recorder]]\nplugin = \"preroll\"\nconfig = { path = \"c-{n}.gif\", pre_roll_ms = -100 }\n",
-            &["scene.toml:15:", "`pre_roll_ms`", "cannot be negative"],
+            &["scene.toml:15:", "`pre_roll_ms` must be a whole number from 0 to"],
         ),
         (
             "[[recorder]]\nplugin = \"preroll\"\nconfig = { path = \"c-{n}.gif\", post_roll_ms = -1 }\n",
-            &["`post_roll_ms`", "cannot be negative"],
+            &["`post_roll_ms` must be a whole number from 0 to"],
         ),
         (
             "[[recorder]]\nplugin = \"gif\"\nconfig = { path = \"blocked/a.gif\" }\n",
@@ -815,8 +815,12 @@ fn an_edit_while_recording_keeps_an_unchanged_recorder_writing_its_file() {
     for _ in 0..10 {
         engine.step();
     }
-    // A bad layer edit changes nothing, the recording included.
-    assert!(engine.reload(&load(text("green", true)), &options).is_err());
+    // A bad layer edit (an image that is not there: the plugin refuses it when it starts)
+    // changes nothing, the recording included.
+    let bad = text("#00ff00", true)
+        .replace("plugin = \"solid\"", "plugin = \"image\"")
+        .replace("color = \"#00ff00\"", "path = \"missing.png\"");
+    assert!(engine.reload(&load(bad), &options).is_err());
     for _ in 0..5 {
         engine.step();
     }

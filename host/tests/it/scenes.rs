@@ -111,12 +111,11 @@ fn wrong_config_type_points_at_the_field() {
         &format!(
             "{CANVAS}[[layer]]\nplugin = \"random-pixels\"\n[layer.config]\nbrightness = 0.5\ncount = \"many\"\n"
         ),
-        Kind::Plugin,
+        Kind::Invalid,
         8,
         &[
-            "rejected its config field `count`",
-            "invalid type",
-            "`count` is a int",
+            "plugin `random-pixels`: `count` must be a whole number from 0 to 1000000, found \"many\"",
+            "`count`: pixels set per frame",
         ],
     );
 }
@@ -125,7 +124,7 @@ fn wrong_config_type_points_at_the_field() {
 fn out_of_range_config_value() {
     check_error(
         &format!("{CANVAS}[[processor]]\nplugin = \"color\"\nconfig = {{ gamma = 0 }}\n"),
-        Kind::Plugin,
+        Kind::Invalid,
         6,
         &["`gamma`", "from 0.1 to 10"],
     );
@@ -268,9 +267,9 @@ fn negative_or_absurd_blur_radius_names_the_field_and_range() {
     for radius in ["-3", "100000"] {
         check_error(
             &format!("{CANVAS}[[processor]]\nplugin = \"blur\"\nconfig = {{ radius = {radius} }}\n"),
-            Kind::Plugin,
+            Kind::Invalid,
             6,
-            &["`radius`", "expected a number from 0 to", radius],
+            &["`radius` must be a whole number from 0 to 64", radius],
         );
     }
 }

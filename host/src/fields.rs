@@ -1,0 +1,145 @@
+//! The host's check of a config value against the field a plugin declares for it (type, and
+//! range for numbers), made before the plugin's factory sees the config, so a plugin that does
+//! not check its own fields still never gets a value outside what it declared.
+
+use marquee_plugin_api::{FieldSpec, FieldType, Rgba};
+
+/// A value that does not fit its declared field: the sentence to show, without the location.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{field}` must be {expected}, found {found}")]
+pub struct FieldViolation {
+    /// The field's key.
+    pub field: String,
+    /// What the field takes ("a number from 0 to 1").
+    pub expected: String,
+    /// The value given, as written in TOML.
+    pub found: String,
+}
+
+/// Checks `value` against `field`: its type, whether a number is finite and inside the declared
+/// range, whether a colour parses.
+pub fn check(field: &FieldSpec, value: &toml::Value) -> Result<(), FieldViolation> {
+    let range = || range_text(field);
+    let expected = match field.ty {
+        FieldType::Bool => value.is_bool().then_some(()).ok_or("true or false".to_string()),
+        FieldType::String | FieldType::Path => {
+            value.is_str().then_some(()).ok_or("text, in quotes".to_string())
+        }
+        FieldType::List => value
+            .is_array()
+            .then_some(())
+            .ok_or("a list, like [1, 2]".to_string()),
+        FieldType::Color => match value.as_str().map(Rgba::parse) {
+            Some(Some(_)) => Ok(()),
+            _ => Err("a colour, like \"#ff8800\" or \"#ff880080\"".to_string()),
+        },
+        FieldType::Int => match value.as_integer() {
+            Some(n) if in_range(field, n as f64) => Ok(()),
+            _ => Err(format!("a whole number{}", range())),
+        },
+        FieldType::Float => match value.as_float().or(value.as_integer().map(|n| n as f64)) {
+            Some(x) if x.is_finite() && in_range(field, x) => Ok(()),
+            _ => Err(format!("a finite number{}", range())),
+        },
+    };
+    expected.map_err(|expected| FieldViolation {
+        field: field.name.to_string(),
+        expected,
+        found: shown(value),
+    })
+}
+
+/// A value as it would be written in TOML (lists and tables by kind).
+fn shown(value: &toml::Value) -> String {
+    match value {
+        toml::Value::String(s) => format!("{s:?}"),
+        toml::Value::Integer(n) => n.to_string(),
+        toml::Value::Float(x) if x.is_nan() => "nan".into(),
+        toml::Value::Float(x) if x.is_infinite() => if *x > 0.0 { "inf" } else { "-inf" }.into(),
+        toml::Value::Float(x) if x.fract() == 0.0 && x.abs() < 1e15 => format!("{x:.1}"),
+        toml::Value::Float(x) => x.to_string(),
+        toml::Value::Boolean(b) => b.to_string(),
+        toml::Value::Datetime(d) => d.to_string(),
+        toml::Value::Array(_) => "a list".into(),
+        toml::Value::Table(_) => "a table".into(),
+    }
+}
+
+fn in_range(field: &FieldSpec, x: f64) -> bool {
+    field.min.into_option().is_none_or(|min| x >= min) && field.max.into_option().is_none_or(|max| x <= max)
+}
+
+/// " from 0 to 1", " of at least 1", " of at most 9", or nothing.
+fn range_text(field: &FieldSpec) -> String {
+    match (field.min.into_option(), field.max.into_option()) {
+        (Some(min), Some(max)) => format!(" from {min} to {max}"),
+        (Some(min), None) => format!(" of at least {min}"),
+        (None, Some(max)) => format!(" of at most {max}"),
+        (None, None) => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use marquee_plugin_api::abi_stable::std_types::ROption;
+
+    fn field(ty: FieldType, min: Option<f64>, max: Option<f64>) -> FieldSpec {
+        FieldSpec {
+            name: "f".into(),
+            ty,
+            default: "0".into(),
+            min: min.map_or(ROption::RNone, ROption::RSome),
+            max: max.map_or(ROption::RNone, ROption::RSome),
+            doc: "a field".into(),
+        }
+    }
+
+    fn value(toml: &str) -> toml::Value {
+        toml::from_str::<toml::Table>(&format!("v = {toml}")).unwrap()["v"].clone()
+    }
+
+    #[test]
+    fn numbers_are_checked_for_type_finiteness_and_range() {
+        let float = field(FieldType::Float, Some(0.0), Some(1.0));
+        assert!(check(&float, &value("0.5")).is_ok());
+        assert!(check(&float, &value("1")).is_ok(), "an integer is a number");
+        for bad in ["1.5", "-0.1", "nan", "inf", "\"0.5\""] {
+            let e = check(&float, &value(bad)).unwrap_err();
+            assert_eq!(e.expected, "a finite number from 0 to 1", "{bad}");
+        }
+        let int = field(FieldType::Int, Some(1.0), None);
+        assert!(check(&int, &value("3")).is_ok());
+        let e = check(&int, &value("2.5")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "`f` must be a whole number of at least 1, found 2.5"
+        );
+        assert!(check(&int, &value("0")).is_err());
+        assert!(check(&field(FieldType::Int, None, None), &value("-9")).is_ok());
+    }
+
+    #[test]
+    fn other_types_are_checked_by_kind() {
+        let ok = [
+            (FieldType::Bool, "true"),
+            (FieldType::String, "\"x\""),
+            (FieldType::Path, "\"a.png\""),
+            (FieldType::List, "[1, 2]"),
+            (FieldType::Color, "\"#ff8800\""),
+        ];
+        for (ty, v) in ok {
+            assert!(check(&field(ty, None, None), &value(v)).is_ok(), "{v}");
+        }
+        let bad = [
+            (FieldType::Bool, "1"),
+            (FieldType::String, "3"),
+            (FieldType::List, "\"a\""),
+            (FieldType::Color, "\"orange\""),
+            (FieldType::Color, "7"),
+        ];
+        for (ty, v) in bad {
+            assert!(check(&field(ty, None, None), &value(v)).is_err(), "{v}");
+        }
+    }
+}
