@@ -332,9 +332,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Plugins { json, action: None } => {
             if json {
                 outln!("{:#}", marquee::describe::registry_json(&registry))?;
+            } else {
+                list_plugins(&registry)?;
+            }
+            // A plugin file that did not load is a failed check: scripts and CI see it.
+            if registry.failures().is_empty() {
                 Ok(())
             } else {
-                list_plugins(&registry)
+                Err(Exit(1).into())
             }
         }
         Command::Plugins {

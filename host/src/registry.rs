@@ -268,6 +268,8 @@ pub struct Registry {
     plugins: Vec<Arc<LoadedPlugin>>,
     failures: Vec<LoadError>,
     shadowed: Vec<(Arc<LoadedPlugin>, Origin)>,
+    /// Canonical paths of the files tried so far.
+    loaded_files: Vec<PathBuf>,
 }
 
 impl Registry {
@@ -327,8 +329,14 @@ impl Registry {
         }
     }
 
-    /// Loads one plugin file, recording a failure if it does not load.
+    /// Loads one plugin file, recording a failure if it does not load. A file already loaded
+    /// (the same directory named twice, or through a link) is skipped, not a conflict.
     pub fn load(&mut self, file: &Path) {
+        let canonical = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
+        if self.loaded_files.contains(&canonical) {
+            return;
+        }
+        self.loaded_files.push(canonical);
         match load_file(file) {
             Ok(plugin) => self.insert_file_plugin(plugin),
             Err(e) => self.failures.push(e),

@@ -32,9 +32,17 @@ fn plugins_lists_builtins_files_and_failures() {
         std::fs::copy(&file, dir.path().join(file.file_name().unwrap())).unwrap();
     }
     std::fs::write(dir.path().join("libjunk.so"), "junk").unwrap();
-    let out = marquee(&["plugins", "--plugin-dir", dir.path().to_str().unwrap()]);
+    // The same directory twice (a file is loaded once, never "conflicting with itself").
+    let d = dir.path().to_str().unwrap();
+    let out = marquee(&["plugins", "--plugin-dir", d, "--plugin-dir", d]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "failed files fail the listing: {}",
+        text(&out)
+    );
+    assert!(!stdout.contains("already loaded"), "{stdout}");
     let abi = marquee_plugin_api::ABI_VERSION;
     assert!(stdout.contains(&format!("host ABI {abi}")), "{stdout}");
     for line in [
