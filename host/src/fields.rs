@@ -2,7 +2,7 @@
 //! range for numbers), made before the plugin's factory sees the config, so a plugin that does
 //! not check its own fields still never gets a value outside what it declared.
 
-use marquee_plugin_api::{FieldSpec, FieldType, Rgba};
+use marquee_plugin_api::{FieldSpec, FieldType, Manifest, Rgba};
 
 /// A value that does not fit its declared field: the sentence to show, without the location.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -65,6 +65,29 @@ fn shown(value: &toml::Value) -> String {
     }
 }
 
+/// Checks that every field a plugin declares has a default that is valid JSON and fits the
+/// field itself: `Err` names the factory's kind, the field and what is wrong.
+pub fn check_defaults(manifest: &Manifest) -> Result<(), String> {
+    for factory in manifest.factories.iter() {
+        for field in factory.fields.iter() {
+            let wrong = |why: String| {
+                format!(
+                    "its {} field `{}` declares the default `{}`, which {why}",
+                    factory.kind.as_str(),
+                    field.name,
+                    field.default
+                )
+            };
+            let json: serde_json::Value =
+                serde_json::from_str(&field.default).map_err(|e| wrong(format!("is not JSON ({e})")))?;
+            let value = toml::Value::try_from(&json)
+                .map_err(|_| wrong("is not a value a scene can give (null?)".into()))?;
+            check(field, &value).map_err(|e| wrong(format!("is not {}", e.expected)))?;
+        }
+    }
+    Ok(())
+}
+
 fn in_range(field: &FieldSpec, x: f64) -> bool {
     field.min.into_option().is_none_or(|min| x >= min) && field.max.into_option().is_none_or(|max| x <= max)
 }
@@ -117,6 +140,31 @@ mod tests {
         );
         assert!(check(&int, &value("0")).is_err());
         assert!(check(&field(FieldType::Int, None, None), &value("-9")).is_ok());
+    }
+
+    #[test]
+    fn every_built_in_plugin_declares_defaults_that_fit_its_fields() {
+        for p in crate::registry::Registry::builtin().plugins() {
+            assert_eq!(check_defaults(&p.manifest), Ok(()), "{}", p.id());
+        }
+        let mut manifest = crate::registry::Registry::builtin()
+            .get("blur")
+            .unwrap()
+            .manifest
+            .clone();
+        let radius = manifest.factories[0]
+            .fields
+            .iter_mut()
+            .find(|f| f.name.as_str() == "radius")
+            .unwrap();
+        radius.default = "1000".into();
+        let e = check_defaults(&manifest).unwrap_err();
+        assert!(
+            e.contains("`radius` declares the default `1000`, which is not a whole number from 0 to 64"),
+            "{e}"
+        );
+        manifest.factories[0].fields[0].default = "fast".into();
+        assert!(check_defaults(&manifest).unwrap_err().contains("is not JSON"));
     }
 
     #[test]

@@ -133,6 +133,16 @@ pub enum LoadError {
         /// The host's ABI version.
         host: AbiVersion,
     },
+    /// Its manifest declares something it cannot mean (a default that does not fit its field).
+    #[error("{} is plugin `{id}`, but {why}; fix the plugin's field list and rebuild it", path.display())]
+    BadManifest {
+        /// The file.
+        path: PathBuf,
+        /// The plugin's id.
+        id: String,
+        /// What is wrong.
+        why: String,
+    },
     /// Another file already provided this id.
     #[error("{} is plugin `{id}` {version} (host ABI {host}), but `{id}` was already loaded from {first}; remove one of them", path.display(), host = ABI_VERSION)]
     Duplicate {
@@ -164,6 +174,7 @@ impl LoadError {
             | LoadError::NotAPlugin { path }
             | LoadError::Incompatible { path, .. }
             | LoadError::BuiltForAnother { path, .. }
+            | LoadError::BadManifest { path, .. }
             | LoadError::AbiMismatch { path, .. }
             | LoadError::Duplicate { path, .. } => path,
         }
@@ -207,6 +218,13 @@ pub fn load_file(path: &Path) -> Result<LoadedPlugin, LoadError> {
             version: manifest.version.to_string(),
             plugin_abi: manifest.abi,
             host: ABI_VERSION,
+        });
+    }
+    if let Err(why) = crate::fields::check_defaults(&manifest) {
+        return Err(LoadError::BadManifest {
+            path: path.to_path_buf(),
+            id: manifest.id.to_string(),
+            why,
         });
     }
     Ok(LoadedPlugin {
