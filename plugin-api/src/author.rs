@@ -271,9 +271,40 @@ impl PluginDef {
     }
 }
 
-/// Runs `f`, turning a panic into a [`PluginError`] of kind `Panic`.
+thread_local! {
+    /// How many plugin calls ([`guard`]) this thread is inside.
+    static IN_CALL: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    /// Where the last panic inside one of them happened (`file:line`).
+    static PANICKED_AT: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Installs, once per copy of this crate (the host's for linked-in plugins, each `.so`'s own),
+/// a panic hook that keeps quiet about panics inside a plugin call: they become the call's
+/// [`PluginError`], which the host reports through its log and summary, instead of a message
+/// and backtrace printed over the show. Other panics go to the hook that was there before.
+fn quiet_panics_in_calls() {
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if IN_CALL.with(|n| n.get()) > 0 {
+                let at = info.location().map(|l| format!("{}:{}", l.file(), l.line()));
+                PANICKED_AT.with(|p| *p.borrow_mut() = at);
+            } else {
+                previous(info);
+            }
+        }));
+    });
+}
+
+/// Runs `f`, turning a panic into a [`PluginError`] of kind `Panic` (with the panic's message
+/// and where it happened; nothing is printed).
 pub fn guard<T>(f: impl FnOnce() -> Result<T, PluginError>) -> RResult<T, PluginError> {
-    match catch_unwind(AssertUnwindSafe(f)) {
+    quiet_panics_in_calls();
+    IN_CALL.with(|n| n.set(n.get() + 1));
+    let result = catch_unwind(AssertUnwindSafe(f));
+    IN_CALL.with(|n| n.set(n.get() - 1));
+    match result {
         Ok(Ok(v)) => RResult::ROk(v),
         Ok(Err(e)) => RResult::RErr(e),
         Err(payload) => {
@@ -282,7 +313,11 @@ pub fn guard<T>(f: impl FnOnce() -> Result<T, PluginError>) -> RResult<T, Plugin
                 .map(|s| s.to_string())
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "a panic with a non-text payload".to_string());
-            RResult::RErr(PluginError::panic(format!("plugin panicked: {text}")))
+            let at = PANICKED_AT
+                .with(|p| p.borrow_mut().take())
+                .map(|at| format!(" (at {at})"))
+                .unwrap_or_default();
+            RResult::RErr(PluginError::panic(format!("plugin panicked: {text}{at}")))
         }
     }
 }

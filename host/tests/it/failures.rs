@@ -232,6 +232,18 @@ fn a_plugin_that_fails_never_becomes_the_reference() {
                 && shown.contains(frame),
             "{shown}"
         );
+        // The panic is said once, by the host, with where it happened: no raw panic message
+        // or backtrace from inside the plugin.
+        assert!(
+            !shown.contains("thread '") && !shown.contains("stack backtrace"),
+            "{shown}"
+        );
+        if config.contains("panic") {
+            assert!(
+                shown.contains("(at tests/fixtures/panicky/src/lib.rs:"),
+                "{shown}"
+            );
+        }
         assert_eq!(std::fs::read(trace.join("index.json")).unwrap(), reference);
         assert_eq!(std::fs::read(trace.join("trace.gif")).unwrap(), gif);
         let partials: Vec<_> = std::fs::read_dir(&trace)
