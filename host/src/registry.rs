@@ -133,6 +133,15 @@ pub enum LoadError {
         /// The host's ABI version.
         host: AbiVersion,
     },
+    /// A plugin directory holds no plugin library, but a Rust library built as an rlib only:
+    /// the crate's `[lib]` lacks `crate-type = ["cdylib", ...]`.
+    #[error("{} holds no plugin library (.{ext}), only {rlib}: the crate was built as an rlib only; add `crate-type = [\"cdylib\", \"rlib\"]` to its [lib] section and build it again", path.display(), ext = std::env::consts::DLL_EXTENSION)]
+    OnlyRlib {
+        /// The directory.
+        path: PathBuf,
+        /// The rlib found there.
+        rlib: String,
+    },
     /// Its manifest declares something it cannot mean (a default that does not fit its field).
     #[error("{} is plugin `{id}`, but {why}; fix the plugin's field list and rebuild it", path.display())]
     BadManifest {
@@ -175,6 +184,7 @@ impl LoadError {
             | LoadError::Incompatible { path, .. }
             | LoadError::BuiltForAnother { path, .. }
             | LoadError::BadManifest { path, .. }
+            | LoadError::OnlyRlib { path, .. }
             | LoadError::AbiMismatch { path, .. }
             | LoadError::Duplicate { path, .. } => path,
         }
@@ -232,6 +242,18 @@ pub fn load_file(path: &Path) -> Result<LoadedPlugin, LoadError> {
         module,
         origin: Origin::File(path.to_path_buf()),
     })
+}
+
+/// The first `*.rlib` file in `dir`, by name, if any.
+fn rlib_in(dir: &Path) -> Option<String> {
+    let mut rlibs: Vec<String> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".rlib"))
+        .collect();
+    rlibs.sort();
+    rlibs.into_iter().next()
 }
 
 /// The root module of the library `header`, once its API version and layouts are known to be
@@ -342,6 +364,14 @@ impl Registry {
             })
             .collect();
         files.sort();
+        if files.is_empty()
+            && let Some(rlib) = rlib_in(dir)
+        {
+            self.failures.push(LoadError::OnlyRlib {
+                path: dir.to_path_buf(),
+                rlib,
+            });
+        }
         for file in files {
             self.load(&file);
         }

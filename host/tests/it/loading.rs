@@ -164,3 +164,20 @@ fn the_external_example_plugin_loads_from_its_so_and_matches_its_stored_trace() 
     );
     assert_eq!(outcome, Ok(marquee::testing::TraceCheck::Matched));
 }
+
+#[test]
+fn a_directory_with_only_an_rlib_says_how_to_build_a_plugin() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("libsparkle.rlib"), "!<arch>\n").unwrap();
+    let mut r = Registry::builtin();
+    r.load_dir(dir.path());
+    let [e] = r.failures() else {
+        panic!("{:?}", r.failures())
+    };
+    let shown = e.to_string();
+    assert!(
+        shown.contains("holds no plugin library (.so), only libsparkle.rlib")
+            && shown.contains("crate-type = [\"cdylib\", \"rlib\"]"),
+        "{shown}"
+    );
+}
