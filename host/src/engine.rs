@@ -1317,6 +1317,32 @@ impl Engine {
         &self.world.resource::<Processors>().passes
     }
 
+    /// How the processor chain runs, for the log (`None` without processors): which processors
+    /// were fused into one per-pixel pass, which run alone, which resize.
+    pub fn chain_summary(&self) -> Option<String> {
+        let chain = self.world.resource::<Processors>();
+        if chain.slots.is_empty() {
+            return None;
+        }
+        let name = |i: usize| format!("`{}`", chain.slots[i].id);
+        let parts: Vec<String> = chain
+            .passes
+            .iter()
+            .map(|pass| match pass {
+                Pass::Whole(i) => format!("{} alone", name(*i)),
+                Pass::Fused { range, .. } => format!(
+                    "{} fused into one per-pixel pass",
+                    range.clone().map(name).collect::<Vec<_>>().join(" + ")
+                ),
+                Pass::Resize { slot, buffer } => {
+                    let (w, h, _) = &chain.buffers[*buffer];
+                    format!("{} resizing to {w}×{h}", name(*slot))
+                }
+            })
+            .collect();
+        Some(format!("processors: {}", parts.join("; ")))
+    }
+
     /// Makes frame `index` the next one [`Engine::step`] makes: live runs that fall behind the
     /// clock skip ahead so that animation keeps its speed.
     pub fn seek(&mut self, index: u64) {

@@ -638,6 +638,9 @@ fn render_loop(
         let scene_changed = layers_of != Some((reloads, player.epoch()));
         if scene_changed {
             layers_of = Some((reloads, player.epoch()));
+            if let Some(chain) = player.engine().and_then(|e| e.chain_summary()) {
+                log(report, chain);
+            }
             let recorders = player.engine().map(|e| e.recorder_info()).unwrap_or_default();
             for (id, plugin, info) in &recorders {
                 if !info.is_empty() {

@@ -231,3 +231,25 @@ fn members_without_a_pixel_op_run_band_by_band_between_composed_ones() {
         assert!(fused.take_failures().is_empty());
     }
 }
+
+#[test]
+fn a_run_says_which_processors_were_fused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("chain.toml");
+    std::fs::write(
+        &path,
+        "fps = 10\n[canvas]\nwidth = 16\nheight = 8\n[[layer]]\nplugin = \"gradient\"\n\
+         [[processor]]\nplugin = \"color\"\n[[processor]]\nplugin = \"quantize\"\n\
+         [[processor]]\nplugin = \"blur\"\n[[processor]]\nplugin = \"transform\"\nconfig = { width = 8, height = 4 }\n",
+    )
+    .unwrap();
+    let out = crate::util::run_headless(&path, 3, &[], &[]);
+    let shown = crate::util::text(&out);
+    assert!(out.status.success(), "{shown}");
+    assert!(
+        shown.contains(
+            "processors: `color` + `quantize` fused into one per-pixel pass; `blur` alone; `transform` resizing to 8×4"
+        ),
+        "{shown}"
+    );
+}
