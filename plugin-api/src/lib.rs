@@ -44,7 +44,7 @@
 //! declare_plugin!(PLUGIN);
 //! // In a cdylib crate: export_plugin!(module);
 //!
-//! let init = InitCtx { width: 2, height: 1, fps: 30.0, seed: 7 };
+//! let init = InitCtx::new(2, 1, 30.0, 7);
 //! let mut renderer = (module().new_renderer())(r##"{"color": "#ff0000"}"##.into(), &init).unwrap();
 //! let (mut pixels, mut queue) = (vec![0u8; 8], DrawQueue::new());
 //! let ctx = FrameCtx::new(&init, 0);

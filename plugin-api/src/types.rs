@@ -38,6 +38,19 @@ pub struct FrameCtx {
     pub seed: u64,
 }
 
+impl InitCtx {
+    /// What an instance is created with: a `width × height` surface at `fps`, with `seed`
+    /// (tests make their own; the host derives the seed from the scene's and the id).
+    pub const fn new(width: u32, height: u32, fps: f64, seed: u64) -> Self {
+        InitCtx {
+            width,
+            height,
+            fps,
+            seed,
+        }
+    }
+}
+
 impl FrameCtx {
     /// The context of frame `index` for an instance created with `init`.
     pub fn new(init: &InitCtx, index: u64) -> Self {

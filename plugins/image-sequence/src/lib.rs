@@ -594,12 +594,7 @@ mod tests {
     #[test]
     fn what_a_sequence_keeps_and_decodes_is_bounded() {
         let dir = folder("bounded", 2);
-        let init = |width, height| InitCtx {
-            width,
-            height,
-            fps: 10.0,
-            seed: 0,
-        };
+        let init = |width, height| InitCtx::new(width, height, 10.0, 0);
         let config = |prefetch, workers| Config {
             path: dir.clone(),
             prefetch,

@@ -325,12 +325,7 @@ mod tests {
         image::RgbaImage::from_pixel(1, 4000, image::Rgba([9, 9, 9, 255]))
             .save(&tall)
             .unwrap();
-        let init = InitCtx {
-            width: 256,
-            height: 64,
-            fps: 10.0,
-            seed: 0,
-        };
+        let init = InitCtx::new(256, 64, 10.0, 0);
         let json = |fit: &str| format!("{{\"path\": {:?}, \"fit\": \"{fit}\"}}", tall.to_str().unwrap());
         let err = new_renderer(&json("fill"), &init).err().unwrap();
         assert_eq!(err.field(), Some("fit"));

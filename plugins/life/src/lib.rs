@@ -336,12 +336,7 @@ mod tests {
 
     #[test]
     fn a_frame_steps_a_bounded_number_of_generations_and_counts_falling_behind() {
-        let init = InitCtx {
-            width: 1024,
-            height: 1024,
-            fps: 30.0,
-            seed: 5,
-        };
+        let init = InitCtx::new(1024, 1024, 30.0, 5);
         let json = r#"{"generations_per_second": 1000.0}"#;
         let mut r = new_renderer(json, &init).unwrap();
         // A frame 10 s in wants generation 10,000: a 1024² board steps at most 16 a frame.
@@ -354,11 +349,7 @@ mod tests {
         let generation = u64::from_le_bytes(snapshot[..8].try_into().unwrap()) - 1;
         assert_eq!(generation, 32, "two frames of 16 generations each");
         // A small board keeps up with a second's 1,000 generations.
-        let small = InitCtx {
-            width: 64,
-            height: 64,
-            ..init
-        };
+        let small = InitCtx::new(64, 64, 30.0, 5);
         let mut r = new_renderer(json, &small).unwrap();
         let (mut px, mut q) = (vec![0u8; 64 * 64 * 4], marquee_plugin_api::DrawQueue::new());
         let mut canvas = Canvas::new(64, 64, &mut px, &mut q);
