@@ -132,15 +132,8 @@ fn a_socket_reader_that_never_reads_cannot_hold_the_end_of_a_run() {
         }
         None
     });
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_marquee"))
-        .args([
-            "run",
-            scene.to_str().unwrap(),
-            "--output",
-            "headless",
-            "--unpaced",
-        ])
-        .args(["--frames", "200000", "--metrics", &format!("tcp://{addr}")])
+    let metrics = format!("tcp://{addr}");
+    let child = crate::util::headless(&scene, 200_000, &["--metrics", &metrics])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

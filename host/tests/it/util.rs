@@ -74,22 +74,28 @@ pub fn marquee(args: &[&str]) -> Output {
         .unwrap()
 }
 
-/// `marquee run SCENE --output headless --unpaced --no-reload --frames N`, then `extra`, with
-/// the environment variables `env` added.
+/// The command `marquee run SCENE --output headless --unpaced --no-reload --frames N`, then
+/// `extra`, run in the workspace root.
+pub fn headless(scene: &Path, frames: u32, extra: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_marquee"));
+    cmd.args([
+        "run",
+        scene.to_str().unwrap(),
+        "--output",
+        "headless",
+        "--unpaced",
+        "--no-reload",
+    ])
+    .args(["--frames", &frames.to_string()])
+    .args(extra)
+    .current_dir(root());
+    cmd
+}
+
+/// [`headless`], run to its end with the environment variables `env` added.
 pub fn run_headless(scene: &Path, frames: u32, extra: &[&str], env: &[(&str, &str)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_marquee"))
-        .args([
-            "run",
-            scene.to_str().unwrap(),
-            "--output",
-            "headless",
-            "--unpaced",
-            "--no-reload",
-        ])
-        .args(["--frames", &frames.to_string()])
-        .args(extra)
+    headless(scene, frames, extra)
         .envs(env.iter().copied())
-        .current_dir(root())
         .output()
         .unwrap()
 }
