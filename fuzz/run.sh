@@ -6,15 +6,17 @@
 #   fuzz/run.sh --runs N scene trace  only the targets named
 #
 # Stable Rust, no sanitizer (Marquee's own code is safe Rust): libFuzzer's coverage guidance
-# with panics, aborts, hangs (over 10 s an input) and memory over 4 GiB counted as crashes. New
-# inputs that add coverage go into fuzz/corpus/<target>/; crashes into fuzz/artifacts/<target>/.
+# with panics, aborts, hangs (over 10 s an input) and memory over 4 GiB counted as crashes. A
+# long run adds the inputs that add coverage to fuzz/corpus/<target>/ (minimise it afterwards
+# with `cargo fuzz cmin -s none <target>`); crashes go to fuzz/artifacts/<target>/.
 # The last lines of each run's libFuzzer statistics are printed.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 limit=()
+keep=yes
 case "${1:-}" in
-    --seconds) limit=(-max_total_time="$2") ;;
+    --seconds) limit=(-max_total_time="$2"); keep=no ;;
     --runs) limit=(-runs="$2") ;;
     *) echo "usage: fuzz/run.sh --seconds N | --runs N [TARGET...]" >&2; exit 2 ;;
 esac
@@ -32,7 +34,13 @@ cargo fuzz build -s none
 for t in "${targets[@]}"; do
     echo "== fuzz target $t: ${limit[*]}"
     log=$(mktemp)
-    if ! cargo fuzz run -s none "$t" -- "${limit[@]}" -timeout=10 -rss_limit_mb=4096 \
+    # A short run reads the committed corpus and keeps what it finds in a scratch folder (the
+    # first folder is where libFuzzer writes); a long run grows the corpus itself.
+    corpus=("corpus/$t")
+    if [ "$keep" = no ]; then
+        corpus=("$(mktemp -d)" "corpus/$t")
+    fi
+    if ! cargo fuzz run -s none "$t" "${corpus[@]}" -- "${limit[@]}" -timeout=10 -rss_limit_mb=4096 \
         -print_final_stats=1 >"$log" 2>&1; then
         tail -60 "$log"
         echo "error: fuzz target $t failed (its input is under fuzz/artifacts/$t/)" >&2
@@ -43,4 +51,7 @@ for t in "${targets[@]}"; do
     rm -f "$log"
     # The targets' scratch folders (fuzz/src/lib.rs).
     rm -rf /dev/shm/marquee-fuzz-* "${TMPDIR:-/tmp}"/marquee-fuzz-*
+    if [ "$keep" = no ]; then
+        rm -rf "${corpus[0]}"
+    fi
 done
