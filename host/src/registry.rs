@@ -191,29 +191,10 @@ impl LoadError {
     }
 }
 
-/// The built-in plugins' root modules, in listing order.
-pub fn builtin_modules() -> [PluginModRef; 19] {
-    [
-        marquee_mandelbrot::module(),
-        marquee_random_pixels::module(),
-        marquee_solid::module(),
-        marquee_gradient::module(),
-        marquee_life::module(),
-        marquee_text::module(),
-        marquee_image::module(),
-        marquee_spritesheet::module(),
-        marquee_image_sequence::module(),
-        marquee_color::module(),
-        marquee_blur::module(),
-        marquee_quantize::module(),
-        marquee_fade::module(),
-        marquee_transform::module(),
-        marquee_motion::module(),
-        marquee_gif::module(),
-        marquee_png_sequence::module(),
-        marquee_video::module(),
-        marquee_preroll::module(),
-    ]
+/// The built-in plugins' root modules, in listing order: the standard plugins, as
+/// `plugins/standard/Cargo.toml` lists them (the one list of them).
+pub fn builtin_modules() -> Vec<PluginModRef> {
+    marquee_standard_plugins::modules().to_vec()
 }
 
 /// Loads one plugin file and checks that this host can drive it.

@@ -181,3 +181,32 @@ fn a_directory_with_only_an_rlib_says_how_to_build_a_plugin() {
         "{shown}"
     );
 }
+
+#[test]
+fn every_plugin_crate_is_built_in_through_the_one_list() {
+    // plugins/<name>/ is a standard plugin (with plugins/<name>/cdylib for its .so), and
+    // plugins/standard/Cargo.toml lists it: nothing else needs editing to add one.
+    let mut dirs: Vec<String> = std::fs::read_dir(crate::util::root().join("plugins"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "standard")
+        .collect();
+    dirs.sort();
+    let mut ids: Vec<String> = Registry::builtin()
+        .plugins()
+        .iter()
+        .map(|p| p.id().to_string())
+        .collect();
+    ids.sort();
+    assert_eq!(
+        ids, dirs,
+        "plugins/standard/Cargo.toml lists every plugin crate, once"
+    );
+    for dir in &dirs {
+        let cdylib = crate::util::root()
+            .join("plugins")
+            .join(dir)
+            .join("cdylib/Cargo.toml");
+        assert!(cdylib.exists(), "{} is missing", cdylib.display());
+    }
+}
