@@ -1,8 +1,11 @@
 //! Decoding image files a scene names, bounded: a regular file of limited size whose pixels,
 //! read from its header before anything is decoded, fit the memory the caller allows. Behind the
-//! `images` feature (it brings in the `image` crate).
+//! `images` feature (it brings in the `image` crate). Also how a decoded image is placed on a
+//! layer ([`Fit`], [`placement`], [`copy_clipped`]), shared by the plugins that show images.
 
 use std::path::Path;
+
+use serde::{Deserialize, Serialize};
 
 /// The largest image file read, in bytes.
 pub const MAX_FILE_BYTES: u64 = 256 << 20;
@@ -52,9 +55,64 @@ pub fn check_size(what: &str, w: u32, h: u32, max_bytes: u64) -> Result<(), Stri
     Ok(())
 }
 
+/// How the image is sized to the layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fit {
+    /// As large as fits whole, aspect kept, centred.
+    Fit,
+    /// As small as covers the layer, aspect kept, centred and cropped.
+    Fill,
+    /// Exactly the layer's size, aspect not kept.
+    Stretch,
+    /// Unscaled, centred.
+    Center,
+}
+
+/// Copies the `sw × sh` RGBA8 image `src` onto the `lw × lh` RGBA8 surface `dst` with its
+/// top-left corner at `(x, y)`, clipped to the surface (pixels replaced, not blended).
+#[allow(clippy::too_many_arguments)]
+pub fn copy_clipped(src: &[u8], sw: i64, sh: i64, x: i64, y: i64, dst: &mut [u8], lw: i64, lh: i64) {
+    let (from_x, to_x) = ((-x).max(0), (lw - x).min(sw));
+    if from_x >= to_x {
+        return;
+    }
+    for row in (-y).max(0)..(lh - y).min(sh) {
+        let s = ((row * sw + from_x) * 4) as usize;
+        let d = (((y + row) * lw + x + from_x) * 4) as usize;
+        let n = ((to_x - from_x) * 4) as usize;
+        dst[d..d + n].copy_from_slice(&src[s..s + n]);
+    }
+}
+
+/// The size and position of a `w × h` image on a `lw × lh` layer under `fit`.
+pub fn placement(fit: Fit, w: u32, h: u32, lw: u32, lh: u32) -> (u32, u32, i64, i64) {
+    let (sw, sh) = match fit {
+        Fit::Center => (w, h),
+        Fit::Stretch => (lw, lh),
+        Fit::Fit | Fit::Fill => {
+            let (kx, ky) = (lw as f64 / w as f64, lh as f64 / h as f64);
+            let k = if fit == Fit::Fit { kx.min(ky) } else { kx.max(ky) };
+            (
+                ((w as f64 * k).round() as u32).max(1),
+                ((h as f64 * k).round() as u32).max(1),
+            )
+        }
+    };
+    (sw, sh, (lw as i64 - sw as i64) / 2, (lh as i64 - sh as i64) / 2)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn placements() {
+        assert_eq!(placement(Fit::Fit, 100, 50, 64, 64), (64, 32, 0, 16));
+        assert_eq!(placement(Fit::Fill, 100, 50, 64, 64), (128, 64, -32, 0));
+        assert_eq!(placement(Fit::Stretch, 100, 50, 64, 64), (64, 64, 0, 0));
+        assert_eq!(placement(Fit::Center, 10, 6, 64, 64), (10, 6, 27, 29));
+    }
 
     /// A PNG of a header declaring `w × h` RGBA8 pixels (and no pixel data).
     fn header_only_png(w: u32, h: u32) -> Vec<u8> {

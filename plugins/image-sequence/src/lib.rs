@@ -14,7 +14,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
 use image::imageops::FilterType;
-use marquee_image::{Fit, copy_clipped, placement};
+use marquee_plugin_api::images::{Fit, copy_clipped, placement};
 use marquee_plugin_api::{
     Canvas, Factory, Field, FieldType, FrameCtx, InitCtx, PluginDef, PluginError, RendererPlugin,
     check_range, declare_plugin, parse_config,
