@@ -262,7 +262,9 @@ fn init_older_or_same(header: &'static LibHeader, path: &Path) -> Result<PluginM
     }
     // SAFETY: every type the plugin's root module reaches was just checked against this host's:
     // the same fields, of the same types, in the same order, up to where the plugin's vtables
-    // end; the host reads what lies past that end as absent (the methods' default bodies).
+    // end; the host reads what lies past that end as absent (the methods' default bodies). A
+    // library built with layout checking turned off is taken on trust, as `abi_stable`'s own
+    // `init_root_module` does.
     #[allow(unsafe_code)]
     unsafe { header.init_root_module_with_unchecked_layout::<PluginModRef>() }.map_err(|e| classify(path, e))
 }
