@@ -35,23 +35,29 @@ fn bounded(args: &[&str], limit: Duration) -> Output {
     wait_bounded(child, limit, &format!("marquee {args:?}"))
 }
 
-/// Writes `text` as `dir/scene.toml`, runs it for one frame and returns what was printed, after
-/// checking that the scene was refused as bad input (exit 2) within 20 seconds.
-fn refused_at_load(dir: &Path, text_of_scene: &str) -> String {
-    let path = dir.join("scene.toml");
-    std::fs::write(&path, text_of_scene).unwrap();
-    let args = [
+/// Runs `path` (a scene or a playlist) headless for two frames, then `extra`, and returns what
+/// was printed, after checking that it was refused as bad input (exit 2) within 20 seconds.
+fn refused(path: &Path, extra: &[&str]) -> String {
+    let mut args = vec![
         "run",
         path.to_str().unwrap(),
         "--output",
         "headless",
         "--frames",
-        "1",
+        "2",
     ];
+    args.extend(extra);
     let out = bounded(&args, Duration::from_secs(20));
     let shown = text(&out);
     assert_eq!(out.status.code(), Some(2), "{shown}");
     shown
+}
+
+/// Writes `text` as `dir/scene.toml` and returns what [`refused`] printed for it.
+fn refused_at_load(dir: &Path, text_of_scene: &str) -> String {
+    let path = dir.join("scene.toml");
+    std::fs::write(&path, text_of_scene).unwrap();
+    refused(&path, &[])
 }
 
 /// Sends SIGTERM to `child` and waits for it, at most 10 seconds.
@@ -209,19 +215,7 @@ fn files_named_by_a_scene_must_be_regular_files() {
             d,
             &format!("[[layer]]\nplugin = \"image\"\nconfig = {{ path = \"{file}\" }}\n"),
         );
-        let out = bounded(
-            &[
-                "run",
-                path.to_str().unwrap(),
-                "--output",
-                "headless",
-                "--frames",
-                "2",
-            ],
-            Duration::from_secs(20),
-        );
-        let shown = text(&out);
-        assert_eq!(out.status.code(), Some(2), "{shown}");
+        let shown = refused(&path, &[]);
         assert!(
             shown.contains(what) && shown.contains("scene.toml:10:"),
             "{shown}"
@@ -240,21 +234,8 @@ fn files_named_by_a_scene_must_be_regular_files() {
     let path = scene(d, "");
     mkfifo(&d.join("metrics"));
     for target in [d.join("metrics").to_str().unwrap(), "/dev/full"] {
-        let out = bounded(
-            &[
-                "run",
-                path.to_str().unwrap(),
-                "--output",
-                "headless",
-                "--frames",
-                "2",
-                "--metrics",
-                target,
-            ],
-            Duration::from_secs(20),
-        );
-        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-        assert!(text(&out).contains("not a regular file"), "{}", text(&out));
+        let shown = refused(&path, &["--metrics", target]);
+        assert!(shown.contains("not a regular file"), "{shown}");
     }
 }
 
@@ -454,13 +435,11 @@ fn counts_and_rates_are_checked_against_their_limits() {
     }
     for fps in ["1e-21", "0.001", "1e9", "nan", "-1"] {
         std::fs::write(&path, CANVAS.replace("fps = 25", &format!("fps = {fps}"))).unwrap();
-        let out = bounded(
-            &["run", p, "--output", "headless", "--frames", "2"],
-            Duration::from_secs(20),
+        let shown = refused(&path, &[]);
+        assert!(
+            shown.contains("fps must be from 0.01 to 1000"),
+            "fps = {fps}: {shown}"
         );
-        let shown = text(&out);
-        assert_eq!(out.status.code(), Some(2), "fps = {fps}: {shown}");
-        assert!(shown.contains("fps must be from 0.01 to 1000"), "{shown}");
     }
 }
 
@@ -482,19 +461,7 @@ fn nested_repeats_cannot_multiply_past_the_entry_cap() {
         )
         .unwrap();
     }
-    let out = bounded(
-        &[
-            "run",
-            d.join("l3.toml").to_str().unwrap(),
-            "--output",
-            "headless",
-            "--frames",
-            "2",
-        ],
-        Duration::from_secs(20),
-    );
-    let shown = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{shown}");
+    let shown = refused(&d.join("l3.toml"), &[]);
     assert!(shown.contains("more than 10000 entries"), "{shown}");
     assert!(shown.contains("l3.toml:3:"), "{shown}");
 }
