@@ -570,12 +570,7 @@ mod tests {
             panic!("decoder exploded")
         }
         let dir = folder("panic", 3);
-        let init = InitCtx {
-            width: 2,
-            height: 2,
-            fps: 10.0,
-            seed: 0,
-        };
+        let init = InitCtx::new(2, 2, 10.0, 0);
         let config = Config {
             path: dir.clone(),
             fps: 10.0,
@@ -670,12 +665,7 @@ mod tests {
             "{{\"path\": {:?}, \"fps\": 1000.0, \"wait\": false, \"tolerance\": 1}}",
             dir.to_str().unwrap()
         );
-        let init = InitCtx {
-            width: 2,
-            height: 2,
-            fps: 1000.0,
-            seed: 0,
-        };
+        let init = InitCtx::new(2, 2, 1000.0, 0);
         let mut r = ImageSequence::new(parse_config(&json).unwrap(), &init).unwrap();
         let (mut px, mut q) = (vec![0u8; 16], DrawQueue::new());
         for i in 0..50 {
@@ -691,12 +681,7 @@ mod tests {
     #[test]
     fn an_empty_folder_or_a_broken_first_frame_is_a_config_error() {
         let dir = folder("empty", 0);
-        let init = InitCtx {
-            width: 2,
-            height: 2,
-            fps: 10.0,
-            seed: 0,
-        };
+        let init = InitCtx::new(2, 2, 10.0, 0);
         let err = new_renderer(&format!("{{\"path\": {:?}}}", dir.to_str().unwrap()), &init)
             .err()
             .unwrap();
