@@ -1,6 +1,7 @@
 //! The memory budget of a scene's frame buffers: what the host allocates for a scene, added up
 //! and checked against [`MEMORY_BUDGET`] at load, before any plugin is created.
 
+use crate::live::Handoff;
 use crate::recording::QueueSpec;
 use crate::scene::{CanvasSpec, LayerSpec, RecorderSpec, Scene};
 
@@ -9,9 +10,6 @@ use crate::scene::{CanvasSpec, LayerSpec, RecorderSpec, Scene};
 /// queue (frames of the final size) and the frames a live output holds. A show in a transition
 /// holds two scenes.
 pub const MEMORY_BUDGET: u64 = 4 << 30;
-
-/// Frames of the final size a live output holds: two waiting, one shown and one being filled.
-pub const OUTPUT_FRAMES: u64 = 4;
 
 /// A scene's frame buffers, in bytes, by what holds them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -81,9 +79,9 @@ impl Buffers {
             processors: resized.iter().map(|&(w, h)| rgba(w, h)).sum(),
             recorders: recorders
                 .iter()
-                .map(|r| r.queue.frames.clamp(1, QueueSpec::MAX_FRAMES) as u64 * frame)
+                .map(|r| QueueSpec::buffers(r.queue.frames) as u64 * frame)
                 .sum(),
-            output: OUTPUT_FRAMES * frame,
+            output: Handoff::BUFFERS as u64 * frame,
         }
     }
 

@@ -118,6 +118,9 @@ pub struct Handoff {
 impl Handoff {
     /// Frames that may wait for the output.
     pub const SLOTS: usize = 2;
+    /// Buffers a live output's handoff holds: the waiting slots, the frame being shown and the
+    /// one being filled (what `budget` counts for an output).
+    pub const BUFFERS: usize = Self::SLOTS + 2;
 
     /// An empty handoff.
     pub fn new() -> Self {
@@ -406,7 +409,7 @@ pub fn run(
     let size = player.frame_size();
     let handoffs: Vec<Handoff> = outputs.iter().map(|_| Handoff::new()).collect();
     for h in &handoffs {
-        h.reserve(Handoff::SLOTS + 2, size.0 as usize * size.1 as usize * 4);
+        h.reserve(Handoff::BUFFERS, size.0 as usize * size.1 as usize * 4);
     }
     let status = Mutex::new(format!(
         "{} · space pause · n/p entry · s screenshot · r record · c clip · q quit",

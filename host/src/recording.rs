@@ -52,6 +52,11 @@ impl QueueSpec {
     pub const DEFAULT_FRAMES: usize = 8;
     /// The most frames a scene may ask for (a bound on memory: 64 frames of 1080p are 530 MB).
     pub const MAX_FRAMES: usize = 64;
+
+    /// The frame buffers a recorder's pool holds for `frames` asked for: 1 to [`Self::MAX_FRAMES`].
+    pub fn buffers(frames: usize) -> usize {
+        frames.clamp(1, QueueSpec::MAX_FRAMES)
+    }
 }
 
 impl Default for QueueSpec {
@@ -294,7 +299,7 @@ impl RecorderThread {
         when_full: WhenFull,
         finish_deadline: std::time::Duration,
     ) -> RecorderThread {
-        let frames = frames.clamp(1, QueueSpec::MAX_FRAMES);
+        let frames = QueueSpec::buffers(frames);
         let describe = object.describe().to_string();
         let (jobs, rx) = mpsc::sync_channel::<Job>(frames + CONTROL_SLOTS);
         let (free_tx, free) = mpsc::sync_channel::<Vec<u8>>(frames);
