@@ -225,18 +225,6 @@ pub fn load_file(path: &Path) -> Result<LoadedPlugin, LoadError> {
     })
 }
 
-/// The first `*.rlib` file in `dir`, by name, if any.
-fn rlib_in(dir: &Path) -> Option<String> {
-    let mut rlibs: Vec<String> = std::fs::read_dir(dir)
-        .ok()?
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".rlib"))
-        .collect();
-    rlibs.sort();
-    rlibs.into_iter().next()
-}
-
 /// The root module of the library `header`, once its API version and layouts are known to be
 /// ones this host can drive (`docs/abi.md`).
 fn init_older_or_same(header: &'static LibHeader, path: &Path) -> Result<PluginModRef, LoadError> {
@@ -338,21 +326,25 @@ impl Registry {
                 return;
             }
         };
-        let mut files: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.extension()
-                    .is_some_and(|x| x == std::env::consts::DLL_EXTENSION)
-                    && p.is_file()
-            })
+        let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        paths.sort();
+        let has = |p: &Path, ext: &str| p.extension().is_some_and(|x| x == ext) && p.is_file();
+        let files: Vec<PathBuf> = paths
+            .iter()
+            .filter(|p| has(p, std::env::consts::DLL_EXTENSION))
+            .cloned()
             .collect();
-        files.sort();
+        // Nothing loadable, but a Rust library: the crate was built without `cdylib`.
         if files.is_empty()
-            && let Some(rlib) = rlib_in(dir)
+            && let Some(rlib) = paths.iter().find(|p| has(p, "rlib"))
         {
             self.failures.push(LoadError::OnlyRlib {
                 path: dir.to_path_buf(),
-                rlib,
+                rlib: rlib
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned(),
             });
         }
         for file in files {
