@@ -13,15 +13,6 @@ fn bound(b: &ROption<f64>) -> Option<f64> {
     (*b).into_option()
 }
 
-/// A bound as people write it: `0.1`, `100000`, `1e-12`.
-fn number(x: f64) -> String {
-    if x != 0.0 && (x.abs() < 1e-4 || x.abs() >= 1e9) {
-        format!("{x:e}")
-    } else {
-        format!("{x}")
-    }
-}
-
 /// The scene-file table a factory's objects are declared in.
 pub fn table_name(kind: PluginKind) -> &'static str {
     match kind {
@@ -57,12 +48,8 @@ pub fn describe(plugin: &LoadedPlugin) -> String {
         if factory.fields.is_empty() {
             let _ = writeln!(s, "  (no config fields)");
         } else {
-            let range = |f: &marquee_plugin_api::FieldSpec| match (bound(&f.min), bound(&f.max)) {
-                (Some(lo), Some(hi)) => format!("{} to {}", number(lo), number(hi)),
-                (Some(lo), None) => format!("at least {}", number(lo)),
-                (None, Some(hi)) => format!("at most {}", number(hi)),
-                (None, None) => "-".into(),
-            };
+            let range =
+                |f: &marquee_plugin_api::FieldSpec| crate::fields::range(f).unwrap_or_else(|| "-".into());
             let name_w = factory
                 .fields
                 .iter()

@@ -94,11 +94,30 @@ fn in_range(field: &FieldSpec, x: f64) -> bool {
 
 /// " from 0 to 1", " of at least 1", " of at most 9", or nothing.
 fn range_text(field: &FieldSpec) -> String {
+    match (range(field), field.min.into_option().zip(field.max.into_option())) {
+        (Some(r), Some(_)) => format!(" from {r}"),
+        (Some(r), None) => format!(" of {r}"),
+        (None, _) => String::new(),
+    }
+}
+
+/// The range a field declares, as people write it ("0 to 1", "at least 1", "at most 9"), if it
+/// declares one.
+pub fn range(field: &FieldSpec) -> Option<String> {
     match (field.min.into_option(), field.max.into_option()) {
-        (Some(min), Some(max)) => format!(" from {min} to {max}"),
-        (Some(min), None) => format!(" of at least {min}"),
-        (None, Some(max)) => format!(" of at most {max}"),
-        (None, None) => String::new(),
+        (Some(lo), Some(hi)) => Some(format!("{} to {}", number(lo), number(hi))),
+        (Some(lo), None) => Some(format!("at least {}", number(lo))),
+        (None, Some(hi)) => Some(format!("at most {}", number(hi))),
+        (None, None) => None,
+    }
+}
+
+/// A bound as people write it: `0.1`, `100000`, `1e-12`.
+fn number(x: f64) -> String {
+    if x != 0.0 && (x.abs() < 1e-4 || x.abs() >= 1e9) {
+        format!("{x:e}")
+    } else {
+        format!("{x}")
     }
 }
 
