@@ -334,9 +334,9 @@ fn a_reader_that_goes_away_ends_the_listing_quietly() {
     }
 }
 
-/// Traces `CANVAS` for 6 frames into `dir/trace` and returns the trace directory.
-fn small_trace(dir: &Path) -> std::path::PathBuf {
-    let path = scene(dir, "");
+/// Traces `CANVAS` plus `rest` for 6 frames into `dir/trace` and returns the trace directory.
+fn small_trace(dir: &Path, rest: &str) -> std::path::PathBuf {
+    let path = scene(dir, rest);
     let trace = dir.join("trace");
     let out = marquee(&[
         "trace",
@@ -359,7 +359,7 @@ fn verify(trace: &Path) -> (Option<i32>, String) {
 #[test]
 fn verify_refuses_hostile_traces_cleanly() {
     let dir = tempfile::tempdir().unwrap();
-    let trace = small_trace(dir.path());
+    let trace = small_trace(dir.path(), "");
     let index_path = trace.join("index.json");
     let index: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&index_path).unwrap()).unwrap();
@@ -469,20 +469,10 @@ fn nested_repeats_cannot_multiply_past_the_entry_cap() {
 #[test]
 fn a_mismatch_shows_the_gif_frame_of_that_index() {
     let dir = tempfile::tempdir().unwrap();
-    let path = scene(
+    let trace = small_trace(
         dir.path(),
         "[[layer]]\nplugin = \"random-pixels\"\nconfig = { count = 40 }\n",
     );
-    let trace = dir.path().join("trace");
-    let out = marquee(&[
-        "trace",
-        path.to_str().unwrap(),
-        "--frames",
-        "6",
-        "--out",
-        trace.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", text(&out));
     // Frame 3's rendered hash no longer matches: verify must show the GIF's frame 3 beside it.
     let index_path = trace.join("index.json");
     let mut index: serde_json::Value =
