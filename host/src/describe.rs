@@ -3,15 +3,11 @@
 
 use std::fmt::Write as _;
 
-use marquee_plugin_api::abi_stable::std_types::ROption;
-use marquee_plugin_api::{FactorySpec, PluginKind};
+use marquee_plugin_api::{ConfigField, PluginKind};
 use serde_json::{Value, json};
 
+use crate::fields::{FactoryConfig, constraint};
 use crate::registry::{LoadedPlugin, Registry};
-
-fn bound(b: &ROption<f64>) -> Option<f64> {
-    (*b).into_option()
-}
 
 /// The scene-file table a factory's objects are declared in.
 pub fn table_name(kind: PluginKind) -> &'static str {
@@ -22,15 +18,26 @@ pub fn table_name(kind: PluginKind) -> &'static str {
     }
 }
 
-/// A scene snippet using `plugin`'s factory with every field at its default.
-pub fn example_snippet(plugin: &LoadedPlugin, factory: &FactorySpec) -> String {
-    let table = table_name(factory.kind);
+/// A field's default as a scene writes it, or `-` for an optional field with none.
+fn default_text(f: &ConfigField) -> String {
+    if f.default.is_null() {
+        "-".into()
+    } else {
+        // Defaults are JSON scalars or arrays, which are valid TOML as they are.
+        f.default.to_string()
+    }
+}
+
+/// A scene snippet using `plugin`'s factory with every field at its default (an optional field
+/// with none is left out).
+pub fn example_snippet(plugin: &LoadedPlugin, config: &FactoryConfig) -> String {
+    let table = table_name(config.kind);
     let mut s = format!("[[{table}]]\nplugin = \"{}\"\n", plugin.id());
-    if !factory.fields.is_empty() {
+    let set: Vec<&ConfigField> = config.fields.iter().filter(|f| !f.default.is_null()).collect();
+    if !set.is_empty() {
         let _ = writeln!(s, "[{table}.config]");
-        for f in factory.fields.iter() {
-            // Field defaults are JSON scalars or arrays, which are valid TOML as they are.
-            let _ = writeln!(s, "{} = {}", f.name, f.default);
+        for f in set {
+            let _ = writeln!(s, "{} = {}", f.name, default_text(f));
         }
     }
     s
@@ -43,74 +50,68 @@ pub fn describe(plugin: &LoadedPlugin) -> String {
         "{} {} (ABI {}, {})\n{}\n",
         m.id, m.version, m.abi, plugin.origin, m.description
     );
-    for factory in m.factories.iter() {
+    for (factory, config) in m.factories.iter().zip(&plugin.configs) {
         let _ = writeln!(s, "\n{}: {}", factory.kind, factory.doc);
-        if factory.fields.is_empty() {
+        if config.fields.is_empty() {
             let _ = writeln!(s, "  (no config fields)");
         } else {
-            let range =
-                |f: &marquee_plugin_api::FieldSpec| crate::fields::range(f).unwrap_or_else(|| "-".into());
-            let name_w = factory
-                .fields
-                .iter()
-                .map(|f| f.name.len())
-                .max()
-                .unwrap_or(0)
-                .max(5);
-            let default_w = factory
-                .fields
-                .iter()
-                .map(|f| f.default.len())
-                .max()
-                .unwrap_or(0)
-                .max(7);
-            let range_w = factory
-                .fields
-                .iter()
-                .map(|f| range(f).len())
-                .max()
-                .unwrap_or(0)
-                .max(5);
+            let accepts = |f: &ConfigField| constraint(f).unwrap_or_else(|| "-".into());
+            let width = |min: usize, text: &dyn Fn(&ConfigField) -> String| {
+                config
+                    .fields
+                    .iter()
+                    .map(|f| text(f).chars().count())
+                    .max()
+                    .unwrap_or(0)
+                    .max(min)
+            };
+            let name_w = width(5, &|f| f.name.clone());
+            let default_w = width(7, &default_text);
+            let range_w = width(5, &accepts);
             let _ = writeln!(
                 s,
                 "  {:<name_w$}  {:<6}  {:<default_w$}  {:<range_w$}  doc",
                 "field", "type", "default", "range"
             );
-            for f in factory.fields.iter() {
+            for f in &config.fields {
                 let _ = writeln!(
                     s,
                     "  {:<name_w$}  {:<6}  {:<default_w$}  {:<range_w$}  {}",
                     f.name,
                     f.ty.as_str(),
-                    f.default,
-                    range(f),
+                    default_text(f),
+                    accepts(f),
                     f.doc
                 );
             }
         }
-        let _ = write!(s, "\nexample:\n{}", example_snippet(plugin, factory));
+        let _ = write!(s, "\nexample:\n{}", example_snippet(plugin, config));
     }
     s
 }
 
-/// One plugin as JSON: manifest, origin, and fields with their defaults parsed.
+/// One plugin as JSON: manifest, origin, and each factory's fields and config schema.
 pub fn plugin_json(plugin: &LoadedPlugin) -> Value {
     let m = &plugin.manifest;
     let factories: Vec<Value> = m
         .factories
         .iter()
-        .map(|f| {
-            let fields: Vec<Value> = f
+        .zip(&plugin.configs)
+        .map(|(f, config)| {
+            let fields: Vec<Value> = config
                 .fields
                 .iter()
                 .map(|x| {
                     json!({
-                        "name": x.name.as_str(),
+                        "name": x.name,
                         "type": x.ty.as_str(),
-                        "default": serde_json::from_str::<Value>(&x.default).unwrap_or_else(|_| Value::String(x.default.to_string())),
-                        "min": bound(&x.min),
-                        "max": bound(&x.max),
-                        "doc": x.doc.as_str(),
+                        "default": x.default,
+                        "min": x.min,
+                        "max": x.max,
+                        "allowed": x.allowed,
+                        "min_items": x.min_items,
+                        "max_items": x.max_items,
+                        "doc": x.doc,
                     })
                 })
                 .collect();
@@ -118,7 +119,8 @@ pub fn plugin_json(plugin: &LoadedPlugin) -> Value {
                 "kind": f.kind.as_str(),
                 "doc": f.doc.as_str(),
                 "fields": fields,
-                "example": example_snippet(plugin, f),
+                "schema": config.schema,
+                "example": example_snippet(plugin, config),
             })
         })
         .collect();
@@ -153,7 +155,7 @@ mod tests {
     fn every_builtin_example_snippet_is_a_valid_scene() {
         let registry = Registry::builtin();
         for p in registry.plugins() {
-            for f in p.manifest.factories.iter() {
+            for f in &p.configs {
                 let mut text = format!("[canvas]\nwidth = 8\nheight = 8\n{}", example_snippet(p, f));
                 if f.kind == PluginKind::Recorder {
                     // A required path has an empty default; give it one.
@@ -178,7 +180,7 @@ mod tests {
             .lines()
             .find(|l| l.trim_start().starts_with("max_iter"))
             .unwrap();
-        for part in ["int", "100", "1 to 100000", "iterations before"] {
+        for part in ["int", "100", "1 to 100000", "Iterations before"] {
             assert!(line.contains(part), "{line}");
         }
         assert!(

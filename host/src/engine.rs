@@ -987,22 +987,14 @@ fn plugin_error(scene: &Scene, spec: &StageSpec, kind: PluginKind, e: PluginErro
     let mut d: Diagnostic = src.diag(what, Some(span));
     if let Some(f) = e.field().and_then(|f| {
         let head = f.split(['.', '[']).next().unwrap_or(f);
-        spec.plugin
-            .manifest
-            .factory(kind)?
-            .fields
-            .iter()
-            .find(|x| x.name.as_str() == head)
+        spec.plugin.config(kind)?.field(head)
     }) {
-        let mut hint = format!("`{}` is a {} (default {})", f.name, f.ty.as_str(), f.default);
-        if let (
-            marquee_plugin_api::abi_stable::std_types::RSome(lo),
-            marquee_plugin_api::abi_stable::std_types::RSome(hi),
-        ) = (f.min, f.max)
-        {
-            hint.push_str(&format!(", from {lo} to {hi}"));
-        }
-        d = d.help(format!("{hint}: {}", f.doc));
+        d = d.help(format!(
+            "`{}` must be {}: {}",
+            f.name,
+            crate::fields::expected(f),
+            f.doc
+        ));
     }
     SceneError::Plugin(Box::new(d))
 }

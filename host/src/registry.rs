@@ -16,6 +16,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::fields::FactoryConfig;
 use abi_stable::StableAbi;
 use abi_stable::abi_stability::check_layout_compatibility;
 use abi_stable::library::{IsLayoutChecked, LibHeader, LibraryError, lib_header_from_path};
@@ -48,6 +49,8 @@ pub struct LoadedPlugin {
     pub module: PluginModRef,
     /// Where it came from.
     pub origin: Origin,
+    /// Each factory's config, in the manifest's order.
+    pub configs: Vec<FactoryConfig>,
 }
 
 impl fmt::Debug for LoadedPlugin {
@@ -69,6 +72,31 @@ impl LoadedPlugin {
     /// Whether it offers a factory of `kind`.
     pub fn provides(&self, kind: PluginKind) -> bool {
         self.manifest.factory(kind).is_some()
+    }
+
+    /// The config of its factory of `kind`.
+    pub fn config(&self, kind: PluginKind) -> Option<&FactoryConfig> {
+        self.configs.iter().find(|c| c.kind == kind)
+    }
+
+    /// A plugin from its root module: its manifest read, each factory's config read and checked
+    /// (`Err` gives the plugin's id and what it declares wrongly).
+    fn new(module: PluginModRef, origin: Origin) -> Result<Self, (String, String)> {
+        let manifest = (module.manifest())();
+        let configs = manifest
+            .factories
+            .iter()
+            .map(|f| FactoryConfig::read(&module, f))
+            .collect::<Result<Vec<_>, _>>();
+        match configs {
+            Ok(configs) => Ok(LoadedPlugin {
+                manifest,
+                module,
+                origin,
+                configs,
+            }),
+            Err(why) => Err((manifest.id.to_string(), why)),
+        }
     }
 }
 
@@ -211,17 +239,10 @@ pub fn load_file(path: &Path) -> Result<LoadedPlugin, LoadError> {
             host: ABI_VERSION,
         });
     }
-    if let Err(why) = crate::fields::check_defaults(&manifest) {
-        return Err(LoadError::BadManifest {
-            path: path.to_path_buf(),
-            id: manifest.id.to_string(),
-            why,
-        });
-    }
-    Ok(LoadedPlugin {
-        manifest,
-        module,
-        origin: Origin::File(path.to_path_buf()),
+    LoadedPlugin::new(module, Origin::File(path.to_path_buf())).map_err(|(id, why)| LoadError::BadManifest {
+        path: path.to_path_buf(),
+        id,
+        why,
     })
 }
 
@@ -304,14 +325,15 @@ impl Registry {
     }
 
     /// Adds a plugin from its root module (an rlib linked into this program).
+    ///
+    /// # Panics
+    /// If the plugin declares a config it cannot mean (a default outside its own range): a
+    /// mistake in a program's own code, which the test of every built-in finds.
     pub fn add_module(&mut self, module: PluginModRef, origin: Origin) {
-        let manifest = (module.manifest())();
-        self.plugins.retain(|p| p.id() != manifest.id.as_str());
-        self.plugins.push(Arc::new(LoadedPlugin {
-            manifest,
-            module,
-            origin,
-        }));
+        let plugin = LoadedPlugin::new(module, origin)
+            .unwrap_or_else(|(id, why)| panic!("linked-in plugin `{id}` is declared wrongly: {why}"));
+        self.plugins.retain(|p| p.id() != plugin.id());
+        self.plugins.push(Arc::new(plugin));
     }
 
     /// Loads every plugin file in `dir`, recording failures.

@@ -683,8 +683,7 @@ fn resolve_recorders(
         }
         let spec = stage
             .plugin
-            .manifest
-            .factory(PluginKind::Recorder)
+            .config(PluginKind::Recorder)
             .expect("resolved as a recorder");
         let mut outputs = Vec::new();
         if let Some(config) = &r.config {
@@ -742,7 +741,7 @@ fn resolve_stage(
         d = d.help(format!("known {kind}s: {}", known.join(", ")));
         return Err(d.help("`marquee plugins` lists every plugin and where it came from"));
     };
-    let spec = found.manifest.factory(kind).expect("checked by provides()");
+    let spec = found.config(kind).expect("checked by provides()");
     let mut table = config.as_ref().map(|c| c.get_ref().clone()).unwrap_or_default();
     // Path fields are relative to the scene file: resolve them here, so plugins get usable paths
     // whatever the working directory. A recorder's are output paths: the engine resolves those
@@ -762,7 +761,7 @@ fn resolve_stage(
         }
     }
     for key in table.keys() {
-        if !spec.fields.iter().any(|f| f.name.as_str() == key.as_str()) {
+        if spec.field(key).is_none() {
             let span = config.as_ref().map(|c| source.key_span(key, c.span()));
             let valid: Vec<&str> = spec.fields.iter().map(|f| f.name.as_str()).collect();
             let mut d = source.diag(format!("plugin `{name}` has no config field `{key}`"), span);
@@ -771,20 +770,18 @@ fn resolve_stage(
             }
             return Err(d
                 .help(format!("valid fields: {}", valid.join(", ")))
-                .help(format!("`marquee plugins` describes `{name}`'s fields")));
+                .help(format!("`marquee plugins describe {name}` describes its fields")));
         }
     }
     // What the plugin declares is enforced here, before its factory sees the config.
-    for field in spec.fields.iter() {
-        if let Some(value) = table.get(field.name.as_str())
-            && let Err(e) = crate::fields::check(field, value)
-        {
-            let span = config.as_ref().map(|c| source.key_span(&e.field, c.span()));
-            return Err(source
-                .diag(format!("plugin `{name}`: {e}"), span)
-                .help(format!("`{}`: {}", field.name, field.doc))
-                .help(format!("`marquee plugins` describes `{name}`'s fields")));
+    if let Err(e) = spec.check(&table) {
+        let key = e.field.split(['.', '[']).next().unwrap_or(&e.field);
+        let span = config.as_ref().map(|c| source.key_span(key, c.span()));
+        let mut d = source.diag(format!("plugin `{name}`: {e}"), span);
+        if let Some(field) = spec.field(key) {
+            d = d.help(format!("`{}`: {}", field.name, field.doc));
         }
+        return Err(d.help(format!("`marquee plugins describe {name}` describes its fields")));
     }
     let id = match id {
         Some(id) => id.to_string(),

@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::canvas::Canvas;
+use crate::config::{ConfigField, FieldSource};
 use crate::error::PluginError;
 use crate::manifest::{AbiVersion, FactorySpec, FieldSpec, FieldType, Manifest, PluginKind, ABI_VERSION};
 use crate::module::{
@@ -172,6 +173,18 @@ impl Field {
         self.max = Some(max);
         self
     }
+
+    /// The field as a manifest carries it.
+    pub fn spec(&self) -> FieldSpec {
+        FieldSpec {
+            name: self.name.into(),
+            ty: self.ty,
+            default: self.default.into(),
+            min: self.min.map_or(RNone, RSome),
+            max: self.max.map_or(RNone, RSome),
+            doc: self.doc.into(),
+        }
+    }
 }
 
 /// Makes a renderer from its JSON config.
@@ -182,19 +195,25 @@ pub type ProcessorCtor = fn(&str, &InitCtx) -> Result<Box<dyn ProcessorPlugin>, 
 pub type RecorderCtor = fn(&str, &InitCtx) -> Result<Box<dyn RecorderPlugin>, PluginError>;
 
 /// A factory of one kind: its doc, its fields and its constructor.
+///
+/// `fields` is [`fields_of::<Config>`](crate::fields_of) (with `F` = [`DerivedFields`]): the
+/// config struct states every field once. A `&[Field]` list, the style before ABI 1.4, still
+/// builds.
 #[derive(Debug, Clone, Copy)]
-pub struct Factory<C> {
+pub struct Factory<C, F = &'static [Field]> {
     /// What the objects do.
     pub doc: &'static str,
     /// The config fields accepted.
-    pub fields: &'static [Field],
-    /// Builds an object; it parses and validates the JSON config.
+    pub fields: F,
+    /// Builds an object from JSON config that the host has already checked against `fields`.
     pub new: C,
 }
 
-/// A whole plugin, declared as a `const` and handed to [`crate::declare_plugin!`].
+/// A whole plugin, declared as a `const` and handed to [`crate::declare_plugin!`]: a
+/// `PluginDef<DerivedFields>` when its factories name their config types with
+/// [`fields_of`](crate::fields_of).
 #[derive(Debug, Clone, Copy)]
-pub struct PluginDef {
+pub struct PluginDef<F: FieldSource = &'static [Field]> {
     /// Unique id, as scene files name it.
     pub id: &'static str,
     /// The plugin's version; use `env!("CARGO_PKG_VERSION")`.
@@ -202,14 +221,14 @@ pub struct PluginDef {
     /// One line for people.
     pub description: &'static str,
     /// The renderer factory, if any.
-    pub renderer: Option<Factory<RendererCtor>>,
+    pub renderer: Option<Factory<RendererCtor, F>>,
     /// The processor factory, if any.
-    pub processor: Option<Factory<ProcessorCtor>>,
+    pub processor: Option<Factory<ProcessorCtor, F>>,
     /// The recorder factory, if any.
-    pub recorder: Option<Factory<RecorderCtor>>,
+    pub recorder: Option<Factory<RecorderCtor, F>>,
 }
 
-impl PluginDef {
+impl<F: FieldSource> PluginDef<F> {
     /// The manifest this definition describes.
     pub fn manifest(&self) -> Manifest {
         self.manifest_for(ABI_VERSION)
@@ -217,32 +236,25 @@ impl PluginDef {
 
     /// The manifest, claiming ABI version `abi` (test fixtures use this to fake old builds).
     pub fn manifest_for(&self, abi: AbiVersion) -> Manifest {
-        fn spec(kind: PluginKind, doc: &str, fields: &[Field]) -> FactorySpec {
+        fn spec<F: FieldSource>(kind: PluginKind, doc: &str, fields: &F) -> FactorySpec {
             FactorySpec {
                 kind,
                 doc: doc.into(),
-                fields: fields
+                fields: crate::config::fields(&fields.schema())
                     .iter()
-                    .map(|f| FieldSpec {
-                        name: f.name.into(),
-                        ty: f.ty,
-                        default: f.default.into(),
-                        min: f.min.map_or(RNone, RSome),
-                        max: f.max.map_or(RNone, RSome),
-                        doc: f.doc.into(),
-                    })
+                    .map(ConfigField::spec)
                     .collect(),
             }
         }
         let mut factories = RVec::new();
         if let Some(f) = &self.renderer {
-            factories.push(spec(PluginKind::Renderer, f.doc, f.fields));
+            factories.push(spec(PluginKind::Renderer, f.doc, &f.fields));
         }
         if let Some(f) = &self.processor {
-            factories.push(spec(PluginKind::Processor, f.doc, f.fields));
+            factories.push(spec(PluginKind::Processor, f.doc, &f.fields));
         }
         if let Some(f) = &self.recorder {
-            factories.push(spec(PluginKind::Recorder, f.doc, f.fields));
+            factories.push(spec(PluginKind::Recorder, f.doc, &f.fields));
         }
         Manifest {
             id: self.id.into(),
@@ -253,7 +265,23 @@ impl PluginDef {
         }
     }
 
-    /// Builds the root module for this definition. [`crate::declare_plugin!`] calls this once.
+    /// The JSON Schema of the config of the factory of `kind`, as text; empty when the plugin
+    /// has no such factory.
+    pub fn config_schema(&self, kind: PluginKind) -> String {
+        let fields = match kind {
+            PluginKind::Renderer => self.renderer.map(|f| f.fields),
+            PluginKind::Processor => self.processor.map(|f| f.fields),
+            PluginKind::Recorder => self.recorder.map(|f| f.fields),
+        };
+        fields.map_or_else(String::new, |f| f.schema().to_string())
+    }
+}
+
+/// Building the root module, which does not depend on how the fields are stated (so
+/// `PluginDef::into_module` needs no type annotation).
+impl PluginDef {
+    /// Builds a root module whose factories' configs are described by their manifest's field
+    /// lists only (no schema function): what hand-built modules written before ABI 1.4 call.
     /// The three functions must forward to [`new_renderer`], [`new_processor`], [`new_recorder`].
     pub fn into_module(
         manifest: extern "C" fn() -> Manifest,
@@ -261,11 +289,27 @@ impl PluginDef {
         new_processor: crate::NewProcessor,
         new_recorder: crate::NewRecorder,
     ) -> PluginModRef {
+        extern "C" fn no_schema(_: PluginKind) -> RString {
+            RString::new()
+        }
+        Self::into_module_with_schema(manifest, new_renderer, new_processor, new_recorder, no_schema)
+    }
+
+    /// Builds the root module for this definition. [`crate::declare_plugin!`] calls this once;
+    /// `config_schema` forwards to [`config_schema`].
+    pub fn into_module_with_schema(
+        manifest: extern "C" fn() -> Manifest,
+        new_renderer: crate::NewRenderer,
+        new_processor: crate::NewProcessor,
+        new_recorder: crate::NewRecorder,
+        config_schema: crate::ConfigSchema,
+    ) -> PluginModRef {
         PluginMod {
             manifest,
             new_renderer,
             new_processor,
             new_recorder,
+            config_schema,
         }
         .leak_into_prefix()
     }
@@ -429,12 +473,16 @@ impl Recorder for RecorderAdapter {
     }
 }
 
-fn missing(def: &PluginDef, kind: PluginKind) -> PluginError {
+fn missing<F: FieldSource>(def: &PluginDef<F>, kind: PluginKind) -> PluginError {
     PluginError::unsupported(format!("plugin `{}` has no {kind} factory", def.id))
 }
 
 /// The body of a plugin's exported renderer factory: panics caught, errors typed.
-pub fn new_renderer(def: &PluginDef, config: RStr<'_>, init: &InitCtx) -> RResult<RendererBox, PluginError> {
+pub fn new_renderer<F: FieldSource>(
+    def: &PluginDef<F>,
+    config: RStr<'_>,
+    init: &InitCtx,
+) -> RResult<RendererBox, PluginError> {
     guard(|| {
         let f = def.renderer.ok_or_else(|| missing(def, PluginKind::Renderer))?;
         let obj = (f.new)(config.as_str(), init)?;
@@ -443,8 +491,8 @@ pub fn new_renderer(def: &PluginDef, config: RStr<'_>, init: &InitCtx) -> RResul
 }
 
 /// The body of a plugin's exported processor factory.
-pub fn new_processor(
-    def: &PluginDef,
+pub fn new_processor<F: FieldSource>(
+    def: &PluginDef<F>,
     config: RStr<'_>,
     init: &InitCtx,
 ) -> RResult<ProcessorBox, PluginError> {
@@ -456,12 +504,24 @@ pub fn new_processor(
 }
 
 /// The body of a plugin's exported recorder factory.
-pub fn new_recorder(def: &PluginDef, config: RStr<'_>, init: &InitCtx) -> RResult<RecorderBox, PluginError> {
+pub fn new_recorder<F: FieldSource>(
+    def: &PluginDef<F>,
+    config: RStr<'_>,
+    init: &InitCtx,
+) -> RResult<RecorderBox, PluginError> {
     guard(|| {
         let f = def.recorder.ok_or_else(|| missing(def, PluginKind::Recorder))?;
         let obj = (f.new)(config.as_str(), init)?;
         Ok(Recorder_TO::from_value(RecorderAdapter(obj), TD_Opaque))
     })
+}
+
+/// The body of a plugin's exported config schema function: the schema's text, or empty when
+/// the plugin has no factory of `kind` (or its schema function panicked).
+pub fn config_schema<F: FieldSource>(def: &PluginDef<F>, kind: PluginKind) -> RString {
+    catch_unwind(AssertUnwindSafe(|| def.config_schema(kind)))
+        .unwrap_or_default()
+        .into()
 }
 
 /// Renders frame `index` of `renderer` on a fresh, transparent `init.width × init.height` surface
@@ -503,6 +563,10 @@ pub fn parse_config<T: DeserializeOwned>(json: &str) -> Result<T, PluginError> {
 }
 
 /// Checks a numeric field against its declared range, with a message that names the bounds.
+#[deprecated(
+    since = "1.4.0",
+    note = "the host checks every declared range before the factory runs: state it once, as `#[schemars(range(..))]` on the config field"
+)]
 pub fn check_range(field: &str, value: f64, min: f64, max: f64) -> Result<(), PluginError> {
     if value.is_finite() && (min..=max).contains(&value) {
         Ok(())
@@ -533,6 +597,10 @@ pub fn defaults_json(fields: &[Field]) -> String {
 /// every field of `T` is declared and nothing else is, and the declared defaults parse to
 /// `T::default()`. The host refuses undeclared keys and `marquee plugins describe` prints the
 /// declarations, so they must not drift from the struct.
+#[deprecated(
+    since = "1.4.0",
+    note = "name the config type with `fields: fields_of::<Config>`: the fields are derived from it and cannot drift"
+)]
 pub fn check_fields<T>(fields: &[Field]) -> Result<(), String>
 where
     T: DeserializeOwned + Serialize + Default + PartialEq + std::fmt::Debug,
@@ -610,9 +678,18 @@ macro_rules! declare_plugin {
             ) -> RResult<$crate::RecorderBox, $crate::PluginError> {
                 $crate::author::new_recorder(&$def, c, i)
             }
+            extern "C" fn config_schema(kind: $crate::PluginKind) -> $crate::abi_stable::std_types::RString {
+                $crate::author::config_schema(&$def, kind)
+            }
             static MODULE: ::std::sync::OnceLock<$crate::PluginModRef> = ::std::sync::OnceLock::new();
             *MODULE.get_or_init(|| {
-                $crate::PluginDef::into_module(manifest, new_renderer, new_processor, new_recorder)
+                <$crate::PluginDef>::into_module_with_schema(
+                    manifest,
+                    new_renderer,
+                    new_processor,
+                    new_recorder,
+                    config_schema,
+                )
             })
         }
     };

@@ -56,7 +56,7 @@ pub fn check_size(what: &str, w: u32, h: u32, max_bytes: u64) -> Result<(), Stri
 }
 
 /// How the image is sized to the layer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Fit {
     /// As large as fits whole, aspect kept, centred.

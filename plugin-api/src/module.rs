@@ -23,7 +23,7 @@ use abi_stable::{declare_root_module_statics, package_version_strings, sabi_trai
 
 use crate::canvas::Canvas;
 use crate::error::PluginError;
-use crate::manifest::Manifest;
+use crate::manifest::{Manifest, PluginKind};
 use crate::pixel::PixelOp;
 use crate::types::{Events, FrameCtx, FrameMeta, InitCtx};
 
@@ -207,7 +207,14 @@ pub struct PluginMod {
     /// Makes a recorder. Fields added in later minor versions go below this one.
     #[sabi(last_prefix_field)]
     pub new_recorder: extern "C" fn(RStr<'_>, &InitCtx) -> RResult<RecorderBox, PluginError>,
+    /// ABI 1.4: the JSON Schema of the config of the factory of a kind, as text. A plugin built
+    /// for 1.0 to 1.3 has no entry, and an empty answer states no schema: the host then reads
+    /// the manifest's field list instead (`config::schema_of_specs`).
+    pub config_schema: extern "C" fn(PluginKind) -> RString,
 }
+
+/// Gives the JSON Schema of a factory's config as text (ABI 1.4).
+pub type ConfigSchema = extern "C" fn(PluginKind) -> RString;
 
 impl RootModule for PluginModRef {
     declare_root_module_statics! {PluginModRef}

@@ -143,6 +143,25 @@ impl Serialize for Rgba {
     }
 }
 
+impl schemars::JsonSchema for Rgba {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Color".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    /// Text in the form [`Rgba::parse`] reads, marked `"format": "color"`.
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "format": "color",
+            "pattern": "^#?([0-9a-fA-F]{6}|[0-9a-fA-F]{8})$",
+        })
+    }
+}
+
 /// A rectangle in pixels; parts outside the surface are clipped when drawn.
 #[repr(C)]
 #[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq)]

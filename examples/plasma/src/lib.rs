@@ -8,42 +8,39 @@
 //! depend only on the frame index, the seed and the config.
 
 use marquee_plugin_api::{
-    Canvas, Factory, Field, FieldType, FrameCtx, InitCtx, PluginDef, PluginError, RendererPlugin,
-    check_range, declare_plugin, export_plugin, parse_config,
+    Canvas, DerivedFields, Factory, FrameCtx, InitCtx, PluginDef, PluginError, RendererPlugin,
+    declare_plugin, export_plugin, fields_of, parse_config,
 };
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use smart_default::SmartDefault;
 
 /// The plugin's definition.
-pub const PLUGIN: PluginDef = PluginDef {
+pub const PLUGIN: PluginDef<DerivedFields> = PluginDef {
     id: "plasma",
     version: env!("CARGO_PKG_VERSION"),
     description: "demo-scene plasma",
     renderer: Some(Factory {
         doc: "Sum of four sine waves over x, y and time, mapped through a cyclic palette.",
-        fields: &[
-            Field::new("speed", FieldType::Float, "1.0", "time scale").range(0.0, 100.0),
-            Field::new("scale", FieldType::Float, "1.0", "spatial frequency").range(0.01, 100.0),
-        ],
+        fields: fields_of::<Config>,
         new,
     }),
     processor: None,
     recorder: None,
 };
 
-#[derive(Deserialize)]
+/// The config: each field stated once (doc, default, range); the host shows and checks these.
+#[derive(Deserialize, Serialize, JsonSchema, SmartDefault)]
 #[serde(default, deny_unknown_fields)]
 struct Config {
+    /// Time scale.
+    #[default(1.0)]
+    #[schemars(range(min = 0, max = 100))]
     speed: f64,
+    /// Spatial frequency.
+    #[default(1.0)]
+    #[schemars(range(min = 0.01, max = 100))]
     scale: f64,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            speed: 1.0,
-            scale: 1.0,
-        }
-    }
 }
 
 struct Plasma {
@@ -54,8 +51,6 @@ struct Plasma {
 
 fn new(json: &str, init: &InitCtx) -> Result<Box<dyn RendererPlugin>, PluginError> {
     let config: Config = parse_config(json)?;
-    check_range("speed", config.speed, 0.0, 100.0)?;
-    check_range("scale", config.scale, 0.01, 100.0)?;
     let mut sine = [0u8; 256];
     for (i, s) in sine.iter_mut().enumerate() {
         *s = (127.5 + 127.5 * (i as f64 / 256.0 * std::f64::consts::TAU).sin()).round() as u8;

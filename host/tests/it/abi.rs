@@ -12,7 +12,12 @@ use std::process::Command;
 use crate::util::{marquee, root, text};
 
 /// The earlier minors of this major, each with the commit that released it.
-const EARLIER_MINORS: &[(&str, &str)] = &[("1.0", "1b9d685"), ("1.1", "0186acf"), ("1.2", "efb7536")];
+const EARLIER_MINORS: &[(&str, &str)] = &[
+    ("1.0", "1b9d685"),
+    ("1.1", "0186acf"),
+    ("1.2", "efb7536"),
+    ("1.3", "b23c8fe"),
+];
 
 /// The fixture's scene: its renderer on a layer, its processor, its recorder.
 const SCENE: &str = r#"fps = 10

@@ -304,9 +304,21 @@ fn the_host_enforces_the_fields_a_plugin_declares_before_its_factory_runs() {
         ),
         (
             "items = \"a\"",
-            "`items` must be a list, like [1, 2], found \"a\"",
+            "`items` must be a list of at most 3 items, found \"a\"",
         ),
         ("flag = 1", "`flag` must be true or false, found 1"),
+        (
+            "mode = \"loud\"",
+            "`mode` must be one of \"soft\", \"hard\", found \"loud\"",
+        ),
+        (
+            "items = [1, 2, 3, 4]",
+            "`items` must be a list of at most 3 items, found a list of 4 items",
+        ),
+        (
+            "items = [1, \"x\"]",
+            "`items[1]` must be valid (\"x\" is not of type \"number\"), found \"x\"",
+        ),
     ];
     for (setting, expected) in cases {
         let text = format!(
@@ -320,12 +332,12 @@ fn the_host_enforces_the_fields_a_plugin_declares_before_its_factory_runs() {
         assert!(shown.contains(expected), "{setting}: {shown}");
         assert!(shown.contains("bad.toml:8:1"), "points at the line: {shown}");
         assert!(
-            shown.contains("never checked here"),
+            shown.contains("never checked here."),
             "the field's doc line: {shown}"
         );
     }
     // Values inside what is declared pass through to the factory.
-    let ok = "[canvas]\nwidth = 4\nheight = 2\n[[layer]]\nplugin = \"panicky\"\nconfig = { level = 1.0, count = 10, tint = \"#ff8800\" }\n";
+    let ok = "[canvas]\nwidth = 4\nheight = 2\n[[layer]]\nplugin = \"panicky\"\nconfig = { level = 1.0, count = 10, tint = \"#ff8800\", mode = \"hard\", items = [1, 2.5] }\n";
     let scene = Scene::parse(Path::new("ok.toml"), ok.into(), &r).unwrap();
     assert!(Engine::new(&scene, &EngineOptions::default()).is_ok());
 }

@@ -1,7 +1,9 @@
 //! Bad scene files: each gets a clear error naming file, line and what to do, never a panic.
 
 use marquee::engine::{Engine, EngineOptions};
+use marquee::registry::Registry;
 use marquee::scene::SceneError;
+use marquee_plugin_api::FieldType;
 
 use crate::util::scene;
 
@@ -115,7 +117,7 @@ fn wrong_config_type_points_at_the_field() {
         8,
         &[
             "plugin `random-pixels`: `count` must be a whole number from 0 to 1000000, found \"many\"",
-            "`count`: pixels set per frame",
+            "`count`: Pixels set per frame.",
         ],
     );
 }
@@ -278,7 +280,7 @@ fn negative_or_absurd_blur_radius_names_the_field_and_range() {
 fn unknown_blur_kind_lists_the_kinds() {
     check_error(
         &format!("{CANVAS}[[processor]]\nplugin = \"blur\"\nconfig = {{ kind = \"motion\" }}\n"),
-        Kind::Plugin,
+        Kind::Invalid,
         6,
         &["`kind`", "motion", "gaussian", "box"],
     );
@@ -294,8 +296,46 @@ fn transform_turns_by_quarter_turns_only() {
     );
     check_error(
         &format!("{CANVAS}[[processor]]\nplugin = \"transform\"\nconfig = {{ filter = \"cubic\" }}\n"),
-        Kind::Plugin,
+        Kind::Invalid,
         6,
         &["`filter`", "cubic", "nearest", "bilinear"],
     );
+}
+
+#[test]
+fn every_declared_bound_of_every_built_in_is_enforced_before_its_factory_runs() {
+    let registry = Registry::builtin();
+    let mut checked = 0;
+    for plugin in registry.plugins() {
+        for config in &plugin.configs {
+            let table = marquee::describe::table_name(config.kind);
+            for field in &config.fields {
+                let (Some(max), Some(min)) = (field.max, field.min) else {
+                    continue;
+                };
+                let over = match field.ty {
+                    FieldType::Int => (max as i64 + 1).to_string(),
+                    _ => format!("{:?}", max * 2.0 + 1.0),
+                };
+                let under = match field.ty {
+                    FieldType::Int => (min as i64 - 1).to_string(),
+                    _ => format!("{:?}", min - 1.0),
+                };
+                for value in [over, under] {
+                    check_error(
+                        &format!(
+                            "{CANVAS}[[{table}]]\nplugin = \"{}\"\n[{table}.config]\n{} = {value}\n",
+                            plugin.id(),
+                            field.name
+                        ),
+                        Kind::Invalid,
+                        7,
+                        &[&format!("`{}` must be", field.name), &format!("found {value}")],
+                    );
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 40, "only {checked} bounded fields");
 }

@@ -2,46 +2,29 @@
 //! `start`, along a curve: sleep (fade to black) and wake (fade in) for installations.
 
 use marquee_plugin_api::{
-    Factory, Field, FieldType, FrameCtx, InitCtx, PixelOp, PluginDef, PluginError, ProcessorPlugin,
-    check_range, declare_plugin, parse_config,
+    DerivedFields, Factory, FrameCtx, InitCtx, PixelOp, PluginDef, PluginError, ProcessorPlugin,
+    declare_plugin, fields_of, parse_config,
 };
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use smart_default::SmartDefault;
 
 /// The plugin's definition.
-pub const PLUGIN: PluginDef = PluginDef {
+pub const PLUGIN: PluginDef<DerivedFields> = PluginDef {
     id: "fade",
     version: env!("CARGO_PKG_VERSION"),
     description: "global brightness over time",
     renderer: None,
     processor: Some(Factory {
         doc: "Scales every channel by a brightness that goes from `from` to `to` between `start` and `start + duration` seconds, along `curve`.",
-        fields: FIELDS,
+        fields: fields_of::<Config>,
         new: new_processor,
     }),
     recorder: None,
 };
 
-const FIELDS: &[Field] = &[
-    Field::new("from", FieldType::Float, "0.0", "brightness before the fade").range(0.0, 1.0),
-    Field::new("to", FieldType::Float, "1.0", "brightness after it").range(0.0, 1.0),
-    Field::new(
-        "start",
-        FieldType::Float,
-        "0.0",
-        "seconds into the scene when it begins",
-    )
-    .range(0.0, 1e7),
-    Field::new("duration", FieldType::Float, "2.0", "seconds it takes").range(0.0, 1e7),
-    Field::new(
-        "curve",
-        FieldType::String,
-        "\"smooth\"",
-        "linear, smooth (ease in and out) or exponential (even to the eye)",
-    ),
-];
-
 /// How brightness moves between the two ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Curve {
     /// Straight line.
@@ -53,31 +36,28 @@ pub enum Curve {
 }
 
 /// Config of a `fade` processor.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema, SmartDefault)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// Brightness before.
+    /// Brightness before the fade.
+    #[default(0.0)]
+    #[schemars(range(min = 0, max = 1))]
     pub from: f64,
-    /// Brightness after.
+    /// Brightness after it.
+    #[default(1.0)]
+    #[schemars(range(min = 0, max = 1))]
     pub to: f64,
-    /// Start, seconds.
+    /// Seconds into the scene when it begins.
+    #[default(0.0)]
+    #[schemars(range(min = 0, max = 10000000))]
     pub start: f64,
-    /// Length, seconds.
+    /// Seconds it takes.
+    #[default(2.0)]
+    #[schemars(range(min = 0, max = 10000000))]
     pub duration: f64,
-    /// Shape.
+    /// How the level moves: evenly, easing in and out (smooth), or evenly to the eye (exponential).
+    #[default(Curve::Smooth)]
     pub curve: Curve,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            from: 0.0,
-            to: 1.0,
-            start: 0.0,
-            duration: 2.0,
-            curve: Curve::Smooth,
-        }
-    }
 }
 
 /// The processor.
@@ -135,10 +115,6 @@ impl Fade {
 
 fn new_processor(json: &str, _init: &InitCtx) -> Result<Box<dyn ProcessorPlugin>, PluginError> {
     let config: Config = parse_config(json)?;
-    check_range("from", config.from, 0.0, 1.0)?;
-    check_range("to", config.to, 0.0, 1.0)?;
-    check_range("start", config.start, 0.0, 1e7)?;
-    check_range("duration", config.duration, 0.0, 1e7)?;
     Ok(Box::new(Fade::new(config)))
 }
 
@@ -172,11 +148,6 @@ declare_plugin!(PLUGIN);
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn declared_fields_match_the_config() {
-        marquee_plugin_api::check_fields::<Config>(FIELDS).unwrap();
-    }
 
     #[test]
     fn levels_along_each_curve() {
@@ -236,11 +207,8 @@ mod tests {
             fps: 10.0,
             seed: 0,
         };
-        for bad in [
-            r#"{"from": 2.0}"#,
-            r#"{"duration": -1}"#,
-            r#"{"curve": "bounce"}"#,
-        ] {
+        // Ranges are the host's to check (declared on `Config`); parsing refuses the rest.
+        for bad in [r#"{"from": "half"}"#, r#"{"curve": "bounce"}"#] {
             assert!(new_processor(bad, &init).is_err(), "{bad}");
         }
     }

@@ -15,13 +15,15 @@ use std::io::BufWriter;
 use std::path::PathBuf;
 
 use marquee_plugin_api::{
-    Factory, Field, FieldType, FrameMeta, InitCtx, PluginDef, PluginError, RecorderPlugin, check_range,
-    declare_plugin, parse_config,
+    DerivedFields, Factory, FrameMeta, InitCtx, PluginDef, PluginError, RecorderPlugin, declare_plugin,
+    fields_of, parse_config,
 };
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use smart_default::SmartDefault;
 
 /// The plugin's definition.
-pub const PLUGIN: PluginDef = PluginDef {
+pub const PLUGIN: PluginDef<DerivedFields> = PluginDef {
     id: "gif",
     version: env!("CARGO_PKG_VERSION"),
     description: "animated GIF recorder",
@@ -29,31 +31,13 @@ pub const PLUGIN: PluginDef = PluginDef {
     processor: None,
     recorder: Some(Factory {
         doc: "Writes every frame to `path` as an animated GIF with a palette per frame.",
-        fields: FIELDS,
+        fields: fields_of::<Config>,
         new: new_recorder,
     }),
 };
 
-const FIELDS: &[Field] = &[
-    Field::new("path", FieldType::Path, "\"\"", "the GIF to write (required)"),
-    Field::new(
-        "speed",
-        FieldType::Int,
-        "10",
-        "NeuQuant speed with quantizer = \"neuquant\": 1 best and slowest, 30 fastest",
-    )
-    .range(1.0, 30.0),
-    Field::new("repeat", FieldType::Bool, "true", "loop forever when played"),
-    Field::new(
-        "quantizer",
-        FieldType::String,
-        "\"median-cut\"",
-        "for frames over 256 colours: median-cut, or neuquant (at `speed`; slower, lower PSNR on test footage)",
-    ),
-];
-
 /// How frames with more than 256 colours get their palette.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Quant {
     /// NeuQuant (`color_quant`) at `speed`.
@@ -63,28 +47,23 @@ pub enum Quant {
 }
 
 /// Config of a `gif` recorder.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema, SmartDefault)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// Where to write.
+    /// The GIF to write (required).
+    #[default(PathBuf::new())]
+    #[schemars(extend("format" = "path"))]
     pub path: PathBuf,
-    /// NeuQuant speed, 1..=30 (with `quantizer = "neuquant"`).
+    /// NeuQuant speed with quantizer = "neuquant": 1 best and slowest, 30 fastest.
+    #[default(10)]
+    #[schemars(range(min = 1, max = 30))]
     pub speed: i32,
-    /// Loop forever.
+    /// Loop forever when played.
+    #[default(true)]
     pub repeat: bool,
-    /// Palette method for frames over 256 colours.
+    /// The palette of frames over 256 colours: median-cut, or neuquant (at `speed`; slower, lower PSNR on test footage).
+    #[default(Quant::MedianCut)]
     pub quantizer: Quant,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            path: PathBuf::new(),
-            speed: 10,
-            repeat: true,
-            quantizer: Quant::MedianCut,
-        }
-    }
 }
 
 /// The GIF delay of frame `index` at `fps`, in centiseconds (see the module docs).
@@ -492,7 +471,6 @@ impl GifRecorder {
                 "a path to write the GIF to is required",
             ));
         }
-        check_range("speed", config.speed as f64, 1.0, 30.0)?;
         if init.width > u16::MAX as u32 || init.height > u16::MAX as u32 {
             return Err(PluginError::config(
                 "",

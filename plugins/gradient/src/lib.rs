@@ -5,70 +5,29 @@
 //! operations, and looks the colour up in a 1024-entry table: one pass, no floating point.
 
 use marquee_plugin_api::{
-    Canvas, Factory, Field, FieldType, FrameCtx, InitCtx, PluginDef, PluginError, RendererPlugin, Rgba,
-    check_range, declare_plugin, parse_config,
+    Canvas, DerivedFields, Factory, FrameCtx, InitCtx, PluginDef, PluginError, RendererPlugin, Rgba,
+    declare_plugin, fields_of, parse_config,
 };
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use smart_default::SmartDefault;
 
 /// The plugin's definition.
-pub const PLUGIN: PluginDef = PluginDef {
+pub const PLUGIN: PluginDef<DerivedFields> = PluginDef {
     id: "gradient",
     version: env!("CARGO_PKG_VERSION"),
     description: "linear and radial gradients",
     renderer: Some(Factory {
         doc: "Blends evenly spaced `colors` along a line at `angle`, or outwards from `center`; `speed` moves the pattern, `extend` says what lies past the ends.",
-        fields: FIELDS,
+        fields: fields_of::<Config>,
         new: new_renderer,
     }),
     processor: None,
     recorder: None,
 };
 
-const FIELDS: &[Field] = &[
-    Field::new(
-        "colors",
-        FieldType::List,
-        "[\"#000000\", \"#ffffff\"]",
-        "two or more colour stops, evenly spaced",
-    ),
-    Field::new("shape", FieldType::String, "\"linear\"", "linear or radial"),
-    Field::new(
-        "angle",
-        FieldType::Float,
-        "0.0",
-        "linear: direction in degrees, 0 left to right, 90 top to bottom",
-    )
-    .range(-360.0, 360.0),
-    Field::new(
-        "center",
-        FieldType::List,
-        "[0.5, 0.5]",
-        "radial: centre as fractions of width and height",
-    ),
-    Field::new(
-        "radius",
-        FieldType::Float,
-        "0.5",
-        "radial: radius as a fraction of the larger side",
-    )
-    .range(0.001, 100.0),
-    Field::new(
-        "speed",
-        FieldType::Float,
-        "0.0",
-        "gradient lengths the pattern moves per second",
-    )
-    .range(-100.0, 100.0),
-    Field::new(
-        "extend",
-        FieldType::String,
-        "\"clamp\"",
-        "past the ends: clamp, repeat or mirror",
-    ),
-];
-
 /// Linear or radial.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Shape {
     /// Along a line.
@@ -78,7 +37,7 @@ pub enum Shape {
 }
 
 /// What lies past the ends of the gradient.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Extend {
     /// The end colours continue.
@@ -90,37 +49,35 @@ pub enum Extend {
 }
 
 /// Config of a `gradient` layer.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema, SmartDefault)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// Colour stops.
+    /// Two or more colour stops, evenly spaced.
+    #[default(vec![Rgba::BLACK, Rgba::WHITE])]
+    #[schemars(length(min = 2))]
     pub colors: Vec<Rgba>,
-    /// Linear or radial.
+    /// The gradient's shape.
+    #[default(Shape::Linear)]
     pub shape: Shape,
-    /// Direction of a linear gradient, degrees.
+    /// Linear: direction in degrees, 0 left to right, 90 top to bottom.
+    #[default(0.0)]
+    #[schemars(range(min = -360, max = 360))]
     pub angle: f64,
-    /// Centre of a radial gradient, fractions.
+    /// Radial: centre as fractions of width and height.
+    #[default([0.5, 0.5])]
+    #[schemars(inner(range(min = -10, max = 10)))]
     pub center: [f64; 2],
-    /// Radius of a radial gradient, fraction of the larger side.
+    /// Radial: radius as a fraction of the larger side.
+    #[default(0.5)]
+    #[schemars(range(min = 0.001, max = 100))]
     pub radius: f64,
-    /// Movement, gradient lengths per second.
+    /// Gradient lengths the pattern moves per second.
+    #[default(0.0)]
+    #[schemars(range(min = -100, max = 100))]
     pub speed: f64,
-    /// Past the ends.
+    /// What lies past the ends: the end colours, the gradient again, or it mirrored.
+    #[default(Extend::Clamp)]
     pub extend: Extend,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            colors: vec![Rgba::BLACK, Rgba::WHITE],
-            shape: Shape::Linear,
-            angle: 0.0,
-            center: [0.5, 0.5],
-            radius: 0.5,
-            speed: 0.0,
-            extend: Extend::Clamp,
-        }
-    }
 }
 
 const LUT: usize = 1024;
@@ -192,14 +149,6 @@ impl Gradient {
 
 fn new_renderer(json: &str, init: &InitCtx) -> Result<Box<dyn RendererPlugin>, PluginError> {
     let config: Config = parse_config(json)?;
-    if config.colors.len() < 2 {
-        return Err(PluginError::config("colors", "give at least two colour stops"));
-    }
-    check_range("angle", config.angle, -360.0, 360.0)?;
-    check_range("center[0]", config.center[0], -10.0, 10.0)?;
-    check_range("center[1]", config.center[1], -10.0, 10.0)?;
-    check_range("radius", config.radius, 0.001, 100.0)?;
-    check_range("speed", config.speed, -100.0, 100.0)?;
     Ok(Box::new(Gradient::new(config, init.width, init.height)))
 }
 
@@ -231,11 +180,6 @@ declare_plugin!(PLUGIN);
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn declared_fields_match_the_config() {
-        marquee_plugin_api::check_fields::<Config>(FIELDS).unwrap();
-    }
 
     fn pixels(config: Config, w: u32, h: u32, time: f64) -> Vec<u8> {
         let init = InitCtx {
@@ -313,8 +257,8 @@ mod tests {
             fps: 30.0,
             seed: 0,
         };
-        let err = new_renderer(r##"{"colors": ["#ff0000"]}"##, &init).err().unwrap();
-        assert_eq!(err.field(), Some("colors"));
+        let err = new_renderer(r##"{"colors": ["red"]}"##, &init).err().unwrap();
+        assert_eq!(err.field(), Some("colors[0]"));
         let err = new_renderer(r#"{"extend": "wrap"}"#, &init).err().unwrap();
         assert_eq!(err.field(), Some("extend"));
     }

@@ -16,71 +16,29 @@ use std::thread::JoinHandle;
 use image::imageops::FilterType;
 use marquee_plugin_api::images::{Fit, copy_clipped, placement};
 use marquee_plugin_api::{
-    Canvas, Factory, Field, FieldType, FrameCtx, InitCtx, PluginDef, PluginError, RendererPlugin,
-    check_range, declare_plugin, parse_config,
+    Canvas, DerivedFields, Factory, FrameCtx, InitCtx, PluginDef, PluginError, RendererPlugin,
+    declare_plugin, fields_of, parse_config,
 };
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use smart_default::SmartDefault;
 
 /// The plugin's definition.
-pub const PLUGIN: PluginDef = PluginDef {
+pub const PLUGIN: PluginDef<DerivedFields> = PluginDef {
     id: "image-sequence",
     version: env!("CARGO_PKG_VERSION"),
     description: "a folder of frames played at its own rate",
     renderer: Some(Factory {
         doc: "Plays the PNG/JPEG files in the folder `path`, in file-name order, at `fps` images per second; decodes ahead on `workers` threads.",
-        fields: FIELDS,
+        fields: fields_of::<Config>,
         new: new_renderer,
     }),
     processor: None,
     recorder: None,
 };
 
-const FIELDS: &[Field] = &[
-    Field::new("path", FieldType::Path, "\"\"", "the folder of frames (required)"),
-    Field::new(
-        "fps",
-        FieldType::Float,
-        "12.0",
-        "images per second, independent of the scene's fps",
-    )
-    .range(0.01, 1000.0),
-    Field::new(
-        "mode",
-        FieldType::String,
-        "\"loop\"",
-        "loop, pingpong or once (holds the last frame)",
-    ),
-    Field::new(
-        "fit",
-        FieldType::String,
-        "\"fit\"",
-        "fit, fill, stretch or center, as for `image`",
-    ),
-    Field::new(
-        "wait",
-        FieldType::Bool,
-        "true",
-        "wait for late frames (exact, for traces) instead of showing a near one",
-    ),
-    Field::new(
-        "tolerance",
-        FieldType::Int,
-        "2",
-        "with wait = false: how many positions away a shown frame may be",
-    )
-    .range(0.0, 1000.0),
-    Field::new(
-        "prefetch",
-        FieldType::Int,
-        "8",
-        "frames decoded ahead of the one showing",
-    )
-    .range(1.0, 256.0),
-    Field::new("workers", FieldType::Int, "2", "decoding threads").range(1.0, 16.0),
-];
-
 /// How the sequence plays.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// From the first frame again after the last.
@@ -92,40 +50,38 @@ pub enum Mode {
 }
 
 /// Config of an `image-sequence` layer.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema, SmartDefault)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// The folder.
+    /// The folder of frames (required).
+    #[default(PathBuf::new())]
+    #[schemars(extend("format" = "path"))]
     pub path: PathBuf,
-    /// Images per second.
+    /// Images per second, independent of the scene's fps.
+    #[default(12.0)]
+    #[schemars(range(min = 0.01, max = 1000))]
     pub fps: f64,
-    /// Play mode.
+    /// How playback continues at the end (once holds the last frame).
+    #[default(Mode::Loop)]
     pub mode: Mode,
-    /// Sizing.
+    /// How frames are sized to the layer, as for `image`.
+    #[default(Fit::Fit)]
     pub fit: Fit,
-    /// Wait for late frames.
+    /// Wait for late frames (exact, for traces) instead of showing a near one.
+    #[default(true)]
     pub wait: bool,
-    /// Positions a substitute may be away.
+    /// With wait = false: how many positions away a shown frame may be.
+    #[default(2)]
+    #[schemars(range(min = 0, max = 1000))]
     pub tolerance: u32,
-    /// Frames decoded ahead.
+    /// Frames decoded ahead of the one showing.
+    #[default(8)]
+    #[schemars(range(min = 1, max = 256))]
     pub prefetch: u32,
     /// Decoding threads.
+    #[default(2)]
+    #[schemars(range(min = 1, max = 16))]
     pub workers: u32,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            path: PathBuf::new(),
-            fps: 12.0,
-            mode: Mode::Loop,
-            fit: Fit::Fit,
-            wait: true,
-            tolerance: 2,
-            prefetch: 8,
-            workers: 2,
-        }
-    }
 }
 
 /// The file shown at play position `k` (the k-th image since the start) of `n` files.
@@ -366,10 +322,6 @@ impl ImageSequence {
         if config.path.as_os_str().is_empty() {
             return Err(PluginError::config("path", "a folder of frames is required"));
         }
-        check_range("fps", config.fps, 0.01, 1000.0)?;
-        check_range("tolerance", config.tolerance as f64, 0.0, 1000.0)?;
-        check_range("prefetch", config.prefetch as f64, 1.0, 256.0)?;
-        check_range("workers", config.workers as f64, 1.0, 16.0)?;
         let held = config.prefetch as u64 + config.workers as u64 + 2;
         let frame = init.width as u64 * init.height as u64 * 4;
         if held * frame > FRAMES_BUDGET {
@@ -517,11 +469,6 @@ declare_plugin!(PLUGIN);
 mod tests {
     use super::*;
     use marquee_plugin_api::DrawQueue;
-
-    #[test]
-    fn declared_fields_match_the_config() {
-        marquee_plugin_api::check_fields::<Config>(FIELDS).unwrap();
-    }
 
     #[test]
     fn play_modes() {

@@ -8,50 +8,29 @@ use std::sync::Arc;
 use image::imageops::FilterType;
 use marquee_plugin_api::images::{Fit, MAX_DECODED_BYTES, check_size, copy_clipped, decode, placement};
 use marquee_plugin_api::{
-    AssetCache, Canvas, Factory, Field, FieldType, FrameCtx, InitCtx, PluginDef, PluginError, RendererPlugin,
-    check_range, declare_plugin, parse_config,
+    AssetCache, Canvas, DerivedFields, Factory, FrameCtx, InitCtx, PluginDef, PluginError, RendererPlugin,
+    declare_plugin, fields_of, parse_config,
 };
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use smart_default::SmartDefault;
 
 /// The plugin's definition.
-pub const PLUGIN: PluginDef = PluginDef {
+pub const PLUGIN: PluginDef<DerivedFields> = PluginDef {
     id: "image",
     version: env!("CARGO_PKG_VERSION"),
     description: "a still PNG or JPEG",
     renderer: Some(Factory {
         doc: "Shows the image at `path`, scaled by `fit`; `scroll` moves it at `speed` pixels per second, wrapping around.",
-        fields: FIELDS,
+        fields: fields_of::<Config>,
         new: new_renderer,
     }),
     processor: None,
     recorder: None,
 };
 
-const FIELDS: &[Field] = &[
-    Field::new("path", FieldType::Path, "\"\"", "the PNG or JPEG file (required)"),
-    Field::new(
-        "fit",
-        FieldType::String,
-        "\"fit\"",
-        "fit (whole image, letterboxed), fill (cover, cropped), stretch or center (unscaled)",
-    ),
-    Field::new(
-        "scroll",
-        FieldType::String,
-        "\"none\"",
-        "none, left, right, up or down",
-    ),
-    Field::new(
-        "speed",
-        FieldType::Float,
-        "16.0",
-        "scrolling speed in pixels per second",
-    )
-    .range(0.0, 10_000.0),
-];
-
 /// Scrolling direction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Scroll {
     /// Still.
@@ -67,28 +46,23 @@ pub enum Scroll {
 }
 
 /// Config of an `image` layer.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema, SmartDefault)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// The file.
+    /// The PNG or JPEG file (required).
+    #[default(PathBuf::new())]
+    #[schemars(extend("format" = "path"))]
     pub path: PathBuf,
-    /// Sizing.
+    /// How the image is sized: whole and letterboxed (fit), covering and cropped (fill), stretched, or unscaled (center).
+    #[default(Fit::Fit)]
     pub fit: Fit,
-    /// Scrolling.
+    /// The direction the image scrolls in, if any.
+    #[default(Scroll::None)]
     pub scroll: Scroll,
-    /// Pixels per second.
+    /// Scrolling speed in pixels per second.
+    #[default(16.0)]
+    #[schemars(range(min = 0, max = 10000))]
     pub speed: f64,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            path: PathBuf::new(),
-            fit: Fit::Fit,
-            scroll: Scroll::None,
-            speed: 16.0,
-        }
-    }
 }
 
 /// A decoded image, RGBA8.
@@ -117,7 +91,6 @@ fn new_renderer(json: &str, init: &InitCtx) -> Result<Box<dyn RendererPlugin>, P
     if config.path.as_os_str().is_empty() {
         return Err(PluginError::config("path", "an image file is required"));
     }
-    check_range("speed", config.speed, 0.0, 10_000.0)?;
     let decoded = load(&config.path)?;
     let (sw, sh, ox, oy) = placement(
         config.fit,
@@ -181,11 +154,6 @@ declare_plugin!(PLUGIN);
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn declared_fields_match_the_config() {
-        marquee_plugin_api::check_fields::<Config>(FIELDS).unwrap();
-    }
 
     fn write_png(dir: &Path, name: &str, w: u32, h: u32) -> PathBuf {
         let img = image::RgbaImage::from_fn(w, h, |x, y| image::Rgba([x as u8 * 40, y as u8 * 40, 200, 255]));

@@ -12,91 +12,52 @@
 //! generation, so reseeding is deterministic too.
 
 use marquee_plugin_api::{
-    Canvas, Factory, Field, FieldType, FrameCtx, InitCtx, PluginDef, PluginError, RendererPlugin, Rgba, Rng,
-    check_range, declare_plugin, parse_config, rng::mix,
+    Canvas, DerivedFields, Factory, FrameCtx, InitCtx, PluginDef, PluginError, RendererPlugin, Rgba, Rng,
+    declare_plugin, fields_of, parse_config, rng::mix,
 };
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use smart_default::SmartDefault;
 
 /// The plugin's definition.
-pub const PLUGIN: PluginDef = PluginDef {
+pub const PLUGIN: PluginDef<DerivedFields> = PluginDef {
     id: "life",
     version: env!("CARGO_PKG_VERSION"),
     description: "Conway's Game of Life",
     renderer: Some(Factory {
         doc: "One cell per pixel: live cells in `alive`, dead ones in `dead`; reseeds with `density` when the board goes stale.",
-        fields: FIELDS,
+        fields: fields_of::<Config>,
         new: new_renderer,
     }),
     processor: None,
     recorder: None,
 };
 
-const FIELDS: &[Field] = &[
-    Field::new(
-        "density",
-        FieldType::Float,
-        "0.3",
-        "share of cells alive after a (re)seed",
-    )
-    .range(0.0, 1.0),
-    Field::new(
-        "generations_per_second",
-        FieldType::Float,
-        "10.0",
-        "pace of the simulation",
-    )
-    .range(0.0, 1000.0),
-    Field::new("alive", FieldType::Color, "\"#40ff80\"", "colour of live cells"),
-    Field::new(
-        "dead",
-        FieldType::Color,
-        "\"#00000000\"",
-        "colour of dead cells (transparent by default)",
-    ),
-    Field::new(
-        "wrap",
-        FieldType::Bool,
-        "true",
-        "edges wrap around (a torus); otherwise outside is dead",
-    ),
-    Field::new(
-        "stale_generations",
-        FieldType::Int,
-        "30",
-        "reseed after this many repetitive generations",
-    )
-    .range(1.0, 1_000_000.0),
-];
-
 /// Config of a `life` layer.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema, SmartDefault)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// Share of live cells after a seed.
+    /// Share of cells alive after a (re)seed.
+    #[default(0.3)]
+    #[schemars(range(min = 0, max = 1))]
     pub density: f64,
-    /// Generations per second.
+    /// Pace of the simulation.
+    #[default(10.0)]
+    #[schemars(range(min = 0, max = 1000))]
     pub generations_per_second: f64,
-    /// Live colour.
+    /// Colour of live cells.
+    #[default(Rgba::rgb(0x40, 0xff, 0x80))]
     pub alive: Rgba,
-    /// Dead colour.
+    /// Colour of dead cells (transparent by default).
+    #[default(Rgba::TRANSPARENT)]
     pub dead: Rgba,
-    /// Toroidal board.
+    /// Edges wrap around (a torus); otherwise outside is dead.
+    #[default(true)]
     pub wrap: bool,
-    /// Repetitive generations before a reseed.
+    /// Reseed after this many repetitive generations.
+    #[default(30)]
+    #[schemars(range(min = 1, max = 1000000))]
     pub stale_generations: u32,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            density: 0.3,
-            generations_per_second: 10.0,
-            alive: Rgba::rgb(0x40, 0xff, 0x80),
-            dead: Rgba::TRANSPARENT,
-            wrap: true,
-            stale_generations: 30,
-        }
-    }
 }
 
 /// The simulation: two boards (current and scratch) allocated once.
@@ -256,19 +217,6 @@ impl Life {
 
 fn new_renderer(json: &str, init: &InitCtx) -> Result<Box<dyn RendererPlugin>, PluginError> {
     let config: Config = parse_config(json)?;
-    check_range("density", config.density, 0.0, 1.0)?;
-    check_range(
-        "generations_per_second",
-        config.generations_per_second,
-        0.0,
-        1000.0,
-    )?;
-    check_range(
-        "stale_generations",
-        config.stale_generations as f64,
-        1.0,
-        1_000_000.0,
-    )?;
     Ok(Box::new(Life::new(config, init.width, init.height, init.seed)))
 }
 
@@ -355,11 +303,6 @@ mod tests {
         let mut canvas = Canvas::new(64, 64, &mut px, &mut q);
         r.render(&FrameCtx::new(&small, 30), &mut canvas).unwrap();
         assert_eq!(r.counters(), [("behind", 0)]);
-    }
-
-    #[test]
-    fn declared_fields_match_the_config() {
-        marquee_plugin_api::check_fields::<Config>(FIELDS).unwrap();
     }
 
     fn board(w: u32, h: u32, live: &[(usize, usize)], wrap: bool) -> Life {

@@ -5,105 +5,62 @@
 //! same order, so the counts are identical to it (a test checks whole frames).
 
 use marquee_plugin_api::{
-    Canvas, Factory, Field, FieldType, FrameCtx, InitCtx, PluginDef, PluginError, RendererPlugin,
-    check_range, declare_plugin, parse_config,
+    Canvas, DerivedFields, Factory, FrameCtx, InitCtx, PluginDef, PluginError, RendererPlugin,
+    declare_plugin, fields_of, parse_config,
 };
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use smart_default::SmartDefault;
 
 /// The plugin's definition.
-pub const PLUGIN: PluginDef = PluginDef {
+pub const PLUGIN: PluginDef<DerivedFields> = PluginDef {
     id: "mandelbrot",
     version: env!("CARGO_PKG_VERSION"),
     description: "auto-zooming Mandelbrot set",
     renderer: Some(Factory {
         doc: "Zooms into `target` at `zoom_speed`, restarting every `loop_seconds`; colours escape counts with `palette`, the set itself black.",
-        fields: FIELDS,
+        fields: fields_of::<Config>,
         new: new_renderer,
     }),
     processor: None,
     recorder: None,
 };
 
-const FIELDS: &[Field] = &[
-    Field::new(
-        "max_iter",
-        FieldType::Int,
-        "100",
-        "iterations before a point counts as inside",
-    )
-    .range(1.0, 100_000.0),
-    Field::new(
-        "target",
-        FieldType::List,
-        "[-0.743643887037151, 0.13182590420533]",
-        "zoom target [re, im]",
-    ),
-    Field::new(
-        "start_width",
-        FieldType::Float,
-        "3.5",
-        "width of the view at the start of each loop",
-    )
-    .range(1e-12, 100.0),
-    Field::new(
-        "zoom_speed",
-        FieldType::Float,
-        "0.5",
-        "e-folds of zoom per second",
-    )
-    .range(0.0, 20.0),
-    Field::new(
-        "loop_seconds",
-        FieldType::Float,
-        "20.0",
-        "the zoom restarts after this long",
-    )
-    .range(0.1, 3600.0),
-    Field::new(
-        "palette",
-        FieldType::String,
-        "\"fire\"",
-        "fire, ocean, rainbow or grey",
-    ),
-    Field::new("cycle", FieldType::Int, "32", "escape counts per palette cycle").range(1.0, 100_000.0),
-];
-
 /// Config of a `mandelbrot` layer.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema, SmartDefault)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Iterations before a point counts as inside.
+    #[default(100)]
+    #[schemars(range(min = 1, max = 100000))]
     pub max_iter: u32,
-    /// Zoom target `[re, im]`.
+    /// Zoom target [re, im].
+    #[default([-0.743643887037151, 0.13182590420533])]
+    #[schemars(inner(range(min = -4, max = 4)))]
     pub target: [f64; 2],
     /// Width of the view at the start of each loop.
+    #[default(3.5)]
+    #[schemars(range(min = 1e-12, max = 100))]
     pub start_width: f64,
     /// E-folds of zoom per second.
+    #[default(0.5)]
+    #[schemars(range(min = 0, max = 20))]
     pub zoom_speed: f64,
-    /// Loop length in seconds.
+    /// The zoom restarts after this long.
+    #[default(20.0)]
+    #[schemars(range(min = 0.1, max = 3600))]
     pub loop_seconds: f64,
-    /// Palette name.
+    /// The colours escape counts map to.
+    #[default(Palette::Fire)]
     pub palette: Palette,
     /// Escape counts per palette cycle.
+    #[default(32)]
+    #[schemars(range(min = 1, max = 100000))]
     pub cycle: u32,
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            max_iter: 100,
-            target: [-0.743643887037151, 0.13182590420533],
-            start_width: 3.5,
-            zoom_speed: 0.5,
-            loop_seconds: 20.0,
-            palette: Palette::Fire,
-            cycle: 32,
-        }
-    }
-}
-
 /// The colour schemes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Palette {
     /// Black, red, orange, yellow, white.
@@ -315,13 +272,6 @@ impl Mandelbrot {
 
 fn new_renderer(json: &str, init: &InitCtx) -> Result<Box<dyn RendererPlugin>, PluginError> {
     let config: Config = parse_config(json)?;
-    check_range("max_iter", config.max_iter as f64, 1.0, 100_000.0)?;
-    check_range("target[0]", config.target[0], -4.0, 4.0)?;
-    check_range("target[1]", config.target[1], -4.0, 4.0)?;
-    check_range("start_width", config.start_width, 1e-12, 100.0)?;
-    check_range("zoom_speed", config.zoom_speed, 0.0, 20.0)?;
-    check_range("loop_seconds", config.loop_seconds, 0.1, 3600.0)?;
-    check_range("cycle", config.cycle as f64, 1.0, 100_000.0)?;
     Ok(Box::new(Mandelbrot::new(config, init.width, init.height)))
 }
 
@@ -348,11 +298,6 @@ declare_plugin!(PLUGIN);
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn declared_fields_match_the_config() {
-        marquee_plugin_api::check_fields::<Config>(FIELDS).unwrap();
-    }
 
     /// Checks the kernel against the plain definition over a whole view, pixel by pixel.
     fn check(view: View, w: u32, h: u32, max_iter: u32) {
@@ -410,7 +355,5 @@ mod tests {
         };
         let err = new_renderer(r#"{"palette": "plaid"}"#, &init).err().unwrap();
         assert_eq!(err.field(), Some("palette"));
-        let err = new_renderer(r#"{"max_iter": 0}"#, &init).err().unwrap();
-        assert_eq!(err.field(), Some("max_iter"));
     }
 }

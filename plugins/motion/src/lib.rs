@@ -7,69 +7,43 @@
 //! The frame passes through unchanged. Memory: one byte per sample, allocated at creation.
 
 use marquee_plugin_api::{
-    Events, Factory, Field, FieldType, FrameCtx, InitCtx, PluginDef, PluginError, ProcessorPlugin,
-    check_range, declare_plugin, parse_config,
+    DerivedFields, Events, Factory, FrameCtx, InitCtx, PluginDef, PluginError, ProcessorPlugin,
+    declare_plugin, fields_of, parse_config,
 };
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use smart_default::SmartDefault;
 
 /// The plugin's definition.
-pub const PLUGIN: PluginDef = PluginDef {
+pub const PLUGIN: PluginDef<DerivedFields> = PluginDef {
     id: "motion",
     version: env!("CARGO_PKG_VERSION"),
     description: "clip trigger on picture change",
     renderer: None,
     processor: Some(Factory {
         doc: "Raises a clip trigger when the mean luma change between frames reaches `threshold`; leaves the frame as it is.",
-        fields: FIELDS,
+        fields: fields_of::<Config>,
         new: new_processor,
     }),
     recorder: None,
 };
 
-const FIELDS: &[Field] = &[
-    Field::new(
-        "threshold",
-        FieldType::Float,
-        "0.05",
-        "mean absolute luma change that counts as motion, 0 to 1 of full scale",
-    )
-    .range(0.0, 1.0),
-    Field::new(
-        "step",
-        FieldType::Int,
-        "4",
-        "sample every Nth pixel of every Nth row",
-    )
-    .range(1.0, 64.0),
-    Field::new(
-        "cooldown_ms",
-        FieldType::Int,
-        "1000",
-        "after a trigger, milliseconds before another",
-    )
-    .range(0.0, 3_600_000.0),
-];
-
 /// Config of a `motion` processor.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema, SmartDefault)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// Mean change that counts, 0 to 1.
+    /// Mean absolute luma change that counts as motion, 0 to 1 of full scale.
+    #[default(0.05)]
+    #[schemars(range(min = 0, max = 1))]
     pub threshold: f64,
-    /// Sampling stride.
+    /// Sample every Nth pixel of every Nth row.
+    #[default(4)]
+    #[schemars(range(min = 1, max = 64))]
     pub step: i64,
-    /// Quiet time after a trigger.
+    /// After a trigger, milliseconds before another.
+    #[default(1000)]
+    #[schemars(range(min = 0, max = 3600000))]
     pub cooldown_ms: i64,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            threshold: 0.05,
-            step: 4,
-            cooldown_ms: 1000,
-        }
-    }
 }
 
 /// The processor.
@@ -88,15 +62,12 @@ pub struct Motion {
 
 fn new_processor(json: &str, init: &InitCtx) -> Result<Box<dyn ProcessorPlugin>, PluginError> {
     let c: Config = parse_config(json)?;
-    check_range("threshold", c.threshold, 0.0, 1.0)?;
-    check_range("step", c.step as f64, 1.0, 64.0)?;
     if c.cooldown_ms < 0 {
         return Err(PluginError::config(
             "cooldown_ms",
             "a duration cannot be negative",
         ));
     }
-    check_range("cooldown_ms", c.cooldown_ms as f64, 0.0, 3_600_000.0)?;
     let step = c.step as usize;
     let samples = (init.width as usize).div_ceil(step) * (init.height as usize).div_ceil(step);
     Ok(Box::new(Motion {
@@ -156,11 +127,6 @@ declare_plugin!(PLUGIN);
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn declared_fields_match_the_config() {
-        marquee_plugin_api::check_fields::<Config>(FIELDS).unwrap();
-    }
 
     #[test]
     fn a_change_raises_one_trigger_then_cools_down() {

@@ -11,13 +11,15 @@ use image::ImageEncoder;
 use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 use marquee_plugin_api::files::write_whole;
 use marquee_plugin_api::{
-    Factory, Field, FieldType, FrameMeta, InitCtx, PluginDef, PluginError, RecorderPlugin, check_range,
-    declare_plugin, parse_config,
+    DerivedFields, Factory, FrameMeta, InitCtx, PluginDef, PluginError, RecorderPlugin, declare_plugin,
+    fields_of, parse_config,
 };
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use smart_default::SmartDefault;
 
 /// The plugin's definition.
-pub const PLUGIN: PluginDef = PluginDef {
+pub const PLUGIN: PluginDef<DerivedFields> = PluginDef {
     id: "png-sequence",
     version: env!("CARGO_PKG_VERSION"),
     description: "numbered PNG files",
@@ -25,36 +27,13 @@ pub const PLUGIN: PluginDef = PluginDef {
     processor: None,
     recorder: Some(Factory {
         doc: "Writes frame i to `path` with `{n}` replaced by i (zero-padded), every `every`th frame.",
-        fields: FIELDS,
+        fields: fields_of::<Config>,
         new: new_recorder,
     }),
 };
 
-const FIELDS: &[Field] = &[
-    Field::new(
-        "path",
-        FieldType::Path,
-        "\"\"",
-        "file name pattern with {n} for the frame number, such as frames/f-{n}.png (required)",
-    ),
-    Field::new(
-        "every",
-        FieldType::Int,
-        "1",
-        "write every Nth frame (frames 0, N, 2N, ...)",
-    )
-    .range(1.0, 1e9),
-    Field::new("digits", FieldType::Int, "6", "zero-padding of the frame number").range(1.0, 12.0),
-    Field::new(
-        "compression",
-        FieldType::String,
-        "\"fast\"",
-        "fast (bigger files, quicker), default, or best (smallest, slowest)",
-    ),
-];
-
 /// How hard to compress.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Compression {
     /// Quickest.
@@ -66,28 +45,24 @@ pub enum Compression {
 }
 
 /// Config of a `png-sequence` recorder.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema, SmartDefault)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// File name pattern with `{n}`.
+    /// File name pattern with {n} for the frame number, such as frames/f-{n}.png (required).
+    #[default(PathBuf::new())]
+    #[schemars(extend("format" = "path"))]
     pub path: PathBuf,
-    /// Write every Nth frame.
+    /// Write every Nth frame (frames 0, N, 2N, ...).
+    #[default(1)]
+    #[schemars(range(min = 1, max = 1000000000))]
     pub every: i64,
-    /// Zero-padding of the number.
+    /// Zero-padding of the frame number.
+    #[default(6)]
+    #[schemars(range(min = 1, max = 12))]
     pub digits: i64,
-    /// How hard to compress.
+    /// PNG compression: fast (bigger files, quicker), default, or best (smallest, slowest).
+    #[default(Compression::Fast)]
     pub compression: Compression,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            path: PathBuf::new(),
-            every: 1,
-            digits: 6,
-            compression: Compression::Fast,
-        }
-    }
 }
 
 /// The recorder.
@@ -106,8 +81,6 @@ pub struct PngSequence {
 impl PngSequence {
     /// Checks `config` and makes a recorder for frames of `init`'s size.
     pub fn create(config: Config, init: &InitCtx) -> Result<PngSequence, PluginError> {
-        check_range("every", config.every as f64, 1.0, 1e9)?;
-        check_range("digits", config.digits as f64, 1.0, 12.0)?;
         let pattern = config.path.to_string_lossy().into_owned();
         if pattern.is_empty() {
             return Err(PluginError::config(
@@ -223,11 +196,6 @@ declare_plugin!(PLUGIN);
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn declared_fields_match_the_config() {
-        marquee_plugin_api::check_fields::<Config>(FIELDS).unwrap();
-    }
 
     fn init() -> InitCtx {
         InitCtx {

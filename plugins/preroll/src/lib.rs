@@ -15,15 +15,17 @@ use std::path::PathBuf;
 
 use marquee_gif::GifRecorder;
 use marquee_plugin_api::{
-    Factory, Field, FieldType, FrameMeta, InitCtx, PluginDef, PluginError, RecorderPlugin, check_range,
-    declare_plugin, parse_config,
+    DerivedFields, Factory, FrameMeta, InitCtx, PluginDef, PluginError, RecorderPlugin, declare_plugin,
+    fields_of, parse_config,
 };
 use marquee_png_sequence::PngSequence;
 use marquee_video::{Fallback, Probed};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use smart_default::SmartDefault;
 
 /// The plugin's definition.
-pub const PLUGIN: PluginDef = PluginDef {
+pub const PLUGIN: PluginDef<DerivedFields> = PluginDef {
     id: "preroll",
     version: env!("CARGO_PKG_VERSION"),
     description: "clips around triggers, with pre-roll",
@@ -31,62 +33,13 @@ pub const PLUGIN: PluginDef = PluginDef {
     processor: None,
     recorder: Some(Factory {
         doc: "Holds the last `pre_roll_ms` of frames; on a trigger (key c, SIGUSR1, or a plugin's event) writes pre-roll + `post_roll_ms` as a clip.",
-        fields: FIELDS,
+        fields: fields_of::<Config>,
         new: new_recorder,
     }),
 };
 
-const FIELDS: &[Field] = &[
-    Field::new(
-        "path",
-        FieldType::Path,
-        "\"\"",
-        "clip file pattern with {n} for the clip number: clips/clip-{n}.gif, .mp4 (video) or with a frame {f} too for PNGs (required)",
-    ),
-    Field::new(
-        "pre_roll_ms",
-        FieldType::Int,
-        "3000",
-        "milliseconds kept before a trigger",
-    )
-    .range(0.0, 600_000.0),
-    Field::new(
-        "post_roll_ms",
-        FieldType::Int,
-        "2000",
-        "milliseconds recorded after it",
-    )
-    .range(0.0, 3_600_000.0),
-    Field::new(
-        "encoder",
-        FieldType::String,
-        "\"auto\"",
-        "gif, video, png-sequence, or auto (from the extension of `path`)",
-    ),
-    Field::new(
-        "max_memory_mb",
-        FieldType::Int,
-        "512",
-        "refuse a ring buffer bigger than this",
-    )
-    .range(1.0, 65536.0),
-    Field::new(
-        "codecs",
-        FieldType::List,
-        "[]",
-        "video: encoders to try (default: video's chain)",
-    ),
-    Field::new("crf", FieldType::Int, "23", "video: quality, 0 best to 51 worst").range(0.0, 51.0),
-    Field::new(
-        "fallback",
-        FieldType::String,
-        "\"none\"",
-        "video without ffmpeg: none (refuse) or gif",
-    ),
-];
-
 /// Which encoder writes clips.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Encoder {
     /// From the extension of `path`.
@@ -100,40 +53,38 @@ pub enum Encoder {
 }
 
 /// Config of a `preroll` recorder.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema, SmartDefault)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// Clip file pattern with `{n}`.
+    /// Clip file pattern with {n} for the clip number: clips/clip-{n}.gif, .mp4 (video) or with a frame {f} too for PNGs (required).
+    #[default(PathBuf::new())]
+    #[schemars(extend("format" = "path"))]
     pub path: PathBuf,
-    /// Milliseconds before a trigger.
+    /// Milliseconds kept before a trigger.
+    #[default(3000)]
+    #[schemars(range(min = 0, max = 600000))]
     pub pre_roll_ms: i64,
-    /// Milliseconds after it.
+    /// Milliseconds recorded after it.
+    #[default(2000)]
+    #[schemars(range(min = 0, max = 3600000))]
     pub post_roll_ms: i64,
-    /// Which encoder.
+    /// The encoder clips are written with; auto picks it from the extension of `path`.
+    #[default(Encoder::Auto)]
     pub encoder: Encoder,
-    /// Bound on the ring's memory.
+    /// Refuse a ring buffer bigger than this.
+    #[default(512)]
+    #[schemars(range(min = 1, max = 65536))]
     pub max_memory_mb: i64,
-    /// Video: codecs to try.
+    /// Video: encoders to try (default: video's chain).
+    #[default(Vec::new())]
     pub codecs: Vec<String>,
-    /// Video: quality.
+    /// Video: quality, 0 best to 51 worst.
+    #[default(23)]
+    #[schemars(range(min = 0, max = 51))]
     pub crf: i64,
-    /// Video without ffmpeg.
+    /// Video without ffmpeg: none (refuse) or gif.
+    #[default(Fallback::None)]
     pub fallback: Fallback,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            path: PathBuf::new(),
-            pre_roll_ms: 3000,
-            post_roll_ms: 2000,
-            encoder: Encoder::Auto,
-            max_memory_mb: 512,
-            codecs: Vec::new(),
-            crf: 23,
-            fallback: Fallback::None,
-        }
-    }
 }
 
 /// A fixed ring of frames: `capacity` buffers allocated at creation, oldest overwritten.
@@ -236,19 +187,6 @@ pub fn frames_in(ms: i64, fps: f64) -> u64 {
 impl Preroll {
     /// Checks `config` and allocates the ring for frames of `init`.
     pub fn create(config: Config, init: &InitCtx) -> Result<Preroll, PluginError> {
-        for (field, v, max) in [
-            ("pre_roll_ms", config.pre_roll_ms, 600_000.0),
-            ("post_roll_ms", config.post_roll_ms, 3_600_000.0),
-        ] {
-            if v < 0 {
-                return Err(PluginError::config(
-                    field,
-                    format!("a duration cannot be negative ({v} ms); give 0 or more milliseconds"),
-                ));
-            }
-            check_range(field, v as f64, 0.0, max)?;
-        }
-        check_range("max_memory_mb", config.max_memory_mb as f64, 1.0, 65536.0)?;
         let pattern = config.path.to_string_lossy().into_owned();
         if pattern.is_empty() {
             return Err(PluginError::config(
@@ -491,11 +429,6 @@ declare_plugin!(PLUGIN);
 mod tests {
     use super::*;
 
-    #[test]
-    fn declared_fields_match_the_config() {
-        marquee_plugin_api::check_fields::<Config>(FIELDS).unwrap();
-    }
-
     const FPS: f64 = 50.0;
 
     fn init() -> InitCtx {
@@ -636,17 +569,6 @@ mod tests {
             path: "c-{n}.gif".into(),
             ..Config::default()
         };
-        let e = bad(Config {
-            pre_roll_ms: -5,
-            ..base.clone()
-        });
-        assert_eq!(e.field(), Some("pre_roll_ms"));
-        assert!(e.message.contains("negative"), "{}", e.message);
-        let e = bad(Config {
-            post_roll_ms: -1,
-            ..base.clone()
-        });
-        assert_eq!(e.field(), Some("post_roll_ms"));
         let e = bad(Config {
             path: "clip.gif".into(),
             ..base.clone()

@@ -2,32 +2,29 @@
 //! it, optionally with 4×4 ordered (Bayer) dithering so gradients keep their shape.
 
 use marquee_plugin_api::{
-    Factory, Field, FieldType, InitCtx, PixelOp, PluginDef, PluginError, ProcessorPlugin, check_range,
-    declare_plugin, parse_config,
+    DerivedFields, Factory, InitCtx, PixelOp, PluginDef, PluginError, ProcessorPlugin, declare_plugin,
+    fields_of, parse_config,
 };
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use smart_default::SmartDefault;
 
 /// The plugin's definition.
-pub const PLUGIN: PluginDef = PluginDef {
+pub const PLUGIN: PluginDef<DerivedFields> = PluginDef {
     id: "quantize",
     version: env!("CARGO_PKG_VERSION"),
     description: "fewer bits per channel, with ordered dithering",
     renderer: None,
     processor: Some(Factory {
         doc: "Rounds every channel to one of 2^bits levels (spread over 0..255); `dither = \"ordered\"` offsets the rounding by a 4×4 Bayer pattern.",
-        fields: FIELDS,
+        fields: fields_of::<Config>,
         new: new_processor,
     }),
     recorder: None,
 };
 
-const FIELDS: &[Field] = &[
-    Field::new("bits", FieldType::Int, "4", "bits per channel").range(1.0, 8.0),
-    Field::new("dither", FieldType::String, "\"none\"", "none or ordered"),
-];
-
 /// Dithering.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Dither {
     /// Plain rounding.
@@ -37,22 +34,16 @@ pub enum Dither {
 }
 
 /// Config of a `quantize` processor.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema, SmartDefault)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Bits per channel.
+    #[default(4)]
+    #[schemars(range(min = 1, max = 8))]
     pub bits: u32,
-    /// Dithering.
+    /// Dithering: none, or an ordered (Bayer) pattern.
+    #[default(Dither::None)]
     pub dither: Dither,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            bits: 4,
-            dither: Dither::None,
-        }
-    }
 }
 
 /// The 4×4 Bayer matrix, thresholds 0..16.
@@ -95,7 +86,6 @@ impl Quantize {
 
 fn new_processor(json: &str, _init: &InitCtx) -> Result<Box<dyn ProcessorPlugin>, PluginError> {
     let config: Config = parse_config(json)?;
-    check_range("bits", config.bits as f64, 1.0, 8.0)?;
     // The operation is the same every frame: the `PixelOp` itself is the processor.
     Ok(Quantize::new(&config).op)
 }
@@ -106,11 +96,6 @@ declare_plugin!(PLUGIN);
 mod tests {
     use super::*;
     use marquee_plugin_api::FrameCtx;
-
-    #[test]
-    fn declared_fields_match_the_config() {
-        marquee_plugin_api::check_fields::<Config>(FIELDS).unwrap();
-    }
 
     fn run(config: Config, w: u32, frame: &mut [u8]) {
         let init = InitCtx {
@@ -199,7 +184,7 @@ mod tests {
             fps: 10.0,
             seed: 0,
         };
-        for bad in [r#"{"bits": 0}"#, r#"{"bits": 9}"#, r#"{"dither": "floyd"}"#] {
+        for bad in [r#"{"bits": -1}"#, r#"{"dither": "floyd"}"#] {
             assert!(new_processor(bad, &init).is_err(), "{bad}");
         }
     }

@@ -1,65 +1,45 @@
 //! `random-pixels`: N seeded random pixels per frame, in one colour or random colours.
 
 use marquee_plugin_api::{
-    Canvas, Factory, Field, FieldType, FrameCtx, InitCtx, PluginDef, PluginError, Point, RendererPlugin,
-    Rgba, Rng, check_range, declare_plugin, parse_config,
+    Canvas, DerivedFields, Factory, FrameCtx, InitCtx, PluginDef, PluginError, Point, RendererPlugin, Rgba,
+    Rng, declare_plugin, fields_of, parse_config,
 };
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use smart_default::SmartDefault;
 
 /// The plugin's definition.
-pub const PLUGIN: PluginDef = PluginDef {
+pub const PLUGIN: PluginDef<DerivedFields> = PluginDef {
     id: "random-pixels",
     version: env!("CARGO_PKG_VERSION"),
     description: "N seeded random pixels per frame",
     renderer: Some(Factory {
         doc: "Sets `count` random pixels each frame; the positions and colours depend only on the seed and the frame index.",
-        fields: FIELDS,
+        fields: fields_of::<Config>,
         new: new_renderer,
     }),
     processor: None,
     recorder: None,
 };
 
-const FIELDS: &[Field] = &[
-    Field::new("count", FieldType::Int, "64", "pixels set per frame").range(0.0, 1_000_000.0),
-    Field::new(
-        "color",
-        FieldType::Color,
-        "\"#ffffff\"",
-        "colour of the pixels when `random_color` is false",
-    ),
-    Field::new(
-        "random_color",
-        FieldType::Bool,
-        "true",
-        "give every pixel a random hue",
-    ),
-    Field::new("brightness", FieldType::Float, "1.0", "scales the colour").range(0.0, 1.0),
-];
-
 /// Config of a `random-pixels` layer.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema, SmartDefault)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Pixels set per frame.
+    #[default(64)]
+    #[schemars(range(min = 0, max = 1000000))]
     pub count: u32,
-    /// Colour when `random_color` is false.
+    /// Colour of the pixels when `random_color` is false.
+    #[default(Rgba::WHITE)]
     pub color: Rgba,
-    /// Random colour per pixel.
+    /// Give every pixel a random hue.
+    #[default(true)]
     pub random_color: bool,
-    /// Scales the colour, 0 to 1.
+    /// Scales the colour.
+    #[default(1.0)]
+    #[schemars(range(min = 0, max = 1))]
     pub brightness: f64,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            count: 64,
-            color: Rgba::WHITE,
-            random_color: true,
-            brightness: 1.0,
-        }
-    }
 }
 
 /// The renderer: holds a reusable point buffer so frames do not allocate.
@@ -70,8 +50,6 @@ pub struct RandomPixels {
 
 fn new_renderer(json: &str, _init: &InitCtx) -> Result<Box<dyn RendererPlugin>, PluginError> {
     let config: Config = parse_config(json)?;
-    check_range("count", config.count as f64, 0.0, 1_000_000.0)?;
-    check_range("brightness", config.brightness, 0.0, 1.0)?;
     Ok(Box::new(RandomPixels {
         points: Vec::with_capacity(config.count as usize),
         config,
@@ -115,11 +93,6 @@ declare_plugin!(PLUGIN);
 mod tests {
     use super::*;
 
-    #[test]
-    fn declared_fields_match_the_config() {
-        marquee_plugin_api::check_fields::<Config>(FIELDS).unwrap();
-    }
-
     fn frame(json: &str, seed: u64, index: u64) -> Vec<u8> {
         let init = InitCtx {
             width: 16,
@@ -158,8 +131,6 @@ mod tests {
             fps: 30.0,
             seed: 0,
         };
-        let err = new_renderer(r#"{"brightness": 2.0}"#, &init).err().unwrap();
-        assert_eq!(err.field(), Some("brightness"));
         let err = new_renderer(r#"{"count": "many"}"#, &init).err().unwrap();
         assert_eq!(err.field(), Some("count"));
     }

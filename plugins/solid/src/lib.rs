@@ -1,68 +1,42 @@
 //! `solid`: one colour over the whole layer, optionally pulsing in brightness.
 
 use marquee_plugin_api::{
-    Canvas, Factory, Field, FieldType, FrameCtx, InitCtx, PluginDef, PluginError, RendererPlugin, Rgba,
-    check_range, declare_plugin, parse_config,
+    Canvas, DerivedFields, Factory, FrameCtx, InitCtx, PluginDef, PluginError, RendererPlugin, Rgba,
+    declare_plugin, fields_of, parse_config,
 };
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use smart_default::SmartDefault;
 
 /// The plugin's definition.
-pub const PLUGIN: PluginDef = PluginDef {
+pub const PLUGIN: PluginDef<DerivedFields> = PluginDef {
     id: "solid",
     version: env!("CARGO_PKG_VERSION"),
     description: "a solid colour, optionally pulsing",
     renderer: Some(Factory {
         doc: "Fills the layer with `color`; with `pulse_hz` above 0 the brightness dips by `pulse_depth` and back, `pulse_hz` times a second.",
-        fields: FIELDS,
+        fields: fields_of::<Config>,
         new: new_renderer,
     }),
     processor: None,
     recorder: None,
 };
 
-const FIELDS: &[Field] = &[
-    Field::new(
-        "color",
-        FieldType::Color,
-        "\"#ffffff\"",
-        "the colour (its alpha makes the layer translucent)",
-    ),
-    Field::new(
-        "pulse_hz",
-        FieldType::Float,
-        "0.0",
-        "pulses per second; 0 for a steady colour",
-    )
-    .range(0.0, 60.0),
-    Field::new(
-        "pulse_depth",
-        FieldType::Float,
-        "0.5",
-        "how far the brightness dips, 0 to 1",
-    )
-    .range(0.0, 1.0),
-];
-
 /// Config of a `solid` layer.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema, SmartDefault)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// The colour.
+    /// The colour (its alpha makes the layer translucent).
+    #[default(Rgba::WHITE)]
     pub color: Rgba,
-    /// Pulses per second.
+    /// Pulses per second; 0 for a steady colour.
+    #[default(0.0)]
+    #[schemars(range(min = 0, max = 60))]
     pub pulse_hz: f64,
-    /// Depth of the dip.
+    /// How far the brightness dips, 0 to 1.
+    #[default(0.5)]
+    #[schemars(range(min = 0, max = 1))]
     pub pulse_depth: f64,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            color: Rgba::WHITE,
-            pulse_hz: 0.0,
-            pulse_depth: 0.5,
-        }
-    }
 }
 
 /// The renderer.
@@ -89,8 +63,6 @@ impl Solid {
 
 fn new_renderer(json: &str, _init: &InitCtx) -> Result<Box<dyn RendererPlugin>, PluginError> {
     let config: Config = parse_config(json)?;
-    check_range("pulse_hz", config.pulse_hz, 0.0, 60.0)?;
-    check_range("pulse_depth", config.pulse_depth, 0.0, 1.0)?;
     Ok(Box::new(Solid(config)))
 }
 
@@ -106,11 +78,6 @@ declare_plugin!(PLUGIN);
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn declared_fields_match_the_config() {
-        marquee_plugin_api::check_fields::<Config>(FIELDS).unwrap();
-    }
 
     #[test]
     fn pulse_dips_and_returns() {

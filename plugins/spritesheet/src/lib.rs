@@ -9,106 +9,63 @@ use std::sync::Arc;
 
 use marquee_plugin_api::images::MAX_DECODED_BYTES;
 use marquee_plugin_api::{
-    AssetCache, Canvas, Factory, Field, FieldType, FrameCtx, InitCtx, PluginDef, PluginError, RendererPlugin,
-    check_range, declare_plugin, parse_config,
+    AssetCache, Canvas, DerivedFields, Factory, FrameCtx, InitCtx, PluginDef, PluginError, RendererPlugin,
+    declare_plugin, fields_of, parse_config,
 };
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use smart_default::SmartDefault;
 
 /// The plugin's definition.
-pub const PLUGIN: PluginDef = PluginDef {
+pub const PLUGIN: PluginDef<DerivedFields> = PluginDef {
     id: "spritesheet",
     version: env!("CARGO_PKG_VERSION"),
     description: "Aseprite-style sprite sheet animation",
     renderer: Some(Factory {
         doc: "Plays the sheet described by the JSON at `path`: `start` once, `loop` until `end_after` seconds, then `end` once, holding its last frame.",
-        fields: FIELDS,
+        fields: fields_of::<Config>,
         new: new_renderer,
     }),
     processor: None,
     recorder: None,
 };
 
-const FIELDS: &[Field] = &[
-    Field::new(
-        "path",
-        FieldType::Path,
-        "\"\"",
-        "the sheet's JSON (Aseprite export, array or hash); its PNG is `meta.image` beside it",
-    ),
-    Field::new(
-        "start",
-        FieldType::String,
-        "\"\"",
-        "tag played once at the start (empty: none)",
-    ),
-    Field::new(
-        "loop",
-        FieldType::String,
-        "\"\"",
-        "tag played over and over (empty: every frame)",
-    ),
-    Field::new(
-        "end",
-        FieldType::String,
-        "\"\"",
-        "tag played once after `end_after` (empty: none)",
-    ),
-    Field::new(
-        "end_after",
-        FieldType::Float,
-        "0.0",
-        "seconds before the end phase; 0 loops forever",
-    )
-    .range(0.0, 1e6),
-    Field::new("speed", FieldType::Float, "1.0", "playback speed factor").range(0.01, 100.0),
-    Field::new(
-        "position",
-        FieldType::List,
-        "[0, 0]",
-        "top-left corner [x, y] on the layer",
-    ),
-    Field::new("scale", FieldType::Int, "1", "pixels per sheet pixel").range(1.0, 16.0),
-];
-
 /// Config of a `spritesheet` layer.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema, SmartDefault)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// The JSON file.
+    /// The sheet's JSON (Aseprite export, array or hash); its PNG is `meta.image` beside it.
+    #[default(PathBuf::new())]
+    #[schemars(extend("format" = "path"))]
     pub path: PathBuf,
-    /// Start tag.
+    /// Tag played once at the start (empty: none).
+    #[default(String::new())]
     pub start: String,
-    /// Loop tag.
+    /// Tag played over and over (empty: every frame).
     #[serde(rename = "loop")]
+    #[default(String::new())]
     pub loop_: String,
-    /// End tag.
+    /// Tag played once after `end_after` (empty: none).
+    #[default(String::new())]
     pub end: String,
-    /// Seconds before the end phase.
+    /// Seconds before the end phase; 0 loops forever.
+    #[default(0.0)]
+    #[schemars(range(min = 0, max = 1000000))]
     pub end_after: f64,
-    /// Speed factor.
+    /// Playback speed factor.
+    #[default(1.0)]
+    #[schemars(range(min = 0.01, max = 100))]
     pub speed: f64,
-    /// Top-left corner.
+    /// Top-left corner [x, y] on the layer.
+    #[default([0, 0])]
     pub position: [i32; 2],
     /// Pixels per sheet pixel.
+    #[default(1)]
+    #[schemars(range(min = 1, max = 16))]
     pub scale: u32,
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            path: PathBuf::new(),
-            start: String::new(),
-            loop_: String::new(),
-            end: String::new(),
-            end_after: 0.0,
-            speed: 1.0,
-            position: [0, 0],
-            scale: 1,
-        }
-    }
-}
-
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct RawRect {
     x: u32,
     y: u32,
@@ -116,7 +73,7 @@ struct RawRect {
     h: u32,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct RawFrame {
     #[serde(default)]
     filename: String,
@@ -129,14 +86,14 @@ fn default_duration() -> u32 {
     100
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(untagged)]
 enum RawFrames {
     Array(Vec<RawFrame>),
     Hash(std::collections::BTreeMap<String, RawFrame>),
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct RawTag {
     name: String,
     from: usize,
@@ -145,7 +102,7 @@ struct RawTag {
     direction: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct RawMeta {
     image: String,
@@ -153,7 +110,7 @@ struct RawMeta {
     frame_tags: Vec<RawTag>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct RawSheet {
     frames: RawFrames,
     meta: RawMeta,
@@ -416,9 +373,6 @@ fn new_renderer(json: &str, _init: &InitCtx) -> Result<Box<dyn RendererPlugin>, 
             "a sprite sheet JSON file is required",
         ));
     }
-    check_range("end_after", config.end_after, 0.0, 1e6)?;
-    check_range("speed", config.speed, 0.01, 100.0)?;
-    check_range("scale", config.scale as f64, 1.0, 16.0)?;
     let sheet = load(&config.path)?;
     let start = Phase::of(&sheet, "start", &config.start)?;
     let looped = Phase::of(&sheet, "loop", &config.loop_)?.expect("the loop phase always has frames");
@@ -466,11 +420,6 @@ declare_plugin!(PLUGIN);
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn declared_fields_match_the_config() {
-        marquee_plugin_api::check_fields::<Config>(FIELDS).unwrap();
-    }
 
     #[test]
     fn tag_directions() {

@@ -9,72 +9,29 @@
 
 use font8x8::UnicodeFonts;
 use marquee_plugin_api::{
-    Canvas, Factory, Field, FieldType, FrameCtx, InitCtx, PluginDef, PluginError, RendererPlugin, Rgba,
-    check_range, declare_plugin, parse_config,
+    Canvas, DerivedFields, Factory, FrameCtx, InitCtx, PluginDef, PluginError, RendererPlugin, Rgba,
+    declare_plugin, fields_of, parse_config,
 };
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use smart_default::SmartDefault;
 
 /// The plugin's definition.
-pub const PLUGIN: PluginDef = PluginDef {
+pub const PLUGIN: PluginDef<DerivedFields> = PluginDef {
     id: "text",
     version: env!("CARGO_PKG_VERSION"),
     description: "static or scrolling bitmap text",
     renderer: Some(Factory {
         doc: "Draws `text` in an 8×8 pixel font (times `scale`), aligned or scrolling at `speed` pixels per second.",
-        fields: FIELDS,
+        fields: fields_of::<Config>,
         new: new_renderer,
     }),
     processor: None,
     recorder: None,
 };
 
-const FIELDS: &[Field] = &[
-    Field::new(
-        "text",
-        FieldType::String,
-        "\"Marquee\"",
-        "what to write (one line; characters the font lacks show as `?`)",
-    ),
-    Field::new("color", FieldType::Color, "\"#ffffff\"", "colour of the letters"),
-    Field::new(
-        "background",
-        FieldType::Color,
-        "\"#00000000\"",
-        "colour behind them (transparent by default)",
-    ),
-    Field::new("scale", FieldType::Int, "1", "pixels per font pixel").range(1.0, 16.0),
-    Field::new(
-        "align",
-        FieldType::String,
-        "\"center\"",
-        "left, center or right (when not scrolling)",
-    ),
-    Field::new("valign", FieldType::String, "\"middle\"", "top, middle or bottom"),
-    Field::new(
-        "offset",
-        FieldType::List,
-        "[0, 0]",
-        "extra [x, y] shift in pixels",
-    ),
-    Field::new("scroll", FieldType::String, "\"none\"", "none, left or right"),
-    Field::new(
-        "speed",
-        FieldType::Float,
-        "32.0",
-        "scrolling speed in pixels per second",
-    )
-    .range(0.0, 10_000.0),
-    Field::new(
-        "repeat",
-        FieldType::Bool,
-        "true",
-        "scrolling: a new copy follows each one",
-    ),
-    Field::new("gap", FieldType::Int, "32", "scrolling: pixels between copies").range(0.0, 100_000.0),
-];
-
 /// Horizontal placement.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Align {
     /// Flush left.
@@ -86,7 +43,7 @@ pub enum Align {
 }
 
 /// Vertical placement.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum VAlign {
     /// At the top.
@@ -98,7 +55,7 @@ pub enum VAlign {
 }
 
 /// Scrolling direction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Scroll {
     /// Still.
@@ -110,49 +67,45 @@ pub enum Scroll {
 }
 
 /// Config of a `text` layer.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema, SmartDefault)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// The text.
+    /// What to write (one line; characters the font lacks show as `?`).
+    #[default("Marquee".into())]
     pub text: String,
-    /// Letter colour.
+    /// Colour of the letters.
+    #[default(Rgba::WHITE)]
     pub color: Rgba,
-    /// Background colour.
+    /// Colour behind them (transparent by default).
+    #[default(Rgba::TRANSPARENT)]
     pub background: Rgba,
     /// Pixels per font pixel.
+    #[default(1)]
+    #[schemars(range(min = 1, max = 16))]
     pub scale: u32,
-    /// Horizontal placement.
+    /// Horizontal alignment (when not scrolling).
+    #[default(Align::Center)]
     pub align: Align,
-    /// Vertical placement.
+    /// Vertical alignment.
+    #[default(VAlign::Middle)]
     pub valign: VAlign,
-    /// Extra shift.
+    /// Extra [x, y] shift in pixels.
+    #[default([0, 0])]
     pub offset: [i32; 2],
-    /// Scrolling direction.
+    /// The direction the text scrolls in, if any.
+    #[default(Scroll::None)]
     pub scroll: Scroll,
-    /// Pixels per second.
+    /// Scrolling speed in pixels per second.
+    #[default(32.0)]
+    #[schemars(range(min = 0, max = 10000))]
     pub speed: f64,
-    /// Copies follow each other.
+    /// Scrolling: a new copy follows each one.
+    #[default(true)]
     pub repeat: bool,
-    /// Pixels between copies.
+    /// Scrolling: pixels between copies.
+    #[default(32)]
+    #[schemars(range(min = 0, max = 100000))]
     pub gap: u32,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            text: "Marquee".into(),
-            color: Rgba::WHITE,
-            background: Rgba::TRANSPARENT,
-            scale: 1,
-            align: Align::Center,
-            valign: VAlign::Middle,
-            offset: [0, 0],
-            scroll: Scroll::None,
-            speed: 32.0,
-            repeat: true,
-            gap: 32,
-        }
-    }
 }
 
 /// The glyph of `c`, or of `?` if the font has none.
@@ -252,9 +205,6 @@ impl Text {
 
 fn new_renderer(json: &str, _init: &InitCtx) -> Result<Box<dyn RendererPlugin>, PluginError> {
     let config: Config = parse_config(json)?;
-    check_range("scale", config.scale as f64, 1.0, 16.0)?;
-    check_range("speed", config.speed, 0.0, 10_000.0)?;
-    check_range("gap", config.gap as f64, 0.0, 100_000.0)?;
     if config.text.contains('\n') {
         return Err(PluginError::config(
             "text",
@@ -305,11 +255,6 @@ declare_plugin!(PLUGIN);
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn declared_fields_match_the_config() {
-        marquee_plugin_api::check_fields::<Config>(FIELDS).unwrap();
-    }
 
     fn draw(config: Config, w: u32, h: u32, time: f64) -> Vec<u8> {
         let init = InitCtx {
@@ -426,10 +371,6 @@ mod tests {
         assert_eq!(
             new_renderer(r#"{"text": "a\nb"}"#, &init).err().unwrap().field(),
             Some("text")
-        );
-        assert_eq!(
-            new_renderer(r#"{"scale": 0}"#, &init).err().unwrap().field(),
-            Some("scale")
         );
         assert_eq!(
             new_renderer(r#"{"align": "justify"}"#, &init)

@@ -7,20 +7,22 @@
 //! then one pass of table lookups and integer blends, with no allocation.
 
 use marquee_plugin_api::{
-    Factory, Field, FieldType, FrameCtx, InitCtx, PluginDef, PluginError, ProcessorPlugin, Rgba, check_range,
-    declare_plugin, parse_config,
+    DerivedFields, Factory, FrameCtx, InitCtx, PluginDef, PluginError, ProcessorPlugin, Rgba, declare_plugin,
+    fields_of, parse_config,
 };
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use smart_default::SmartDefault;
 
 /// The plugin's definition.
-pub const PLUGIN: PluginDef = PluginDef {
+pub const PLUGIN: PluginDef<DerivedFields> = PluginDef {
     id: "transform",
     version: env!("CARGO_PKG_VERSION"),
     description: "flip, mirror, rotate by quarter turns, scale to an output size",
     renderer: None,
     processor: Some(Factory {
         doc: "Mirrors (left-right) and flips (upside down), then rotates clockwise by `rotate` degrees, then scales the result onto a `width`×`height` output (0: the turned frame's own size): `stretch` fills it, `fit` keeps the aspect and pads with `background`, `fill` keeps the aspect and crops. Later processors, recorders and outputs see the output size.",
-        fields: FIELDS,
+        fields: fields_of::<Config>,
         new: new_processor,
     }),
     recorder: None,
@@ -29,52 +31,8 @@ pub const PLUGIN: PluginDef = PluginDef {
 /// The largest output side accepted.
 pub const MAX_SIDE: u32 = 16384;
 
-const FIELDS: &[Field] = &[
-    Field::new("mirror", FieldType::Bool, "false", "swap left and right"),
-    Field::new(
-        "flip",
-        FieldType::Bool,
-        "false",
-        "turn upside down (swap top and bottom)",
-    ),
-    Field::new(
-        "rotate",
-        FieldType::Int,
-        "0",
-        "clockwise quarter turns in degrees: 0, 90, 180 or 270",
-    )
-    .range(0.0, 270.0),
-    Field::new(
-        "width",
-        FieldType::Int,
-        "0",
-        "output width; 0 keeps the turned frame's",
-    )
-    .range(0.0, 16384.0),
-    Field::new(
-        "height",
-        FieldType::Int,
-        "0",
-        "output height; 0 keeps the turned frame's",
-    )
-    .range(0.0, 16384.0),
-    Field::new(
-        "fit",
-        FieldType::String,
-        "\"stretch\"",
-        "stretch, fit (pad) or fill (crop)",
-    ),
-    Field::new("filter", FieldType::String, "\"nearest\"", "nearest or bilinear"),
-    Field::new(
-        "background",
-        FieldType::Color,
-        "\"#000000\"",
-        "colour of the padding `fit` leaves",
-    ),
-];
-
 /// How the turned frame is scaled onto the output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Fit {
     /// Fill the output, changing the aspect ratio if need be.
@@ -86,7 +44,7 @@ pub enum Fit {
 }
 
 /// How pixels are sampled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Filter {
     /// The nearest source pixel.
@@ -96,40 +54,36 @@ pub enum Filter {
 }
 
 /// Config of a `transform` processor.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema, SmartDefault)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Swap left and right.
+    #[default(false)]
     pub mirror: bool,
-    /// Swap top and bottom.
+    /// Turn upside down (swap top and bottom).
+    #[default(false)]
     pub flip: bool,
-    /// Clockwise turn in degrees: 0, 90, 180 or 270.
+    /// Clockwise quarter turns in degrees: 0, 90, 180 or 270.
+    #[default(0)]
+    #[schemars(range(min = 0, max = 270))]
     pub rotate: u32,
-    /// Output width (0: the turned frame's).
+    /// Output width; 0 keeps the turned frame's.
+    #[default(0)]
+    #[schemars(range(min = 0, max = MAX_SIDE))]
     pub width: u32,
-    /// Output height (0: the turned frame's).
+    /// Output height; 0 keeps the turned frame's.
+    #[default(0)]
+    #[schemars(range(min = 0, max = MAX_SIDE))]
     pub height: u32,
-    /// Scaling rule.
+    /// How a resized frame keeps its aspect: stretched, fit (padded) or fill (cropped).
+    #[default(Fit::Stretch)]
     pub fit: Fit,
-    /// Sampling.
+    /// The resampling filter.
+    #[default(Filter::Nearest)]
     pub filter: Filter,
-    /// Padding colour.
+    /// Colour of the padding `fit` leaves.
+    #[default(Rgba::BLACK)]
     pub background: Rgba,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            mirror: false,
-            flip: false,
-            rotate: 0,
-            width: 0,
-            height: 0,
-            fit: Fit::Stretch,
-            filter: Filter::Nearest,
-            background: Rgba::BLACK,
-        }
-    }
 }
 
 /// How one output column (or row) samples: its part of the byte offsets of two taps (the second
@@ -297,8 +251,6 @@ fn new_processor(json: &str, init: &InitCtx) -> Result<Box<dyn ProcessorPlugin>,
             format!("expected 0, 90, 180 or 270 degrees, found {}", config.rotate),
         ));
     }
-    check_range("width", config.width as f64, 0.0, MAX_SIDE as f64)?;
-    check_range("height", config.height as f64, 0.0, MAX_SIDE as f64)?;
     Ok(Box::new(Transform::new(&config, init.width, init.height)))
 }
 
@@ -343,11 +295,6 @@ declare_plugin!(PLUGIN);
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn declared_fields_match_the_config() {
-        marquee_plugin_api::check_fields::<Config>(FIELDS).unwrap();
-    }
 
     /// A `w × h` frame whose pixel (x, y) is `[x, y, 0, 255]`.
     fn coords(w: u32, h: u32) -> Vec<u8> {

@@ -24,13 +24,15 @@ use std::sync::{Arc, Mutex};
 use marquee_gif::GifRecorder;
 use marquee_plugin_api::files::{PartialFile, commit, io_error, parent_dir};
 use marquee_plugin_api::{
-    Factory, Field, FieldType, FrameMeta, InitCtx, PluginDef, PluginError, RecorderPlugin, check_range,
-    declare_plugin, parse_config,
+    DerivedFields, Factory, FrameMeta, InitCtx, PluginDef, PluginError, RecorderPlugin, declare_plugin,
+    fields_of, parse_config,
 };
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use smart_default::SmartDefault;
 
 /// The plugin's definition.
-pub const PLUGIN: PluginDef = PluginDef {
+pub const PLUGIN: PluginDef<DerivedFields> = PluginDef {
     id: "video",
     version: env!("CARGO_PKG_VERSION"),
     description: "video through ffmpeg",
@@ -38,7 +40,7 @@ pub const PLUGIN: PluginDef = PluginDef {
     processor: None,
     recorder: Some(Factory {
         doc: "Pipes every frame to ffmpeg, encoding with the first codec of `codecs` that works here (probed at load).",
-        fields: FIELDS,
+        fields: fields_of::<Config>,
         new: new_recorder,
     }),
 };
@@ -46,40 +48,6 @@ pub const PLUGIN: PluginDef = PluginDef {
 /// The fallback chain unless a scene gives one: best compression first, MJPEG last (every
 /// ffmpeg build has it).
 pub const DEFAULT_CODECS: [&str; 4] = ["libx264", "libopenh264", "mpeg4", "mjpeg"];
-
-const FIELDS: &[Field] = &[
-    Field::new(
-        "path",
-        FieldType::Path,
-        "\"\"",
-        "the video to write; .mp4, .mkv, .mov or .avi (required)",
-    ),
-    Field::new(
-        "codecs",
-        FieldType::List,
-        "[\"libx264\", \"libopenh264\", \"mpeg4\", \"mjpeg\"]",
-        "ffmpeg encoders to try, in order; the first that works is used",
-    ),
-    Field::new(
-        "crf",
-        FieldType::Int,
-        "23",
-        "quality, 0 best to 51 worst (x264's scale; mapped onto each codec's own)",
-    )
-    .range(0.0, 51.0),
-    Field::new(
-        "preset",
-        FieldType::String,
-        "\"veryfast\"",
-        "x264/x265 speed preset: ultrafast, superfast, veryfast, faster, fast, medium, slow, slower, veryslow or placebo",
-    ),
-    Field::new(
-        "fallback",
-        FieldType::String,
-        "\"none\"",
-        "without ffmpeg: none (refuse the scene) or gif (write a GIF beside `path` instead)",
-    ),
-];
 
 /// The x264/x265 preset unless a scene sets one.
 pub const DEFAULT_PRESET: &str = "veryfast";
@@ -111,7 +79,7 @@ pub fn ffmpeg_program() -> String {
 }
 
 /// What to do without ffmpeg.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Fallback {
     /// Refuse: the scene does not load.
@@ -121,32 +89,28 @@ pub enum Fallback {
 }
 
 /// Config of a `video` recorder.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema, SmartDefault)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// Where to write.
+    /// The video to write; .mp4, .mkv, .mov or .avi (required).
+    #[default(PathBuf::new())]
+    #[schemars(extend("format" = "path"))]
     pub path: PathBuf,
-    /// Encoders to try, in order.
+    /// The ffmpeg encoders to try, in order; the first that works is used.
+    #[default(DEFAULT_CODECS.iter().map(|c| c.to_string()).collect())]
     pub codecs: Vec<String>,
-    /// Quality on x264's CRF scale.
+    /// Quality, 0 best to 51 worst (x264's scale; mapped onto each codec's own).
+    #[default(23)]
+    #[schemars(range(min = 0, max = 51))]
     pub crf: i64,
-    /// x264/x265 preset, one of [`PRESETS`] (checked at load: a typo is an error, never a
-    /// reason to fall back to another codec).
+    /// The x264/x265 speed preset, from ultrafast to placebo (checked at load: a typo is an
+    /// error, never a reason to fall back to another codec).
+    #[default(DEFAULT_PRESET.into())]
+    #[schemars(extend("enum" = PRESETS))]
     pub preset: String,
-    /// Without ffmpeg.
+    /// Without ffmpeg: none refuses the scene, gif writes a GIF beside `path` instead.
+    #[default(Fallback::None)]
     pub fallback: Fallback,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            path: PathBuf::new(),
-            codecs: DEFAULT_CODECS.iter().map(|c| c.to_string()).collect(),
-            crf: 23,
-            preset: DEFAULT_PRESET.into(),
-            fallback: Fallback::None,
-        }
-    }
 }
 
 /// A codec passed over, and why.
@@ -344,7 +308,6 @@ impl Probed {
 
     /// [`Probed::probe`] with the ffmpeg program given (for tests).
     pub fn probe_with(config: Config, init: &InitCtx, program: String) -> Result<Probed, PluginError> {
-        check_range("crf", config.crf as f64, 0.0, 51.0)?;
         if config.path.as_os_str().is_empty() {
             return Err(PluginError::config(
                 "path",
@@ -682,11 +645,6 @@ declare_plugin!(PLUGIN);
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn declared_fields_match_the_config() {
-        marquee_plugin_api::check_fields::<Config>(FIELDS).unwrap();
-    }
 
     fn init() -> InitCtx {
         InitCtx {
