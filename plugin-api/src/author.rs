@@ -196,7 +196,7 @@ pub type RecorderCtor = fn(&str, &InitCtx) -> Result<Box<dyn RecorderPlugin>, Pl
 
 /// A factory of one kind: its doc, its fields and its constructor.
 ///
-/// `fields` is [`fields_of::<Config>`](crate::fields_of) (with `F` = [`DerivedFields`]): the
+/// `fields` is [`fields_of::<Config>`](crate::fields_of) (with `F` = [`DerivedFields`](crate::DerivedFields)): the
 /// config struct states every field once. A `&[Field]` list, the style before ABI 1.4, still
 /// builds.
 #[derive(Debug, Clone, Copy)]
