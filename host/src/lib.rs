@@ -50,7 +50,9 @@ pub mod playlist;
 pub mod recording;
 pub mod registry;
 pub mod scene;
+pub mod schema;
 pub mod show;
+pub mod spanned;
 pub mod testing;
 pub mod trace;
 #[cfg(feature = "window")]

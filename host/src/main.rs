@@ -164,6 +164,19 @@ enum Command {
         #[command(subcommand)]
         action: Option<PluginsAction>,
     },
+    /// Prints the JSON Schema of scene files (or playlist files), every loaded plugin's config
+    /// included, for an editor's TOML language server (README: "Editor support").
+    Schema {
+        /// Which files the schema describes.
+        #[arg(value_enum, default_value_t = SchemaArg::Scene)]
+        files: SchemaArg,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum SchemaArg {
+    Scene,
+    Playlist,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -327,6 +340,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 "\nnext:\n  cd {}\n  cargo build --release\n  marquee run tests/scene.toml --plugin-dir target/release\n  MARQUEE_UPDATE_TRACES=1 cargo test   # writes the first snapshot; commit it",
                 spec.dir.display()
             )?;
+            Ok(())
+        }
+        Command::Schema { files } => {
+            let kind = match files {
+                SchemaArg::Scene => marquee::schema::FileKind::Scene,
+                SchemaArg::Playlist => marquee::schema::FileKind::Playlist,
+            };
+            outln!("{:#}", marquee::schema::schema(kind, &registry))?;
             Ok(())
         }
         Command::Plugins { json, action: None } => {

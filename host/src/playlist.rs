@@ -17,11 +17,11 @@ use std::sync::Arc;
 use marquee_plugin_api::Rng;
 use marquee_plugin_api::rng::mix;
 use serde::Deserialize;
-use toml::Spanned;
 
 use crate::engine::{Engine, EngineError, EngineOptions, Failure};
 use crate::registry::Registry;
 use crate::scene::{Scene, SceneError, Source, syntax_diag};
+use crate::spanned::Spanned;
 
 /// Longest entry accepted, in seconds (a day).
 pub const MAX_DURATION: f64 = 86_400.0;
@@ -31,7 +31,7 @@ pub const MAX_REPEAT: u32 = 10_000;
 pub const MAX_ENTRIES: usize = 10_000;
 
 /// How a playlist file is written.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlaylistFile {
     /// Display name (default: the file's stem).
@@ -49,7 +49,7 @@ pub struct PlaylistFile {
 }
 
 /// One `[[entry]]` as written.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EntryFile {
     /// A scene file, relative to the playlist.
@@ -67,7 +67,7 @@ pub struct EntryFile {
 }
 
 /// How an entry replaces the one before.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Transition {
     /// At once.

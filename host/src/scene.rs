@@ -26,12 +26,12 @@ use std::sync::Arc;
 
 use marquee_plugin_api::{FieldType, PluginKind, Rgba};
 use serde::Deserialize;
-use toml::Spanned;
 
 use crate::budget::Buffers;
 use crate::diag::{Diagnostic, nearest};
 use crate::recording::{QueueSpec, WhenFull};
 use crate::registry::{LoadedPlugin, Registry};
+use crate::spanned::Spanned;
 
 /// The largest frame accepted, in bytes (RGBA8): 256 MiB, e.g. 8192 × 8192.
 pub const MAX_FRAME_BYTES: u64 = 256 << 20;
@@ -46,12 +46,13 @@ pub const MAX_STAGES: usize = 1000;
 pub const MIN_FPS: f64 = 0.01;
 
 /// The raw shape of a scene file. Unknown fields are refused.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SceneFile {
     /// A name for listings; defaults to the file stem.
     pub name: Option<String>,
     /// Frames per second.
+    #[schemars(range(min = MIN_FPS, max = MAX_FPS))]
     pub fps: Option<Spanned<f64>>,
     /// Scene seed; every plugin instance derives its own from it.
     pub seed: Option<u64>,
@@ -69,12 +70,14 @@ pub struct SceneFile {
 }
 
 /// `[canvas]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CanvasFile {
     /// Width in pixels.
+    #[schemars(range(min = 1, max = MAX_SIDE))]
     pub width: Spanned<u64>,
     /// Height in pixels.
+    #[schemars(range(min = 1, max = MAX_SIDE))]
     pub height: Spanned<u64>,
     /// Panel layout `[columns, rows]` for mirrored layers; default `[1, 1]`.
     pub panels: Option<Spanned<[u64; 2]>>,
@@ -84,7 +87,7 @@ pub struct CanvasFile {
 
 /// How a layer's colour combines with the colour below, before mixing by the layer's alpha and
 /// opacity (see `accumulator` for the arithmetic).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Blend {
     /// The layer's colour: plain alpha-over.
@@ -103,7 +106,7 @@ pub enum Blend {
 }
 
 /// Where a layer draws, as written in the scene file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// One surface the size of the canvas.
@@ -127,7 +130,7 @@ pub enum Placement {
 }
 
 /// `[[layer]]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LayerFile {
     /// Unique id; defaults to the plugin id, numbered if repeated.
@@ -135,10 +138,12 @@ pub struct LayerFile {
     /// The renderer plugin's id.
     pub plugin: Spanned<String>,
     /// Config handed to the plugin.
+    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
     pub config: Option<Spanned<toml::Table>>,
     /// Blend mode.
     pub blend: Option<Blend>,
     /// Opacity, 0 to 1.
+    #[schemars(range(min = 0, max = 1))]
     pub opacity: Option<Spanned<f64>>,
     /// Full canvas, mirrored tile, or a rectangle.
     pub mode: Option<Mode>,
@@ -149,7 +154,7 @@ pub struct LayerFile {
 }
 
 /// `[[processor]]` or `[[recorder]]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StageFile {
     /// Unique id; defaults to the plugin id.
@@ -157,11 +162,12 @@ pub struct StageFile {
     /// The plugin's id.
     pub plugin: Spanned<String>,
     /// Config handed to the plugin.
+    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
     pub config: Option<Spanned<toml::Table>>,
 }
 
 /// `[[recorder]]`: a stage plus its queue.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecorderFile {
     /// Unique id; defaults to the plugin id.
@@ -169,10 +175,13 @@ pub struct RecorderFile {
     /// The plugin's id.
     pub plugin: Spanned<String>,
     /// Config handed to the plugin.
+    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
     pub config: Option<Spanned<toml::Table>>,
     /// Frames the recorder may hold queued (1 to 64).
+    #[schemars(range(min = 1, max = QueueSpec::MAX_FRAMES))]
     pub queue: Option<Spanned<i64>>,
     /// `"drop"` (count and go on) or `"wait"` (keep every frame) when the queue is full.
+    #[schemars(extend("enum" = ["drop", "wait"]))]
     pub when_full: Option<Spanned<String>>,
 }
 

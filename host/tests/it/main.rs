@@ -18,6 +18,7 @@ mod recorders;
 mod renderers;
 mod scenes;
 mod schedule;
+mod schema;
 mod snapshot;
 mod terminal;
 #[cfg(feature = "window")]
