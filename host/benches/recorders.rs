@@ -7,11 +7,14 @@ use std::path::Path;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use marquee::clips::{ClipRecorder, ClipSpec, OpenClip};
 use marquee::engine::{Engine, EngineOptions};
 use marquee::recording::{FINISH_DEADLINE, RecorderThread, WhenFull};
 use marquee::registry::Registry;
 use marquee::scene::Scene;
+use marquee_plugin_api::abi_stable::sabi_trait::TD_Opaque;
 use marquee_plugin_api::abi_stable::std_types::{RResult, RSlice};
+use marquee_plugin_api::module::Recorder_TO;
 use marquee_plugin_api::{FrameMeta, InitCtx, RecorderBox};
 
 const SIZES: [(u32, u32); 2] = [(256, 64), (1280, 720)];
@@ -32,6 +35,20 @@ fn recorder(registry: &Registry, plugin: &str, config: &str, init: &InitCtx) -> 
         RResult::ROk(r) => r,
         RResult::RErr(e) => panic!("{plugin}: {e}"),
     }
+}
+
+/// A clip recorder of `gif`s with 3 s of pre-roll: between triggers, each frame is a copy into
+/// its ring.
+fn clip_ring(registry: &Registry, config: String, init: InitCtx) -> RecorderBox {
+    let spec = ClipSpec {
+        pre_roll_ms: 3000,
+        post_roll_ms: 2000,
+    };
+    let gif = registry.get("gif").expect("a standard plugin").module;
+    let open: OpenClip = Box::new(move |_| (gif.new_recorder())(config.as_str().into(), &init).into_result());
+    let bytes = init.width as usize * init.height as usize * 4;
+    let clips = ClipRecorder::create(spec, init.fps, bytes, open).expect("clips start");
+    Recorder_TO::from_value(clips, TD_Opaque)
 }
 
 fn meta(index: u64, (width, height): (u32, u32)) -> FrameMeta {
@@ -84,13 +101,17 @@ fn encode(c: &mut Criterion) {
                 format!("{{\"path\": {}, \"codecs\": [\"mjpeg\"]}}", out("c.avi")),
             ),
             (
-                "preroll-ring",
-                "preroll",
-                format!("{{\"path\": {}, \"pre_roll_ms\": 3000}}", out("clip-{n}.gif")),
+                "clip-ring",
+                "clips",
+                format!("{{\"path\": {}}}", out("clip-{n}.gif")),
             ),
         ];
         for (name, plugin, config) in cases {
-            let mut r = recorder(&registry, plugin, &config, &init);
+            let mut r = if plugin == "clips" {
+                clip_ring(&registry, config, init)
+            } else {
+                recorder(&registry, plugin, &config, &init)
+            };
             let mut i = 0u64;
             group.bench_function(name, |b| {
                 b.iter(|| {

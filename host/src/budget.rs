@@ -2,7 +2,6 @@
 //! and checked against [`MEMORY_BUDGET`] at load, before any plugin is created.
 
 use crate::live::Handoff;
-use crate::recording::QueueSpec;
 use crate::scene::{CanvasSpec, LayerSpec, RecorderSpec, Scene};
 
 /// The most memory one scene's frame buffers may take, in bytes: 4 GiB. Counted are the
@@ -20,7 +19,7 @@ pub struct Buffers {
     pub layers: u64,
     /// The outputs of processors that resize.
     pub processors: u64,
-    /// Every recorder's queue.
+    /// Every recorder's queue, and clip recorders' rings.
     pub recorders: u64,
     /// Frames held for a live output.
     pub output: u64,
@@ -29,7 +28,7 @@ pub struct Buffers {
 /// The scene needs more than [`MEMORY_BUDGET`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "this scene's frame buffers need {} MiB, more than the {} MiB budget (canvas {} MiB, layers {} MiB, resizing processors {} MiB, recorder queues {} MiB, output {} MiB)",
+    "this scene's frame buffers need {} MiB, more than the {} MiB budget (canvas {} MiB, layers {} MiB, resizing processors {} MiB, recorder queues and clip rings {} MiB, output {} MiB)",
     mib(buffers.total()),
     mib(MEMORY_BUDGET),
     mib(buffers.canvas),
@@ -46,7 +45,7 @@ pub struct OverBudget {
 impl OverBudget {
     /// What to do about it.
     pub fn help(&self) -> &'static str {
-        "use a smaller canvas, fewer or smaller (mode = \"rect\" or \"mirrored\") layers, or a shorter recorder `queue`"
+        "use a smaller canvas, fewer or smaller (mode = \"rect\" or \"mirrored\") layers, a shorter recorder `queue` or a shorter `clips` pre-roll"
     }
 }
 
@@ -66,7 +65,7 @@ impl Buffers {
         layers: &[LayerSpec],
         resized: &[(u32, u32)],
         final_size: (u32, u32),
-        recorders: &[RecorderSpec],
+        (recorders, fps): (&[RecorderSpec], f64),
     ) -> Buffers {
         let frame = rgba(final_size.0, final_size.1);
         let surface = |l: &LayerSpec| {
@@ -77,10 +76,7 @@ impl Buffers {
             canvas: rgba(canvas.width, canvas.height),
             layers: layers.iter().map(surface).sum(),
             processors: resized.iter().map(|&(w, h)| rgba(w, h)).sum(),
-            recorders: recorders
-                .iter()
-                .map(|r| QueueSpec::buffers(r.queue.frames) as u64 * frame)
-                .sum(),
+            recorders: recorders.iter().map(|r| r.held_frames(fps) as u64 * frame).sum(),
             output: Handoff::BUFFERS as u64 * frame,
         }
     }

@@ -6,24 +6,33 @@
 //! failure is recorded once in [`Failures`]; a failed renderer's layer is drawn transparent, a
 //! failed processor or recorder is skipped, and the frame goes on.
 
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bevy_ecs::prelude::*;
 use bevy_ecs::schedule::MultiThreadedExecutor;
 use bevy_ecs::schedule::{LogLevel, ScheduleBuildError, ScheduleBuildSettings, SingleThreadedExecutor};
+use marquee_plugin_api::abi_stable::sabi_trait::TD_Opaque;
 use marquee_plugin_api::abi_stable::std_types::{ROption, RResult, RSlice, RSliceMut};
 use marquee_plugin_api::files::parent_dir;
+use marquee_plugin_api::module::Recorder_TO;
 use marquee_plugin_api::rng::mix;
 use marquee_plugin_api::{
-    Canvas, DrawQueue, Events, FrameCtx, FrameMeta, InitCtx, PixelOp, PluginError, PluginKind, ProcessorBox,
-    RendererBox,
+    Canvas, DrawQueue, ErrorKind, Events, FrameCtx, FrameMeta, InitCtx, PixelOp, PluginError, PluginKind,
+    ProcessorBox, RecorderBox, RendererBox,
 };
 
 use crate::accumulator::{Accumulator, BufferPool};
 use crate::budget::Buffers;
+use crate::clips::{ClipRecorder, ClipSpec, OpenClip};
 use crate::diag::Diagnostic;
-use crate::recording::{OutputDir, RecorderSample, RecorderThread, WhenFull, prepare_output};
-use crate::scene::{Blend, MAX_FRAME_BYTES, MAX_SIDE, Placement, RecorderSpec, Scene, SceneError, StageSpec};
+use crate::recording::{
+    OutputDir, OutputPathError, RecorderSample, RecorderThread, WhenFull, prepare_output,
+};
+use crate::scene::{
+    Blend, MAX_FRAME_BYTES, MAX_SIDE, OutputField, Placement, RecorderSpec, Scene, SceneError, StageSpec,
+};
 
 /// The phases of one frame, run in this order.
 #[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -139,7 +148,7 @@ struct Kept {
 fn take_matching<T, O>(
     slots: &mut Vec<T>,
     slot: impl Fn(&T) -> &Slot<O>,
-    spec: &StageSpec,
+    (spec, config): (&StageSpec, &str),
     init: &InitCtx,
 ) -> Option<T> {
     let i = slots.iter().position(|t| {
@@ -147,7 +156,7 @@ fn take_matching<T, O>(
         s.failed.is_none()
             && s.id == spec.id
             && s.plugin == spec.plugin.id()
-            && s.config == spec.config_json
+            && s.config == config
             && s.init == *init
     })?;
     Some(slots.swap_remove(i))
@@ -764,7 +773,7 @@ impl Processors {
                 fps: scene.fps,
                 seed: instance_seed(scene.seed, &spec.id),
             };
-            let slot = match take_matching(&mut kept.processors, |s| s, spec, &init) {
+            let slot = match take_matching(&mut kept.processors, |s| s, (spec, &spec.config_json), &init) {
                 Some(slot) => {
                     kept.reused += 1;
                     slot
@@ -876,17 +885,23 @@ impl std::fmt::Debug for Engine {
 fn check_budget(scene: &Scene, processors: &Processors, acc: &Accumulator) -> Result<(), SceneError> {
     let resized: Vec<(u32, u32)> = processors.buffers.iter().map(|&(w, h, _)| (w, h)).collect();
     let (_, w, h) = processors.output(acc);
-    Buffers::of(&scene.canvas, &scene.layers, &resized, (w, h), &scene.recorders)
-        .check()
-        .map(drop)
-        .map_err(|e| {
-            // The last processor that resizes made the frames too large.
-            let span = processors.passes.iter().rev().find_map(|p| match p {
-                Pass::Resize { slot, .. } => Some(scene.processors[*slot].plugin_span.clone()),
-                _ => None,
-            });
-            SceneError::Invalid(Box::new(scene.source.diag(e.to_string(), span).help(e.help())))
-        })
+    Buffers::of(
+        &scene.canvas,
+        &scene.layers,
+        &resized,
+        (w, h),
+        (&scene.recorders, scene.fps),
+    )
+    .check()
+    .map(drop)
+    .map_err(|e| {
+        // The last processor that resizes made the frames too large.
+        let span = processors.passes.iter().rev().find_map(|p| match p {
+            Pass::Resize { slot, .. } => Some(scene.processors[*slot].plugin_span.clone()),
+            _ => None,
+        });
+        SceneError::Invalid(Box::new(scene.source.diag(e.to_string(), span).help(e.help())))
+    })
 }
 
 /// What a recorder of `scene` is created with, for frames of `size`.
@@ -906,11 +921,25 @@ fn new_recorder(
     options: &EngineOptions,
     size: (u32, u32),
 ) -> Result<Slot<RecorderThread>, SceneError> {
-    let stage = &spec.stage;
     let init = recorder_init(scene, spec, size);
-    let config = resolve_outputs(scene, spec, &options.output)?;
-    match (stage.plugin.module.new_recorder())(config.as_str().into(), &init) {
-        RResult::ROk(o) => {
+    let identity = spec.identity();
+    let (made, spec) = match make_recorder(scene, spec, options, init)? {
+        Err(e) if e.kind != ErrorKind::Config && spec.fallback.is_some() => {
+            let fallback = spec.fallback.as_deref().expect("checked");
+            tracing::warn!(
+                "recorder `{}` (plugin `{}`) cannot start here: {}; recording with its fallback `{}` instead",
+                spec.stage.id,
+                spec.stage.plugin.id(),
+                e.message,
+                fallback.stage.plugin.id()
+            );
+            (make_recorder(scene, fallback, options, init)?, fallback)
+        }
+        made => (made, spec),
+    };
+    let stage = &spec.stage;
+    match made {
+        Ok(o) => {
             let bytes = size.0 as usize * size.1 as usize * 4;
             let when_full = spec.queue.when_full.unwrap_or(if options.realtime {
                 WhenFull::Drop
@@ -924,26 +953,62 @@ fn new_recorder(
                 when_full,
                 options.finish_deadline,
             );
-            Ok(Slot::new(stage, thread, init))
+            let mut slot = Slot::new(stage, thread, init);
+            // Kept across a reload only if its clips and fallback are unchanged too.
+            slot.config = identity;
+            Ok(slot)
         }
-        RResult::RErr(e) => Err(plugin_error(scene, stage, PluginKind::Recorder, e)),
+        Err(e) => Err(plugin_error(scene, stage, PluginKind::Recorder, e)),
     }
+}
+
+/// Makes the recorder `spec` names for frames of `init`: `Err` for an output path the scene may
+/// not write, `Ok(Err)` when the plugin's factory fails.
+fn make_recorder(
+    scene: &Scene,
+    spec: &RecorderSpec,
+    options: &EngineOptions,
+    init: InitCtx,
+) -> Result<Result<RecorderBox, PluginError>, SceneError> {
+    Ok(match spec.clips {
+        None => {
+            let config = resolve_outputs(scene, spec, &options.output)?;
+            (spec.stage.plugin.module.new_recorder())(config.as_str().into(), &init).into_result()
+        }
+        Some(clips) => clip_recorder(scene, spec, clips, &options.output, init),
+    })
+}
+
+/// A recorder writing `clips` through instances of the recorder `spec` names, each made by
+/// the plugin's factory with `{clip}` in its output paths resolved for the clip's number.
+fn clip_recorder(
+    scene: &Scene,
+    spec: &RecorderSpec,
+    clips: ClipSpec,
+    out: &OutputDir,
+    init: InitCtx,
+) -> Result<RecorderBox, PluginError> {
+    let plugin = Arc::clone(&spec.stage.plugin);
+    let config_json = spec.stage.config_json.clone();
+    let outputs = spec.outputs.clone();
+    let dir = output_dir(scene, out);
+    let unconfined = out.unconfined;
+    let open: OpenClip = Box::new(move |n| {
+        let config = outputs_config(&config_json, &outputs, &dir, unconfined, Some(n))
+            .map_err(|(field, e)| PluginError::config(&field.key, format!("{e}; {}", e.help())))?;
+        (plugin.module.new_recorder())(config.as_str().into(), &init).into_result()
+    });
+    let frame_bytes = init.width as usize * init.height as usize * 4;
+    let recorder = ClipRecorder::create(clips, init.fps, frame_bytes, open)?;
+    Ok(Recorder_TO::from_value(recorder, TD_Opaque))
 }
 
 /// The recorder's config with its output paths resolved in the output directory (the scene's
 /// own directory unless one was given), each directory created and proved writable.
 fn resolve_outputs(scene: &Scene, spec: &RecorderSpec, out: &OutputDir) -> Result<String, SceneError> {
-    if spec.outputs.is_empty() {
-        return Ok(spec.stage.config_json.clone());
-    }
-    let dir = match &out.dir {
-        Some(dir) => dir.clone(),
-        None => parent_dir(&scene.source.path).to_path_buf(),
-    };
-    let mut config: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(&spec.stage.config_json).expect("the scene wrote this JSON");
-    for field in &spec.outputs {
-        let refuse = |e: crate::recording::OutputPathError| {
+    let dir = output_dir(scene, out);
+    outputs_config(&spec.stage.config_json, &spec.outputs, &dir, out.unconfined, None).map_err(
+        |(field, e)| {
             SceneError::Invalid(Box::new(
                 scene
                     .source
@@ -953,8 +1018,39 @@ fn resolve_outputs(scene: &Scene, spec: &RecorderSpec, out: &OutputDir) -> Resul
                     )
                     .help(e.help()),
             ))
+        },
+    )
+}
+
+/// Where a scene's recorders write: the output directory, or the scene's own.
+fn output_dir(scene: &Scene, out: &OutputDir) -> PathBuf {
+    match &out.dir {
+        Some(dir) => dir.clone(),
+        None => parent_dir(&scene.source.path).to_path_buf(),
+    }
+}
+
+/// `config_json` with each of `outputs` resolved in `dir` (for clip `clip`, if given: its
+/// `{clip}` replaced by the number), its directory created and proved writable; `Err` names
+/// the field refused and why.
+fn outputs_config<'f>(
+    config_json: &str,
+    outputs: &'f [OutputField],
+    dir: &Path,
+    unconfined: bool,
+    clip: Option<u64>,
+) -> Result<String, (&'f OutputField, OutputPathError)> {
+    if outputs.is_empty() {
+        return Ok(config_json.to_string());
+    }
+    let mut config: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(config_json).expect("the scene wrote this JSON");
+    for field in outputs {
+        let raw = match clip {
+            Some(n) => crate::clips::clip_path(&field.raw, n),
+            None => field.raw.clone(),
         };
-        let path = prepare_output(&dir, &field.raw, out.unconfined).map_err(refuse)?;
+        let path = prepare_output(dir, &raw, unconfined).map_err(|e| (field, e))?;
         config.insert(
             field.key.clone(),
             serde_json::Value::String(path.to_string_lossy().into_owned()),
@@ -1032,7 +1128,7 @@ impl Engine {
         if options.scene_recorders {
             for spec in &scene.recorders {
                 let init = recorder_init(scene, spec, fresh.frame_size());
-                match take_matching(&mut old, |s| s, &spec.stage, &init) {
+                match take_matching(&mut old, |s| s, (&spec.stage, &spec.identity()), &init) {
                     Some(slot) => recorders.push(slot),
                     None => wanted.push(spec),
                 }
@@ -1113,28 +1209,31 @@ impl Engine {
                 seed: instance_seed(scene.seed, &layer.stage.id),
             };
             let spec = &layer.stage;
-            let (slot, target) = match take_matching(&mut kept.layers, |(s, _)| &s.0, spec, &init) {
-                Some(pair) => {
-                    kept.reused += 1;
-                    pair
-                }
-                None => {
-                    let object =
-                        match (spec.plugin.module.new_renderer())(spec.config_json.as_str().into(), &init) {
+            let (slot, target) =
+                match take_matching(&mut kept.layers, |(s, _)| &s.0, (spec, &spec.config_json), &init) {
+                    Some(pair) => {
+                        kept.reused += 1;
+                        pair
+                    }
+                    None => {
+                        let object = match (spec.plugin.module.new_renderer())(
+                            spec.config_json.as_str().into(),
+                            &init,
+                        ) {
                             RResult::ROk(o) => o,
                             RResult::RErr(e) => {
                                 return Err(plugin_error(scene, spec, PluginKind::Renderer, e).into());
                             }
                         };
-                    let target = LayerTarget {
-                        width,
-                        height,
-                        pixels: acc.pool.take(width as usize * height as usize * 4),
-                        queue: DrawQueue::new(),
-                    };
-                    (RendererSlot(Slot::new(spec, object, init)), target)
-                }
-            };
+                        let target = LayerTarget {
+                            width,
+                            height,
+                            pixels: acc.pool.take(width as usize * height as usize * 4),
+                            queue: DrawQueue::new(),
+                        };
+                        (RendererSlot(Slot::new(spec, object, init)), target)
+                    }
+                };
             let entity = world
                 .spawn((
                     Layer {
@@ -1176,7 +1275,7 @@ impl Engine {
         if options.scene_recorders {
             for spec in &scene.recorders {
                 let init = recorder_init(scene, spec, engine.frame_size());
-                match take_matching(&mut kept.recorders, |s| s, &spec.stage, &init) {
+                match take_matching(&mut kept.recorders, |s| s, (&spec.stage, &spec.identity()), &init) {
                     Some(slot) => {
                         kept.reused += 1;
                         engine.world.resource_mut::<Recorders>().0.push(slot);

@@ -38,6 +38,7 @@ pub mod accumulator;
 pub mod alloc_count;
 pub mod bench;
 pub mod budget;
+pub mod clips;
 pub mod describe;
 pub mod diag;
 pub mod engine;

@@ -33,7 +33,7 @@ pub enum Control {
     Screenshot,
     /// Stop or resume delivering frames to recorders.
     ToggleRecording,
-    /// Ask clip recorders (`preroll`) for a clip of this moment.
+    /// Ask clip recorders (`clips = { ... }`) for a clip of this moment.
     Trigger,
     /// Stop, finishing every recorder.
     Quit,

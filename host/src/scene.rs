@@ -28,6 +28,7 @@ use marquee_plugin_api::{FieldType, PluginKind, Rgba};
 use serde::Deserialize;
 
 use crate::budget::Buffers;
+use crate::clips::ClipSpec;
 use crate::diag::{Diagnostic, nearest};
 use crate::recording::{QueueSpec, WhenFull};
 use crate::registry::{LoadedPlugin, Registry};
@@ -183,6 +184,24 @@ pub struct RecorderFile {
     /// `"drop"` (count and go on) or `"wait"` (keep every frame) when the queue is full.
     #[schemars(extend("enum" = ["drop", "wait"]))]
     pub when_full: Option<Spanned<String>>,
+    /// Clips around triggers: keep the last `pre_roll_ms` of frames and, on each trigger, write
+    /// them and the next `post_roll_ms` through a new instance of this recorder, `{clip}` in its
+    /// output paths replaced by the clip's number.
+    pub clips: Option<Spanned<ClipSpec>>,
+    /// The recorder to write with instead when this one cannot start here (its factory fails
+    /// with anything but a config error, as `video` does without ffmpeg).
+    pub fallback: Option<Spanned<FallbackFile>>,
+}
+
+/// A recorder's `fallback`: another recorder plugin and its config.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FallbackFile {
+    /// The plugin's id.
+    pub plugin: Spanned<String>,
+    /// Config handed to the plugin.
+    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
+    pub config: Option<Spanned<toml::Table>>,
 }
 
 /// Why a scene could not be used.
@@ -310,6 +329,28 @@ pub struct RecorderSpec {
     pub queue: QueueSpec,
     /// Its config's path fields, as written; the engine resolves them in the output directory.
     pub outputs: Vec<OutputField>,
+    /// Clips around triggers instead of one recording, if the scene asks for them.
+    pub clips: Option<ClipSpec>,
+    /// What records instead when this recorder cannot start (same id, queue and clips).
+    pub fallback: Option<Box<RecorderSpec>>,
+}
+
+impl RecorderSpec {
+    /// The frames it holds besides the one being made at `fps`: its queue's buffers and, for
+    /// clips, its ring.
+    pub fn held_frames(&self, fps: f64) -> usize {
+        QueueSpec::buffers(self.queue.frames) + self.clips.map_or(0, |c| c.ring_frames(fps))
+    }
+
+    /// What makes two of them the same recorder across a reload: the config, the clips and the
+    /// fallback.
+    pub fn identity(&self) -> String {
+        let fallback = self
+            .fallback
+            .as_ref()
+            .map(|f| format!("{}:{}", f.stage.plugin.id(), f.stage.config_json));
+        format!("{}|{:?}|{:?}", self.stage.config_json, self.clips, fallback)
+    }
 }
 
 /// A path field of a recorder's config.
@@ -500,7 +541,7 @@ fn validate(source: Source, file: SceneFile, registry: &Registry) -> Result<Scen
     // Recorders are counted at the canvas size here; the engine counts again once resizing
     // processors have said their sizes.
     let size = (canvas.width, canvas.height);
-    if let Err(e) = Buffers::of(&canvas, &layers, &[], size, &recorders).check() {
+    if let Err(e) = Buffers::of(&canvas, &layers, &[], size, (&recorders, fps)).check() {
         return Err(source
             .diag(e.to_string(), Some(file.canvas.span()))
             .help(e.help()));
@@ -690,31 +731,100 @@ fn resolve_recorders(
                 }
             };
         }
-        let spec = stage
-            .plugin
-            .config(PluginKind::Recorder)
-            .expect("resolved as a recorder");
-        let mut outputs = Vec::new();
-        if let Some(config) = &r.config {
-            for field in spec.fields.iter().filter(|f| f.ty == FieldType::Path) {
-                if let Some(toml::Value::String(p)) = config.get_ref().get(field.name.as_str())
-                    && !p.is_empty()
-                {
-                    outputs.push(OutputField {
-                        key: field.name.to_string(),
-                        raw: p.clone(),
-                        span: source.key_span(field.name.as_str(), config.span()),
-                    });
+        let outputs = output_fields(source, &stage, &r.config);
+        let clips = r.clips.as_ref().map(|c| *c.get_ref());
+        if let Some(c) = &r.clips {
+            for (name, ms, max) in [
+                ("pre_roll_ms", c.get_ref().pre_roll_ms, ClipSpec::MAX_PRE_ROLL_MS),
+                (
+                    "post_roll_ms",
+                    c.get_ref().post_roll_ms,
+                    ClipSpec::MAX_POST_ROLL_MS,
+                ),
+            ] {
+                if ms > max {
+                    return Err(source
+                        .diag(
+                            format!("`{name}` must be from 0 to {max}, found {ms}"),
+                            Some(c.span()),
+                        )
+                        .help("milliseconds: a pre-roll up to ten minutes, a post-roll up to an hour"));
                 }
             }
+        }
+        let fallback = match &r.fallback {
+            None => None,
+            Some(f) => {
+                let f = f.get_ref();
+                let stage = resolve_stage(
+                    source,
+                    registry,
+                    PluginKind::Recorder,
+                    Some(&stage.id),
+                    &f.plugin,
+                    &f.config,
+                    &[],
+                )?;
+                Some(Box::new(RecorderSpec {
+                    outputs: output_fields(source, &stage, &f.config),
+                    stage,
+                    queue,
+                    clips,
+                    fallback: None,
+                }))
+            }
+        };
+        let without_placeholder = std::iter::once(&outputs)
+            .chain(fallback.as_ref().map(|f| &f.outputs))
+            .any(|o| !o.iter().any(|o| o.raw.contains(crate::clips::PLACEHOLDER)));
+        if let Some(c) = &r.clips
+            && without_placeholder
+        {
+            return Err(source
+                .diag(
+                    format!(
+                        "recorder `{}` writes clips, but none of its output paths has {} for the clip's number",
+                        stage.id,
+                        crate::clips::PLACEHOLDER
+                    ),
+                    Some(c.span()),
+                )
+                .help("write for instance `path = \"clips/clip-{clip}.mp4\"`: clip 1 goes to clips/clip-0001.mp4"));
         }
         out.push(RecorderSpec {
             stage,
             queue,
             outputs,
+            clips,
+            fallback,
         });
     }
     Ok(out)
+}
+
+/// The output path fields `config` sets for the recorder `stage`, as written.
+fn output_fields(
+    source: &Source,
+    stage: &StageSpec,
+    config: &Option<Spanned<toml::Table>>,
+) -> Vec<OutputField> {
+    let spec = stage
+        .plugin
+        .config(PluginKind::Recorder)
+        .expect("resolved as a recorder");
+    let Some(config) = config else { return Vec::new() };
+    spec.fields
+        .iter()
+        .filter(|f| f.ty == FieldType::Path)
+        .filter_map(|field| match config.get_ref().get(field.name.as_str()) {
+            Some(toml::Value::String(p)) if !p.is_empty() => Some(OutputField {
+                key: field.name.to_string(),
+                raw: p.clone(),
+                span: source.key_span(field.name.as_str(), config.span()),
+            }),
+            _ => None,
+        })
+        .collect()
 }
 
 fn resolve_stage(

@@ -202,7 +202,7 @@ pub struct FrameMeta {
 /// Events a renderer or processor raises during a frame (ABI 1.3), as bits.
 ///
 /// The host collects them after each frame; [`Events::TRIGGER`] asks every recorder that
-/// captures clips (such as `preroll`) to write one around this frame.
+/// captures clips (`clips = { ... }` on a scene's recorder) to write one around this frame.
 #[repr(transparent)]
 #[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
 pub struct Events(pub u32);

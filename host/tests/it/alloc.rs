@@ -116,7 +116,7 @@ fn recording_costs_the_render_thread_no_allocation() {
     let text = "fps = 30\n[canvas]\nwidth = 64\nheight = 32\n[[layer]]\nplugin = \"gradient\"\n\
         [[processor]]\nplugin = \"motion\"\nconfig = { threshold = 0.0, cooldown_ms = 0 }\n\
         [[recorder]]\nplugin = \"gif\"\nqueue = 2\nwhen_full = \"drop\"\nconfig = { path = \"a.gif\" }\n\
-        [[recorder]]\nplugin = \"preroll\"\nwhen_full = \"drop\"\nconfig = { path = \"c-{n}.gif\", pre_roll_ms = 100, post_roll_ms = 0 }\n";
+        [[recorder]]\nplugin = \"gif\"\nwhen_full = \"drop\"\nconfig = { path = \"c-{clip}.gif\" }\nclips = { pre_roll_ms = 100, post_roll_ms = 0 }\n";
     let scene = Scene::parse(&dir.path().join("r.toml"), text.into(), &Registry::builtin()).unwrap();
     let mut engine = Engine::new(&scene, &EngineOptions::default()).unwrap();
     for _ in 0..10 {

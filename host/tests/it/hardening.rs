@@ -88,11 +88,12 @@ fn a_scene_cannot_choose_a_program_to_run() {
     )
     .unwrap();
     std::fs::set_permissions(&evil, std::fs::Permissions::from_mode(0o755)).unwrap();
-    for plugin in ["video", "preroll"] {
+    // One video, and clips made by instances of the video recorder.
+    for clips in ["", "clips = { pre_roll_ms = 100 }\n"] {
         let path = scene(
             dir.path(),
             &format!(
-                "[[recorder]]\nplugin = \"{plugin}\"\nconfig = {{ path = \"a-{{n}}.mp4\", ffmpeg = \"./evil.sh\" }}\n"
+                "[[recorder]]\nplugin = \"video\"\nconfig = {{ path = \"a-{{clip}}.mp4\", ffmpeg = \"./evil.sh\" }}\n{clips}"
             ),
         );
         let out = run(&path, 5, &[]);
@@ -100,7 +101,7 @@ fn a_scene_cannot_choose_a_program_to_run() {
         assert_eq!(out.status.code(), Some(2), "{shown}");
         assert!(shown.contains("scene.toml:10:"), "{shown}");
         assert!(shown.contains("`ffmpeg`"), "{shown}");
-        assert!(!marker.exists(), "{plugin}: the scene ran its own program");
+        assert!(!marker.exists(), "{clips}: the scene ran its own program");
     }
     // The user's environment names the program, and it is used.
     let path = scene(
@@ -504,14 +505,21 @@ fn a_scene_whose_buffers_pass_the_memory_budget_is_refused_at_load() {
         ),
         (
             format!("{big}[[recorder]]\nplugin = \"gif\"\nqueue = 64\nconfig = {{ path = \"a.gif\" }}\n"),
-            "recorder queues 16384 MiB",
+            "recorder queues and clip rings 16384 MiB",
+        ),
+        (
+            // Ten minutes of pre-roll at 25 fps: 15,001 frames of 256 MiB held.
+            format!(
+                "{big}[[recorder]]\nplugin = \"gif\"\nconfig = {{ path = \"c-{{clip}}.gif\" }}\nclips = {{ pre_roll_ms = 600000 }}\n"
+            ),
+            "recorder queues and clip rings",
         ),
         (
             format!(
                 "{CANVAS}[[processor]]\nplugin = \"transform\"\nconfig = {{ width = 8192, height = 8192 }}\n\
                  [[recorder]]\nplugin = \"gif\"\nqueue = 64\nconfig = {{ path = \"a.gif\" }}\n"
             ),
-            "resizing processors 256 MiB, recorder queues 16384 MiB",
+            "resizing processors 256 MiB, recorder queues and clip rings 16384 MiB",
         ),
     ];
     for (text_of_scene, part) in cases {

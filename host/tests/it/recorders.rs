@@ -198,20 +198,32 @@ fn without_ffmpeg_video_is_refused_at_load_or_falls_back_to_gif() {
     let out = run_with_ffmpeg(&scene, 20, "marquee-no-such-ffmpeg");
     let shown = text(&out);
     assert_eq!(out.status.code(), Some(2), "{shown}");
-    assert!(shown.contains("scene.toml:13:"), "{shown}");
+    // Not a config error: the scene points at the recorder that cannot start.
+    assert!(shown.contains("scene.toml:12:"), "{shown}");
     assert!(
         shown.contains("no `marquee-no-such-ffmpeg` on the PATH"),
         "{shown}"
     );
     assert!(shown.contains("MARQUEE_FFMPEG"), "{shown}");
-    assert!(shown.contains("fallback = \"gif\""), "{shown}");
+    assert!(shown.contains("fallback = { plugin = \"gif\""), "{shown}");
 
-    let fallback = recorder.replace("\" }", "\", fallback = \"gif\" }");
+    // With a fallback, the host records with it instead, and says so.
+    let fallback = format!("{recorder}fallback = {{ plugin = \"gif\", config = {{ path = \"a.gif\" }} }}\n");
     std::fs::write(&scene, format!("{CANVAS}{fallback}")).unwrap();
     let out = run_with_ffmpeg(&scene, 20, "marquee-no-such-ffmpeg");
-    assert!(out.status.success(), "{}", text(&out));
+    let shown = text(&out);
+    assert!(out.status.success(), "{shown}");
+    assert!(
+        shown.contains("recording with its fallback `gif` instead"),
+        "{shown}"
+    );
     assert_eq!(ffprobe(&dir.path().join("a.gif")).frames, 20);
     assert!(!dir.path().join("a.mp4").exists());
+    // A config error is the scene's to fix: never a reason to fall back.
+    let typo = fallback.replace("path = \"a.mp4\"", "path = \"a.mp4\", preset = \"fastest\"");
+    std::fs::write(&scene, format!("{CANVAS}{typo}")).unwrap();
+    let out = run_with_ffmpeg(&scene, 20, "marquee-no-such-ffmpeg");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
 }
 
 #[test]
@@ -222,8 +234,8 @@ fn a_clip_starts_pre_roll_before_its_trigger_and_ends_post_roll_after() {
         dir.path(),
         &format!(
             "{CANVAS}\
-             [[recorder]]\nid = \"mp4\"\nplugin = \"preroll\"\nconfig = {{ path = \"clips/c-{{n}}.mp4\", pre_roll_ms = 400, post_roll_ms = 200, codecs = [\"mpeg4\"] }}\n\
-             [[recorder]]\nid = \"png\"\nplugin = \"preroll\"\nconfig = {{ path = \"clips/p-{{n}}/f-{{f}}.png\", pre_roll_ms = 400, post_roll_ms = 200 }}\n"
+             [[recorder]]\nid = \"mp4\"\nplugin = \"video\"\nconfig = {{ path = \"clips/c-{{clip}}.mp4\", codecs = [\"mpeg4\"] }}\nclips = {{ pre_roll_ms = 400, post_roll_ms = 200 }}\n\
+             [[recorder]]\nid = \"png\"\nplugin = \"png-sequence\"\nconfig = {{ path = \"clips/p-{{clip}}/f-{{n}}.png\" }}\nclips = {{ pre_roll_ms = 400, post_roll_ms = 200 }}\n"
         ),
     );
     let mut frames = Vec::new();
@@ -272,7 +284,7 @@ fn a_plugin_event_triggers_a_clip() {
         dir.path(),
         "fps = 25\n[canvas]\nwidth = 32\nheight = 16\n[[layer]]\nplugin = \"random-pixels\"\nconfig = { count = 100 }\n\
          [[processor]]\nplugin = \"motion\"\nconfig = { threshold = 0.02, step = 1, cooldown_ms = 100000 }\n\
-         [[recorder]]\nplugin = \"preroll\"\nconfig = { path = \"c-{n}.gif\", pre_roll_ms = 1000, post_roll_ms = 120 }\n",
+         [[recorder]]\nplugin = \"gif\"\nconfig = { path = \"c-{clip}.gif\" }\nclips = { pre_roll_ms = 1000, post_roll_ms = 120 }\n",
     );
     for _ in 0..20 {
         engine.step();
@@ -283,6 +295,51 @@ fn a_plugin_event_triggers_a_clip() {
     let p = ffprobe(&dir.path().join("c-0001.gif"));
     assert_eq!((p.frames, p.width, p.height), (5, 32, 16));
     assert!(!dir.path().join("c-0002.gif").exists());
+}
+
+#[test]
+fn a_so_that_replaces_video_writes_every_video_and_every_clip() {
+    // No plugin links another: a recording, clips around triggers and a fallback are all made
+    // by the host through the registry, so the replacement in the plugin directory is used.
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    std::fs::copy(
+        crate::util::so("marquee_fixture_replacement_video"),
+        plugins.join("libreplacement.so"),
+    )
+    .unwrap();
+    let registry = Registry::discover(&[plugins]);
+    assert!(matches!(registry.get("video").unwrap().origin, Origin::File(_)));
+    let text = format!(
+        "{CANVAS}\
+         [[recorder]]\nid = \"whole\"\nplugin = \"video\"\nconfig = {{ path = \"whole.mp4\" }}\n\
+         [[recorder]]\nid = \"clips\"\nplugin = \"video\"\nconfig = {{ path = \"clips/c-{{clip}}.mp4\" }}\nclips = {{ pre_roll_ms = 200, post_roll_ms = 120 }}\n\
+         [[recorder]]\nid = \"spare\"\nplugin = \"video\"\nconfig = {{ path = \"spare.mp4\", unavailable = true }}\nfallback = {{ plugin = \"gif\", config = {{ path = \"spare.gif\" }} }}\n"
+    );
+    let scene = scene_in(dir.path(), &text, &registry).unwrap_or_else(|e| panic!("{e}"));
+    let mut engine = Engine::new(&scene, &EngineOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    for i in 0..40 {
+        if i == 10 || i == 30 {
+            engine.trigger();
+        }
+        engine.step();
+    }
+    assert!(engine.finish().is_empty());
+    let listed = |name: &str| -> Vec<u64> {
+        std::fs::read_to_string(dir.path().join(name))
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+            .lines()
+            .map(|l| l.split(' ').nth(1).unwrap().parse().unwrap())
+            .collect()
+    };
+    assert_eq!(listed("whole.mp4"), (0..40).collect::<Vec<_>>());
+    // At 25 fps: 200 ms = 5 frames before each trigger, 120 ms = 3 after.
+    assert_eq!(listed("clips/c-0001.mp4"), (5..=13).collect::<Vec<_>>());
+    assert_eq!(listed("clips/c-0002.mp4"), (25..=33).collect::<Vec<_>>());
+    // The replacement's factory failed as `video` does without ffmpeg: the fallback recorded.
+    assert_eq!(ffprobe(&dir.path().join("spare.gif")).frames, 40);
+    assert!(!dir.path().join("spare.mp4").exists());
 }
 
 /// A recorder that holds every frame until the test opens its gate: a writer as slow as can be.
@@ -567,12 +624,16 @@ fn bad_recorder_input_is_a_clear_error_never_a_panic() {
             &["scene.toml:15:", "container is unknown"],
         ),
         (
-            "[[recorder]]\nplugin = \"preroll\"\nconfig = { path = \"c-{n}.gif\", pre_roll_ms = -100 }\n",
-            &["scene.toml:15:", "`pre_roll_ms` must be a whole number from 0 to"],
+            "[[recorder]]\nplugin = \"gif\"\nconfig = { path = \"c.gif\" }\nclips = { pre_roll_ms = 100 }\n",
+            &["scene.toml:16:", "none of its output paths has {clip}"],
         ),
         (
-            "[[recorder]]\nplugin = \"preroll\"\nconfig = { path = \"c-{n}.gif\", post_roll_ms = -1 }\n",
-            &["`post_roll_ms` must be a whole number from 0 to"],
+            "[[recorder]]\nplugin = \"gif\"\nconfig = { path = \"c-{clip}.gif\" }\nclips = { post_roll_ms = 99999999 }\n",
+            &["scene.toml:16:", "`post_roll_ms` must be from 0 to 3600000"],
+        ),
+        (
+            "[[recorder]]\nplugin = \"gif\"\nconfig = { path = \"c-{clip}.gif\" }\nclips = { pre_roll_ms = -100 }\n",
+            &["scene.toml:16:", "pre_roll_ms"],
         ),
         (
             "[[recorder]]\nplugin = \"gif\"\nconfig = { path = \"blocked/a.gif\" }\n",
@@ -641,7 +702,7 @@ fn signal(child: &std::process::Child, sig: &str) {
 const RECORDING: &str = "fps = 30\n[canvas]\nwidth = 64\nheight = 32\n[[layer]]\nplugin = \"gradient\"\n\
     [[recorder]]\nplugin = \"video\"\nwhen_full = \"wait\"\nconfig = { path = \"a.mp4\" }\n\
     [[recorder]]\nplugin = \"gif\"\nwhen_full = \"wait\"\nconfig = { path = \"b.gif\" }\n\
-    [[recorder]]\nplugin = \"preroll\"\nconfig = { path = \"clip-{n}.mp4\", pre_roll_ms = 500, post_roll_ms = 60000 }\n";
+    [[recorder]]\nplugin = \"video\"\nconfig = { path = \"clip-{clip}.mp4\" }\nclips = { pre_roll_ms = 500, post_roll_ms = 60000 }\n";
 
 #[test]
 fn killing_the_process_mid_recording_leaves_no_file_under_a_final_name() {

@@ -147,7 +147,7 @@ fn the_c_key_triggers_a_clip_and_q_finishes_it() {
     std::fs::write(
         &scene,
         "fps = 30\n[canvas]\nwidth = 32\nheight = 8\n[[layer]]\nplugin = \"gradient\"\n\
-         [[recorder]]\nplugin = \"preroll\"\nconfig = { path = \"clip-{n}.gif\", pre_roll_ms = 300, post_roll_ms = 60000 }\n",
+         [[recorder]]\nplugin = \"gif\"\nconfig = { path = \"clip-{clip}.gif\" }\nclips = { pre_roll_ms = 300, post_roll_ms = 60000 }\n",
     )
     .unwrap();
     let command = format!(

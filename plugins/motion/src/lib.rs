@@ -1,5 +1,5 @@
 //! `motion`: watches the frame for change and raises a clip trigger ([`Events::TRIGGER`]) when
-//! enough of the picture moved, for `preroll` recorders: a motion-triggered camera.
+//! enough of the picture moved, for clip recorders: a motion-triggered camera.
 //!
 //! Every `step`th pixel of every `step`th row is sampled as luma (integer Rec. 601 weights) and
 //! compared with the same sample of the frame before; when the mean absolute change reaches

@@ -4,8 +4,9 @@
 //! At creation the recorder asks ffmpeg for its encoders, then tries each codec of `codecs` in
 //! turn with a two-frame trial encode into the real container; the first that works is used,
 //! and why each one before it was skipped goes into [`Probed::describe`] (the host logs
-//! it and writes it to the metrics stream). Without ffmpeg at all the scene is refused with a
-//! clear message, or with `fallback = "gif"` a GIF is written instead.
+//! it and writes it to the metrics stream). Without ffmpeg at all the factory fails with an
+//! `Unsupported` error naming what to install; a scene that gives the recorder a `fallback`
+//! (another recorder, such as `gif`) then gets that one from the host instead.
 //!
 //! ffmpeg writes to a temporary name beside `path` (`.NAME.partial`, the container given with
 //! `-f`), a file this recorder creates itself (new, never through a symbolic link) and hands
@@ -21,7 +22,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex};
 
-use marquee_gif::GifRecorder;
 use marquee_plugin_api::files::{PartialFile, commit, io_error, parent_dir};
 use marquee_plugin_api::{
     DerivedFields, Factory, FrameMeta, InitCtx, PluginDef, PluginError, RecorderPlugin, declare_plugin,
@@ -78,16 +78,6 @@ pub fn ffmpeg_program() -> String {
         .unwrap_or_else(|| "ffmpeg".into())
 }
 
-/// What to do without ffmpeg.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum Fallback {
-    /// Refuse: the scene does not load.
-    None,
-    /// Write a GIF with the same name and a `.gif` extension.
-    Gif,
-}
-
 /// Config of a `video` recorder.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema, SmartDefault)]
 #[serde(default, deny_unknown_fields)]
@@ -108,9 +98,6 @@ pub struct Config {
     #[default(DEFAULT_PRESET.into())]
     #[schemars(extend("enum" = PRESETS))]
     pub preset: String,
-    /// Without ffmpeg: none refuses the scene, gif writes a GIF beside `path` instead.
-    #[default(Fallback::None)]
-    pub fallback: Fallback,
 }
 
 /// A codec passed over, and why.
@@ -122,25 +109,7 @@ pub struct Skipped {
     pub why: String,
 }
 
-/// The outcome of probing: what every clip of these settings is encoded with.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Plan {
-    /// ffmpeg with this codec.
-    Ffmpeg {
-        /// The chosen encoder.
-        codec: String,
-        /// Those tried before it.
-        skipped: Vec<Skipped>,
-    },
-    /// No ffmpeg: a GIF instead (`fallback = "gif"`).
-    Gif {
-        /// Why.
-        why: String,
-    },
-}
-
-/// Settings checked and probed once; [`Probed::start`] then opens as many videos as wanted
-/// (the `preroll` recorder writes a clip per trigger without probing again).
+/// Settings checked and probed once; [`Probed::start`] then opens a video with them.
 #[derive(Debug, Clone)]
 pub struct Probed {
     config: Config,
@@ -150,8 +119,10 @@ pub struct Probed {
     width: u32,
     height: u32,
     fps: f64,
-    /// What will be used.
-    pub plan: Plan,
+    /// The encoder chosen.
+    pub codec: String,
+    /// Those tried before it, and why each was passed over.
+    pub skipped: Vec<Skipped>,
 }
 
 /// The ffmpeg muxer for a file name's extension.
@@ -349,26 +320,15 @@ impl Probed {
             width: init.width,
             height: init.height,
             fps: init.fps,
-            plan: Plan::Gif { why: String::new() },
+            codec: String::new(),
+            skipped: Vec::new(),
             config,
         };
-        let known = match encoders(&probed.program) {
-            Ok(list) => list,
-            Err(why) => {
-                return match probed.config.fallback {
-                    Fallback::Gif => {
-                        probed.plan = Plan::Gif { why };
-                        Ok(probed)
-                    }
-                    Fallback::None => Err(PluginError::config(
-                        "",
-                        format!(
-                            "{why}: video needs ffmpeg; install it (Debian: apt-get install ffmpeg), name it in ${FFMPEG_ENV}, or set fallback = \"gif\" to record a GIF instead"
-                        ),
-                    )),
-                };
-            }
-        };
+        let known = encoders(&probed.program).map_err(|why| {
+            PluginError::unsupported(format!(
+                "{why}: video needs ffmpeg; install it (Debian: apt-get install ffmpeg) or name it in ${FFMPEG_ENV}, or give the recorder a fallback such as `fallback = {{ plugin = \"gif\", config = {{ path = \"out.gif\" }} }}`"
+            ))
+        })?;
         let dir = parent_dir(&probed.config.path).to_path_buf();
         let mut skipped = Vec::new();
         for codec in &probed.config.codecs {
@@ -377,10 +337,8 @@ impl Probed {
             } else {
                 match trial(&probed, codec, size, &dir) {
                     Ok(()) => {
-                        probed.plan = Plan::Ffmpeg {
-                            codec: codec.clone(),
-                            skipped,
-                        };
+                        probed.codec = codec.clone();
+                        probed.skipped = skipped;
                         return Ok(probed);
                     }
                     Err(why) => why,
@@ -412,47 +370,20 @@ impl Probed {
 
     /// What was decided, as a JSON object text.
     pub fn describe(&self) -> String {
-        match &self.plan {
-            Plan::Ffmpeg { codec, skipped } => serde_json::json!({
-                "encoder": "ffmpeg",
-                "codec": codec,
-                "container": self.muxer,
-                "crf": self.config.crf,
-                "skipped": skipped,
-            }),
-            Plan::Gif { why } => serde_json::json!({
-                "encoder": "gif",
-                "why": format!("{why}; fallback = \"gif\""),
-                "path": gif_path(&self.config.path).to_string_lossy(),
-            }),
-        }
+        serde_json::json!({
+            "encoder": "ffmpeg",
+            "codec": self.codec,
+            "container": self.muxer,
+            "crf": self.config.crf,
+            "skipped": self.skipped,
+        })
         .to_string()
     }
 
-    /// Starts writing a video (or the fallback GIF) at `path`.
-    pub fn start(&self, path: &Path) -> Result<Box<dyn RecorderPlugin>, PluginError> {
-        let init = InitCtx {
-            width: self.width,
-            height: self.height,
-            fps: self.fps,
-            seed: 0,
-        };
-        match &self.plan {
-            Plan::Gif { .. } => {
-                let config = marquee_gif::Config {
-                    path: gif_path(path),
-                    ..marquee_gif::Config::default()
-                };
-                Ok(Box::new(GifRecorder::create(config, &init)?))
-            }
-            Plan::Ffmpeg { codec, .. } => Ok(Box::new(VideoRecorder::spawn(self, codec, path)?)),
-        }
+    /// Starts writing a video at `path` with what was probed.
+    pub fn start(&self, path: &Path) -> Result<VideoRecorder, PluginError> {
+        VideoRecorder::spawn(self, &self.codec, path)
     }
-}
-
-/// `path` with a `.gif` extension.
-pub fn gif_path(path: &Path) -> PathBuf {
-    path.with_extension("gif")
 }
 
 /// One video being written by an ffmpeg child.
@@ -552,9 +483,9 @@ fn new_recorder(json: &str, init: &InitCtx) -> Result<Box<dyn RecorderPlugin>, P
     }))
 }
 
-/// A recorder with the probe's description (the GIF fallback has none of its own).
+/// A video recorder with the probe's description.
 struct Described {
-    inner: Box<dyn RecorderPlugin>,
+    inner: VideoRecorder,
     describe: String,
 }
 
@@ -687,34 +618,27 @@ mod tests {
     }
 
     #[test]
-    fn without_ffmpeg_the_scene_is_refused_or_falls_back_to_gif() {
+    fn without_ffmpeg_the_factory_says_what_to_install_as_unsupported() {
         let dir = std::env::temp_dir().join(format!("marquee-video-noffmpeg-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let config = Config {
             path: dir.join("out.mp4"),
             ..Config::default()
         };
-        let missing = || "marquee-no-such-ffmpeg".to_string();
-        let e = Probed::probe_with(config.clone(), &init(), missing()).unwrap_err();
+        let e = Probed::probe_with(config, &init(), "marquee-no-such-ffmpeg".into()).unwrap_err();
+        // Not a config error: the host falls back to the recorder's `fallback` on this kind.
+        assert_eq!(e.kind, marquee_plugin_api::ErrorKind::Unsupported);
         assert!(e.message.contains(FFMPEG_ENV), "{}", e.message);
         assert!(
             e.message.contains("no `marquee-no-such-ffmpeg` on the PATH"),
             "{}",
             e.message
         );
-        assert!(e.message.contains("fallback = \"gif\""), "{}", e.message);
-        let probed = Probed::probe_with(
-            Config {
-                fallback: Fallback::Gif,
-                ..config
-            },
-            &init(),
-            missing(),
-        )
-        .unwrap();
-        assert!(matches!(probed.plan, Plan::Gif { .. }));
-        let v: serde_json::Value = serde_json::from_str(&probed.describe()).unwrap();
-        assert_eq!(v["encoder"], "gif");
+        assert!(
+            e.message.contains("fallback = { plugin = \"gif\""),
+            "{}",
+            e.message
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
