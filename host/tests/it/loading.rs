@@ -210,3 +210,25 @@ fn every_plugin_crate_is_built_in_through_the_one_list() {
         assert!(cdylib.exists(), "{} is missing", cdylib.display());
     }
 }
+
+#[test]
+fn no_plugin_crate_links_another() {
+    // What one plugin needs of another (a clip of a recorder, a fallback) goes through the host's
+    // registry, so a `.so` that replaces a built-in is what every scene gets: a plugin crate
+    // depends on the plugin API and no other plugin.
+    for entry in std::fs::read_dir(crate::util::root().join("plugins")).unwrap() {
+        let dir = entry.unwrap().path();
+        if dir.ends_with("standard") {
+            continue;
+        }
+        let manifest: toml::Table =
+            toml::from_str(&std::fs::read_to_string(dir.join("Cargo.toml")).unwrap()).unwrap();
+        let linked: Vec<&String> = ["dependencies", "build-dependencies"]
+            .iter()
+            .filter_map(|k| manifest.get(*k).and_then(|d| d.as_table()))
+            .flat_map(|d| d.keys())
+            .filter(|name| name.starts_with("marquee-") && *name != "marquee-plugin-api")
+            .collect();
+        assert!(linked.is_empty(), "{} links {linked:?}", dir.display());
+    }
+}
