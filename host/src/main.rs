@@ -164,6 +164,20 @@ enum Command {
         #[command(subcommand)]
         action: Option<PluginsAction>,
     },
+    /// Snapshot-tests scenes: traces each and compares it frame by frame with the trace stored
+    /// beside it (`traces/STEM/`), writing it when none is stored. For a plugin's own CI:
+    /// `marquee test tests --plugin-dir target/release`.
+    Test {
+        /// Scene or playlist files, or directories of them (their `.toml` files).
+        #[arg(default_value = "tests")]
+        paths: Vec<PathBuf>,
+        /// Frames traced per scene.
+        #[arg(long, default_value_t = 30)]
+        frames: u64,
+        /// Rewrite the stored traces with what the scenes make now (after a deliberate change).
+        #[arg(long)]
+        update: bool,
+    },
     /// Prints the JSON Schema of scene files (or playlist files), every loaded plugin's config
     /// included, for an editor's TOML language server (README: "Editor support").
     Schema {
@@ -341,6 +355,44 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 spec.dir.display()
             )?;
             Ok(())
+        }
+        Command::Test {
+            paths,
+            frames,
+            update,
+        } => {
+            warn_failures(&registry);
+            let scenes = marquee::testing::scene_files(&paths).map_err(|e| {
+                eprintln!("error: {e}");
+                Exit(2)
+            })?;
+            let mode = marquee::testing::Mode {
+                update,
+                ci: std::env::var_os("CI").is_some(),
+                how_to_update: "marquee test --update".into(),
+            };
+            let mut failed = 0;
+            for scene in &scenes {
+                let dir = marquee::testing::trace_dir_for(scene);
+                match marquee::testing::check(scene, frames, &dir, &registry, &mode) {
+                    Ok(marquee::testing::TraceCheck::Matched) => outln!(
+                        "ok       {} ({frames} frames match {})",
+                        scene.display(),
+                        dir.display()
+                    )?,
+                    Ok(marquee::testing::TraceCheck::Written) => outln!(
+                        "written  {} ({frames} frames to {})",
+                        scene.display(),
+                        dir.display()
+                    )?,
+                    Err(message) => {
+                        failed += 1;
+                        outln!("FAILED   {}\n{message}", scene.display())?;
+                    }
+                }
+            }
+            outln!("{} scenes, {failed} failed", scenes.len())?;
+            if failed == 0 { Ok(()) } else { Err(Exit(1).into()) }
         }
         Command::Schema { files } => {
             let kind = match files {

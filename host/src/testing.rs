@@ -13,7 +13,7 @@
 //! difference PNGs written beside the stored trace. Set `MARQUEE_UPDATE_TRACES=1` to accept new
 //! output. Under CI (`CI` set), a missing trace fails instead of being written.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::registry::Registry;
 use crate::show::Show;
@@ -56,13 +56,78 @@ pub fn try_check_trace(
     dir: &Path,
     registry: &Registry,
 ) -> Result<TraceCheck, String> {
-    let update = std::env::var_os(UPDATE_ENV).is_some_and(|v| v != "0");
+    let mode = Mode {
+        update: std::env::var_os(UPDATE_ENV).is_some_and(|v| v != "0"),
+        ci: std::env::var_os("CI").is_some(),
+        how_to_update: format!("{UPDATE_ENV}=1 cargo test"),
+    };
+    check(scene_path, frames, dir, registry, &mode)
+}
+
+/// How a check treats stored traces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mode {
+    /// Rewrite stored traces with what the scene makes now.
+    pub update: bool,
+    /// Under CI: a missing trace is an error, never written.
+    pub ci: bool,
+    /// The command that updates traces, for messages.
+    pub how_to_update: String,
+}
+
+/// Where the trace of `scene` is stored: `traces/STEM/` beside it (`tests/demo.toml` →
+/// `tests/traces/demo/`).
+pub fn trace_dir_for(scene: &Path) -> PathBuf {
+    let stem = scene.file_stem().unwrap_or_default();
+    scene.parent().unwrap_or(Path::new("")).join("traces").join(stem)
+}
+
+/// The scene and playlist files `paths` name: each file as given, and each directory's `.toml`
+/// files (not those below it), sorted. `Err` names a path that is neither.
+pub fn scene_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    let mut out = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let entries =
+                std::fs::read_dir(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let mut found: Vec<PathBuf> = entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "toml"))
+                .collect();
+            found.sort();
+            if found.is_empty() {
+                return Err(format!("{} holds no .toml scene files", path.display()));
+            }
+            out.extend(found);
+        } else if path.is_file() {
+            out.push(path.clone());
+        } else {
+            return Err(format!(
+                "{} is not a scene file or a directory of them",
+                path.display()
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// Traces `frames` frames of `scene_path` and compares them with the trace stored in `dir`
+/// (or writes it: none is stored, or `mode.update`). `Err` says what differs, or failed.
+pub fn check(
+    scene_path: &Path,
+    frames: u64,
+    dir: &Path,
+    registry: &Registry,
+    mode: &Mode,
+) -> Result<TraceCheck, String> {
+    let update = mode.update;
     let stored = dir.join(trace::INDEX_FILE).exists();
     let shown = |e: TraceError| e.to_string();
+    let how = &mode.how_to_update;
     if update || !stored {
-        if !stored && !update && std::env::var_os("CI").is_some() {
+        if !stored && !update && mode.ci {
             return Err(format!(
-                "no stored trace in {}; run `{UPDATE_ENV}=1 cargo test` locally and commit the trace",
+                "no stored trace in {}; run `{how}` locally and commit the trace",
                 dir.display()
             ));
         }
@@ -73,7 +138,7 @@ pub fn try_check_trace(
     let index = trace::read_index(dir).map_err(shown)?;
     if index.frames.len() as u64 != frames {
         return Err(format!(
-            "the trace in {} has {} frames, the test asks for {frames}; run with {UPDATE_ENV}=1 to re-create it",
+            "the trace in {} has {} frames, the test asks for {frames}; run `{how}` to re-create it",
             dir.display(),
             index.frames.len()
         ));
@@ -82,7 +147,7 @@ pub fn try_check_trace(
     match report.mismatch {
         None => Ok(TraceCheck::Matched),
         Some(m) => Err(format!(
-            "scene {} diverges from the trace in {} at frame {} ({} pixels differ; hash {} expected, {} found)\n  expected:   {}\n  actual:     {}\n  difference: {}\n{}run with {UPDATE_ENV}=1 to accept the new frames",
+            "scene {} diverges from the trace in {} at frame {} ({} pixels differ; hash {} expected, {} found)\n  expected:   {}\n  actual:     {}\n  difference: {}\n{}run `{how}` to accept the new frames",
             scene_path.display(),
             dir.display(),
             m.index,

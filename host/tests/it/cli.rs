@@ -1,5 +1,7 @@
 //! The `marquee` binary end to end: exit codes, listings and error rendering.
 
+use std::path::Path;
+
 use crate::util::{marquee, so, text};
 
 #[test]
@@ -303,4 +305,55 @@ fn trace_at_another_frame_rate_and_verify_follows_it() {
         out_dir.to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+}
+
+/// `marquee test ARGS` in `dir`, with `CI` set or not.
+fn marquee_test(dir: &Path, args: &[&str], ci: bool) -> (Option<i32>, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_marquee"));
+    cmd.arg("test").args(args).current_dir(dir).env_remove("CI");
+    if ci {
+        cmd.env("CI", "true");
+    }
+    let out = cmd.output().unwrap();
+    (out.status.code(), text(&out))
+}
+
+#[test]
+fn marquee_test_writes_then_matches_then_names_the_divergent_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let tests = dir.path().join("tests");
+    std::fs::create_dir_all(&tests).unwrap();
+    let scene = "seed = 1\n[canvas]\nwidth = 16\nheight = 8\n[[layer]]\nplugin = \"random-pixels\"\nconfig = { count = 9 }\n";
+    std::fs::write(tests.join("dots.toml"), scene).unwrap();
+    // Under CI a missing trace fails, and nothing is written.
+    let (code, shown) = marquee_test(dir.path(), &["--frames", "12"], true);
+    assert_eq!(code, Some(1), "{shown}");
+    assert!(shown.contains("no stored trace"), "{shown}");
+    assert!(!tests.join("traces/dots/index.json").exists());
+    // Locally the first run writes it (the default path is `tests`), the second matches.
+    let (code, shown) = marquee_test(dir.path(), &["--frames", "12"], false);
+    assert_eq!(code, Some(0), "{shown}");
+    assert!(shown.contains("written  tests/dots.toml"), "{shown}");
+    assert!(tests.join("traces/dots/index.json").exists());
+    let (code, shown) = marquee_test(dir.path(), &["tests/dots.toml", "--frames", "12"], true);
+    assert_eq!(code, Some(0), "{shown}");
+    assert!(
+        shown.contains("ok       tests/dots.toml (12 frames match"),
+        "{shown}"
+    );
+    // A change in what the scene makes fails, naming the frame, until accepted with --update.
+    std::fs::write(tests.join("dots.toml"), scene.replace("seed = 1", "seed = 2")).unwrap();
+    let (code, shown) = marquee_test(dir.path(), &["--frames", "12"], true);
+    assert_eq!(code, Some(1), "{shown}");
+    assert!(
+        shown.contains("diverges from the trace") && shown.contains("at frame 0"),
+        "{shown}"
+    );
+    assert!(shown.contains("marquee test --update"), "{shown}");
+    let (code, shown) = marquee_test(dir.path(), &["--frames", "12", "--update"], true);
+    assert_eq!(code, Some(0), "{shown}");
+    assert_eq!(marquee_test(dir.path(), &["--frames", "12"], true).0, Some(0));
+    // Not a scene: a usage error.
+    let (code, shown) = marquee_test(dir.path(), &["nowhere"], false);
+    assert_eq!(code, Some(2), "{shown}");
 }
