@@ -36,6 +36,7 @@
 
 pub mod accumulator;
 pub mod alloc_count;
+pub mod api_copy;
 pub mod bench;
 pub mod budget;
 pub mod clips;

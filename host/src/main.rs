@@ -152,9 +152,6 @@ enum Command {
         /// Where to create the crate (default: ./NAME).
         #[arg(long)]
         dir: Option<PathBuf>,
-        /// The Marquee checkout to depend on (default: the one this binary was built from).
-        #[arg(long)]
-        marquee: Option<PathBuf>,
     },
     /// Lists every plugin found, and every plugin file that failed to load.
     Plugins {
@@ -329,12 +326,7 @@ fn warn_failures(registry: &Registry) {
 fn run(cli: Cli) -> anyhow::Result<()> {
     let registry = Registry::discover(&plugin_dirs(&cli));
     match cli.command {
-        Command::NewPlugin {
-            name,
-            kind,
-            dir,
-            marquee,
-        } => {
+        Command::NewPlugin { name, kind, dir } => {
             let kind = match kind {
                 KindArg::Renderer => marquee_plugin_api::PluginKind::Renderer,
                 KindArg::Processor => marquee_plugin_api::PluginKind::Processor,
@@ -344,14 +336,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 dir: dir.unwrap_or_else(|| PathBuf::from(&name)),
                 name,
                 kind,
-                marquee: marquee.unwrap_or_else(marquee::new_plugin::default_marquee_root),
             };
             let written = marquee::new_plugin::generate(&spec)?;
-            for f in &written {
+            let api = spec.dir.join(marquee::new_plugin::API_DIR);
+            for f in written.iter().filter(|f| !f.starts_with(&api)) {
                 outln!("created {}", f.display())?;
             }
             outln!(
-                "\nnext:\n  cd {}\n  cargo build --release\n  marquee run tests/scene.toml --plugin-dir target/release\n  MARQUEE_UPDATE_TRACES=1 cargo test   # writes the first snapshot; commit it",
+                "created {}/ (the crate's own copy of the plugin API)",
+                api.display()
+            )?;
+            outln!(
+                "\nnext:\n  cd {}\n  cargo build --release && cargo test\n  marquee run tests/scene.toml --plugin-dir target/release\n  marquee test --plugin-dir target/release   # the first run writes tests/traces/; commit it",
                 spec.dir.display()
             )?;
             Ok(())

@@ -1,9 +1,13 @@
 //! `marquee new-plugin`: generates a standalone plugin crate that builds, loads and passes its own
-//! snapshot test on the first try. The templates live in `host/templates/`.
+//! tests on the first try, anywhere: it holds its own copy of the plugin API (`api_copy`) and the
+//! lockfile this host was built with, and no path outside itself. Its snapshot test is
+//! `marquee test`, run by the `marquee` binary alone. The templates live in `host/templates/`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use marquee_plugin_api::PluginKind;
+
+use crate::api_copy;
 
 /// What to generate.
 #[derive(Debug, Clone)]
@@ -14,8 +18,6 @@ pub struct NewPlugin {
     pub kind: PluginKind,
     /// The directory to create.
     pub dir: PathBuf,
-    /// The Marquee checkout whose `plugin-api/` and `host/` the crate depends on.
-    pub marquee: PathBuf,
 }
 
 /// Why a crate could not be generated.
@@ -30,9 +32,6 @@ pub enum NewPluginError {
     /// The target directory exists and is not empty.
     #[error("{} already exists and is not empty; choose another name or --dir", .0.display())]
     Exists(PathBuf),
-    /// The Marquee sources to depend on were not found.
-    #[error("no Marquee checkout at {} (it needs plugin-api/ and host/); pass --marquee PATH", .0.display())]
-    NoMarquee(PathBuf),
     /// Writing failed.
     #[error("cannot write {}: {source}", path.display())]
     Io {
@@ -41,14 +40,6 @@ pub enum NewPluginError {
         /// The OS error.
         source: std::io::Error,
     },
-}
-
-/// The Marquee checkout this binary was built from.
-pub fn default_marquee_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap_or(Path::new("."))
-        .to_path_buf()
 }
 
 fn valid_name(name: &str) -> bool {
@@ -60,65 +51,65 @@ fn valid_name(name: &str) -> bool {
 }
 
 /// The files of the crate: path relative to the crate root, and contents.
-pub fn files(p: &NewPlugin) -> Vec<(&'static str, String)> {
+pub fn files(p: &NewPlugin) -> Vec<(String, String)> {
     let kind = p.kind.as_str();
     let lib = p.name.replace('-', "_");
-    let api = p.marquee.join("plugin-api");
-    let host = p.marquee.join("host");
+    let abi = marquee_plugin_api::ABI_VERSION;
     let fill = |t: &str| {
         t.replace("{{name}}", &p.name)
             .replace("{{lib}}", &lib)
             .replace("{{kind}}", kind)
-            .replace("{{api_path}}", &api.to_string_lossy())
-            .replace("{{host_path}}", &host.to_string_lossy())
+            .replace("{{api_version}}", &format!("{}.{}", abi.major, abi.minor))
     };
-    let (lib_rs, scene, test_name, test) = match p.kind {
+    let (lib_rs, scene, test) = match p.kind {
         PluginKind::Renderer => (
             include_str!("../templates/renderer/lib.rs.tmpl"),
             include_str!("../templates/renderer/scene.toml.tmpl"),
-            "tests/trace.rs",
-            include_str!("../templates/common/trace_test.rs.tmpl"),
+            include_str!("../templates/renderer/test.rs.tmpl"),
         ),
         PluginKind::Processor => (
             include_str!("../templates/processor/lib.rs.tmpl"),
             include_str!("../templates/processor/scene.toml.tmpl"),
-            "tests/trace.rs",
-            include_str!("../templates/common/trace_test.rs.tmpl"),
+            include_str!("../templates/processor/test.rs.tmpl"),
         ),
         PluginKind::Recorder => (
             include_str!("../templates/recorder/lib.rs.tmpl"),
             include_str!("../templates/recorder/scene.toml.tmpl"),
-            "tests/record.rs",
-            include_str!("../templates/recorder/record_test.rs.tmpl"),
+            include_str!("../templates/recorder/test.rs.tmpl"),
         ),
     };
-    vec![
+    let mut files = vec![
         (
-            "Cargo.toml",
+            "Cargo.toml".to_string(),
             fill(include_str!("../templates/common/Cargo.toml.tmpl")),
         ),
         (
-            "README.md",
+            "README.md".to_string(),
             fill(include_str!("../templates/common/README.md.tmpl")),
         ),
         (
-            ".gitignore",
+            ".gitignore".to_string(),
             "/target\ntimings.json\nexpected-*.png\nactual-*.png\ndifference-*.png\n".into(),
         ),
-        ("src/lib.rs", fill(lib_rs)),
-        ("tests/scene.toml", fill(scene)),
-        (test_name, fill(test)),
-    ]
+        ("src/lib.rs".to_string(), fill(lib_rs)),
+        ("tests/scene.toml".to_string(), fill(scene)),
+        (format!("tests/{kind}.rs"), fill(test)),
+        ("Cargo.lock".to_string(), api_copy::LOCKFILE.to_string()),
+        (format!("{API_DIR}/Cargo.toml"), api_copy::manifest()),
+    ];
+    for (path, text) in api_copy::SOURCES {
+        files.push((format!("{API_DIR}/{path}"), text.to_string()));
+    }
+    files
 }
 
-/// Writes the crate; returns the files written. The Marquee checkout's `Cargo.lock` is copied
-/// too, so the crate builds with the very dependency versions the host was built with.
+/// Where in the crate its copy of the plugin API goes.
+pub const API_DIR: &str = "marquee-plugin-api";
+
+/// Writes the crate; returns the files written.
 pub fn generate(p: &NewPlugin) -> Result<Vec<PathBuf>, NewPluginError> {
     if !valid_name(&p.name) {
         return Err(NewPluginError::BadName(p.name.clone()));
-    }
-    if !p.marquee.join("plugin-api/Cargo.toml").is_file() || !p.marquee.join("host/Cargo.toml").is_file() {
-        return Err(NewPluginError::NoMarquee(p.marquee.clone()));
     }
     if p.dir.read_dir().is_ok_and(|mut d| d.next().is_some()) {
         return Err(NewPluginError::Exists(p.dir.clone()));
@@ -136,10 +127,7 @@ pub fn generate(p: &NewPlugin) -> Result<Vec<PathBuf>, NewPluginError> {
         Ok::<(), NewPluginError>(())
     };
     for (rel, contents) in files(p) {
-        write(rel, contents.as_bytes(), &mut written)?;
-    }
-    if let Ok(lock) = std::fs::read(p.marquee.join("Cargo.lock")) {
-        write("Cargo.lock", &lock, &mut written)?;
+        write(&rel, contents.as_bytes(), &mut written)?;
     }
     Ok(written)
 }
@@ -165,9 +153,11 @@ mod tests {
                 name: "demo-x".into(),
                 kind,
                 dir: "/tmp/x".into(),
-                marquee: "/m".into(),
             };
             for (rel, text) in files(&p) {
+                if rel.starts_with(API_DIR) || rel == "Cargo.lock" {
+                    continue; // copied as they are
+                }
                 assert!(!text.contains("{{"), "{rel} of {kind}");
             }
         }
@@ -182,7 +172,6 @@ mod tests {
             name: "ok".into(),
             kind: PluginKind::Renderer,
             dir: dir.clone(),
-            marquee: default_marquee_root(),
         };
         assert!(matches!(generate(&p), Err(NewPluginError::Exists(_))));
         p.name = "Bad".into();
