@@ -1,6 +1,7 @@
 //! Plugin configs: the first byte picks a built-in renderer or processor, the rest is its config
 //! as JSON. The config goes through the host's checks in a scene (then, if accepted, three
-//! frames are made), and straight to the plugin's factory as the host would pass it. Neither
+//! frames are made), and, when it passes the host's check of what the plugin declares (all a
+//! factory is promised), straight to the plugin's factory as the host would pass it. Neither
 //! panics.
 
 #![no_main]
@@ -35,18 +36,23 @@ fuzz_target!(|data: &[u8]| {
         fps: 30.0,
         seed: 1,
     };
-    // Straight to the factory: a plugin's own parsing must refuse, not panic.
-    match kind {
-        PluginKind::Renderer => drop((plugin.module.new_renderer())(json.into(), &init)),
-        _ => drop((plugin.module.new_processor())(json.into(), &init)),
-    }
-    // Through a scene: the host's checks first.
     let Ok(serde_json::Value::Object(config)) = serde_json::from_str::<serde_json::Value>(json) else {
         return;
     };
     let Ok(toml::Value::Table(config)) = toml::Value::try_from(&config) else {
         return;
     };
+    // Straight to the factory, with a config the host's check passes: what is left to the
+    // plugin's own parsing must be refused, not panic.
+    let declared = plugin.config(kind).expect("a factory of this kind");
+    let known = config.keys().all(|k| declared.field(k).is_some());
+    if known && declared.check(&config).is_ok() {
+        match kind {
+            PluginKind::Renderer => drop((plugin.module.new_renderer())(json.into(), &init)),
+            _ => drop((plugin.module.new_processor())(json.into(), &init)),
+        }
+    }
+    // Through a scene: the host's checks first.
     let mut stage = toml::Table::new();
     stage.insert("plugin".into(), plugin.id().into());
     stage.insert("config".into(), config.into());

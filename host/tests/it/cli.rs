@@ -1,8 +1,6 @@
 //! The `marquee` binary end to end: exit codes, listings and error rendering.
 
-use std::path::Path;
-
-use crate::util::{marquee, so, text};
+use crate::util::{marquee, marquee_test, so, text};
 
 #[test]
 fn run_headless_renders_the_requested_frames() {
@@ -305,17 +303,6 @@ fn trace_at_another_frame_rate_and_verify_follows_it() {
         out_dir.to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-}
-
-/// `marquee test ARGS` in `dir`, with `CI` set or not.
-fn marquee_test(dir: &Path, args: &[&str], ci: bool) -> (Option<i32>, String) {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_marquee"));
-    cmd.arg("test").args(args).current_dir(dir).env_remove("CI");
-    if ci {
-        cmd.env("CI", "true");
-    }
-    let out = cmd.output().unwrap();
-    (out.status.code(), text(&out))
 }
 
 #[test]

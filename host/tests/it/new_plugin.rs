@@ -8,7 +8,7 @@ use std::process::Command;
 use marquee::registry::Registry;
 use marquee::scene::Scene;
 
-use crate::util::{marquee, root, text};
+use crate::util::{marquee, marquee_test, root, text};
 
 /// Runs cargo in `dir` on the workspace's target directory (so dependencies are not rebuilt).
 fn cargo(dir: &Path, args: &[&str]) {
@@ -27,19 +27,11 @@ fn cargo(dir: &Path, args: &[&str]) {
     );
 }
 
-/// `marquee test ARGS` in `dir`, as an author's CI runs it (`CI` set or not).
-fn marquee_test(dir: &Path, args: &[&str], ci: bool) -> (bool, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_marquee"));
-    cmd.arg("test")
-        .args(args)
-        .args(["--plugin-dir", root().join("target/release").to_str().unwrap()])
-        .current_dir(dir)
-        .env_remove("CI");
-    if ci {
-        cmd.env("CI", "true");
-    }
-    let out = cmd.output().unwrap();
-    (out.status.success(), text(&out))
+/// `marquee test` in the generated crate `dir`, with the workspace's built plugins.
+fn marquee_test_in(dir: &Path, ci: bool) -> (bool, String) {
+    let plugins = root().join("target/release");
+    let (code, shown) = marquee_test(dir, &["--plugin-dir", plugins.to_str().unwrap()], ci);
+    (code == Some(0), shown)
 }
 
 #[test]
@@ -92,9 +84,9 @@ fn generated_crates_build_load_and_pass_their_own_tests() {
             assert_eq!(csv.lines().count(), 11, "{csv}");
         } else {
             // The snapshot, with the binary alone: written once, then matched, in CI too.
-            let (ok, shown) = marquee_test(&dir, &[], false);
+            let (ok, shown) = marquee_test_in(&dir, false);
             assert!(ok && shown.contains("written  tests/scene.toml"), "{shown}");
-            let (ok, shown) = marquee_test(&dir, &[], true);
+            let (ok, shown) = marquee_test_in(&dir, true);
             assert!(ok && shown.contains("ok       tests/scene.toml"), "{shown}");
         }
     }

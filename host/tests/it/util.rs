@@ -74,6 +74,18 @@ pub fn marquee(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// Runs `marquee test ARGS` in `dir`, with `CI` set (as an author's CI runs it) or not; its exit
+/// code and output.
+pub fn marquee_test(dir: &Path, args: &[&str], ci: bool) -> (Option<i32>, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_marquee"));
+    cmd.arg("test").args(args).current_dir(dir).env_remove("CI");
+    if ci {
+        cmd.env("CI", "true");
+    }
+    let out = cmd.output().unwrap();
+    (out.status.code(), text(&out))
+}
+
 /// The command `marquee run SCENE --output headless --unpaced --no-reload --frames N`, then
 /// `extra`, run in the workspace root.
 pub fn headless(scene: &Path, frames: u32, extra: &[&str]) -> Command {
