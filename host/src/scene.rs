@@ -791,15 +791,58 @@ fn resolve_recorders(
                 )
                 .help("write for instance `path = \"clips/clip-{clip}.mp4\"`: clip 1 goes to clips/clip-0001.mp4"));
         }
-        out.push(RecorderSpec {
+        let spec = RecorderSpec {
             stage,
             queue,
             outputs,
             clips,
             fallback,
-        });
+        };
+        if let Some(d) = shared_output(source, &out, &spec) {
+            return Err(d);
+        }
+        out.push(spec);
     }
     Ok(out)
+}
+
+/// Two recorders writing one file would lose one's work (each writes its own temporary file and
+/// the last rename wins): the diagnostic for `spec` writing a file one of `earlier` writes.
+fn shared_output(source: &Source, earlier: &[RecorderSpec], spec: &RecorderSpec) -> Option<Diagnostic> {
+    // Written as `a/./b.gif` or `a/b.gif`, it is one file.
+    let key = |raw: &str| {
+        Path::new(raw)
+            .components()
+            .filter(|c| *c != std::path::Component::CurDir)
+            .collect::<PathBuf>()
+    };
+    let fields = |r: &RecorderSpec| -> Vec<(PathBuf, OutputField)> {
+        std::iter::once(r)
+            .chain(r.fallback.as_deref())
+            .flat_map(|r| r.outputs.iter().map(|o| (key(&o.raw), o.clone())))
+            .collect()
+    };
+    let mine = fields(spec);
+    for other in earlier {
+        for (path, _) in fields(other) {
+            if let Some((_, field)) = mine.iter().find(|(p, _)| *p == path) {
+                return Some(
+                    source
+                        .diag(
+                            format!(
+                                "recorders `{}` and `{}` would both write `{}`",
+                                other.stage.id,
+                                spec.stage.id,
+                                path.display()
+                            ),
+                            Some(field.span.clone()),
+                        )
+                        .help("give each recorder (and each fallback) a file of its own"),
+                );
+            }
+        }
+    }
+    None
 }
 
 /// The output path fields `config` sets for the recorder `stage`, as written.

@@ -624,6 +624,15 @@ fn bad_recorder_input_is_a_clear_error_never_a_panic() {
             &["scene.toml:15:", "container is unknown"],
         ),
         (
+            // One file for two recorders: one's work would be lost.
+            "[[recorder]]\nplugin = \"gif\"\nconfig = { path = \"out/a.gif\" }\n\
+             [[recorder]]\nplugin = \"video\"\nconfig = { path = \"x.mp4\" }\nfallback = { plugin = \"gif\", config = { path = \"./out/a.gif\" } }\n",
+            &[
+                "scene.toml:19:",
+                "recorders `gif` and `video` would both write `out/a.gif`",
+            ],
+        ),
+        (
             "[[recorder]]\nplugin = \"gif\"\nconfig = { path = \"c.gif\" }\nclips = { pre_roll_ms = 100 }\n",
             &["scene.toml:16:", "none of its output paths has {clip}"],
         ),
