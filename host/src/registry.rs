@@ -79,10 +79,9 @@ impl LoadedPlugin {
         self.configs.iter().find(|c| c.kind == kind)
     }
 
-    /// A plugin from its root module: its manifest read, each factory's config read and checked
-    /// (`Err` gives the plugin's id and what it declares wrongly).
-    fn new(module: PluginModRef, origin: Origin) -> Result<Self, (String, String)> {
-        let manifest = (module.manifest())();
+    /// A plugin from its root module and the manifest it gave: each factory's config read and
+    /// checked (`Err` gives the plugin's id and what it declares wrongly).
+    fn new(module: PluginModRef, manifest: Manifest, origin: Origin) -> Result<Self, (String, String)> {
         let configs = manifest
             .factories
             .iter()
@@ -239,10 +238,12 @@ pub fn load_file(path: &Path) -> Result<LoadedPlugin, LoadError> {
             host: ABI_VERSION,
         });
     }
-    LoadedPlugin::new(module, Origin::File(path.to_path_buf())).map_err(|(id, why)| LoadError::BadManifest {
-        path: path.to_path_buf(),
-        id,
-        why,
+    LoadedPlugin::new(module, manifest, Origin::File(path.to_path_buf())).map_err(|(id, why)| {
+        LoadError::BadManifest {
+            path: path.to_path_buf(),
+            id,
+            why,
+        }
     })
 }
 
@@ -330,7 +331,7 @@ impl Registry {
     /// If the plugin declares a config it cannot mean (a default outside its own range): a
     /// mistake in a program's own code, which the test of every built-in finds.
     pub fn add_module(&mut self, module: PluginModRef, origin: Origin) {
-        let plugin = LoadedPlugin::new(module, origin)
+        let plugin = LoadedPlugin::new(module, (module.manifest())(), origin)
             .unwrap_or_else(|(id, why)| panic!("linked-in plugin `{id}` is declared wrongly: {why}"));
         self.plugins.retain(|p| p.id() != plugin.id());
         self.plugins.push(Arc::new(plugin));
