@@ -167,12 +167,9 @@ pub fn expected(field: &ConfigField) -> String {
             format!("one of {}", quoted.join(", "))
         }
         FieldType::String | FieldType::Path => "text, in quotes".into(),
-        FieldType::List => match (field.min_items, field.max_items) {
-            (Some(lo), Some(hi)) if lo == hi => format!("a list of {lo} items"),
-            (Some(lo), Some(hi)) => format!("a list of {lo} to {hi} items"),
-            (Some(lo), None) => format!("a list of at least {lo} items"),
-            (None, Some(hi)) => format!("a list of at most {hi} items"),
-            (None, None) => "a list, like [1, 2]".into(),
+        FieldType::List => match items_phrase(field) {
+            Some(items) => format!("a list of {items}"),
+            None => "a list, like [1, 2]".into(),
         },
         FieldType::Color => "a colour, like \"#ff8800\" or \"#ff880080\"".into(),
         FieldType::Int => format!("a whole number{}", bounds()),
@@ -210,14 +207,17 @@ pub fn constraint(field: &ConfigField) -> Option<String> {
         return Some(field.allowed.join(" | "));
     }
     if field.ty == FieldType::List {
-        return match (field.min_items, field.max_items) {
-            (Some(lo), Some(hi)) if lo == hi => Some(format!("{lo} items")),
-            (lo, hi) => {
-                bounds_phrase(lo.map(|n| n as f64), hi.map(|n| n as f64)).map(|b| format!("{b} items"))
-            }
-        };
+        return items_phrase(field);
     }
     range(field)
+}
+
+/// How many items a list field takes, if it says ("2 items", "2 to 8 items", "at most 3 items").
+fn items_phrase(field: &ConfigField) -> Option<String> {
+    match (field.min_items, field.max_items) {
+        (Some(lo), Some(hi)) if lo == hi => Some(format!("{lo} items")),
+        (lo, hi) => bounds_phrase(lo.map(|n| n as f64), hi.map(|n| n as f64)).map(|b| format!("{b} items")),
+    }
 }
 
 /// The range a field declares, as people write it ("0 to 1", "at least 1", "at most 9"), if it

@@ -4,6 +4,7 @@
 //! `[recorder.config]`, from the config schema of the plugin that table names.
 
 use marquee_plugin_api::PluginKind;
+use marquee_plugin_api::config::schema_of;
 use serde_json::{Value, json};
 
 use crate::describe::table_name;
@@ -18,14 +19,6 @@ pub enum FileKind {
     Scene,
     /// A playlist (`[[entry]]`, ...).
     Playlist,
-}
-
-/// The JSON Schema (draft 2020-12) of `T`, every subschema inlined.
-fn schema_of<T: schemars::JsonSchema>() -> Value {
-    let generator = schemars::generate::SchemaSettings::draft2020_12()
-        .with(|s| s.inline_subschemas = true)
-        .into_generator();
-    generator.into_root_schema_for::<T>().to_value()
 }
 
 /// The schema of a file of `kind`, with the plugins of `registry`.

@@ -11,18 +11,6 @@ use serde::{Deserialize, Deserializer};
 #[derive(Debug, Clone, PartialEq)]
 pub struct Spanned<T>(toml::Spanned<T>);
 
-impl<T> Spanned<T> {
-    /// `value`, located at `span`.
-    pub fn new(span: std::ops::Range<usize>, value: T) -> Self {
-        Spanned(toml::Spanned::new(span, value))
-    }
-
-    /// The value, without its location.
-    pub fn into_inner(self) -> T {
-        self.0.into_inner()
-    }
-}
-
 impl<T> Deref for Spanned<T> {
     type Target = toml::Spanned<T>;
 

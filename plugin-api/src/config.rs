@@ -20,11 +20,16 @@ use crate::manifest::{FieldSpec, FieldType};
 /// Use `#[serde(default, deny_unknown_fields)]` on `T`, so the schema records every field's
 /// default and refuses unknown keys, as the plugin's own parsing does.
 pub fn fields_of<T: schemars::JsonSchema>() -> String {
+    schema_of::<T>().to_string()
+}
+
+/// The JSON Schema (draft 2020-12, every subschema inlined, so that it can be embedded in
+/// another) of `T`: how Marquee derives every schema, a config's and a scene file's.
+pub fn schema_of<T: schemars::JsonSchema>() -> Value {
     let generator = schemars::generate::SchemaSettings::draft2020_12()
         .with(|s| s.inline_subschemas = true)
         .into_generator();
-    let schema = generator.into_root_schema_for::<T>();
-    serde_json::to_string(&schema).expect("a schema is JSON")
+    generator.into_root_schema_for::<T>().to_value()
 }
 
 /// The derived style of stating a factory's fields: a function giving the config's JSON Schema,
@@ -103,9 +108,9 @@ pub fn fields(schema: &Value) -> Vec<ConfigField> {
     properties
         .iter()
         .map(|(name, p)| {
-            let types = types_of(p);
-            let format = p.get("format").and_then(Value::as_str).unwrap_or("");
             let allowed = allowed_strings(p);
+            let types = types_of(p, &allowed);
+            let format = p.get("format").and_then(Value::as_str).unwrap_or("");
             let ty = match (format, types.first().map(String::as_str)) {
                 ("color", _) => FieldType::Color,
                 ("path", _) => FieldType::Path,
@@ -133,15 +138,16 @@ pub fn fields(schema: &Value) -> Vec<ConfigField> {
         .collect()
 }
 
-/// The JSON types a property takes, `null` left out (an optional field).
-fn types_of(p: &Value) -> Vec<String> {
+/// The JSON types a property takes, `null` left out (an optional field); a choice of strings
+/// (`allowed`) without a `type` is a string.
+fn types_of(p: &Value, allowed: &[String]) -> Vec<String> {
     let mut types: Vec<String> = match p.get("type") {
         Some(Value::String(t)) => vec![t.clone()],
         Some(Value::Array(ts)) => ts.iter().filter_map(|t| t.as_str().map(String::from)).collect(),
         _ => Vec::new(),
     };
     types.retain(|t| t != "null");
-    if types.is_empty() && !allowed_strings(p).is_empty() {
+    if types.is_empty() && !allowed.is_empty() {
         types.push("string".into());
     }
     types
