@@ -1,7 +1,8 @@
 //! Frame time of the showcase scene at 256×64, headless, on one thread; of a small 64×64 scene
 //! without fractals (three layers, two processors); of an empty scene (the framework's own
 //! overhead); and of the showcase with every plugin loaded from its `.so` instead of built in (the
-//! cost of calling through the ABI). Run: `cargo build --release --workspace && cargo bench -p
+//! cost of calling through the ABI); and a hot reload of the showcase after a one-layer edit (the
+//! edited file parsed and checked, then applied to the running engine). Run: `cargo build --release --workspace && cargo bench -p
 //! marquee-host --bench showcase` (the `.so` case is skipped when the libraries are not built).
 
 use std::path::Path;
@@ -75,5 +76,29 @@ fn frames(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, frames);
+/// A one-layer edit of the showcase (the sparkles' opacity), applied to a running engine: what a
+/// hot reload costs once the live loop has seen the file change.
+fn reload(c: &mut Criterion) {
+    let registry = Registry::builtin();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenes/showcase.toml");
+    let text = std::fs::read_to_string(&path).expect("showcase reads");
+    assert!(
+        text.contains("opacity = 0.85"),
+        "the showcase's sparkles state their opacity"
+    );
+    let texts = [text.replace("opacity = 0.85", "opacity = 0.80"), text];
+    let options = EngineOptions::default();
+    let mut e = engine(&Scene::parse(&path, texts[1].clone(), &registry).expect("showcase parses"));
+    let mut i = 0;
+    c.bench_function("reload/showcase_one_layer", |b| {
+        b.iter(|| {
+            i += 1;
+            let scene = Scene::parse(&path, texts[i % 2].clone(), &registry).expect("edit parses");
+            e.reload(&scene, &options).expect("edit applies");
+            e.step().len()
+        })
+    });
+}
+
+criterion_group!(benches, frames, reload);
 criterion_main!(benches);
