@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use marquee::playlist::{MAX_ENTRIES, Playlist};
+use marquee::model::playlist::{MAX_ENTRIES, Playlist};
 
 fuzz_target!(|data: &[u8]| {
     let dir = marquee_fuzz::scratch();

@@ -8,7 +8,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use marquee::engine::{Engine, EngineOptions};
-use marquee::scene::Scene;
+use marquee::model::scene::Scene;
 use marquee_plugin_api::{InitCtx, PluginKind};
 
 fuzz_target!(|data: &[u8]| {

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use marquee::registry::Registry;
+use marquee::plugins::registry::Registry;
 
 /// The built-in plugins, loaded once per process.
 pub fn registry() -> &'static Registry {

@@ -3,8 +3,8 @@
 //! Run: `cargo bench -p marquee-host --bench composite`.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use marquee::accumulator::blend_row;
-use marquee::scene::Blend;
+use marquee::compose::accumulator::blend_row;
+use marquee::model::scene::Blend;
 use marquee_plugin_api::Rng;
 
 fn composite(c: &mut Criterion) {

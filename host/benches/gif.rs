@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use marquee::engine::{Engine, EngineOptions};
-use marquee::registry::Registry;
-use marquee::scene::Scene;
+use marquee::model::scene::Scene;
+use marquee::plugins::registry::Registry;
 use marquee_plugin_api::abi_stable::std_types::{RResult, RSlice};
 use marquee_plugin_api::{FrameMeta, InitCtx};
 

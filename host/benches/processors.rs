@@ -5,10 +5,10 @@
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use marquee::accumulator::BufferPool;
+use marquee::compose::accumulator::BufferPool;
 use marquee::engine::Processors;
-use marquee::registry::Registry;
-use marquee::scene::Scene;
+use marquee::model::scene::Scene;
+use marquee::plugins::registry::Registry;
 use marquee_plugin_api::abi_stable::std_types::{RResult, RSliceMut};
 use marquee_plugin_api::{FrameCtx, InitCtx, Rng};
 

@@ -7,11 +7,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use marquee::clips::{ClipRecorder, ClipSpec, OpenClip};
 use marquee::engine::{Engine, EngineOptions};
-use marquee::recording::{FINISH_DEADLINE, RecorderThread, WhenFull};
-use marquee::registry::Registry;
-use marquee::scene::Scene;
+use marquee::model::scene::Scene;
+use marquee::plugins::registry::Registry;
+use marquee::record::clips::{ClipRecorder, ClipSpec, OpenClip};
+use marquee::record::thread::{FINISH_DEADLINE, RecorderThread, WhenFull};
 use marquee_plugin_api::abi_stable::sabi_trait::TD_Opaque;
 use marquee_plugin_api::abi_stable::std_types::{RResult, RSlice};
 use marquee_plugin_api::module::Recorder_TO;

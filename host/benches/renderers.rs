@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use marquee::registry::Registry;
+use marquee::plugins::registry::Registry;
 use marquee_plugin_api::{Canvas, DrawQueue, FrameCtx, InitCtx};
 
 /// Each renderer with a config that exercises it (assets from the test suite).

@@ -9,8 +9,8 @@ use std::path::Path;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use marquee::engine::{Engine, EngineOptions};
-use marquee::registry::Registry;
-use marquee::scene::Scene;
+use marquee::model::scene::Scene;
+use marquee::plugins::registry::Registry;
 
 fn engine(scene: &Scene) -> Engine {
     let mut engine = Engine::new(scene, &EngineOptions::default()).expect("scene builds");

@@ -1,21 +1,22 @@
 //! The Marquee host: finds plugins, turns scene files into `bevy_ecs` schedules over a shared
 //! frame accumulator, and drives outputs, recorders and deterministic traces.
 //!
-//! - [`registry`]: built-in plugins and `.so` files, with typed load errors.
-//! - [`scene`]: `SceneFile` (serde mirror of the TOML) → [`scene::Scene`] (validated, resolved).
-//! - [`engine`]: the frame schedule ([`engine::FrameSet`]) and the [`engine::Engine`] that runs it.
-//! - [`accumulator`]: layer buffer pool and compositor; [`budget`]: the memory a scene's
-//!   buffers may take.
-//! - [`recording`]: recorders on threads of their own behind bounded buffer pools; output paths
-//!   confined to an output directory.
+//! The modules are rooms, each with one job; arrows point one way (the binary → [`model`] →
+//! [`engine`] → [`compose`], [`record`]; [`play`] drives an engine into [`output`]s):
+//!
+//! - [`plugins`]: the registry of built-in plugins and `.so` files, with typed load errors.
+//! - [`model`]: scene and playlist files read once, checked and resolved.
+//! - [`engine`]: one running scene as a `bevy_ecs` world and schedule ([`engine::FrameSet`]).
+//! - [`compose`]: the accumulator and the compositor.
+//! - [`record`]: recorders on threads of their own, clips, confined output paths.
+//! - [`play`]: the player and the live loop.
+//! - [`output`]: where live frames are shown: terminal, window, headless.
+//! - [`observe`]: metrics, `marquee bench`, the allocation counter.
 //! - [`trace`]: GIF + JSON traces and their verification; [`testing`]: the same as a test helper.
-//! - [`output`]: terminal and headless outputs, frame pacing.
-//! - [`fields`]: config values checked against the fields a plugin declares.
-//! - [`diag`]: errors pointed at file, line and column.
 //!
 //! ```
 //! use std::path::Path;
-//! use marquee::{engine::{Engine, EngineOptions}, registry::Registry, scene::Scene};
+//! use marquee::{engine::{Engine, EngineOptions}, model::scene::Scene, plugins::registry::Registry};
 //!
 //! let registry = Registry::builtin();
 //! let text = r#"
@@ -34,28 +35,13 @@
 //! assert!(frame.chunks(4).any(|p| p == [255, 255, 255, 255]));
 //! ```
 
-pub mod accumulator;
-pub mod alloc_count;
-pub mod api_copy;
-pub mod bench;
-pub mod budget;
-pub mod clips;
-pub mod describe;
-pub mod diag;
+pub mod compose;
 pub mod engine;
-pub mod fields;
-pub mod live;
-pub mod metrics;
-pub mod new_plugin;
+pub mod model;
+pub mod observe;
 pub mod output;
-pub mod playlist;
-pub mod recording;
-pub mod registry;
-pub mod scene;
-pub mod schema;
-pub mod show;
-pub mod spanned;
+pub mod play;
+pub mod plugins;
+pub mod record;
 pub mod testing;
 pub mod trace;
-#[cfg(feature = "window")]
-pub mod window;

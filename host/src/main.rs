@@ -8,11 +8,11 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use marquee::engine::EngineOptions;
-use marquee::live::{self, LiveOptions, Output};
 use marquee::output::{self, Headless, OutputKind, Surroundings, Terminal};
-use marquee::recording::OutputDir;
-use marquee::registry::{Origin, Registry};
-use marquee::show::Show;
+use marquee::play::live::{self, LiveOptions, Output};
+use marquee::play::show::Show;
+use marquee::plugins::registry::{Origin, Registry};
+use marquee::record::thread::OutputDir;
 use marquee::trace;
 use marquee_plugin_api::ABI_VERSION;
 
@@ -270,11 +270,11 @@ fn main() -> ExitCode {
             }
             // A plugin that failed while tracing or verifying is a failed check, not bad input.
             let bad_input = e.chain().any(|c| {
-                c.is::<marquee::scene::SceneError>()
+                c.is::<marquee::model::scene::SceneError>()
                     || c.is::<marquee::engine::EngineError>()
                     || c.downcast_ref::<trace::TraceError>()
                         .is_some_and(|t| !matches!(t, trace::TraceError::PluginFailed { .. }))
-                    || c.is::<marquee::new_plugin::NewPluginError>()
+                    || c.is::<marquee::plugins::new_plugin::NewPluginError>()
             });
             eprintln!("error: {e}");
             for cause in e.chain().skip(1) {
@@ -286,7 +286,7 @@ fn main() -> ExitCode {
 }
 
 fn frame_rate(text: &str) -> Result<f64, String> {
-    use marquee::scene::{MAX_FPS, MIN_FPS};
+    use marquee::model::scene::{MAX_FPS, MIN_FPS};
     match text.parse::<f64>() {
         Ok(f) if (MIN_FPS..=MAX_FPS).contains(&f) => Ok(f),
         _ => Err(format!(
@@ -332,13 +332,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 KindArg::Processor => marquee_plugin_api::PluginKind::Processor,
                 KindArg::Recorder => marquee_plugin_api::PluginKind::Recorder,
             };
-            let spec = marquee::new_plugin::NewPlugin {
+            let spec = marquee::plugins::new_plugin::NewPlugin {
                 dir: dir.unwrap_or_else(|| PathBuf::from(&name)),
                 name,
                 kind,
             };
-            let written = marquee::new_plugin::generate(&spec)?;
-            let api = spec.dir.join(marquee::new_plugin::API_DIR);
+            let written = marquee::plugins::new_plugin::generate(&spec)?;
+            let api = spec.dir.join(marquee::plugins::new_plugin::API_DIR);
             for f in written.iter().filter(|f| !f.starts_with(&api)) {
                 outln!("created {}", f.display())?;
             }
@@ -392,15 +392,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Schema { files } => {
             let kind = match files {
-                SchemaArg::Scene => marquee::schema::FileKind::Scene,
-                SchemaArg::Playlist => marquee::schema::FileKind::Playlist,
+                SchemaArg::Scene => marquee::model::schema::FileKind::Scene,
+                SchemaArg::Playlist => marquee::model::schema::FileKind::Playlist,
             };
-            outln!("{:#}", marquee::schema::schema(kind, &registry))?;
+            outln!("{:#}", marquee::model::schema::schema(kind, &registry))?;
             Ok(())
         }
         Command::Plugins { json, action: None } => {
             if json {
-                outln!("{:#}", marquee::describe::registry_json(&registry))?;
+                outln!("{:#}", marquee::plugins::describe::registry_json(&registry))?;
             } else {
                 list_plugins(&registry)?;
             }
@@ -417,16 +417,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let Some(plugin) = registry.get(&id) else {
                 let ids: Vec<&str> = registry.plugins().iter().map(|p| p.id()).collect();
-                let hint = marquee::diag::nearest(&id, ids.iter().copied())
+                let hint = marquee::model::diag::nearest(&id, ids.iter().copied())
                     .map(|n| format!("did you mean `{n}`? "))
                     .unwrap_or_default();
                 eprintln!("error: no plugin `{id}`; {hint}known plugins: {}", ids.join(", "));
                 return Err(Exit(2).into());
             };
             if json {
-                outln!("{:#}", marquee::describe::plugin_json(plugin))?;
+                outln!("{:#}", marquee::plugins::describe::plugin_json(plugin))?;
             } else {
-                out!("{}", marquee::describe::describe(plugin))?;
+                out!("{}", marquee::plugins::describe::describe(plugin))?;
             }
             Ok(())
         }
@@ -493,7 +493,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let metrics = match metrics {
                 None => None,
                 Some(text) => {
-                    let sink = match marquee::metrics::Sink::parse(&text) {
+                    let sink = match marquee::observe::metrics::Sink::parse(&text) {
                         Ok(sink) => sink,
                         Err(e) => {
                             eprintln!("error: --metrics {text}: {e}");
@@ -613,10 +613,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let baseline = match &baseline {
                 None => None,
                 Some(path) => {
-                    let text =
-                        marquee_plugin_api::files::read_text_bounded(path, marquee::scene::MAX_FILE_BYTES)
-                            .with_context(|| format!("cannot read the baseline {}", path.display()))?;
-                    match serde_json::from_str::<marquee::bench::BenchReport>(&text) {
+                    let text = marquee_plugin_api::files::read_text_bounded(
+                        path,
+                        marquee::model::scene::MAX_FILE_BYTES,
+                    )
+                    .with_context(|| format!("cannot read the baseline {}", path.display()))?;
+                    match serde_json::from_str::<marquee::observe::bench::BenchReport>(&text) {
                         Ok(b) => Some(b),
                         Err(e) => {
                             eprintln!(
@@ -632,7 +634,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let show = Show::load(&scene, &registry)?;
             let bar = progress_bar(frames, "measuring");
-            let report = marquee::bench::run(
+            let report = marquee::observe::bench::run(
                 &show,
                 frames,
                 warmup,
@@ -680,7 +682,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             match baseline {
                 Some(b) => {
-                    let c = marquee::bench::compare(&report, &b, threshold);
+                    let c = marquee::observe::bench::compare(&report, &b, threshold);
                     outln!("  {}", c.summary)?;
                     if c.regressed { Err(Exit(1).into()) } else { Ok(()) }
                 }
@@ -811,7 +813,7 @@ fn window_output(_title: String) -> anyhow::Result<live::OutputFactory> {
 #[cfg(feature = "window")]
 fn window_output(title: String) -> anyhow::Result<live::OutputFactory> {
     Ok(Box::new(move |w, h| {
-        Ok(Box::new(marquee::window::Window::open(&title, w, h)?) as Box<dyn Output>)
+        Ok(Box::new(marquee::output::window::Window::open(&title, w, h)?) as Box<dyn Output>)
     }))
 }
 
@@ -863,11 +865,11 @@ mod sys {
     use std::time::Duration;
 
     #[global_allocator]
-    static GLOBAL: marquee::alloc_count::Counting = marquee::alloc_count::Counting;
+    static GLOBAL: marquee::observe::alloc_count::Counting = marquee::observe::alloc_count::Counting;
 
     /// Heap allocations made so far by the calling thread.
     pub fn allocations() -> u64 {
-        marquee::alloc_count::allocations()
+        marquee::observe::alloc_count::allocations()
     }
 
     /// CPU time used by the process (user + system) and its peak resident memory in KiB.

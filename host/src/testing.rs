@@ -2,7 +2,7 @@
 //!
 //! ```no_run
 //! # use marquee_mandelbrot as my_plugin; // stands in for your own plugin crate
-//! use marquee::registry::{Origin, Registry};
+//! use marquee::plugins::registry::{Origin, Registry};
 //! let mut registry = Registry::builtin();
 //! registry.add_module(my_plugin::module(), Origin::BuiltIn);
 //! marquee::testing::check_trace("tests/scenes/demo.toml", 30, "tests/traces/demo", &registry);
@@ -15,8 +15,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::registry::Registry;
-use crate::show::Show;
+use crate::play::show::Show;
+use crate::plugins::registry::Registry;
 use crate::trace::{self, TraceError};
 
 /// Environment variable that makes [`check_trace`] rewrite stored traces.

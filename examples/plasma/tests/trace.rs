@@ -2,7 +2,7 @@
 //! the trace stored in `tests/traces/plasma` (written on the first run; `MARQUEE_UPDATE_TRACES=1`
 //! rewrites it).
 
-use marquee::registry::{Origin, Registry};
+use marquee::plugins::registry::{Origin, Registry};
 use marquee::testing::check_trace;
 
 #[test]

@@ -1,16 +1,16 @@
 //! In steady state a frame does not allocate: a counting global allocator proves it.
 
 use marquee::engine::{Engine, EngineOptions};
-use marquee::registry::Registry;
-use marquee::scene::Scene;
+use marquee::model::scene::Scene;
+use marquee::plugins::registry::Registry;
 
 use crate::util::{root, showcase, so_registry};
 
 #[global_allocator]
-static GLOBAL: marquee::alloc_count::Counting = marquee::alloc_count::Counting;
+static GLOBAL: marquee::observe::alloc_count::Counting = marquee::observe::alloc_count::Counting;
 
 fn allocations() -> u64 {
-    marquee::alloc_count::allocations()
+    marquee::observe::alloc_count::allocations()
 }
 
 /// Allocations on this thread during `frames` frames of `scene` after `warmup` frames.
@@ -82,7 +82,8 @@ fn a_playlist_allocates_nothing_within_an_entry_or_a_transition() {
     // 12–14. Only the first frame of a play may allocate (it may start a fresh engine).
     let registry = Registry::builtin();
     let show =
-        marquee::show::Show::load(&root().join("host/tests/playlists/transitions.toml"), &registry).unwrap();
+        marquee::play::show::Show::load(&root().join("host/tests/playlists/transitions.toml"), &registry)
+            .unwrap();
     let mut player = show.player(&EngineOptions::default()).unwrap();
     for _ in 0..7 {
         player.step().unwrap();

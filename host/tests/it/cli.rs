@@ -234,7 +234,7 @@ fn plugins_describe_and_json() {
         .iter()
         .map(|p| p["id"].as_str().unwrap())
         .collect();
-    let builtin = marquee::registry::Registry::builtin();
+    let builtin = marquee::plugins::registry::Registry::builtin();
     let expected: Vec<&str> = builtin.plugins().iter().map(|p| p.id()).collect();
     assert_eq!(ids, expected);
 

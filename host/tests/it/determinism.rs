@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use marquee::registry::Registry;
+use marquee::plugins::registry::Registry;
 use marquee::trace::{self, hash_hex};
 
 use crate::util::{marquee, root, showcase, so_registry, text};

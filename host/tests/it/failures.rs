@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use marquee::engine::{Engine, EngineError, EngineOptions};
-use marquee::registry::{Origin, Registry};
-use marquee::scene::{Scene, SceneError};
+use marquee::model::scene::{Scene, SceneError};
+use marquee::plugins::registry::{Origin, Registry};
 use marquee_plugin_api::{ErrorKind, PluginKind};
 
 use crate::util::{so, text};

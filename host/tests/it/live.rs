@@ -65,9 +65,9 @@ mod running {
     use std::time::Duration;
 
     use marquee::engine::EngineOptions;
-    use marquee::live::{self, Control, Handoff, LiveOptions, Output, Taken};
-    use marquee::registry::Registry;
-    use marquee::show::Show;
+    use marquee::play::live::{self, Control, Handoff, LiveOptions, Output, Taken};
+    use marquee::play::show::Show;
+    use marquee::plugins::registry::Registry;
 
     #[test]
     fn the_handoff_keeps_the_newest_two_and_counts_the_rest() {
@@ -303,12 +303,12 @@ mod running {
 
 #[test]
 fn publishing_into_a_reserved_handoff_never_allocates() {
-    use marquee::live::{Handoff, Taken};
+    use marquee::play::live::{Handoff, Taken};
     use std::time::Duration;
     let h = Handoff::new();
     h.reserve(Handoff::SLOTS + 2, 64);
     let frame = [7u8; 64];
-    let before = marquee::alloc_count::allocations();
+    let before = marquee::observe::alloc_count::allocations();
     // The worst case: the output holds one frame while two wait and a fourth is published.
     h.publish(0, 4, 4, &frame);
     let Taken::Frame(held) = h.take(Duration::ZERO) else {
@@ -319,5 +319,5 @@ fn publishing_into_a_reserved_handoff_never_allocates() {
     }
     h.recycle(held);
     // Only counted where the counting allocator is installed (the `alloc` module does).
-    assert_eq!(marquee::alloc_count::allocations() - before, 0);
+    assert_eq!(marquee::observe::alloc_count::allocations() - before, 0);
 }

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use marquee::registry::{LoadError, Origin, Registry, load_file};
+use marquee::plugins::registry::{LoadError, Origin, Registry, load_file};
 use marquee_plugin_api::{ABI_VERSION, PluginKind};
 
 use crate::util::{so, standard_sos};

@@ -5,8 +5,8 @@
 use std::path::Path;
 use std::process::Command;
 
-use marquee::registry::Registry;
-use marquee::scene::Scene;
+use marquee::model::scene::Scene;
+use marquee::plugins::registry::Registry;
 
 use crate::util::{marquee, marquee_test, root, text};
 

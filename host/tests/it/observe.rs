@@ -5,7 +5,7 @@ use std::io::{self, BufRead, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
-use marquee::metrics::{MetricsStream, QUEUE};
+use marquee::observe::metrics::{MetricsStream, QUEUE};
 
 use crate::util::{marquee, text};
 

@@ -4,10 +4,10 @@
 use std::path::Path;
 
 use marquee::engine::EngineOptions;
-use marquee::playlist::{Playlist, PlaylistPlayer};
-use marquee::registry::Registry;
-use marquee::scene::SceneError;
-use marquee::show::Show;
+use marquee::model::playlist::{Playlist, PlaylistPlayer};
+use marquee::model::scene::SceneError;
+use marquee::play::show::Show;
+use marquee::plugins::registry::Registry;
 use marquee::trace;
 
 use crate::util::{marquee, root, text};

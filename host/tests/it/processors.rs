@@ -202,14 +202,15 @@ mod stripes {
 
 #[test]
 fn members_without_a_pixel_op_run_band_by_band_between_composed_ones() {
-    let mut registry = marquee::registry::Registry::builtin();
-    registry.add_module(stripes::module(), marquee::registry::Origin::BuiltIn);
+    let mut registry = marquee::plugins::registry::Registry::builtin();
+    registry.add_module(stripes::module(), marquee::plugins::registry::Origin::BuiltIn);
     let mut rng = Rng::new(77);
     for (width, height) in [(300, 200), (7, 5000)] {
         let mut text = random_chain(&mut rng, width, height);
         text.push_str("[[processor]]\nplugin = \"stripes\"\n[[processor]]\nplugin = \"fade\"\nconfig = { duration = 0.2 }\n[[processor]]\nplugin = \"quantize\"\nconfig = { dither = \"ordered\" }\n");
-        let scene = marquee::scene::Scene::parse(std::path::Path::new("test.toml"), text.clone(), &registry)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let scene =
+            marquee::model::scene::Scene::parse(std::path::Path::new("test.toml"), text.clone(), &registry)
+                .unwrap_or_else(|e| panic!("{e}"));
         let options = |fuse| EngineOptions {
             fuse,
             ..EngineOptions::default()

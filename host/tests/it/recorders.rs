@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use marquee::engine::{Engine, EngineError, EngineOptions};
-use marquee::recording::OutputDir;
-use marquee::registry::{Origin, Registry};
-use marquee::scene::{Scene, SceneError};
+use marquee::model::scene::{Scene, SceneError};
+use marquee::plugins::registry::{Origin, Registry};
+use marquee::record::thread::OutputDir;
 
 use crate::util::{marquee, root, run_headless, text};
 
@@ -532,21 +532,21 @@ fn a_slow_recorder_in_a_live_run_drops_and_counts_while_every_frame_is_made() {
         "fps = 50\n[canvas]\nwidth = 64\nheight = 32\n[[layer]]\nplugin = \"gradient\"\n[[recorder]]\nplugin = \"slow\"\nqueue = 2\n",
     )
     .unwrap();
-    let show = marquee::show::Show::load(&path, &registry).unwrap();
-    let report = marquee::live::run(
+    let show = marquee::play::show::Show::load(&path, &registry).unwrap();
+    let report = marquee::play::live::run(
         show,
         &registry,
         vec![Box::new(|_, _| {
-            Ok(Box::new(marquee::output::Headless) as Box<dyn marquee::live::Output>)
+            Ok(Box::new(marquee::output::Headless) as Box<dyn marquee::play::live::Output>)
         })],
-        &marquee::live::LiveOptions {
+        &marquee::play::live::LiveOptions {
             engine: EngineOptions::default(),
             paced: true,
             limit: Some(60),
             reload: false,
             screenshot_dir: dir.path().to_path_buf(),
         },
-        marquee::live::Observe::default(),
+        marquee::play::live::Observe::default(),
     )
     .unwrap();
     assert_eq!(report.made + report.skipped, 60, "the show went on to its end");

@@ -2,7 +2,7 @@
 //! `host/tests/scenes/`, checked against the trace stored in `host/tests/traces/`, first with
 //! the plugins linked in, then with every standard plugin loaded from its `.so`.
 
-use marquee::registry::Registry;
+use marquee::plugins::registry::Registry;
 use marquee::testing::{TraceCheck, check_trace, try_check_trace};
 
 use crate::util::{root, so_registry};

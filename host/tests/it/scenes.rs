@@ -1,8 +1,8 @@
 //! Bad scene files: each gets a clear error naming file, line and what to do, never a panic.
 
 use marquee::engine::{Engine, EngineOptions};
-use marquee::registry::Registry;
-use marquee::scene::SceneError;
+use marquee::model::scene::SceneError;
+use marquee::plugins::registry::Registry;
 use marquee_plugin_api::FieldType;
 
 use crate::util::scene;
@@ -308,7 +308,7 @@ fn every_declared_bound_of_every_built_in_is_enforced_before_its_factory_runs() 
     let mut checked = 0;
     for plugin in registry.plugins() {
         for config in &plugin.configs {
-            let table = marquee::describe::table_name(config.kind);
+            let table = marquee::plugins::describe::table_name(config.kind);
             for field in &config.fields {
                 let (Some(max), Some(min)) = (field.max, field.min) else {
                     continue;

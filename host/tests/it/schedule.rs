@@ -7,7 +7,7 @@ use crate::util::showcase;
 
 #[test]
 fn the_frame_schedule_has_no_ambiguities_single_and_multi_threaded() {
-    let registry = marquee::registry::Registry::builtin();
+    let registry = marquee::plugins::registry::Registry::builtin();
     for threads in [1, 2] {
         // Engine::new builds the schedule with ambiguity detection set to Error.
         let engine = Engine::new(

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use marquee::registry::Registry;
-use marquee::scene::Scene;
+use marquee::model::scene::Scene;
+use marquee::plugins::registry::Registry;
 use marquee::testing::{TraceCheck, try_check_trace};
 use marquee::trace;
 

@@ -6,10 +6,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use marquee::engine::{Engine, EngineOptions};
-use marquee::live::Output;
+use marquee::model::scene::Scene;
 use marquee::output::Terminal;
-use marquee::registry::Registry;
-use marquee::scene::Scene;
+use marquee::play::live::Output;
+use marquee::plugins::registry::Registry;
 
 use crate::util::root;
 

@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
-use marquee::registry::Registry;
-use marquee::scene::{Scene, SceneError};
+use marquee::model::scene::{Scene, SceneError};
+use marquee::plugins::registry::Registry;
 
 /// The workspace root.
 pub fn root() -> PathBuf {

@@ -10,8 +10,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use marquee::engine::{Engine, EngineOptions};
-use marquee::registry::Registry;
-use marquee::scene::Scene;
+use marquee::model::scene::Scene;
+use marquee::plugins::registry::Registry;
 
 use crate::util::root;
 
@@ -96,7 +96,7 @@ fn the_window_shows_the_frame_scaled_by_a_whole_factor() {
         .step()
         .to_vec();
     let (fw, fh) = (64usize, 32usize);
-    let k = marquee::window::first_scale(64, 32) as usize;
+    let k = marquee::output::window::first_scale(64, 32) as usize;
     assert_eq!(k, 16);
 
     let (_x, display) = xvfb();

@@ -23,15 +23,15 @@ use marquee_plugin_api::{
     ProcessorBox, RecorderBox, RendererBox,
 };
 
-use crate::accumulator::{Accumulator, BufferPool};
-use crate::budget::Buffers;
-use crate::clips::{ClipRecorder, ClipSpec, OpenClip};
-use crate::diag::Diagnostic;
-use crate::recording::{
-    OutputDir, OutputPathError, RecorderSample, RecorderThread, WhenFull, prepare_output,
-};
-use crate::scene::{
+use crate::compose::accumulator::{Accumulator, BufferPool};
+use crate::model::budget::Buffers;
+use crate::model::diag::Diagnostic;
+use crate::model::scene::{
     Blend, MAX_FRAME_BYTES, MAX_SIDE, OutputField, Placement, RecorderSpec, Scene, SceneError, StageSpec,
+};
+use crate::record::clips::{ClipRecorder, ClipSpec, OpenClip};
+use crate::record::thread::{
+    OutputDir, OutputPathError, RecorderSample, RecorderThread, WhenFull, prepare_output,
 };
 
 /// The phases of one frame, run in this order.
@@ -705,7 +705,7 @@ pub struct EngineOptions {
     /// over the whole frame in turn; the pixels are the same either way.
     pub fuse: bool,
     /// How long finishing waits for each recorder before leaving it unfinished and saying so
-    /// ([`crate::recording::FINISH_DEADLINE`] unless set).
+    /// ([`crate::record::thread::FINISH_DEADLINE`] unless set).
     pub finish_deadline: Duration,
 }
 
@@ -717,7 +717,7 @@ impl Default for EngineOptions {
             output: OutputDir::default(),
             realtime: false,
             fuse: true,
-            finish_deadline: crate::recording::FINISH_DEADLINE,
+            finish_deadline: crate::record::thread::FINISH_DEADLINE,
         }
     }
 }
@@ -1047,7 +1047,7 @@ fn outputs_config<'f>(
         serde_json::from_str(config_json).expect("the scene wrote this JSON");
     for field in outputs {
         let raw = match clip {
-            Some(n) => crate::clips::clip_path(&field.raw, n),
+            Some(n) => crate::record::clips::clip_path(&field.raw, n),
             None => field.raw.clone(),
         };
         let path = prepare_output(dir, &raw, unconfined).map_err(|e| (field, e))?;
@@ -1088,7 +1088,7 @@ fn plugin_error(scene: &Scene, spec: &StageSpec, kind: PluginKind, e: PluginErro
         d = d.help(format!(
             "`{}` must be {}: {}",
             f.name,
-            crate::fields::expected(f),
+            crate::model::fields::expected(f),
             f.doc
         ));
     }

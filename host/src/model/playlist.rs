@@ -19,9 +19,9 @@ use marquee_plugin_api::rng::mix;
 use serde::Deserialize;
 
 use crate::engine::{Engine, EngineError, EngineOptions, Failure};
-use crate::registry::Registry;
-use crate::scene::{Scene, SceneError, Source, syntax_diag};
-use crate::spanned::Spanned;
+use crate::model::scene::{Scene, SceneError, Source, syntax_diag};
+use crate::model::spanned::Spanned;
+use crate::plugins::registry::Registry;
 
 /// Longest entry accepted, in seconds (a day).
 pub const MAX_DURATION: f64 = 86_400.0;
@@ -129,7 +129,7 @@ pub struct Playlist {
 impl Playlist {
     /// Reads and validates the playlist at `path`, loading every scene it names.
     pub fn load(path: &Path, registry: &Registry) -> Result<Playlist, SceneError> {
-        Playlist::parse(path, crate::scene::read_source(path)?, registry)
+        Playlist::parse(path, crate::model::scene::read_source(path)?, registry)
     }
 
     /// Validates playlist `text` as if read from `path`.
@@ -352,7 +352,7 @@ impl Loader<'_> {
                                 .help("a playlist may include others, but never one that leads back to it"),
                         )));
                     }
-                    let text = crate::scene::read_source(&path).map_err(|err| {
+                    let text = crate::model::scene::read_source(&path).map_err(|err| {
                         let why = match &err {
                             SceneError::Read { source, .. } => source.to_string(),
                             other => other.to_string(),

@@ -357,7 +357,7 @@ mod tests {
     #[test]
     fn every_built_in_plugin_declares_defaults_that_fit_its_fields() {
         // Registry::builtin() reads and checks every built-in factory's config.
-        let registry = crate::registry::Registry::builtin();
+        let registry = crate::plugins::registry::Registry::builtin();
         assert!(registry.failures().is_empty(), "{:?}", registry.failures());
         let blur = registry.get("blur").unwrap();
         let mut schema = blur.config(PluginKind::Processor).unwrap().schema.clone();

@@ -4,34 +4,34 @@
 
 /// The API crate's manifest, as written in the workspace (its `workspace = true` entries are
 /// filled in by [`manifest`]).
-const MANIFEST: &str = include_str!("../../plugin-api/Cargo.toml");
+const MANIFEST: &str = include_str!("../../../plugin-api/Cargo.toml");
 
 /// The workspace manifest, for the versions and features the API crate inherits.
-const WORKSPACE: &str = include_str!("../../Cargo.toml");
+const WORKSPACE: &str = include_str!("../../../Cargo.toml");
 
 /// The workspace's lockfile: the very dependency versions this host was built and tested with.
-pub const LOCKFILE: &str = include_str!("../../Cargo.lock");
+pub const LOCKFILE: &str = include_str!("../../../Cargo.lock");
 
 /// The API crate's source files, by path within it (every file of `plugin-api/src`: a test
 /// checks the list against the directory).
 pub const SOURCES: &[(&str, &str)] = &[
-    ("src/assets.rs", include_str!("../../plugin-api/src/assets.rs")),
-    ("src/author.rs", include_str!("../../plugin-api/src/author.rs")),
-    ("src/canvas.rs", include_str!("../../plugin-api/src/canvas.rs")),
-    ("src/config.rs", include_str!("../../plugin-api/src/config.rs")),
-    ("src/error.rs", include_str!("../../plugin-api/src/error.rs")),
-    ("src/files.rs", include_str!("../../plugin-api/src/files.rs")),
-    ("src/images.rs", include_str!("../../plugin-api/src/images.rs")),
-    ("src/lib.rs", include_str!("../../plugin-api/src/lib.rs")),
+    ("src/assets.rs", include_str!("../../../plugin-api/src/assets.rs")),
+    ("src/author.rs", include_str!("../../../plugin-api/src/author.rs")),
+    ("src/canvas.rs", include_str!("../../../plugin-api/src/canvas.rs")),
+    ("src/config.rs", include_str!("../../../plugin-api/src/config.rs")),
+    ("src/error.rs", include_str!("../../../plugin-api/src/error.rs")),
+    ("src/files.rs", include_str!("../../../plugin-api/src/files.rs")),
+    ("src/images.rs", include_str!("../../../plugin-api/src/images.rs")),
+    ("src/lib.rs", include_str!("../../../plugin-api/src/lib.rs")),
     (
         "src/manifest.rs",
-        include_str!("../../plugin-api/src/manifest.rs"),
+        include_str!("../../../plugin-api/src/manifest.rs"),
     ),
-    ("src/module.rs", include_str!("../../plugin-api/src/module.rs")),
-    ("src/pixel.rs", include_str!("../../plugin-api/src/pixel.rs")),
-    ("src/rng.rs", include_str!("../../plugin-api/src/rng.rs")),
-    ("src/simd.rs", include_str!("../../plugin-api/src/simd.rs")),
-    ("src/types.rs", include_str!("../../plugin-api/src/types.rs")),
+    ("src/module.rs", include_str!("../../../plugin-api/src/module.rs")),
+    ("src/pixel.rs", include_str!("../../../plugin-api/src/pixel.rs")),
+    ("src/rng.rs", include_str!("../../../plugin-api/src/rng.rs")),
+    ("src/simd.rs", include_str!("../../../plugin-api/src/simd.rs")),
+    ("src/types.rs", include_str!("../../../plugin-api/src/types.rs")),
 ];
 
 /// The API crate's manifest, standalone: each `workspace = true` field and dependency replaced

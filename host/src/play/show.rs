@@ -4,10 +4,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::engine::{Engine, EngineError, EngineOptions, Failure};
-use crate::playlist::{Playlist, PlaylistPlayer, is_playlist};
-use crate::recording::RecorderSample;
-use crate::registry::Registry;
-use crate::scene::{Scene, SceneError};
+use crate::model::playlist::{Playlist, PlaylistPlayer, is_playlist};
+use crate::model::scene::{Scene, SceneError};
+use crate::plugins::registry::Registry;
+use crate::record::thread::RecorderSample;
 
 /// A scene or a playlist, loaded and validated.
 #[derive(Debug)]
@@ -21,7 +21,7 @@ pub enum Show {
 impl Show {
     /// Loads the file at `path`: a playlist if it has `[[entry]]` tables, else a scene.
     pub fn load(path: &Path, registry: &Registry) -> Result<Show, SceneError> {
-        let text = crate::scene::read_source(path)?;
+        let text = crate::model::scene::read_source(path)?;
         Ok(if is_playlist(&text) {
             Show::Playlist(Arc::new(Playlist::parse(path, text, registry)?))
         } else {
@@ -65,7 +65,7 @@ impl Show {
     /// a playlist, whose scenes keep theirs.
     pub fn set_fps(&mut self, fps: f64) -> bool {
         match self {
-            Show::Scene(s) if fps > 0.0 && fps <= crate::scene::MAX_FPS => {
+            Show::Scene(s) if fps > 0.0 && fps <= crate::model::scene::MAX_FPS => {
                 s.fps = fps;
                 true
             }

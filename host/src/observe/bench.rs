@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::{EngineError, EngineOptions};
-use crate::recording::OutputDir;
-use crate::show::Show;
+use crate::play::show::Show;
+use crate::record::thread::OutputDir;
 
 /// What the process can tell about itself: CPU time used and peak resident memory (KiB).
 pub type Resources = fn() -> (Duration, u64);

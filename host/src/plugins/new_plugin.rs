@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use marquee_plugin_api::PluginKind;
 
-use crate::api_copy;
+use crate::plugins::api_copy;
 
 /// What to generate.
 #[derive(Debug, Clone)]
@@ -63,29 +63,29 @@ pub fn files(p: &NewPlugin) -> Vec<(String, String)> {
     };
     let (lib_rs, scene, test) = match p.kind {
         PluginKind::Renderer => (
-            include_str!("../templates/renderer/lib.rs.tmpl"),
-            include_str!("../templates/renderer/scene.toml.tmpl"),
-            include_str!("../templates/renderer/test.rs.tmpl"),
+            include_str!("../../templates/renderer/lib.rs.tmpl"),
+            include_str!("../../templates/renderer/scene.toml.tmpl"),
+            include_str!("../../templates/renderer/test.rs.tmpl"),
         ),
         PluginKind::Processor => (
-            include_str!("../templates/processor/lib.rs.tmpl"),
-            include_str!("../templates/processor/scene.toml.tmpl"),
-            include_str!("../templates/processor/test.rs.tmpl"),
+            include_str!("../../templates/processor/lib.rs.tmpl"),
+            include_str!("../../templates/processor/scene.toml.tmpl"),
+            include_str!("../../templates/processor/test.rs.tmpl"),
         ),
         PluginKind::Recorder => (
-            include_str!("../templates/recorder/lib.rs.tmpl"),
-            include_str!("../templates/recorder/scene.toml.tmpl"),
-            include_str!("../templates/recorder/test.rs.tmpl"),
+            include_str!("../../templates/recorder/lib.rs.tmpl"),
+            include_str!("../../templates/recorder/scene.toml.tmpl"),
+            include_str!("../../templates/recorder/test.rs.tmpl"),
         ),
     };
     let mut files = vec![
         (
             "Cargo.toml".to_string(),
-            fill(include_str!("../templates/common/Cargo.toml.tmpl")),
+            fill(include_str!("../../templates/common/Cargo.toml.tmpl")),
         ),
         (
             "README.md".to_string(),
-            fill(include_str!("../templates/common/README.md.tmpl")),
+            fill(include_str!("../../templates/common/README.md.tmpl")),
         ),
         (
             ".gitignore".to_string(),

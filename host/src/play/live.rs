@@ -16,9 +16,9 @@ use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::engine::{EngineError, EngineOptions, Failure};
-use crate::metrics::MetricsStream;
-use crate::registry::Registry;
-use crate::show::{Player, Show};
+use crate::observe::metrics::MetricsStream;
+use crate::play::show::{Player, Show};
+use crate::plugins::registry::Registry;
 
 /// What a person can ask of a running show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -349,11 +349,11 @@ pub struct LiveReport {
     /// The show's frame rate.
     pub target_fps: f64,
     /// What the metrics stream wrote and dropped.
-    pub metrics: Option<crate::metrics::StreamReport>,
+    pub metrics: Option<crate::observe::metrics::StreamReport>,
     /// Why the metrics stream failed (a write error), if it did.
     pub metrics_error: Option<String>,
     /// Each recorder of the scene showing at the end, by id: frames written, dropped, queued.
-    pub recorders: Vec<(String, crate::recording::RecorderSample)>,
+    pub recorders: Vec<(String, crate::record::thread::RecorderSample)>,
 }
 
 /// The files a show is read from, with their modification times.
@@ -498,15 +498,15 @@ fn render_loop(
         let outputs: Vec<String> = observe
             .outputs
             .iter()
-            .map(|o| crate::metrics::json_str(o))
+            .map(|o| crate::observe::metrics::json_str(o))
             .collect();
         stream.line(format!(
             "{{\"type\":\"start\",\"show\":{},\"path\":{},\"fps\":{},\"width\":{w},\"height\":{h},\"every\":{every},\"outputs\":[{}],\"choice\":{}}}",
-            crate::metrics::json_str(show.name()),
-            crate::metrics::json_str(&show.path().to_string_lossy()),
+            crate::observe::metrics::json_str(show.name()),
+            crate::observe::metrics::json_str(&show.path().to_string_lossy()),
             show.fps(),
             outputs.join(","),
-            crate::metrics::json_str(&observe.choice),
+            crate::observe::metrics::json_str(&observe.choice),
         ));
     }
     // Which layers the metrics' `layers_ms` refer to: sent again when the scene changes.
@@ -656,10 +656,10 @@ fn render_loop(
                     .map(|e| e.layer_ids())
                     .unwrap_or_default()
                     .iter()
-                    .map(|id| crate::metrics::json_str(id))
+                    .map(|id| crate::observe::metrics::json_str(id))
                     .collect();
                 stream.line(format!("{{\"type\":\"layers\",\"ids\":[{}]}}", ids.join(",")));
-                stream.line(crate::metrics::recorders_line(&recorders));
+                stream.line(crate::observe::metrics::recorders_line(&recorders));
             }
         }
         if let Some(stream) = &mut observe.metrics
@@ -679,7 +679,7 @@ fn render_loop(
                 }
                 r.outputs.clear();
                 r.outputs
-                    .extend(handoffs.iter().map(|h| crate::metrics::OutputSample {
+                    .extend(handoffs.iter().map(|h| crate::observe::metrics::OutputSample {
                         queue: h.depth() as u32,
                         dropped: h.dropped(),
                     }));

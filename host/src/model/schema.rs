@@ -7,10 +7,10 @@ use marquee_plugin_api::PluginKind;
 use marquee_plugin_api::config::schema_of;
 use serde_json::{Value, json};
 
-use crate::describe::table_name;
-use crate::playlist::PlaylistFile;
-use crate::registry::Registry;
-use crate::scene::SceneFile;
+use crate::model::playlist::PlaylistFile;
+use crate::model::scene::SceneFile;
+use crate::plugins::describe::table_name;
+use crate::plugins::registry::Registry;
 
 /// The files a schema describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 use marquee_plugin_api::{ConfigField, PluginKind};
 use serde_json::{Value, json};
 
-use crate::fields::{FactoryConfig, constraint};
-use crate::registry::{LoadedPlugin, Registry};
+use crate::model::fields::{FactoryConfig, constraint};
+use crate::plugins::registry::{LoadedPlugin, Registry};
 
 /// The scene-file table a factory's objects are declared in.
 pub fn table_name(kind: PluginKind) -> &'static str {
@@ -161,8 +161,12 @@ mod tests {
                     // A required path has an empty default; give it one.
                     text = text.replace("path = \"\"", "path = \"/dev/null/never\"");
                 }
-                crate::scene::Scene::parse(std::path::Path::new("example.toml"), text.clone(), &registry)
-                    .unwrap_or_else(|e| panic!("{text}\n{e}"));
+                crate::model::scene::Scene::parse(
+                    std::path::Path::new("example.toml"),
+                    text.clone(),
+                    &registry,
+                )
+                .unwrap_or_else(|e| panic!("{text}\n{e}"));
             }
         }
     }

@@ -20,7 +20,7 @@
 use bevy_ecs::resource::Resource;
 use marquee_plugin_api::Rgba;
 
-use crate::scene::{Blend, CanvasSpec, Placement};
+use crate::model::scene::{Blend, CanvasSpec, Placement};
 
 /// Reusable byte buffers, so that layers created after start-up (reloads, new scenes) reuse
 /// memory instead of allocating.

@@ -1,8 +1,8 @@
 //! The memory budget of a scene's frame buffers: what the host allocates for a scene, added up
 //! and checked against [`MEMORY_BUDGET`] at load, before any plugin is created.
 
-use crate::live::Handoff;
-use crate::scene::{CanvasSpec, LayerSpec, RecorderSpec, Scene};
+use crate::model::scene::{CanvasSpec, LayerSpec, RecorderSpec, Scene};
+use crate::play::live::Handoff;
 
 /// The most memory one scene's frame buffers may take, in bytes: 4 GiB. Counted are the
 /// composited frame, every layer's buffer, every resizing processor's output, every recorder's

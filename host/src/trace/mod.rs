@@ -17,9 +17,9 @@ use marquee_plugin_api::abi_stable::std_types::{RResult, RSlice};
 use marquee_plugin_api::{FrameMeta, InitCtx, PluginError, PluginKind};
 
 use crate::engine::{EngineError, EngineOptions, Failure, instance_seed};
-use crate::registry::Registry;
-use crate::scene::SceneError;
-use crate::show::Show;
+use crate::model::scene::SceneError;
+use crate::play::show::Show;
+use crate::plugins::registry::Registry;
 
 /// Version of the `index.json` format written by this host.
 pub const FORMAT_VERSION: u32 = 1;
@@ -578,9 +578,9 @@ pub fn verify(
         path: dir.join(INDEX_FILE),
         message,
     };
-    let too_big = w as u64 > crate::scene::MAX_SIDE
-        || h as u64 > crate::scene::MAX_SIDE
-        || w as u64 * h as u64 * 4 > crate::scene::MAX_FRAME_BYTES;
+    let too_big = w as u64 > crate::model::scene::MAX_SIDE
+        || h as u64 > crate::model::scene::MAX_SIDE
+        || w as u64 * h as u64 * 4 > crate::model::scene::MAX_FRAME_BYTES;
     if w == 0 || h == 0 || too_big {
         return Err(damaged(format!(
             "a {w}×{h} frame is not a size a scene can have; the trace is damaged, re-create it"

@@ -27,12 +27,12 @@ use std::sync::Arc;
 use marquee_plugin_api::{FieldType, PluginKind, Rgba};
 use serde::Deserialize;
 
-use crate::budget::Buffers;
-use crate::clips::ClipSpec;
-use crate::diag::{Diagnostic, nearest};
-use crate::recording::{QueueSpec, WhenFull};
-use crate::registry::{LoadedPlugin, Registry};
-use crate::spanned::Spanned;
+use crate::model::budget::Buffers;
+use crate::model::diag::{Diagnostic, nearest};
+use crate::model::spanned::Spanned;
+use crate::plugins::registry::{LoadedPlugin, Registry};
+use crate::record::clips::ClipSpec;
+use crate::record::thread::{QueueSpec, WhenFull};
 
 /// The largest frame accepted, in bytes (RGBA8): 256 MiB, e.g. 8192 × 8192.
 pub const MAX_FRAME_BYTES: u64 = 256 << 20;
@@ -776,7 +776,10 @@ fn resolve_recorders(
         };
         let without_placeholder = std::iter::once(&outputs)
             .chain(fallback.as_ref().map(|f| &f.outputs))
-            .any(|o| !o.iter().any(|o| o.raw.contains(crate::clips::PLACEHOLDER)));
+            .any(|o| {
+                !o.iter()
+                    .any(|o| o.raw.contains(crate::record::clips::PLACEHOLDER))
+            });
         if let Some(c) = &r.clips
             && without_placeholder
         {
@@ -785,7 +788,7 @@ fn resolve_recorders(
                     format!(
                         "recorder `{}` writes clips, but none of its output paths has {} for the clip's number",
                         stage.id,
-                        crate::clips::PLACEHOLDER
+                        crate::record::clips::PLACEHOLDER
                     ),
                     Some(c.span()),
                 )

@@ -24,7 +24,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::engine::SET_NAMES;
-use crate::recording::RecorderSample;
+use crate::record::thread::RecorderSample;
 
 /// Lines the queue holds before it drops (about four seconds at 1,000 frames per second).
 pub const QUEUE: usize = 4096;

@@ -1,11 +1,14 @@
 //! The outputs `marquee run` shows frames in: a terminal (truecolor half-block characters, two
 //! pixels per cell, or the 256-colour palette where truecolor is not advertised) and headless.
-//! They implement [`crate::live::Output`] and run on threads of their own.
+//! They implement [`crate::play::live::Output`] and run on threads of their own.
+
+#[cfg(feature = "window")]
+pub mod window;
 
 use std::io::{self, Write};
 use std::time::Duration;
 
-use crate::live::{Control, Output};
+use crate::play::live::{Control, Output};
 
 /// Shows nothing.
 #[derive(Debug, Default)]

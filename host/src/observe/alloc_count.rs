@@ -1,6 +1,6 @@
 //! A global allocator that counts the allocations each thread makes, for the binary's metrics and
 //! `bench`, and for tests that prove frames allocate nothing. Install it with
-//! `#[global_allocator] static A: marquee::alloc_count::Counting = marquee::alloc_count::Counting;`.
+//! `#[global_allocator] static A: marquee::observe::alloc_count::Counting = marquee::observe::alloc_count::Counting;`.
 
 // A global allocator is `unsafe` by nature; this one only counts and forwards to `System`.
 #![allow(unsafe_code)]

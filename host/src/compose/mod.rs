@@ -1,0 +1,3 @@
+//! Pixels put together: the accumulator (layer buffers and the compositor).
+
+pub mod accumulator;

@@ -1,0 +1,11 @@
+//! What Marquee reads as data: scene and playlist files, each read once, checked and resolved
+//! (plugins found, config checked against each factory's schema, paths made absolute), with
+//! every error pointed at its file, line and column.
+
+pub mod budget;
+pub mod diag;
+pub mod fields;
+pub mod playlist;
+pub mod scene;
+pub mod schema;
+pub mod spanned;

@@ -1,0 +1,7 @@
+//! Plugins as the host knows them: the registry of built-ins and `.so` files, what a plugin
+//! declares (`marquee plugins describe`), and new plugin crates made from templates.
+
+pub mod api_copy;
+pub mod describe;
+pub mod new_plugin;
+pub mod registry;
