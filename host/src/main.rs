@@ -12,7 +12,7 @@ use marquee::output::{self, Headless, OutputKind, Surroundings, Terminal};
 use marquee::play::live::{self, LiveOptions, Output};
 use marquee::play::show::Show;
 use marquee::plugins::registry::{Origin, Registry};
-use marquee::record::thread::OutputDir;
+use marquee::record::paths::OutputDir;
 use marquee::trace;
 use marquee_plugin_api::ABI_VERSION;
 

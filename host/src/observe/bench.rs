@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::{EngineError, EngineOptions};
 use crate::play::show::Show;
-use crate::record::thread::OutputDir;
+use crate::record::paths::OutputDir;
 
 /// What the process can tell about itself: CPU time used and peak resident memory (KiB).
 pub type Resources = fn() -> (Duration, u64);

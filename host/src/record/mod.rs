@@ -3,4 +3,5 @@
 //! directory.
 
 pub mod clips;
+pub mod paths;
 pub mod thread;

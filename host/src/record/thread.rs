@@ -1,5 +1,5 @@
 //! Recorders off the render thread: every recorder instance runs on a thread of its own, fed
-//! through a bounded queue of pooled frame buffers, and where its output paths may go.
+//! through a bounded queue of pooled frame buffers.
 //!
 //! The render thread copies each finished frame into a free buffer of the recorder's pool and
 //! queues it; the recorder's thread calls `record` and hands the buffer back. The pool *is* the
@@ -8,21 +8,13 @@
 //! ([`WhenFull::Drop`], the default) or the render thread waits ([`WhenFull::Wait`], for offline
 //! renders that must keep every frame). A recorder that fails stops its thread; the render thread
 //! sees that at its next frame and reports it once, and the scene goes on.
-//!
-//! Output paths written in a scene are confined to an output directory ([`OutputDir`]): absolute
-//! paths, paths that climb out of it and paths that are not file names are refused unless the
-//! user allowed them, and no directory below it may be a symbolic link ([`prepare_output`]);
-//! recorders then create their files new, never through a link
-//! ([`marquee_plugin_api::files::PartialFile`]).
 
-use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use marquee_plugin_api::abi_stable::std_types::{RResult, RSlice};
-use marquee_plugin_api::files::{self, parent_dir};
 use marquee_plugin_api::{FrameMeta, PluginError, RecorderBox};
 use serde::Deserialize;
 
@@ -67,158 +59,6 @@ impl Default for QueueSpec {
         }
     }
 }
-
-/// Where recorders may write.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct OutputDir {
-    /// Relative output paths are resolved here; `None` means the scene file's own directory.
-    pub dir: Option<PathBuf>,
-    /// Let scenes write outside `dir` (absolute paths, `..`): the user's explicit choice.
-    pub unconfined: bool,
-}
-
-/// Why an output path was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum OutputPathError {
-    /// An absolute path while paths are confined.
-    #[error("`{path}` is absolute, but recorders write inside the output directory {}", dir.display())]
-    Absolute {
-        /// The path as written.
-        path: String,
-        /// The output directory.
-        dir: PathBuf,
-    },
-    /// A path whose `..` parts climb out of the output directory.
-    #[error("`{path}` climbs out of the output directory {}", dir.display())]
-    Escapes {
-        /// The path as written.
-        path: String,
-        /// The output directory.
-        dir: PathBuf,
-    },
-    /// A path that does not end in a file name (`.`, `..`, empty, or ending in `/`).
-    #[error("`{path}` does not end in a file name")]
-    NotAFileName {
-        /// The path as written.
-        path: String,
-    },
-    /// A directory on the way is a symbolic link or not a directory.
-    #[error("`{path}`: {reason}")]
-    Redirected {
-        /// The path as written.
-        path: String,
-        /// What was found.
-        reason: String,
-    },
-    /// The directory cannot be created or written.
-    #[error("cannot write to {}: {reason}", dir.display())]
-    Unwritable {
-        /// The directory the file would go to.
-        dir: PathBuf,
-        /// What the system said.
-        reason: String,
-    },
-}
-
-impl OutputPathError {
-    /// What the user can do about it.
-    pub fn help(&self) -> &'static str {
-        match self {
-            OutputPathError::Absolute { .. } | OutputPathError::Escapes { .. } => {
-                "write a path relative to the output directory, choose another with --out-dir, or pass --unconfined-paths to allow this one"
-            }
-            OutputPathError::NotAFileName { .. } => "name a file, such as \"recordings/show.gif\"",
-            OutputPathError::Redirected { .. } => {
-                "recorders never write through a symbolic link: remove the link, or choose another output directory with --out-dir"
-            }
-            OutputPathError::Unwritable { .. } => {
-                "check the directory's permissions and free space, or choose another with --out-dir"
-            }
-        }
-    }
-}
-
-/// Resolves `raw` (as written in a scene) inside `dir`, refusing absolute paths and paths that
-/// climb out unless `unconfined`, and paths that do not end in a file name. Purely lexical:
-/// [`prepare_output`] then checks what is on the disk.
-pub fn resolve_output(dir: &Path, raw: &str, unconfined: bool) -> Result<PathBuf, OutputPathError> {
-    let path = Path::new(raw);
-    if raw.ends_with('/') || !matches!(path.components().next_back(), Some(Component::Normal(_))) {
-        return Err(OutputPathError::NotAFileName {
-            path: raw.to_string(),
-        });
-    }
-    if unconfined {
-        return Ok(dir.join(path));
-    }
-    let mut kept: Vec<&std::ffi::OsStr> = Vec::new();
-    for part in path.components() {
-        match part {
-            Component::Normal(p) => kept.push(p),
-            Component::CurDir => {}
-            Component::ParentDir => {
-                if kept.pop().is_none() {
-                    return Err(OutputPathError::Escapes {
-                        path: raw.to_string(),
-                        dir: dir.to_path_buf(),
-                    });
-                }
-            }
-            Component::RootDir | Component::Prefix(_) => {
-                return Err(OutputPathError::Absolute {
-                    path: raw.to_string(),
-                    dir: dir.to_path_buf(),
-                });
-            }
-        }
-    }
-    Ok(kept.iter().fold(dir.to_path_buf(), |p, c| p.join(c)))
-}
-
-/// Resolves `raw` in `dir` ([`resolve_output`]), creates its directories and proves them
-/// writable, so that a scene whose recorder could never write is refused when it loads, not
-/// frames later. Returns the path to hand the recorder: the output directory made canonical,
-/// then the scene's part, which may contain no symbolic link (unless `unconfined`, where the
-/// user chose to allow anything and the whole directory is made canonical). Directories whose
-/// names are templates (`clip-{n}`) are left for the recorder to make as it writes.
-pub fn prepare_output(dir: &Path, raw: &str, unconfined: bool) -> Result<PathBuf, OutputPathError> {
-    let path = resolve_output(dir, raw, unconfined)?;
-    let unwritable = |d: &Path, e: std::io::Error| OutputPathError::Unwritable {
-        dir: d.to_path_buf(),
-        reason: e.to_string(),
-    };
-    let name = path
-        .file_name()
-        .expect("resolve_output ends in a file name")
-        .to_owned();
-    let parent = parent_dir(&path);
-    if unconfined {
-        std::fs::create_dir_all(parent).map_err(|e| unwritable(parent, e))?;
-        let real = std::fs::canonicalize(parent).map_err(|e| unwritable(parent, e))?;
-        files::probe_writable(&real).map_err(|e| unwritable(&real, e))?;
-        return Ok(real.join(name));
-    }
-    // The output directory is the user's choice (a link there is theirs to make): made
-    // canonical. What the scene adds below it is walked without following any link.
-    std::fs::create_dir_all(dir).map_err(|e| unwritable(dir, e))?;
-    let root = std::fs::canonicalize(dir).map_err(|e| unwritable(dir, e))?;
-    let below = parent.strip_prefix(dir).unwrap_or(Path::new(""));
-    let made: PathBuf = below
-        .components()
-        .take_while(|c| !c.as_os_str().to_string_lossy().contains('{'))
-        .collect();
-    let real_parent = root.join(below);
-    files::probe_writable(&root.join(&made)).map_err(|e| match e.kind() {
-        std::io::ErrorKind::InvalidInput => OutputPathError::Redirected {
-            path: raw.to_string(),
-            reason: e.to_string(),
-        },
-        _ => unwritable(&root.join(&made), e),
-    })?;
-    Ok(real_parent.join(name))
-}
-
 enum Job {
     Frame(FrameMeta, Vec<u8>),
     Trigger(FrameMeta),
@@ -543,51 +383,4 @@ fn record_loop(
         }
     }
     RResult::ROk(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn paths_stay_inside_the_output_directory() {
-        let dir = Path::new("/out");
-        assert_eq!(
-            resolve_output(dir, "a/b.gif", false),
-            Ok(PathBuf::from("/out/a/b.gif"))
-        );
-        assert_eq!(
-            resolve_output(dir, "./a/../b.gif", false),
-            Ok(PathBuf::from("/out/b.gif"))
-        );
-        assert!(matches!(
-            resolve_output(dir, "../../etc/passwd", false),
-            Err(OutputPathError::Escapes { .. })
-        ));
-        assert!(matches!(
-            resolve_output(dir, "a/../../b", false),
-            Err(OutputPathError::Escapes { .. })
-        ));
-        assert!(matches!(
-            resolve_output(dir, "/etc/passwd", false),
-            Err(OutputPathError::Absolute { .. })
-        ));
-        assert_eq!(
-            resolve_output(dir, "/tmp/x.gif", true),
-            Ok(PathBuf::from("/tmp/x.gif"))
-        );
-        assert_eq!(
-            resolve_output(dir, "../x.gif", true),
-            Ok(PathBuf::from("/out/../x.gif"))
-        );
-        for not_a_file in [".", "", "a/..", "a/", "..", "/"] {
-            assert!(
-                matches!(
-                    resolve_output(dir, not_a_file, false),
-                    Err(OutputPathError::NotAFileName { .. })
-                ),
-                "{not_a_file:?}"
-            );
-        }
-    }
 }

@@ -7,7 +7,7 @@ use std::process::Command;
 use marquee::engine::{Engine, EngineError, EngineOptions};
 use marquee::model::scene::{Scene, SceneError};
 use marquee::plugins::registry::{Origin, Registry};
-use marquee::record::thread::OutputDir;
+use marquee::record::paths::OutputDir;
 
 use crate::util::{marquee, root, run_headless, text};
 

@@ -1,0 +1,325 @@
+//! The one place a plugin instance is made: renderers, processors and recorders created
+//! through their factories (or kept across a reload), and a factory's refusal turned into a
+//! scene error pointed at the config line.
+
+use crate::compose::accumulator::BufferPool;
+use crate::model::scene::LayerSpec;
+use marquee_plugin_api::DrawQueue;
+use std::sync::Arc;
+
+use bevy_ecs::prelude::*;
+use marquee_plugin_api::abi_stable::sabi_trait::TD_Opaque;
+use marquee_plugin_api::abi_stable::std_types::RResult;
+use marquee_plugin_api::module::Recorder_TO;
+use marquee_plugin_api::rng::mix;
+use marquee_plugin_api::{ErrorKind, InitCtx, PluginError, PluginKind, ProcessorBox, RecorderBox};
+
+use super::EngineOptions;
+use super::chain::{Pass, Processors};
+use super::world::{LayerTarget, RendererSlot};
+use crate::compose::accumulator::Accumulator;
+use crate::model::budget::Buffers;
+use crate::model::diag::Diagnostic;
+use crate::model::scene::{RecorderSpec, Scene, SceneError, StageSpec};
+use crate::record::clips::{ClipRecorder, ClipSpec, OpenClip};
+use crate::record::paths::{OutputDir, output_dir, outputs_config};
+use crate::record::thread::{RecorderThread, WhenFull};
+
+/// A plugin object and whether it has failed.
+pub struct Slot<T> {
+    /// The instance's id (layer or stage id).
+    pub id: String,
+    /// The plugin's id.
+    pub plugin: String,
+    /// The object.
+    pub object: T,
+    /// What it was created with.
+    pub init: InitCtx,
+    /// Its config, as JSON text (a reload keeps the instance when this is unchanged).
+    pub config: String,
+    /// Set when the instance fails; it is not called again.
+    pub failed: Option<PluginError>,
+    pub(super) reported: bool,
+}
+
+impl<T> std::fmt::Debug for Slot<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Slot")
+            .field("id", &self.id)
+            .field("plugin", &self.plugin)
+            .field("failed", &self.failed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> Slot<T> {
+    pub(super) fn new(spec: &StageSpec, object: T, init: InitCtx) -> Self {
+        Slot {
+            id: spec.id.clone(),
+            plugin: spec.plugin.id().to_string(),
+            object,
+            init,
+            config: spec.config_json.clone(),
+            failed: None,
+            reported: false,
+        }
+    }
+
+    /// Records the outcome of a call; returns whether it succeeded.
+    pub(super) fn settle<V>(&mut self, result: RResult<V, PluginError>) -> bool {
+        match result {
+            RResult::ROk(_) => true,
+            RResult::RErr(e) => {
+                self.failed = Some(e);
+                false
+            }
+        }
+    }
+}
+
+/// Instances taken out of an engine being reloaded, for the new one to keep when their plugin,
+/// config and creation context are unchanged.
+#[derive(Default)]
+pub(super) struct Kept {
+    pub(super) layers: Vec<(RendererSlot, LayerTarget)>,
+    pub(super) processors: Vec<Slot<ProcessorBox>>,
+    pub(super) recorders: Vec<Slot<RecorderThread>>,
+    /// How many were kept.
+    pub(super) reused: usize,
+}
+
+/// Removes and returns the slot in `slots` that `spec` with `init` would create anew.
+pub(super) fn take_matching<T, O>(
+    slots: &mut Vec<T>,
+    slot: impl Fn(&T) -> &Slot<O>,
+    (spec, config): (&StageSpec, &str),
+    init: &InitCtx,
+) -> Option<T> {
+    let i = slots.iter().position(|t| {
+        let s = slot(t);
+        s.failed.is_none()
+            && s.id == spec.id
+            && s.plugin == spec.plugin.id()
+            && s.config == config
+            && s.init == *init
+    })?;
+    Some(slots.swap_remove(i))
+}
+
+/// The renderer of `layer` and its target for frames of `init`: kept from `kept` when unchanged,
+/// else made by the plugin's factory, its pixels from `pool`.
+pub(super) fn new_layer(
+    scene: &Scene,
+    layer: &LayerSpec,
+    init: InitCtx,
+    pool: &mut BufferPool,
+    kept: &mut Kept,
+) -> Result<(RendererSlot, LayerTarget), SceneError> {
+    let spec = &layer.stage;
+    if let Some(pair) = take_matching(&mut kept.layers, |(s, _)| &s.0, (spec, &spec.config_json), &init) {
+        kept.reused += 1;
+        return Ok(pair);
+    }
+    let object = match (spec.plugin.module.new_renderer())(spec.config_json.as_str().into(), &init) {
+        RResult::ROk(o) => o,
+        RResult::RErr(e) => return Err(plugin_error(scene, spec, PluginKind::Renderer, e)),
+    };
+    let target = LayerTarget {
+        width: init.width,
+        height: init.height,
+        pixels: pool.take(init.width as usize * init.height as usize * 4),
+        queue: DrawQueue::new(),
+    };
+    Ok((RendererSlot(Slot::new(spec, object, init)), target))
+}
+
+/// The seed of instance `id`: the scene seed mixed with a hash of the id.
+pub fn instance_seed(scene_seed: u64, id: &str) -> u64 {
+    mix(scene_seed ^ xxhash_rust::xxh3::xxh3_64(id.as_bytes()))
+}
+
+/// Counts the frame buffers of `scene` again with the sizes its resizing processors chose
+/// (scene validation counted them at the canvas size), before recorders reserve their queues.
+pub(super) fn check_budget(
+    scene: &Scene,
+    processors: &Processors,
+    acc: &Accumulator,
+) -> Result<(), SceneError> {
+    let resized: Vec<(u32, u32)> = processors.buffers.iter().map(|&(w, h, _)| (w, h)).collect();
+    let (_, w, h) = processors.output(acc);
+    Buffers::of(
+        &scene.canvas,
+        &scene.layers,
+        &resized,
+        (w, h),
+        (&scene.recorders, scene.fps),
+    )
+    .check()
+    .map(drop)
+    .map_err(|e| {
+        // The last processor that resizes made the frames too large.
+        let span = processors.passes.iter().rev().find_map(|p| match p {
+            Pass::Resize { slot, .. } => Some(scene.processors[*slot].plugin_span.clone()),
+            _ => None,
+        });
+        SceneError::Invalid(Box::new(scene.source.diag(e.to_string(), span).help(e.help())))
+    })
+}
+
+/// What a recorder of `scene` is created with, for frames of `size`.
+pub(super) fn recorder_init(scene: &Scene, spec: &RecorderSpec, (width, height): (u32, u32)) -> InitCtx {
+    InitCtx {
+        width,
+        height,
+        fps: scene.fps,
+        seed: instance_seed(scene.seed, &spec.stage.id),
+    }
+}
+
+/// Creates the recorder `spec` for frames of `size` and starts its thread.
+pub(super) fn new_recorder(
+    scene: &Scene,
+    spec: &RecorderSpec,
+    options: &EngineOptions,
+    size: (u32, u32),
+) -> Result<Slot<RecorderThread>, SceneError> {
+    let init = recorder_init(scene, spec, size);
+    let identity = spec.identity();
+    let (made, spec) = match make_recorder(scene, spec, options, init)? {
+        Err(e) if e.kind != ErrorKind::Config && spec.fallback.is_some() => {
+            let fallback = spec.fallback.as_deref().expect("checked");
+            tracing::warn!(
+                "recorder `{}` (plugin `{}`) cannot start here: {}; recording with its fallback `{}` instead",
+                spec.stage.id,
+                spec.stage.plugin.id(),
+                e.message,
+                fallback.stage.plugin.id()
+            );
+            (make_recorder(scene, fallback, options, init)?, fallback)
+        }
+        made => (made, spec),
+    };
+    let stage = &spec.stage;
+    match made {
+        Ok(o) => {
+            let bytes = size.0 as usize * size.1 as usize * 4;
+            let when_full = spec.queue.when_full.unwrap_or(if options.realtime {
+                WhenFull::Drop
+            } else {
+                WhenFull::Wait
+            });
+            let thread = RecorderThread::spawn(
+                &stage.id,
+                o,
+                (bytes, spec.queue.frames),
+                when_full,
+                options.finish_deadline,
+            );
+            let mut slot = Slot::new(stage, thread, init);
+            // Kept across a reload only if its clips and fallback are unchanged too.
+            slot.config = identity;
+            Ok(slot)
+        }
+        Err(e) => Err(plugin_error(scene, stage, PluginKind::Recorder, e)),
+    }
+}
+
+/// Makes the recorder `spec` names for frames of `init`: `Err` for an output path the scene may
+/// not write, `Ok(Err)` when the plugin's factory fails.
+pub(super) fn make_recorder(
+    scene: &Scene,
+    spec: &RecorderSpec,
+    options: &EngineOptions,
+    init: InitCtx,
+) -> Result<Result<RecorderBox, PluginError>, SceneError> {
+    Ok(match spec.clips {
+        None => {
+            let config = resolve_outputs(scene, spec, &options.output)?;
+            (spec.stage.plugin.module.new_recorder())(config.as_str().into(), &init).into_result()
+        }
+        Some(clips) => clip_recorder(scene, spec, clips, &options.output, init),
+    })
+}
+
+/// A recorder writing `clips` through instances of the recorder `spec` names, each made by
+/// the plugin's factory with `{clip}` in its output paths resolved for the clip's number.
+pub(super) fn clip_recorder(
+    scene: &Scene,
+    spec: &RecorderSpec,
+    clips: ClipSpec,
+    out: &OutputDir,
+    init: InitCtx,
+) -> Result<RecorderBox, PluginError> {
+    let plugin = Arc::clone(&spec.stage.plugin);
+    let config_json = spec.stage.config_json.clone();
+    let outputs = spec.outputs.clone();
+    let dir = output_dir(scene, out);
+    let unconfined = out.unconfined;
+    let open: OpenClip = Box::new(move |n| {
+        let config = outputs_config(&config_json, &outputs, &dir, unconfined, Some(n))
+            .map_err(|(field, e)| PluginError::config(&field.key, format!("{e}; {}", e.help())))?;
+        (plugin.module.new_recorder())(config.as_str().into(), &init).into_result()
+    });
+    let frame_bytes = init.width as usize * init.height as usize * 4;
+    let recorder = ClipRecorder::create(clips, init.fps, frame_bytes, open)?;
+    Ok(Recorder_TO::from_value(recorder, TD_Opaque))
+}
+
+pub(super) fn plugin_error(scene: &Scene, spec: &StageSpec, kind: PluginKind, e: PluginError) -> SceneError {
+    let src = &scene.source;
+    let span = match (e.field(), &spec.config_span) {
+        (Some(field), Some(cfg)) => src.key_span(field, cfg.clone()),
+        (_, Some(cfg)) if e.kind == marquee_plugin_api::ErrorKind::Config => cfg.clone(),
+        _ => spec.plugin_span.clone(),
+    };
+    let what = match e.field() {
+        Some(field) => format!(
+            "{kind} `{}` (plugin `{}`) rejected its config field `{field}`: {}",
+            spec.id,
+            spec.plugin.id(),
+            e.message
+        ),
+        None => format!(
+            "{kind} `{}` (plugin `{}`) could not start: {}",
+            spec.id,
+            spec.plugin.id(),
+            e.message
+        ),
+    };
+    let mut d: Diagnostic = src.diag(what, Some(span));
+    if let Some(f) = e.field().and_then(|f| {
+        let head = f.split(['.', '[']).next().unwrap_or(f);
+        spec.plugin.config(kind)?.field(head)
+    }) {
+        d = d.help(format!(
+            "`{}` must be {}: {}",
+            f.name,
+            crate::model::fields::expected(f),
+            f.doc
+        ));
+    }
+    SceneError::Plugin(Box::new(d))
+}
+
+/// The recorder's config with its output paths resolved in the output directory (the scene's
+/// own directory unless one was given), each directory created and proved writable.
+pub(super) fn resolve_outputs(
+    scene: &Scene,
+    spec: &RecorderSpec,
+    out: &OutputDir,
+) -> Result<String, SceneError> {
+    let dir = output_dir(scene, out);
+    outputs_config(&spec.stage.config_json, &spec.outputs, &dir, out.unconfined, None).map_err(
+        |(field, e)| {
+            SceneError::Invalid(Box::new(
+                scene
+                    .source
+                    .diag(
+                        format!("recorder `{}`: {e}", spec.stage.id),
+                        Some(field.span.clone()),
+                    )
+                    .help(e.help()),
+            ))
+        },
+    )
+}
