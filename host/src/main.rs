@@ -8,9 +8,11 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use marquee::engine::EngineOptions;
-use marquee::output::{self, Headless, OutputKind, Surroundings, Terminal};
-use marquee::play::live::{self, LiveOptions, Output};
-use marquee::play::show::Show;
+use marquee::model::show::Show;
+use marquee::output::headless::Headless;
+use marquee::output::terminal::Terminal;
+use marquee::output::{self, Output, OutputKind, Surroundings};
+use marquee::play::live::{self, LiveOptions};
 use marquee::plugins::registry::{Origin, Registry};
 use marquee::record::paths::OutputDir;
 use marquee::trace;
@@ -453,7 +455,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 output
             };
-            let mut outputs: Vec<live::OutputFactory> = Vec::new();
+            let mut outputs: Vec<output::OutputFactory> = Vec::new();
             let mut kinds = Vec::new();
             let mut choices = Vec::new();
             for arg in requested {
@@ -475,7 +477,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 });
                 kinds.push(kind);
             }
-            live::handle_interrupts();
+            marquee::play::signals::handle_interrupts();
             let options = LiveOptions {
                 engine: EngineOptions {
                     threads,
@@ -805,13 +807,13 @@ fn print_live_report(report: &live::LiveReport, path: &std::path::Path) {
 }
 
 #[cfg(not(feature = "window"))]
-fn window_output(_title: String) -> anyhow::Result<live::OutputFactory> {
+fn window_output(_title: String) -> anyhow::Result<output::OutputFactory> {
     eprintln!("error: this marquee was built without the window output; rebuild with `--features window`");
     Err(Exit(2).into())
 }
 
 #[cfg(feature = "window")]
-fn window_output(title: String) -> anyhow::Result<live::OutputFactory> {
+fn window_output(title: String) -> anyhow::Result<output::OutputFactory> {
     Ok(Box::new(move |w, h| {
         Ok(Box::new(marquee::output::window::Window::open(&title, w, h)?) as Box<dyn Output>)
     }))

@@ -15,7 +15,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::play::show::Show;
+use crate::model::show::Show;
 use crate::plugins::registry::Registry;
 use crate::trace::{self, TraceError};
 

@@ -1,3 +1,5 @@
-//! Pixels put together: the accumulator (layer buffers and the compositor).
+//! Pixels put together: the accumulator (layer buffers and the compositor) and the transitions
+//! between two scenes.
 
 pub mod accumulator;
+pub mod transition;

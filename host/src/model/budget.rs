@@ -2,7 +2,7 @@
 //! and checked against [`MEMORY_BUDGET`] at load, before any plugin is created.
 
 use crate::model::scene::{CanvasSpec, LayerSpec, RecorderSpec, Scene};
-use crate::play::live::Handoff;
+use crate::play::handoff::Handoff;
 
 /// The most memory one scene's frame buffers may take, in bytes: 4 GiB. Counted are the
 /// composited frame, every layer's buffer, every resizing processor's output, every recorder's

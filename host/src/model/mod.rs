@@ -8,4 +8,5 @@ pub mod fields;
 pub mod playlist;
 pub mod scene;
 pub mod schema;
+pub mod show;
 pub mod spanned;

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::{EngineError, EngineOptions};
-use crate::play::show::Show;
+use crate::model::show::Show;
+use crate::play::player::Player;
 use crate::record::paths::OutputDir;
 
 /// What the process can tell about itself: CPU time used and peak resident memory (KiB).
@@ -88,13 +89,16 @@ pub fn run(
     resources: Option<Resources>,
     mut progress: impl FnMut(u64),
 ) -> Result<BenchReport, EngineError> {
-    let mut player = show.player(&EngineOptions {
-        threads,
-        scene_recorders: recording.is_some(),
-        realtime: true,
-        output: recording.clone().unwrap_or_default(),
-        ..EngineOptions::default()
-    })?;
+    let mut player = Player::new(
+        show,
+        &EngineOptions {
+            threads,
+            scene_recorders: recording.is_some(),
+            realtime: true,
+            output: recording.clone().unwrap_or_default(),
+            ..EngineOptions::default()
+        },
+    )?;
     for _ in 0..warmup {
         player.step()?;
     }

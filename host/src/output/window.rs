@@ -19,7 +19,7 @@ use winit::platform::pump_events::EventLoopExtPumpEvents;
 use winit::platform::x11::EventLoopBuilderExtX11;
 use winit::window::WindowId;
 
-use crate::play::live::{Control, Output};
+use super::{Control, Output};
 
 /// The largest window a frame opens at, before the person resizes it.
 const FIRST_SIZE: (u32, u32) = (1024, 768);

@@ -7,287 +7,18 @@
 //! keep frame-index time. A slow output never stalls rendering: its handoff drops the oldest
 //! waiting frame and counts it.
 
-use std::collections::VecDeque;
-use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 use std::sync::mpsc;
-use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::engine::{EngineError, EngineOptions, Failure};
+use crate::model::show::Show;
 use crate::observe::metrics::MetricsStream;
-use crate::play::show::{Player, Show};
+use crate::output::{Control, OutputFactory};
+use crate::play::handoff::{Handoff, OutputReport, drive_output};
+use crate::play::player::Player;
 use crate::plugins::registry::Registry;
-
-/// What a person can ask of a running show.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Control {
-    /// Pause, or go on.
-    TogglePause,
-    /// The next playlist entry.
-    Next,
-    /// The previous playlist entry.
-    Previous,
-    /// Save the frame as a PNG.
-    Screenshot,
-    /// Stop or resume delivering frames to recorders.
-    ToggleRecording,
-    /// Ask clip recorders (`clips = { ... }`) for a clip of this moment.
-    Trigger,
-    /// Stop, finishing every recorder.
-    Quit,
-}
-
-impl Control {
-    /// The control a key stands for: space, n, p, s, r, c, q (Esc and Ctrl-C are `Quit` too).
-    pub fn for_key(key: char) -> Option<Control> {
-        Some(match key {
-            ' ' => Control::TogglePause,
-            'n' => Control::Next,
-            'p' => Control::Previous,
-            's' => Control::Screenshot,
-            'r' => Control::ToggleRecording,
-            'c' => Control::Trigger,
-            'q' => Control::Quit,
-            _ => return None,
-        })
-    }
-}
-
-/// Where frames are shown. Each output is made on, and runs on, a thread of its own (so it need
-/// not be `Send`: a window's event loop is not).
-pub trait Output {
-    /// A short name for logs.
-    fn name(&self) -> &'static str;
-    /// Shows one frame (RGBA8, `width × height`) and a one-line status.
-    fn show(&mut self, frame: &[u8], width: u32, height: u32, status: &str) -> io::Result<()>;
-    /// Collects what the person asked for since the last call (keys, a closed window).
-    fn poll(&mut self, _controls: &mut Vec<Control>) -> io::Result<()> {
-        Ok(())
-    }
-    /// Restores whatever the output changed. Called once, at the end, also after an error.
-    fn finish(&mut self) -> io::Result<()>;
-}
-
-/// Makes an output, on its own thread, for frames of the given size.
-pub type OutputFactory = Box<dyn FnOnce(u32, u32) -> io::Result<Box<dyn Output>> + Send>;
-
-/// One frame in a [`Handoff`].
-#[derive(Debug, Default)]
-pub struct Frame {
-    /// Its index.
-    pub index: u64,
-    /// Width in pixels.
-    pub width: u32,
-    /// Height in pixels.
-    pub height: u32,
-    /// RGBA8 pixels.
-    pub pixels: Vec<u8>,
-}
-
-/// What [`Handoff::take`] found.
-#[derive(Debug)]
-pub enum Taken {
-    /// The oldest frame waiting.
-    Frame(Frame),
-    /// Nothing arrived in time.
-    Empty,
-    /// The producer is done and every frame has been taken.
-    Closed,
-}
-
-#[derive(Debug, Default)]
-struct Slots {
-    waiting: VecDeque<Frame>,
-    free: Vec<Vec<u8>>,
-    published: u64,
-    dropped: u64,
-    closed: bool,
-}
-
-/// A two-slot latest-frame handoff from the render loop to one output: publishing never waits
-/// for the output; when both slots are full the oldest frame is dropped and counted. Buffers
-/// are recycled, so a steady run allocates nothing.
-#[derive(Debug, Default)]
-pub struct Handoff {
-    slots: Mutex<Slots>,
-    ready: Condvar,
-}
-
-impl Handoff {
-    /// Frames that may wait for the output.
-    pub const SLOTS: usize = 2;
-    /// Buffers a live output's handoff holds: the waiting slots, the frame being shown and the
-    /// one being filled (what `budget` counts for an output).
-    pub const BUFFERS: usize = Self::SLOTS + 2;
-
-    /// An empty handoff.
-    pub fn new() -> Self {
-        Handoff::default()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Slots> {
-        // A panicking output thread poisons nothing we rely on: the data stays consistent.
-        self.slots.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Puts `buffers` buffers of `bytes` bytes in the pool: enough for the two slots, the frame
-    /// being shown and the one being filled means publishing never allocates, even the first
-    /// time an output holds on to a frame.
-    pub fn reserve(&self, buffers: usize, bytes: usize) {
-        let mut s = self.lock();
-        s.waiting.reserve(Self::SLOTS);
-        while s.free.len() < buffers {
-            s.free.push(Vec::with_capacity(bytes));
-        }
-    }
-
-    /// Queues a copy of `pixels` as frame `index`, dropping the oldest waiting frame if both
-    /// slots are full. The copy is made outside the lock.
-    pub fn publish(&self, index: u64, width: u32, height: u32, pixels: &[u8]) {
-        let mut buf = self.lock().free.pop().unwrap_or_default();
-        buf.clear();
-        buf.extend_from_slice(pixels);
-        let mut s = self.lock();
-        if s.waiting.len() >= Self::SLOTS
-            && let Some(old) = s.waiting.pop_front()
-        {
-            s.free.push(old.pixels);
-            s.dropped += 1;
-        }
-        s.waiting.push_back(Frame {
-            index,
-            width,
-            height,
-            pixels: buf,
-        });
-        s.published += 1;
-        drop(s);
-        self.ready.notify_one();
-    }
-
-    /// The oldest waiting frame, waiting up to `timeout` for one.
-    pub fn take(&self, timeout: Duration) -> Taken {
-        let mut s = self.lock();
-        if s.waiting.is_empty() && !s.closed {
-            s = self
-                .ready
-                .wait_timeout_while(s, timeout, |s| s.waiting.is_empty() && !s.closed)
-                .map(|(s, _)| s)
-                .unwrap_or_else(|e| e.into_inner().0);
-        }
-        match s.waiting.pop_front() {
-            Some(f) => Taken::Frame(f),
-            None if s.closed => Taken::Closed,
-            None => Taken::Empty,
-        }
-    }
-
-    /// Gives a frame's buffer back for reuse.
-    pub fn recycle(&self, frame: Frame) {
-        self.lock().free.push(frame.pixels);
-    }
-
-    /// Tells the output no more frames will come (those waiting are still delivered).
-    pub fn close(&self) {
-        self.lock().closed = true;
-        self.ready.notify_all();
-    }
-
-    /// Frames published so far.
-    pub fn published(&self) -> u64 {
-        self.lock().published
-    }
-
-    /// Frames dropped because the output was still busy.
-    pub fn dropped(&self) -> u64 {
-        self.lock().dropped
-    }
-
-    /// Frames waiting now.
-    pub fn depth(&self) -> usize {
-        self.lock().waiting.len()
-    }
-}
-
-/// What one output thread did.
-#[derive(Debug, Clone, Default)]
-pub struct OutputReport {
-    /// The output's name.
-    pub name: &'static str,
-    /// Frames shown.
-    pub shown: u64,
-    /// Frames dropped before it could show them.
-    pub dropped: u64,
-    /// Time spent showing frames, in total.
-    pub busy: Duration,
-    /// The error that stopped it, if any.
-    pub error: Option<String>,
-}
-
-/// Makes an output with `make` and runs it on the current thread until `handoff` closes: shows
-/// each frame taken, passes controls on, and finishes the output at the end, also after an
-/// error. An output that cannot start or fails asks the show to quit.
-pub fn drive_output(
-    make: OutputFactory,
-    size: (u32, u32),
-    handoff: &Handoff,
-    status: &Mutex<String>,
-    controls: &mpsc::Sender<Control>,
-) -> OutputReport {
-    let mut report = OutputReport {
-        name: "output",
-        ..OutputReport::default()
-    };
-    let mut output = match make(size.0, size.1) {
-        Ok(o) => o,
-        Err(e) => {
-            report.error = Some(format!("cannot start: {e}"));
-            let _ = controls.send(Control::Quit);
-            // Keep taking frames so the handoff closes normally.
-            while !matches!(handoff.take(Duration::from_millis(20)), Taken::Closed) {}
-            report.dropped = handoff.dropped();
-            return report;
-        }
-    };
-    report.name = output.name();
-    let mut asked = Vec::new();
-    let mut line = String::new();
-    let result = (|| -> io::Result<()> {
-        loop {
-            match handoff.take(Duration::from_millis(20)) {
-                Taken::Frame(frame) => {
-                    line.clear();
-                    line.push_str(&status.lock().unwrap_or_else(|e| e.into_inner()));
-                    let t0 = Instant::now();
-                    let shown = output.show(&frame.pixels, frame.width, frame.height, &line);
-                    report.busy += t0.elapsed();
-                    report.shown += 1;
-                    handoff.recycle(frame);
-                    shown?;
-                }
-                Taken::Empty => {}
-                Taken::Closed => return Ok(()),
-            }
-            output.poll(&mut asked)?;
-            for c in asked.drain(..) {
-                let _ = controls.send(c);
-            }
-        }
-    })();
-    if let Err(e) = result {
-        report.error = Some(e.to_string());
-        // The render loop stops when its outputs are gone.
-        let _ = controls.send(Control::Quit);
-        while !matches!(handoff.take(Duration::from_millis(20)), Taken::Closed) {}
-    }
-    if let Err(e) = output.finish() {
-        report.error.get_or_insert(e.to_string());
-    }
-    report.dropped = handoff.dropped();
-    report
-}
 
 /// How to run live.
 #[derive(Debug, Clone)]
@@ -367,26 +98,6 @@ fn stamps(files: &[PathBuf]) -> Vec<Option<SystemTime>> {
 /// The most frames one step of a paced run skips to catch up with the clock.
 pub const CATCH_UP_SLICE: u64 = 10_000;
 
-/// Set by Ctrl-C (SIGINT) and SIGTERM once a live run has installed its handler.
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
-/// Set by SIGUSR1 once a live run has installed its handler: a clip trigger from outside
-/// (`kill -USR1 <pid>`).
-static TRIGGERED: std::sync::LazyLock<std::sync::Arc<AtomicBool>> =
-    std::sync::LazyLock::new(|| std::sync::Arc::new(AtomicBool::new(false)));
-
-/// Makes Ctrl-C and SIGTERM end live runs cleanly (recorders finished, terminal restored)
-/// instead of killing the process, and SIGUSR1 trigger a clip. Safe to call more than once.
-pub fn handle_interrupts() {
-    static INSTALLED: std::sync::Once = std::sync::Once::new();
-    INSTALLED.call_once(|| {
-        // If another handler is already installed, Ctrl-C keeps its old meaning.
-        let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
-        #[cfg(unix)]
-        let _ = signal_hook::flag::register(signal_hook::consts::SIGUSR1, std::sync::Arc::clone(&TRIGGERED));
-    });
-}
-
 /// Runs `show` live into `outputs` until it ends, the limit is reached, or someone quits.
 /// `registry` is used to re-read edited files.
 pub fn run(
@@ -405,7 +116,7 @@ pub fn run(
         ..options.clone()
     };
     let mut show = show;
-    let mut player = show.player(&options.engine)?;
+    let mut player = Player::new(&show, &options.engine)?;
     let size = player.frame_size();
     let handoffs: Vec<Handoff> = outputs.iter().map(|_| Handoff::new()).collect();
     for h in &handoffs {
@@ -538,7 +249,7 @@ fn render_loop(
         report.log.push(line);
     };
     loop {
-        let mut quit = INTERRUPTED.load(Ordering::SeqCst);
+        let mut quit = super::signals::interrupted();
         while let Ok(c) = controls.try_recv() {
             match c {
                 Control::Quit => quit = true,
@@ -558,7 +269,7 @@ fn render_loop(
                 Control::Trigger => trigger_wanted = true,
             }
         }
-        if TRIGGERED.swap(false, Ordering::SeqCst) {
+        if super::signals::take_trigger() {
             trigger_wanted = true;
         }
         if trigger_wanted && paused_since.is_none() {
@@ -720,7 +431,7 @@ fn reload(
             format!("reloaded {} (kept {kept} instances)", fresh.path().display())
         }
         _ => {
-            *player = fresh.player(options).map_err(|e| e.to_string())?;
+            *player = Player::new(&fresh, options).map_err(|e| e.to_string())?;
             format!("reloaded {} (from its start)", fresh.path().display())
         }
     };
@@ -734,18 +445,5 @@ pub fn screenshot(dir: &Path, name: &str, index: u64, frame: &[u8], width: u32, 
     match image::save_buffer(&path, frame, width, height, image::ExtendedColorType::Rgba8) {
         Ok(()) => format!("saved {}", path.display()),
         Err(e) => format!("error: cannot save {}: {e}", path.display()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keys_map_to_controls() {
-        assert_eq!(Control::for_key(' '), Some(Control::TogglePause));
-        assert_eq!(Control::for_key('n'), Some(Control::Next));
-        assert_eq!(Control::for_key('c'), Some(Control::Trigger));
-        assert_eq!(Control::for_key('x'), None);
     }
 }

@@ -1,5 +1,8 @@
 //! Playing a show: the player that makes its frames, and the live loop that paces them and
 //! hands them to outputs.
 
+pub mod handoff;
 pub mod live;
-pub mod show;
+pub mod player;
+pub mod playlist;
+pub mod signals;

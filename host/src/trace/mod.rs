@@ -18,7 +18,8 @@ use marquee_plugin_api::{FrameMeta, InitCtx, PluginError, PluginKind};
 
 use crate::engine::{EngineError, EngineOptions, Failure, instance_seed};
 use crate::model::scene::SceneError;
-use crate::play::show::Show;
+use crate::model::show::Show;
+use crate::play::player::Player;
 use crate::plugins::registry::Registry;
 
 /// Version of the `index.json` format written by this host.
@@ -272,11 +273,14 @@ pub fn trace_with_progress(
     }
     fs::create_dir_all(out_dir).map_err(io("cannot create trace directory", out_dir))?;
     let gif_path = out_dir.join(GIF_FILE);
-    let mut player = show.player(&EngineOptions {
-        threads,
-        scene_recorders: false,
-        ..EngineOptions::default()
-    })?;
+    let mut player = Player::new(
+        show,
+        &EngineOptions {
+            threads,
+            scene_recorders: false,
+            ..EngineOptions::default()
+        },
+    )?;
     let (width, height) = player.frame_size();
     let fps = show.fps();
     let gif_plugin = registry.get("gif").ok_or(TraceError::NoGifPlugin)?;
@@ -666,11 +670,14 @@ pub fn verify(
             _ => {}
         }
     }
-    let mut player = show.player(&EngineOptions {
-        threads,
-        scene_recorders: false,
-        ..EngineOptions::default()
-    })?;
+    let mut player = Player::new(
+        &show,
+        &EngineOptions {
+            threads,
+            scene_recorders: false,
+            ..EngineOptions::default()
+        },
+    )?;
     for entry in &index.frames {
         let frame = player.step()?;
         let actual = hash_hex(frame);

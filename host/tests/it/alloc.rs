@@ -82,9 +82,9 @@ fn a_playlist_allocates_nothing_within_an_entry_or_a_transition() {
     // 12–14. Only the first frame of a play may allocate (it may start a fresh engine).
     let registry = Registry::builtin();
     let show =
-        marquee::play::show::Show::load(&root().join("host/tests/playlists/transitions.toml"), &registry)
+        marquee::model::show::Show::load(&root().join("host/tests/playlists/transitions.toml"), &registry)
             .unwrap();
-    let mut player = show.player(&EngineOptions::default()).unwrap();
+    let mut player = marquee::play::player::Player::new(&show, &EngineOptions::default()).unwrap();
     for _ in 0..7 {
         player.step().unwrap();
     }

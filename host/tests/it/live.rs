@@ -65,8 +65,10 @@ mod running {
     use std::time::Duration;
 
     use marquee::engine::EngineOptions;
-    use marquee::play::live::{self, Control, Handoff, LiveOptions, Output, Taken};
-    use marquee::play::show::Show;
+    use marquee::model::show::Show;
+    use marquee::output::{Control, Output};
+    use marquee::play::handoff::{Handoff, Taken};
+    use marquee::play::live::{self, LiveOptions};
     use marquee::plugins::registry::Registry;
 
     #[test]
@@ -139,7 +141,7 @@ mod running {
         }
     }
 
-    fn factory(p: Probe) -> live::OutputFactory {
+    fn factory(p: Probe) -> marquee::output::OutputFactory {
         Box::new(move |_, _| Ok(Box::new(p) as Box<dyn Output>))
     }
 
@@ -303,7 +305,7 @@ mod running {
 
 #[test]
 fn publishing_into_a_reserved_handoff_never_allocates() {
-    use marquee::play::live::{Handoff, Taken};
+    use marquee::play::handoff::{Handoff, Taken};
     use std::time::Duration;
     let h = Handoff::new();
     h.reserve(Handoff::SLOTS + 2, 64);

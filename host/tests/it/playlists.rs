@@ -4,9 +4,10 @@
 use std::path::Path;
 
 use marquee::engine::EngineOptions;
-use marquee::model::playlist::{Playlist, PlaylistPlayer};
+use marquee::model::playlist::Playlist;
 use marquee::model::scene::SceneError;
-use marquee::play::show::Show;
+use marquee::model::show::Show;
+use marquee::play::playlist::PlaylistPlayer;
 use marquee::plugins::registry::Registry;
 use marquee::trace;
 

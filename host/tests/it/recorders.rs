@@ -532,12 +532,12 @@ fn a_slow_recorder_in_a_live_run_drops_and_counts_while_every_frame_is_made() {
         "fps = 50\n[canvas]\nwidth = 64\nheight = 32\n[[layer]]\nplugin = \"gradient\"\n[[recorder]]\nplugin = \"slow\"\nqueue = 2\n",
     )
     .unwrap();
-    let show = marquee::play::show::Show::load(&path, &registry).unwrap();
+    let show = marquee::model::show::Show::load(&path, &registry).unwrap();
     let report = marquee::play::live::run(
         show,
         &registry,
         vec![Box::new(|_, _| {
-            Ok(Box::new(marquee::output::Headless) as Box<dyn marquee::play::live::Output>)
+            Ok(Box::new(marquee::output::headless::Headless) as Box<dyn marquee::output::Output>)
         })],
         &marquee::play::live::LiveOptions {
             engine: EngineOptions::default(),

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use marquee::engine::{Engine, EngineOptions};
 use marquee::model::scene::Scene;
-use marquee::output::Terminal;
-use marquee::play::live::Output;
+use marquee::output::Output;
+use marquee::output::terminal::Terminal;
 use marquee::plugins::registry::Registry;
 
 use crate::util::root;

@@ -1,119 +1,10 @@
-//! What `marquee run`, `trace` and `verify` play: one scene or a playlist, behind one interface.
-
-use std::path::Path;
-use std::sync::Arc;
+//! A running show: [`Player`] makes the frames of a scene (its engine) or a playlist (its
+//! player), behind the one interface `marquee run`, `trace` and `verify` use.
 
 use crate::engine::{Engine, EngineError, EngineOptions, Failure};
-use crate::model::playlist::{Playlist, PlaylistPlayer, is_playlist};
-use crate::model::scene::{Scene, SceneError};
-use crate::plugins::registry::Registry;
+use crate::model::show::Show;
+use crate::play::playlist::PlaylistPlayer;
 use crate::record::thread::RecorderSample;
-
-/// A scene or a playlist, loaded and validated.
-#[derive(Debug)]
-pub enum Show {
-    /// One scene.
-    Scene(Box<Scene>),
-    /// Scenes in sequence.
-    Playlist(Arc<Playlist>),
-}
-
-impl Show {
-    /// Loads the file at `path`: a playlist if it has `[[entry]]` tables, else a scene.
-    pub fn load(path: &Path, registry: &Registry) -> Result<Show, SceneError> {
-        let text = crate::model::scene::read_source(path)?;
-        Ok(if is_playlist(&text) {
-            Show::Playlist(Arc::new(Playlist::parse(path, text, registry)?))
-        } else {
-            Show::Scene(Box::new(Scene::parse(path, text, registry)?))
-        })
-    }
-
-    /// The file it was read from.
-    pub fn path(&self) -> &Path {
-        match self {
-            Show::Scene(s) => &s.source.path,
-            Show::Playlist(p) => &p.source.path,
-        }
-    }
-
-    /// Display name.
-    pub fn name(&self) -> &str {
-        match self {
-            Show::Scene(s) => &s.name,
-            Show::Playlist(p) => &p.name,
-        }
-    }
-
-    /// The seed (the scene's, or the playlist's shuffle seed).
-    pub fn seed(&self) -> u64 {
-        match self {
-            Show::Scene(s) => s.seed,
-            Show::Playlist(p) => p.seed,
-        }
-    }
-
-    /// Frames per second.
-    pub fn fps(&self) -> f64 {
-        match self {
-            Show::Scene(s) => s.fps,
-            Show::Playlist(p) => p.fps,
-        }
-    }
-
-    /// Runs a scene at `fps` instead of its own rate (up to the scene limit); returns false for
-    /// a playlist, whose scenes keep theirs.
-    pub fn set_fps(&mut self, fps: f64) -> bool {
-        match self {
-            Show::Scene(s) if fps > 0.0 && fps <= crate::model::scene::MAX_FPS => {
-                s.fps = fps;
-                true
-            }
-            _ => false,
-        }
-    }
-
-    /// The hash recorded in traces: of the scene file, or of the playlist and all it names.
-    pub fn hash_hex(&self) -> String {
-        match self {
-            Show::Scene(s) => s.hash_hex(),
-            Show::Playlist(p) => p.hash_hex(),
-        }
-    }
-
-    /// The scenes it plays.
-    pub fn scenes(&self) -> Vec<&Scene> {
-        match self {
-            Show::Scene(s) => vec![s],
-            Show::Playlist(p) => p.scenes.iter().collect(),
-        }
-    }
-
-    /// The files it was read from: the scene, or the playlist, the playlists it nests and their
-    /// scenes. Editing any of them changes the show.
-    pub fn files(&self) -> Vec<std::path::PathBuf> {
-        match self {
-            Show::Scene(s) => vec![s.source.path.clone()],
-            Show::Playlist(p) => p.files.clone(),
-        }
-    }
-
-    /// How many frames it lasts, if it ends by itself (a playlist that does not loop).
-    pub fn length(&self) -> Option<u64> {
-        match self {
-            Show::Playlist(p) if !p.looped => Some(p.cycle_frames()),
-            _ => None,
-        }
-    }
-
-    /// Starts it.
-    pub fn player(&self, options: &EngineOptions) -> Result<Player, EngineError> {
-        Ok(match self {
-            Show::Scene(s) => Player::Scene(Box::new(Engine::new(s, options)?)),
-            Show::Playlist(p) => Player::Playlist(Box::new(PlaylistPlayer::new(p.clone(), options)?)),
-        })
-    }
-}
 
 /// A running [`Show`].
 #[derive(Debug)]
@@ -125,6 +16,14 @@ pub enum Player {
 }
 
 impl Player {
+    /// Starts `show`.
+    pub fn new(show: &Show, options: &EngineOptions) -> Result<Player, EngineError> {
+        Ok(match show {
+            Show::Scene(s) => Player::Scene(Box::new(Engine::new(s, options)?)),
+            Show::Playlist(p) => Player::Playlist(Box::new(PlaylistPlayer::new(p.clone(), options)?)),
+        })
+    }
+
     /// Makes the next frame.
     pub fn step(&mut self) -> Result<&[u8], EngineError> {
         match self {
@@ -240,17 +139,5 @@ impl Player {
             Player::Scene(_) => Ok(()),
             Player::Playlist(p) => p.previous_entry(),
         }
-    }
-}
-
-impl From<Scene> for Show {
-    fn from(scene: Scene) -> Self {
-        Show::Scene(Box::new(scene))
-    }
-}
-
-impl From<Playlist> for Show {
-    fn from(playlist: Playlist) -> Self {
-        Show::Playlist(Arc::new(playlist))
     }
 }

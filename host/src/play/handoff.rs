@@ -1,0 +1,227 @@
+//! How a frame leaves the render loop for an output: a [`Handoff`] of two places that drops the
+//! oldest waiting frame (and counts it) rather than wait, its buffers recycled; and
+//! [`drive_output`], the output's own thread on the far side of it.
+
+use std::collections::VecDeque;
+use std::io;
+use std::sync::mpsc;
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::output::{Control, OutputFactory};
+
+/// One frame in a [`Handoff`].
+#[derive(Debug, Default)]
+pub struct Frame {
+    /// Its index.
+    pub index: u64,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// RGBA8 pixels.
+    pub pixels: Vec<u8>,
+}
+
+/// What [`Handoff::take`] found.
+#[derive(Debug)]
+pub enum Taken {
+    /// The oldest frame waiting.
+    Frame(Frame),
+    /// Nothing arrived in time.
+    Empty,
+    /// The producer is done and every frame has been taken.
+    Closed,
+}
+
+#[derive(Debug, Default)]
+struct Slots {
+    waiting: VecDeque<Frame>,
+    free: Vec<Vec<u8>>,
+    published: u64,
+    dropped: u64,
+    closed: bool,
+}
+
+/// A two-slot latest-frame handoff from the render loop to one output: publishing never waits
+/// for the output; when both slots are full the oldest frame is dropped and counted. Buffers
+/// are recycled, so a steady run allocates nothing.
+#[derive(Debug, Default)]
+pub struct Handoff {
+    slots: Mutex<Slots>,
+    ready: Condvar,
+}
+
+impl Handoff {
+    /// Frames that may wait for the output.
+    pub const SLOTS: usize = 2;
+    /// Buffers a live output's handoff holds: the waiting slots, the frame being shown and the
+    /// one being filled (what `budget` counts for an output).
+    pub const BUFFERS: usize = Self::SLOTS + 2;
+
+    /// An empty handoff.
+    pub fn new() -> Self {
+        Handoff::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Slots> {
+        // A panicking output thread poisons nothing we rely on: the data stays consistent.
+        self.slots.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Puts `buffers` buffers of `bytes` bytes in the pool: enough for the two slots, the frame
+    /// being shown and the one being filled means publishing never allocates, even the first
+    /// time an output holds on to a frame.
+    pub fn reserve(&self, buffers: usize, bytes: usize) {
+        let mut s = self.lock();
+        s.waiting.reserve(Self::SLOTS);
+        while s.free.len() < buffers {
+            s.free.push(Vec::with_capacity(bytes));
+        }
+    }
+
+    /// Queues a copy of `pixels` as frame `index`, dropping the oldest waiting frame if both
+    /// slots are full. The copy is made outside the lock.
+    pub fn publish(&self, index: u64, width: u32, height: u32, pixels: &[u8]) {
+        let mut buf = self.lock().free.pop().unwrap_or_default();
+        buf.clear();
+        buf.extend_from_slice(pixels);
+        let mut s = self.lock();
+        if s.waiting.len() >= Self::SLOTS
+            && let Some(old) = s.waiting.pop_front()
+        {
+            s.free.push(old.pixels);
+            s.dropped += 1;
+        }
+        s.waiting.push_back(Frame {
+            index,
+            width,
+            height,
+            pixels: buf,
+        });
+        s.published += 1;
+        drop(s);
+        self.ready.notify_one();
+    }
+
+    /// The oldest waiting frame, waiting up to `timeout` for one.
+    pub fn take(&self, timeout: Duration) -> Taken {
+        let mut s = self.lock();
+        if s.waiting.is_empty() && !s.closed {
+            s = self
+                .ready
+                .wait_timeout_while(s, timeout, |s| s.waiting.is_empty() && !s.closed)
+                .map(|(s, _)| s)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
+        match s.waiting.pop_front() {
+            Some(f) => Taken::Frame(f),
+            None if s.closed => Taken::Closed,
+            None => Taken::Empty,
+        }
+    }
+
+    /// Gives a frame's buffer back for reuse.
+    pub fn recycle(&self, frame: Frame) {
+        self.lock().free.push(frame.pixels);
+    }
+
+    /// Tells the output no more frames will come (those waiting are still delivered).
+    pub fn close(&self) {
+        self.lock().closed = true;
+        self.ready.notify_all();
+    }
+
+    /// Frames published so far.
+    pub fn published(&self) -> u64 {
+        self.lock().published
+    }
+
+    /// Frames dropped because the output was still busy.
+    pub fn dropped(&self) -> u64 {
+        self.lock().dropped
+    }
+
+    /// Frames waiting now.
+    pub fn depth(&self) -> usize {
+        self.lock().waiting.len()
+    }
+}
+
+/// What one output thread did.
+#[derive(Debug, Clone, Default)]
+pub struct OutputReport {
+    /// The output's name.
+    pub name: &'static str,
+    /// Frames shown.
+    pub shown: u64,
+    /// Frames dropped before it could show them.
+    pub dropped: u64,
+    /// Time spent showing frames, in total.
+    pub busy: Duration,
+    /// The error that stopped it, if any.
+    pub error: Option<String>,
+}
+
+/// Makes an output with `make` and runs it on the current thread until `handoff` closes: shows
+/// each frame taken, passes controls on, and finishes the output at the end, also after an
+/// error. An output that cannot start or fails asks the show to quit.
+pub fn drive_output(
+    make: OutputFactory,
+    size: (u32, u32),
+    handoff: &Handoff,
+    status: &Mutex<String>,
+    controls: &mpsc::Sender<Control>,
+) -> OutputReport {
+    let mut report = OutputReport {
+        name: "output",
+        ..OutputReport::default()
+    };
+    let mut output = match make(size.0, size.1) {
+        Ok(o) => o,
+        Err(e) => {
+            report.error = Some(format!("cannot start: {e}"));
+            let _ = controls.send(Control::Quit);
+            // Keep taking frames so the handoff closes normally.
+            while !matches!(handoff.take(Duration::from_millis(20)), Taken::Closed) {}
+            report.dropped = handoff.dropped();
+            return report;
+        }
+    };
+    report.name = output.name();
+    let mut asked = Vec::new();
+    let mut line = String::new();
+    let result = (|| -> io::Result<()> {
+        loop {
+            match handoff.take(Duration::from_millis(20)) {
+                Taken::Frame(frame) => {
+                    line.clear();
+                    line.push_str(&status.lock().unwrap_or_else(|e| e.into_inner()));
+                    let t0 = Instant::now();
+                    let shown = output.show(&frame.pixels, frame.width, frame.height, &line);
+                    report.busy += t0.elapsed();
+                    report.shown += 1;
+                    handoff.recycle(frame);
+                    shown?;
+                }
+                Taken::Empty => {}
+                Taken::Closed => return Ok(()),
+            }
+            output.poll(&mut asked)?;
+            for c in asked.drain(..) {
+                let _ = controls.send(c);
+            }
+        }
+    })();
+    if let Err(e) = result {
+        report.error = Some(e.to_string());
+        // The render loop stops when its outputs are gone.
+        let _ = controls.send(Control::Quit);
+        while !matches!(handoff.take(Duration::from_millis(20)), Taken::Closed) {}
+    }
+    if let Err(e) = output.finish() {
+        report.error.get_or_insert(e.to_string());
+    }
+    report.dropped = handoff.dropped();
+    report
+}

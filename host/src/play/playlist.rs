@@ -1,0 +1,323 @@
+//! Playing a playlist: one engine for the entry showing, one more for the entry going out during
+//! a transition, the frames of both blended by `compose::transition`.
+
+use std::sync::Arc;
+
+use crate::compose::transition::blend_transition;
+use crate::engine::{Engine, EngineError, EngineOptions, Failure};
+use crate::model::playlist::Playlist;
+use crate::model::scene::{Scene, SceneError};
+
+/// The engines making frames: the current one, and the outgoing one during a transition.
+fn running<'a>(
+    current: &'a mut Option<Engine>,
+    outgoing: &'a mut Option<Engine>,
+    in_transition: bool,
+) -> impl Iterator<Item = &'a mut Engine> {
+    current
+        .as_mut()
+        .into_iter()
+        .chain(outgoing.as_mut().filter(|_| in_transition))
+}
+
+/// Plays a [`Playlist`]: one engine for the entry showing, and during a transition one more for
+/// the entry going out.
+pub struct PlaylistPlayer {
+    playlist: Arc<Playlist>,
+    options: EngineOptions,
+    /// One engine per scene, built up front to check every scene starts; each is used for its
+    /// scene's first play, later plays get a fresh one.
+    ready: Vec<Option<Engine>>,
+    current: Option<Engine>,
+    outgoing: Option<Engine>,
+    /// Play number, counting from 0 across times through the list.
+    slot: u64,
+    /// Frames shown of the current play.
+    slot_frame: u64,
+    entry: usize,
+    order: Vec<usize>,
+    order_cycle: u64,
+    size: (u32, u32),
+    mix: Vec<u8>,
+    black: Vec<u8>,
+    failures: Vec<Failure>,
+    frames: u64,
+    done: bool,
+    recording: bool,
+    epoch: u64,
+}
+
+impl std::fmt::Debug for PlaylistPlayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlaylistPlayer")
+            .field("playlist", &self.playlist.name)
+            .field("slot", &self.slot)
+            .field("slot_frame", &self.slot_frame)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A scene of the playlist would not start, or makes frames of another size.
+fn size_error(playlist: &Playlist, scene: &Scene, got: (u32, u32), want: (u32, u32)) -> EngineError {
+    EngineError::Scene(SceneError::Invalid(Box::new(
+        playlist
+            .source
+            .diag(
+                format!(
+                    "scene {} makes {}×{} frames after its processors, the playlist's first scene {}×{}",
+                    scene.source.path.display(),
+                    got.0,
+                    got.1,
+                    want.0,
+                    want.1
+                ),
+                None,
+            )
+            .help(
+                "every scene of a playlist makes frames of one size; a `transform` processor can scale one",
+            ),
+    )))
+}
+
+impl PlaylistPlayer {
+    /// Starts every scene once (to find errors before the show) and gets the first entry ready.
+    pub fn new(playlist: Arc<Playlist>, options: &EngineOptions) -> Result<Self, EngineError> {
+        let mut ready = Vec::with_capacity(playlist.scenes.len());
+        let mut size = None;
+        for scene in &playlist.scenes {
+            let engine = Engine::new(scene, options)?;
+            let got = engine.frame_size();
+            match size {
+                None => size = Some(got),
+                Some(want) if want != got => return Err(size_error(&playlist, scene, got, want)),
+                _ => {}
+            }
+            ready.push(Some(engine));
+        }
+        let size = size.unwrap_or((1, 1));
+        let len = size.0 as usize * size.1 as usize * 4;
+        let black: Vec<u8> = (0..len).map(|i| if i % 4 == 3 { 255 } else { 0 }).collect();
+        let mut player = PlaylistPlayer {
+            options: options.clone(),
+            ready,
+            current: None,
+            outgoing: None,
+            slot: 0,
+            slot_frame: 0,
+            entry: 0,
+            order: Vec::with_capacity(playlist.entries.len()),
+            playlist: playlist.clone(),
+            order_cycle: u64::MAX,
+            size,
+            mix: vec![0; len],
+            black,
+            failures: Vec::new(),
+            frames: 0,
+            done: false,
+            recording: true,
+            epoch: 0,
+        };
+        player.start(0)?;
+        Ok(player)
+    }
+
+    /// The entry index of play `slot`.
+    fn entry_of(&mut self, slot: u64) -> usize {
+        let per_cycle = self.playlist.cycle_slots().max(1);
+        let (cycle, mut at) = (slot / per_cycle, slot % per_cycle);
+        if cycle != self.order_cycle {
+            self.playlist.order(cycle, &mut self.order);
+            self.order_cycle = cycle;
+        }
+        for &i in &self.order {
+            let r = self.playlist.entries[i].repeat as u64;
+            if at < r {
+                return i;
+            }
+            at -= r;
+        }
+        self.order.last().copied().unwrap_or(0)
+    }
+
+    /// Begins play `slot`: the current engine goes out under the new entry's transition.
+    fn start(&mut self, slot: u64) -> Result<(), EngineError> {
+        self.epoch += 1;
+        let entry = self.entry_of(slot);
+        let scene = &self.playlist.scenes[self.playlist.entries[entry].scene];
+        let mut engine = match self.ready[self.playlist.entries[entry].scene].take() {
+            Some(e) => e,
+            None => Engine::new(scene, &self.options)?,
+        };
+        engine.set_recording(self.recording);
+        if engine.frame_size() != self.size {
+            return Err(size_error(&self.playlist, scene, engine.frame_size(), self.size));
+        }
+        if let Some(old) = self.outgoing.take() {
+            self.retire(old);
+        }
+        self.outgoing = self.current.replace(engine);
+        if self.playlist.entries[entry].transition_frames == 0
+            && let Some(old) = self.outgoing.take()
+        {
+            self.retire(old);
+        }
+        self.entry = entry;
+        self.slot = slot;
+        self.slot_frame = 0;
+        Ok(())
+    }
+
+    fn retire(&mut self, mut engine: Engine) {
+        self.failures.extend(engine.finish());
+    }
+
+    /// Makes the next frame. With the last frame of a playlist that does not loop,
+    /// [`Self::is_done`] turns true; frames made after that keep running the last scene.
+    pub fn step(&mut self) -> Result<&[u8], EngineError> {
+        let in_transition = self.advance()?;
+        for engine in running(&mut self.current, &mut self.outgoing, in_transition) {
+            engine.step();
+            self.failures.extend(engine.take_failures());
+        }
+        let entry = &self.playlist.entries[self.entry];
+        if in_transition {
+            let from = self.outgoing.as_ref().map_or(&self.black[..], |e| e.frame());
+            let to = self.current.as_ref().map_or(&self.black[..], |e| e.frame());
+            let (w, h) = (self.size.0 as usize, self.size.1 as usize);
+            blend_transition(
+                entry.transition,
+                self.slot_frame,
+                entry.transition_frames,
+                (from, to),
+                &mut self.mix,
+                w,
+                h,
+            );
+        }
+        self.count_frame();
+        Ok(if in_transition {
+            &self.mix
+        } else {
+            self.current.as_ref().map_or(&self.black[..], |c| c.frame())
+        })
+    }
+
+    /// Starts the next entry when this one has shown all its frames, and retires the outgoing
+    /// scene once its transition is over; returns whether a transition is running.
+    fn advance(&mut self) -> Result<bool, EngineError> {
+        if self.slot_frame >= self.playlist.entries[self.entry].frames && !self.done {
+            self.start(self.slot + 1)?;
+        }
+        let in_transition = self.slot_frame < self.playlist.entries[self.entry].transition_frames;
+        if !in_transition && let Some(old) = self.outgoing.take() {
+            self.retire(old);
+        }
+        Ok(in_transition)
+    }
+
+    /// Counts a frame shown; a playlist that does not loop is done after its last.
+    fn count_frame(&mut self) {
+        self.slot_frame += 1;
+        self.frames += 1;
+        let last = !self.playlist.looped && self.slot + 1 >= self.playlist.cycle_slots();
+        if last && self.slot_frame >= self.playlist.entries[self.entry].frames {
+            self.done = true;
+        }
+    }
+
+    /// Skips `frames` frames without making them, as if they had been shown (a live run that
+    /// falls behind the clock), entering later entries as their time comes.
+    pub fn skip(&mut self, frames: u64) -> Result<(), EngineError> {
+        for _ in 0..frames {
+            let in_transition = self.advance()?;
+            for engine in running(&mut self.current, &mut self.outgoing, in_transition) {
+                let next = engine.next_frame() + 1;
+                engine.seek(next);
+            }
+            self.count_frame();
+        }
+        Ok(())
+    }
+
+    /// Turns delivery of frames to the scenes' recorders on or off (for every scene started
+    /// from now on too).
+    pub fn set_recording(&mut self, on: bool) {
+        self.recording = on;
+        for engine in [self.current.as_mut(), self.outgoing.as_mut()]
+            .into_iter()
+            .flatten()
+        {
+            engine.set_recording(on);
+        }
+    }
+
+    /// Moves on to the next entry now, through its transition (at the end of a playlist that
+    /// does not loop, the playlist is done).
+    pub fn next_entry(&mut self) -> Result<(), EngineError> {
+        let next = self.slot + 1;
+        if !self.playlist.looped && next >= self.playlist.cycle_slots() {
+            self.done = true;
+            return Ok(());
+        }
+        self.start(next)
+    }
+
+    /// Goes back to the entry before (or restarts the first), through that entry's transition.
+    pub fn previous_entry(&mut self) -> Result<(), EngineError> {
+        self.done = false;
+        self.start(self.slot.saturating_sub(1))
+    }
+
+    /// Whether a playlist that does not loop has shown its last entry.
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// The size of the frames.
+    pub fn frame_size(&self) -> (u32, u32) {
+        self.size
+    }
+
+    /// Frames made so far.
+    pub fn frames(&self) -> u64 {
+        self.frames
+    }
+
+    /// The entry playing, and how many frames of it have been shown.
+    pub fn position(&self) -> (usize, u64) {
+        (self.entry, self.slot_frame)
+    }
+
+    /// The engine of the entry showing.
+    pub fn current(&self) -> Option<&Engine> {
+        self.current.as_ref()
+    }
+
+    /// The engine of the entry showing now, to act on.
+    pub fn current_mut(&mut self) -> Option<&mut Engine> {
+        self.current.as_mut()
+    }
+
+    /// Counts the entries started: it changes whenever the scene showing changes.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// The counters of the scene playing now (`Engine::counters`).
+    pub fn counters(&mut self) -> Vec<(String, String, u64)> {
+        self.current.as_mut().map_or_else(Vec::new, |e| e.counters())
+    }
+
+    /// Failures since the last call.
+    pub fn take_failures(&mut self) -> Vec<Failure> {
+        std::mem::take(&mut self.failures)
+    }
+
+    /// Finishes the engines still running; returns every failure not yet taken.
+    pub fn finish(&mut self) -> Vec<Failure> {
+        for engine in [self.outgoing.take(), self.current.take()].into_iter().flatten() {
+            self.retire(engine);
+        }
+        self.take_failures()
+    }
+}
