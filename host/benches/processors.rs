@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use marquee::compose::accumulator::BufferPool;
 use marquee::engine::Processors;
 use marquee::model::scene::Scene;
 use marquee::plugins::registry::Registry;
@@ -109,7 +108,7 @@ fn chain(c: &mut Criterion) {
         let text = format!("[canvas]\nwidth = {w}\nheight = {h}\n{}", stages.concat());
         let scene = Scene::parse(std::path::Path::new("chain.toml"), text, &registry).expect("bench scene");
         for (name, fuse) in [("fused", true), ("unfused", false)] {
-            let mut chain = Processors::build(&scene, fuse, &mut BufferPool::default()).expect("chain");
+            let mut chain = Processors::build(&scene, fuse).expect("chain");
             let mut buf = frame.clone();
             let mut index = 0;
             group.bench_function(format!("{chain_name}_{name}"), |b| {

@@ -20,7 +20,7 @@ use marquee_plugin_api::ABI_VERSION;
 
 /// Plugin-based scenes and renderers for LED matrices, installations and desktop visuals.
 #[derive(Debug, Parser)]
-#[command(name = "marquee", version, about)]
+#[command(name = "marquee", version, about, after_help = EXIT_HELP)]
 struct Cli {
     /// Directory to load plugin libraries from (repeatable; also $MARQUEE_PLUGIN_PATH, `:`-separated).
     #[arg(long = "plugin-dir", global = true, value_name = "DIR")]
@@ -243,23 +243,89 @@ macro_rules! out {
 /// ours, so the command ends with what it had shown; anything else is reported.
 fn stdout_error(e: std::io::Error) -> anyhow::Error {
     if e.kind() == std::io::ErrorKind::BrokenPipe {
-        Exit(0).into()
+        Exit(Outcome::Ok).into()
     } else {
         anyhow::Error::new(e).context("cannot write to stdout")
     }
 }
 
-/// An error already shown to the user in full, carrying the exit code.
+/// How a command ended: the one map from outcome to exit status, stated in `--help`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// Done as asked.
+    Ok = 0,
+    /// A check failed: a trace differs, a snapshot test failed, a bench regressed, a plugin
+    /// failed while running or did not load.
+    CheckFailed = 1,
+    /// Bad input: a scene, playlist, trace or argument that cannot be used as given.
+    BadInput = 2,
+    /// An I/O or environment failure: a file that cannot be written, a socket that cannot be
+    /// opened, something this build or machine lacks.
+    Environment = 3,
+}
+
+/// The exit statuses, for `--help`.
+const EXIT_HELP: &str = "Exit status: 0 done; 1 a check failed (a trace differs, a test or a bench regressed, \
+a plugin failed or did not load); 2 bad input (a scene, playlist, trace or argument); 3 an I/O or \
+environment failure (a file or socket that cannot be opened or written, a missing program).";
+
+/// An error already shown to the user in full, carrying how the command ended.
 #[derive(Debug)]
-struct Exit(u8);
+struct Exit(Outcome);
 
 impl std::fmt::Display for Exit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "exit {}", self.0)
+        write!(f, "exit {}", self.0 as u8)
     }
 }
 
 impl std::error::Error for Exit {}
+
+/// How an error ends the command: the first cause in its chain that says.
+fn outcome(e: &anyhow::Error) -> Outcome {
+    use marquee::engine::EngineError;
+    use marquee::model::scene::SceneError;
+    use marquee::plugins::new_plugin::NewPluginError;
+    use trace::TraceError;
+    e.chain()
+        .find_map(|c| {
+            if let Some(Exit(o)) = c.downcast_ref::<Exit>() {
+                Some(*o)
+            } else if let Some(t) = c.downcast_ref::<TraceError>() {
+                match t {
+                    // A plugin that failed while tracing or verifying is a failed check.
+                    TraceError::PluginFailed { .. } => Some(Outcome::CheckFailed),
+                    TraceError::Io { .. } | TraceError::Recorder(_) | TraceError::NoGifPlugin => {
+                        Some(Outcome::Environment)
+                    }
+                    TraceError::Engine(e) => Some(engine_outcome(e)),
+                    _ => Some(Outcome::BadInput),
+                }
+            } else if let Some(e) = c.downcast_ref::<EngineError>() {
+                Some(engine_outcome(e))
+            } else if c.is::<SceneError>() {
+                Some(Outcome::BadInput)
+            } else if let Some(n) = c.downcast_ref::<NewPluginError>() {
+                Some(match n {
+                    NewPluginError::Io { .. } => Outcome::Environment,
+                    _ => Outcome::BadInput,
+                })
+            } else if c.is::<std::io::Error>() {
+                Some(Outcome::Environment)
+            } else {
+                None
+            }
+        })
+        .unwrap_or(Outcome::CheckFailed)
+}
+
+/// A scene an engine cannot be built from is bad input; a schedule it cannot build is the host's.
+fn engine_outcome(e: &marquee::engine::EngineError) -> Outcome {
+    match e {
+        marquee::engine::EngineError::Scene(_) => Outcome::BadInput,
+        _ => Outcome::Environment,
+    }
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -267,22 +333,14 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            if let Some(Exit(code)) = e.downcast_ref::<Exit>() {
-                return ExitCode::from(*code);
+            let outcome = outcome(&e);
+            if e.downcast_ref::<Exit>().is_none() {
+                eprintln!("error: {e}");
+                for cause in e.chain().skip(1) {
+                    eprintln!("  caused by: {cause}");
+                }
             }
-            // A plugin that failed while tracing or verifying is a failed check, not bad input.
-            let bad_input = e.chain().any(|c| {
-                c.is::<marquee::model::scene::SceneError>()
-                    || c.is::<marquee::engine::EngineError>()
-                    || c.downcast_ref::<trace::TraceError>()
-                        .is_some_and(|t| !matches!(t, trace::TraceError::PluginFailed { .. }))
-                    || c.is::<marquee::plugins::new_plugin::NewPluginError>()
-            });
-            eprintln!("error: {e}");
-            for cause in e.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
-            }
-            ExitCode::from(if bad_input { 2 } else { 1 })
+            ExitCode::from(outcome as u8)
         }
     }
 }
@@ -362,7 +420,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             warn_failures(&registry);
             let scenes = marquee::testing::scene_files(&paths).map_err(|e| {
                 eprintln!("error: {e}");
-                Exit(2)
+                Exit(Outcome::BadInput)
             })?;
             let mode = marquee::testing::Mode {
                 update,
@@ -390,7 +448,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
             outln!("{} scenes, {failed} failed", scenes.len())?;
-            if failed == 0 { Ok(()) } else { Err(Exit(1).into()) }
+            if failed == 0 {
+                Ok(())
+            } else {
+                Err(Exit(Outcome::CheckFailed).into())
+            }
         }
         Command::Schema { files } => {
             let kind = match files {
@@ -410,7 +472,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if registry.failures().is_empty() {
                 Ok(())
             } else {
-                Err(Exit(1).into())
+                Err(Exit(Outcome::CheckFailed).into())
             }
         }
         Command::Plugins {
@@ -423,7 +485,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     .map(|n| format!("did you mean `{n}`? "))
                     .unwrap_or_default();
                 eprintln!("error: no plugin `{id}`; {hint}known plugins: {}", ids.join(", "));
-                return Err(Exit(2).into());
+                return Err(Exit(Outcome::BadInput).into());
             };
             if json {
                 outln!("{:#}", marquee::plugins::describe::plugin_json(plugin))?;
@@ -499,14 +561,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         Ok(sink) => sink,
                         Err(e) => {
                             eprintln!("error: --metrics {text}: {e}");
-                            return Err(Exit(2).into());
+                            return Err(Exit(Outcome::BadInput).into());
                         }
                     };
                     match sink.open() {
                         Ok(stream) => Some(stream),
                         Err(e) => {
                             eprintln!("error: --metrics {text}: cannot open it: {e}");
-                            return Err(Exit(2).into());
+                            // Not a regular file is a bad argument; anything else the machine's.
+                            return Err(Exit(if e.kind() == std::io::ErrorKind::InvalidInput {
+                                Outcome::BadInput
+                            } else {
+                                Outcome::Environment
+                            })
+                            .into());
                         }
                     }
                 }
@@ -550,7 +618,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             for f in &failed {
                 eprintln!("  - {f}");
             }
-            Err(Exit(1).into())
+            Err(Exit(Outcome::CheckFailed).into())
         }
         Command::Trace {
             scene,
@@ -566,7 +634,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 && !show.set_fps(fps)
             {
                 eprintln!("error: --fps applies to scenes; every scene of a playlist keeps its own rate");
-                return Err(Exit(2).into());
+                return Err(Exit(Outcome::BadInput).into());
             }
             let frames = match (frames, seconds, show.length()) {
                 (Some(n), _, _) => n,
@@ -577,7 +645,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         "error: {} loops forever; say how much to trace with --seconds or --frames",
                         show.path().display()
                     );
-                    return Err(Exit(2).into());
+                    return Err(Exit(Outcome::BadInput).into());
                 }
             };
             let bar = progress_bar(frames, "tracing");
@@ -629,7 +697,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                                 e.line(),
                                 e.column()
                             );
-                            return Err(Exit(2).into());
+                            return Err(Exit(Outcome::BadInput).into());
                         }
                     }
                 }
@@ -686,7 +754,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(b) => {
                     let c = marquee::observe::bench::compare(&report, &b, threshold);
                     outln!("  {}", c.summary)?;
-                    if c.regressed { Err(Exit(1).into()) } else { Ok(()) }
+                    if c.regressed {
+                        Err(Exit(Outcome::CheckFailed).into())
+                    } else {
+                        Ok(())
+                    }
                 }
                 None => Ok(()),
             }
@@ -732,7 +804,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     outln!("  expected:   {}", m.images.expected.display())?;
                     outln!("  actual:     {}", m.images.actual.display())?;
                     outln!("  difference: {}", m.images.difference.display())?;
-                    Err(Exit(1).into())
+                    Err(Exit(Outcome::CheckFailed).into())
                 }
             }
         }
@@ -809,7 +881,7 @@ fn print_live_report(report: &live::LiveReport, path: &std::path::Path) {
 #[cfg(not(feature = "window"))]
 fn window_output(_title: String) -> anyhow::Result<output::OutputFactory> {
     eprintln!("error: this marquee was built without the window output; rebuild with `--features window`");
-    Err(Exit(2).into())
+    Err(Exit(Outcome::Environment).into())
 }
 
 #[cfg(feature = "window")]

@@ -15,6 +15,10 @@ use crate::types::{Rect, Rgba};
 /// Bytes per pixel of every surface: RGBA8, straight alpha, rows top to bottom.
 pub const BYTES_PER_PIXEL: usize = 4;
 
+/// The largest side of a frame, in pixels: of a canvas a host makes, and of the output a
+/// resizing processor may ask for.
+pub const MAX_SIDE: u32 = 16384;
+
 /// What a [`DrawCmd`] does.
 #[repr(u8)]
 #[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq)]

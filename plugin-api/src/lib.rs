@@ -95,7 +95,7 @@ pub use author::{
     defaults_json, guard, parse_config, render_frame, Factory, Field, PluginDef, ProcessorPlugin,
     RecorderPlugin, RendererPlugin,
 };
-pub use canvas::{map_rgb, Canvas, DrawCmd, DrawOp, DrawQueue, Point, BYTES_PER_PIXEL};
+pub use canvas::{map_rgb, Canvas, DrawCmd, DrawOp, DrawQueue, Point, BYTES_PER_PIXEL, MAX_SIDE};
 pub use config::{fields_of, ConfigField, DerivedFields, FieldSource};
 pub use error::{ErrorKind, PluginError};
 pub use manifest::{AbiVersion, FactorySpec, FieldSpec, FieldType, Manifest, PluginKind, ABI_VERSION};

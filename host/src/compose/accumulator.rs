@@ -1,5 +1,5 @@
-//! The shared frame accumulator: a pool of reused layer buffers and the compositor that stacks
-//! layers into the final RGBA8 frame.
+//! The shared frame accumulator: the final RGBA8 frame and the compositor that stacks layers
+//! into it.
 //!
 //! Compositing rule (straight alpha, over an opaque canvas), all in integers:
 //! 1. `op = round(opacity · 255)` once per layer, and per pixel `a = round(alpha · op / 255)`,
@@ -14,62 +14,16 @@
 //! effective alpha, results are within one step of the same formulas in real numbers (a test
 //! checks random inputs). The loops are branch-free so the compiler vectorises them.
 
-// One `unsafe` call: running the AVX2 build of the blend kernel after detecting AVX2.
-#![allow(unsafe_code)]
-
 use bevy_ecs::resource::Resource;
 use marquee_plugin_api::Rgba;
 
 use crate::model::scene::{Blend, CanvasSpec, Placement};
 
-/// Reusable byte buffers, so that layers created after start-up (reloads, new scenes) reuse
-/// memory instead of allocating.
-#[derive(Debug, Default)]
-pub struct BufferPool {
-    free: Vec<Vec<u8>>,
-    fresh: usize,
-}
-
-impl BufferPool {
-    /// A zeroed buffer of `len` bytes: a pooled one if any is big enough, else a new one.
-    pub fn take(&mut self, len: usize) -> Vec<u8> {
-        match self.free.iter().position(|b| b.capacity() >= len) {
-            Some(i) => {
-                let mut b = self.free.swap_remove(i);
-                b.clear();
-                b.resize(len, 0);
-                b
-            }
-            None => {
-                self.fresh += 1;
-                vec![0; len]
-            }
-        }
-    }
-
-    /// Returns a buffer to the pool.
-    pub fn give(&mut self, buf: Vec<u8>) {
-        self.free.push(buf);
-    }
-
-    /// How many buffers the pool ever had to allocate.
-    pub fn allocated(&self) -> usize {
-        self.fresh
-    }
-
-    /// How many buffers wait for reuse.
-    pub fn idle(&self) -> usize {
-        self.free.len()
-    }
-}
-
-/// The final frame being built, plus the buffer pool. An ECS resource.
+/// The final frame being built. An ECS resource.
 #[derive(Debug, Resource)]
 pub struct Accumulator {
     canvas: CanvasSpec,
     frame: Vec<u8>,
-    /// Layer buffers, reused across scene changes.
-    pub pool: BufferPool,
 }
 
 impl Accumulator {
@@ -78,7 +32,6 @@ impl Accumulator {
         Accumulator {
             canvas,
             frame: vec![0; canvas.width as usize * canvas.height as usize * 4],
-            pool: BufferPool::default(),
         }
     }
 
@@ -169,23 +122,10 @@ fn div255_16(x: u16) -> u16 {
 
 /// Blends `src` (straight-alpha RGBA8) onto opaque `dst` with `blend` at opacity `op` (0..=255).
 ///
-/// On x86-64 CPUs with AVX2 (checked once at run time, then cached) the same kernel runs compiled
-/// for AVX2, twice as wide; the arithmetic is integer, so the result is bit-identical either way.
+/// On x86-64 CPUs with AVX2 the same kernel runs compiled for AVX2, twice as wide
+/// ([`marquee_plugin_api::simd::widest`]); the arithmetic is integer, so the result is bit-identical either way.
 pub fn blend_row(blend: Blend, dst: &mut [u8], src: &[u8], op: u32) {
-    #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") {
-        // SAFETY: `blend_row_avx2` needs nothing but AVX2 support, which was just detected.
-        unsafe { blend_row_avx2(blend, dst, src, op) };
-        return;
-    }
-    blend_row_portable(blend, dst, src, op);
-}
-
-/// The kernel compiled with AVX2 enabled.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn blend_row_avx2(blend: Blend, dst: &mut [u8], src: &[u8], op: u32) {
-    blend_row_portable(blend, dst, src, op);
+    marquee_plugin_api::simd::widest(|| blend_row_portable(blend, dst, src, op));
 }
 
 #[inline(always)]
@@ -393,15 +333,5 @@ mod tests {
             .map(|(i, _)| i)
             .collect();
         assert_eq!(lit, [5, 6, 9, 10]);
-    }
-
-    #[test]
-    fn pool_reuses_buffers() {
-        let mut pool = BufferPool::default();
-        let a = pool.take(64);
-        pool.give(a);
-        let b = pool.take(32);
-        assert_eq!(b.len(), 32);
-        assert_eq!(pool.allocated(), 1);
     }
 }

@@ -6,7 +6,7 @@ use marquee_plugin_api::abi_stable::std_types::{ROption, RResult, RSlice, RSlice
 use marquee_plugin_api::{FrameCtx, InitCtx, PixelOp, PluginError, PluginKind, ProcessorBox};
 
 use super::instances::{Kept, Slot, instance_seed, plugin_error, take_matching};
-use crate::compose::accumulator::{Accumulator, BufferPool};
+use crate::compose::accumulator::Accumulator;
 use crate::model::scene::{MAX_FRAME_BYTES, MAX_SIDE, Scene, SceneError};
 
 /// Bytes of frame a fused run of per-pixel processors works on at a time: small enough to stay
@@ -200,15 +200,13 @@ impl Processors {
 impl Processors {
     /// Creates the processors of `scene` in order, each for the frame size the one before it makes,
     /// and plans their passes: runs of two or more per-pixel processors fuse when `fuse` is set.
-    /// Resize buffers come from `pool`.
-    pub fn build(scene: &Scene, fuse: bool, pool: &mut BufferPool) -> Result<Processors, SceneError> {
-        Processors::build_keeping(scene, fuse, pool, &mut Kept::default())
+    pub fn build(scene: &Scene, fuse: bool) -> Result<Processors, SceneError> {
+        Processors::build_keeping(scene, fuse, &mut Kept::default())
     }
 
     pub(super) fn build_keeping(
         scene: &Scene,
         fuse: bool,
-        pool: &mut BufferPool,
         kept: &mut Kept,
     ) -> Result<Processors, SceneError> {
         let (mut width, mut height) = (scene.canvas.width, scene.canvas.height);
@@ -261,7 +259,7 @@ impl Processors {
                     );
                     return Err(plugin_error(scene, spec, PluginKind::Processor, e));
                 }
-                let pixels = pool.take(size.width as usize * size.height as usize * 4);
+                let pixels = vec![0; size.width as usize * size.height as usize * 4];
                 chain.passes.push(Pass::Resize {
                     slot: i,
                     buffer: chain.buffers.len(),

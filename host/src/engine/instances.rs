@@ -2,7 +2,6 @@
 //! through their factories (or kept across a reload), and a factory's refusal turned into a
 //! scene error pointed at the config line.
 
-use crate::compose::accumulator::BufferPool;
 use crate::model::scene::LayerSpec;
 use marquee_plugin_api::DrawQueue;
 use std::sync::Arc;
@@ -107,12 +106,11 @@ pub(super) fn take_matching<T, O>(
 }
 
 /// The renderer of `layer` and its target for frames of `init`: kept from `kept` when unchanged,
-/// else made by the plugin's factory, its pixels from `pool`.
+/// else made by the plugin's factory.
 pub(super) fn new_layer(
     scene: &Scene,
     layer: &LayerSpec,
     init: InitCtx,
-    pool: &mut BufferPool,
     kept: &mut Kept,
 ) -> Result<(RendererSlot, LayerTarget), SceneError> {
     let spec = &layer.stage;
@@ -127,7 +125,7 @@ pub(super) fn new_layer(
     let target = LayerTarget {
         width: init.width,
         height: init.height,
-        pixels: pool.take(init.width as usize * init.height as usize * 4),
+        pixels: vec![0; init.width as usize * init.height as usize * 4],
         queue: DrawQueue::new(),
     };
     Ok((RendererSlot(Slot::new(spec, object, init)), target))

@@ -119,7 +119,7 @@ impl Engine {
             });
         }
         let mut world = World::new();
-        let mut acc = Accumulator::new(scene.canvas);
+        let acc = Accumulator::new(scene.canvas);
         let mut order = Vec::new();
         for layer in &scene.layers {
             let (width, height) = scene.surface(layer.placement);
@@ -129,7 +129,7 @@ impl Engine {
                 fps: scene.fps,
                 seed: instance_seed(scene.seed, &layer.stage.id),
             };
-            let (slot, target) = new_layer(scene, layer, init, &mut acc.pool, kept)?;
+            let (slot, target) = new_layer(scene, layer, init, kept)?;
             let spec = &layer.stage;
             let entity = world
                 .spawn((
@@ -147,7 +147,7 @@ impl Engine {
                 .id();
             order.push(entity);
         }
-        let processors = Processors::build_keeping(scene, options.fuse, &mut acc.pool, kept)?;
+        let processors = Processors::build_keeping(scene, options.fuse, kept)?;
         check_budget(scene, &processors, &acc)?;
         world.insert_resource(acc);
         world.insert_resource(LayerOrder(order));

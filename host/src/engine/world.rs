@@ -46,7 +46,7 @@ pub struct LayerTarget {
     pub width: u32,
     /// Surface height.
     pub height: u32,
-    /// RGBA8 pixels (from the accumulator's pool).
+    /// RGBA8 pixels.
     pub pixels: Vec<u8>,
     /// Commands queued by the renderer this frame.
     pub queue: DrawQueue,

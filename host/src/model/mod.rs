@@ -10,3 +10,8 @@ pub mod scene;
 pub mod schema;
 pub mod show;
 pub mod spanned;
+
+/// A 64-bit hash as 16 lowercase hex digits: how scene, playlist and frame hashes are written.
+pub fn hex(hash: u64) -> String {
+    format!("{hash:016x}")
+}

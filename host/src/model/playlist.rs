@@ -169,11 +169,6 @@ impl Playlist {
         })
     }
 
-    /// The hash as 16 hex digits.
-    pub fn hash_hex(&self) -> String {
-        format!("{:016x}", self.hash)
-    }
-
     /// Frames in one time through the list: every entry's frames times its repeats.
     pub fn cycle_frames(&self) -> u64 {
         self.entries.iter().map(|e| e.frames * e.repeat as u64).sum()

@@ -37,7 +37,7 @@ use crate::record::thread::{QueueSpec, WhenFull};
 /// The largest frame accepted, in bytes (RGBA8): 256 MiB, e.g. 8192 × 8192.
 pub const MAX_FRAME_BYTES: u64 = 256 << 20;
 /// The largest side accepted, in pixels.
-pub const MAX_SIDE: u64 = 16384;
+pub const MAX_SIDE: u64 = marquee_plugin_api::MAX_SIDE as u64;
 /// The highest frame rate accepted.
 pub const MAX_FPS: f64 = 1000.0;
 /// The most layers, processors or recorders one scene may have (each list on its own).
@@ -972,11 +972,4 @@ fn resolve_stage(
         plugin_span: plugin.span(),
         config_span: config.as_ref().map(|c| c.span()),
     })
-}
-
-impl Scene {
-    /// The scene hash as 16 hex digits.
-    pub fn hash_hex(&self) -> String {
-        format!("{:016x}", self.hash)
-    }
 }

@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::model::hex;
 use crate::model::playlist::{Playlist, is_playlist};
 use crate::model::scene::{Scene, SceneError};
 use crate::plugins::registry::Registry;
@@ -75,8 +76,8 @@ impl Show {
     /// The hash recorded in traces: of the scene file, or of the playlist and all it names.
     pub fn hash_hex(&self) -> String {
         match self {
-            Show::Scene(s) => s.hash_hex(),
-            Show::Playlist(p) => p.hash_hex(),
+            Show::Scene(s) => hex(s.hash),
+            Show::Playlist(p) => hex(p.hash),
         }
     }
 

@@ -33,7 +33,7 @@ pub const TIMINGS_FILE: &str = "timings.json";
 
 /// A 64-bit xxh3 hash of `bytes`, as 16 lowercase hex digits.
 pub fn hash_hex(bytes: &[u8]) -> String {
-    format!("{:016x}", xxhash_rust::xxh3::xxh3_64(bytes))
+    crate::model::hex(xxhash_rust::xxh3::xxh3_64(bytes))
 }
 
 /// `index.json`.
@@ -124,7 +124,17 @@ pub enum TraceError {
     /// The engine could not be built.
     #[error(transparent)]
     Engine(#[from] EngineError),
-    /// A file could not be read or written.
+    /// A file of the trace being verified (its index, its GIF) could not be read: bad input.
+    #[error("{what} {}: {source}", path.display())]
+    Read {
+        /// What was being done.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A file could not be written (or a directory made): an I/O failure.
     #[error("{what} {}: {source}", path.display())]
     Io {
         /// What was being done.
@@ -178,6 +188,14 @@ fn plural(n: usize) -> String {
         "1 plugin failure".into()
     } else {
         format!("{n} plugin failures")
+    }
+}
+
+fn read<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> TraceError + 'a {
+    move |source| TraceError::Read {
+        what,
+        path: path.to_path_buf(),
+        source,
     }
 }
 
@@ -425,7 +443,7 @@ impl GifFrames {
             path: path.to_path_buf(),
             message,
         };
-        let file = marquee_plugin_api::files::open_regular(path).map_err(io("cannot open", path))?;
+        let file = marquee_plugin_api::files::open_regular(path).map_err(read("cannot open", path))?;
         let mut options = gif::DecodeOptions::new();
         options.set_color_output(gif::ColorOutput::RGBA);
         // A frame's RGBA buffer is at most the screen's, plus the decoder's own tables.
@@ -502,7 +520,7 @@ pub const MAX_INDEX_BYTES: u64 = 256 << 20;
 pub fn read_index(dir: &Path) -> Result<TraceIndex, TraceError> {
     let path = dir.join(INDEX_FILE);
     let text = marquee_plugin_api::files::read_text_bounded(&path, MAX_INDEX_BYTES)
-        .map_err(io("cannot read trace index", &path))?;
+        .map_err(read("cannot read trace index", &path))?;
     let index: TraceIndex = serde_json::from_str(&text).map_err(|e| TraceError::BadTrace {
         path: path.clone(),
         message: format!("not a trace index ({e}); make one with `marquee trace`"),

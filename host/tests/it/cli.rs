@@ -344,3 +344,53 @@ fn marquee_test_writes_then_matches_then_names_the_divergent_frame() {
     let (code, shown) = marquee_test(dir.path(), &["nowhere"], false);
     assert_eq!(code, Some(2), "{shown}");
 }
+
+#[test]
+fn exit_codes_follow_the_one_map_stated_in_help() {
+    let help = text(&marquee(&["--help"]));
+    assert!(
+        help.contains("Exit status: 0 done; 1 a check failed")
+            && help.contains("2 bad input")
+            && help.contains("3 an I/O or environment failure"),
+        "{help}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let scene = crate::util::root().join("scenes/showcase.toml");
+    let scene = scene.to_str().unwrap();
+    // Bad input: a scene that is not there.
+    let out = marquee(&["trace", "no-such-scene.toml", "--frames", "2"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    // An I/O failure while tracing (the output directory cannot be made: a file is in its way)
+    // is the machine's, not the input's.
+    let blocker = dir.path().join("file");
+    std::fs::write(&blocker, "").unwrap();
+    let out_dir = blocker.join("trace");
+    let out = marquee(&[
+        "trace",
+        scene,
+        "--frames",
+        "2",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(
+        text(&out).contains("cannot create trace directory"),
+        "{}",
+        text(&out)
+    );
+    // A check that fails: a trace verified against other frames.
+    let good = dir.path().join("good");
+    let out = marquee(&["trace", scene, "--frames", "2", "--out", good.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let index = good.join("index.json");
+    let edited = std::fs::read_to_string(&index).unwrap();
+    // The first frame's hash, one digit changed.
+    let frames = edited.find("\"frames\": [").unwrap();
+    let at = frames + edited[frames..].find("\"rgba\": \"").unwrap() + "\"rgba\": \"".len();
+    let mut bytes = edited.into_bytes();
+    bytes[at] = if bytes[at] == b'0' { b'1' } else { b'0' };
+    std::fs::write(&index, bytes).unwrap();
+    let out = marquee(&["verify", good.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+}

@@ -7,8 +7,8 @@
 //! then one pass of table lookups and integer blends, with no allocation.
 
 use marquee_plugin_api::{
-    DerivedFields, Factory, FrameCtx, InitCtx, PluginDef, PluginError, ProcessorPlugin, Rgba, declare_plugin,
-    fields_of, parse_config,
+    DerivedFields, Factory, FrameCtx, InitCtx, MAX_SIDE, PluginDef, PluginError, ProcessorPlugin, Rgba,
+    declare_plugin, fields_of, parse_config,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -27,9 +27,6 @@ pub const PLUGIN: PluginDef<DerivedFields> = PluginDef {
     }),
     recorder: None,
 };
-
-/// The largest output side accepted.
-pub const MAX_SIDE: u32 = 16384;
 
 /// How the turned frame is scaled onto the output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
