@@ -3,8 +3,10 @@
 #
 #   scripts/host-figures.sh BEFORE [AFTER]      (revisions; AFTER defaults to HEAD)
 #
-# For each revision (a detached worktree under $TMPDIR, sharing this checkout's target directory
-# so dependencies are built once): the release `marquee`, then, alternating between the two
+# For each revision (a detached worktree under OUT with a target directory of its own: cargo
+# gives a workspace's path crates the same artifact names in every checkout, so two checkouts
+# sharing one target directory overwrite each other's): the release `marquee`, then, alternating
+# between the two
 # binaries for three rounds,
 #   - `marquee bench scenes/showcase.toml --frames 3000` (median, p99, allocations per frame),
 #   - the same on an empty 256×64 scene (the framework's own overhead);
@@ -23,7 +25,6 @@ root=$PWD
 before=$(git rev-parse --short "${1:?usage: host-figures.sh BEFORE [AFTER]}")
 after=$(git rev-parse --short "${2:-HEAD}")
 out=${OUT:-$(mktemp -d /tmp/host-figures.XXXXXX)}
-export CARGO_TARGET_DIR=$root/target
 mkdir -p "$out"
 empty="$out/empty.toml"
 printf 'fps = 30\n[canvas]\nwidth = 256\nheight = 64\n' >"$empty"
@@ -31,8 +32,8 @@ printf 'fps = 30\n[canvas]\nwidth = 256\nheight = 64\n' >"$empty"
 for rev in "$before" "$after"; do
   tree="$out/tree-$rev"
   [ -d "$tree" ] || git worktree add --detach --quiet "$tree" "$rev"
-  (cd "$tree" && cargo build --quiet --release --bin marquee)
-  cp "$CARGO_TARGET_DIR/release/marquee" "$out/marquee-$rev"
+  (cd "$tree" && CARGO_TARGET_DIR="$out/target-$rev" cargo build --quiet --release --bin marquee)
+  cp "$out/target-$rev/release/marquee" "$out/marquee-$rev"
 done
 
 for round in 1 2 3; do
@@ -45,6 +46,7 @@ done
 
 for rev in "$before" "$after"; do
   tree="$out/tree-$rev"
+  export CARGO_TARGET_DIR="$out/target-$rev"
   (cd "$tree" && cargo bench --quiet -p marquee-host --bench showcase -- --noplot reload/ 2>/dev/null) \
     | grep -A1 '^reload/' | grep 'time:' >"$out/reload-$rev.txt" || true
   python3 scripts/reload_latency.py "$out/marquee-$rev" "$tree/scenes/showcase.toml" 30 >"$out/latency-$rev.json"
