@@ -1,4 +1,4 @@
-//! Pixels put together: the accumulator (layer buffers and the compositor) and the transitions
+//! Pixels put together: the accumulator (the final frame and the compositor) and the transitions
 //! between two scenes.
 
 pub mod accumulator;

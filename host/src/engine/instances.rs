@@ -2,16 +2,13 @@
 //! through their factories (or kept across a reload), and a factory's refusal turned into a
 //! scene error pointed at the config line.
 
-use crate::model::scene::LayerSpec;
-use marquee_plugin_api::DrawQueue;
 use std::sync::Arc;
 
-use bevy_ecs::prelude::*;
 use marquee_plugin_api::abi_stable::sabi_trait::TD_Opaque;
 use marquee_plugin_api::abi_stable::std_types::RResult;
 use marquee_plugin_api::module::Recorder_TO;
 use marquee_plugin_api::rng::mix;
-use marquee_plugin_api::{ErrorKind, InitCtx, PluginError, PluginKind, ProcessorBox, RecorderBox};
+use marquee_plugin_api::{DrawQueue, ErrorKind, InitCtx, PluginError, PluginKind, ProcessorBox, RecorderBox};
 
 use super::EngineOptions;
 use super::chain::{Pass, Processors};
@@ -19,7 +16,7 @@ use super::world::{LayerTarget, RendererSlot};
 use crate::compose::accumulator::Accumulator;
 use crate::model::budget::Buffers;
 use crate::model::diag::Diagnostic;
-use crate::model::scene::{RecorderSpec, Scene, SceneError, StageSpec};
+use crate::model::scene::{LayerSpec, RecorderSpec, Scene, SceneError, StageSpec};
 use crate::record::clips::{ClipRecorder, ClipSpec, OpenClip};
 use crate::record::paths::{OutputDir, output_dir, outputs_config};
 use crate::record::thread::{RecorderThread, WhenFull};
@@ -105,15 +102,21 @@ pub(super) fn take_matching<T, O>(
     Some(slots.swap_remove(i))
 }
 
-/// The renderer of `layer` and its target for frames of `init`: kept from `kept` when unchanged,
-/// else made by the plugin's factory.
+/// The renderer of `layer` and its target, the size of its surface: kept from `kept` when
+/// unchanged, else made by the plugin's factory.
 pub(super) fn new_layer(
     scene: &Scene,
     layer: &LayerSpec,
-    init: InitCtx,
     kept: &mut Kept,
 ) -> Result<(RendererSlot, LayerTarget), SceneError> {
     let spec = &layer.stage;
+    let (width, height) = scene.surface(layer.placement);
+    let init = InitCtx {
+        width,
+        height,
+        fps: scene.fps,
+        seed: instance_seed(scene.seed, &spec.id),
+    };
     if let Some(pair) = take_matching(&mut kept.layers, |(s, _)| &s.0, (spec, &spec.config_json), &init) {
         kept.reused += 1;
         return Ok(pair);

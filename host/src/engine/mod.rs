@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use bevy_ecs::prelude::*;
 use bevy_ecs::schedule::ScheduleBuildError;
-use marquee_plugin_api::{InitCtx, PluginKind};
+use marquee_plugin_api::PluginKind;
 
 use crate::compose::accumulator::Accumulator;
 use crate::model::scene::{RecorderSpec, Scene, SceneError};
@@ -122,14 +122,7 @@ impl Engine {
         let acc = Accumulator::new(scene.canvas);
         let mut order = Vec::new();
         for layer in &scene.layers {
-            let (width, height) = scene.surface(layer.placement);
-            let init = InitCtx {
-                width,
-                height,
-                fps: scene.fps,
-                seed: instance_seed(scene.seed, &layer.stage.id),
-            };
-            let (slot, target) = new_layer(scene, layer, init, kept)?;
+            let (slot, target) = new_layer(scene, layer, kept)?;
             let spec = &layer.stage;
             let entity = world
                 .spawn((
