@@ -108,13 +108,13 @@ fn chain(c: &mut Criterion) {
         let text = format!("[canvas]\nwidth = {w}\nheight = {h}\n{}", stages.concat());
         let scene = Scene::parse(std::path::Path::new("chain.toml"), text, &registry).expect("bench scene");
         for (name, fuse) in [("fused", true), ("unfused", false)] {
-            let mut chain = Processors::build(&scene, fuse).expect("chain");
+            let (mut chain, mut members) = Processors::build(&scene, fuse).expect("chain");
             let mut buf = frame.clone();
             let mut index = 0;
             group.bench_function(format!("{chain_name}_{name}"), |b| {
                 b.iter(|| {
                     index += 1;
-                    chain.run(index, &mut buf);
+                    chain.run(&mut members, index, &mut buf);
                 })
             });
         }

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use marquee::engine::EngineOptions;
+use marquee::model::schema::FileKind;
 use marquee::model::show::Show;
 use marquee::output::headless::Headless;
 use marquee::output::terminal::Terminal;
@@ -178,7 +179,8 @@ enum Command {
         update: bool,
     },
     /// Prints the JSON Schema of scene files (or playlist files), every loaded plugin's config
-    /// included, for an editor's TOML language server (README: "Editor support").
+    /// included, for an editor's TOML language server (README: "Editor support"); or that of a
+    /// line of the `--metrics` stream.
     Schema {
         /// Which files the schema describes.
         #[arg(value_enum, default_value_t = SchemaArg::Scene)]
@@ -190,6 +192,7 @@ enum Command {
 enum SchemaArg {
     Scene,
     Playlist,
+    Metrics,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -455,11 +458,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Schema { files } => {
-            let kind = match files {
-                SchemaArg::Scene => marquee::model::schema::FileKind::Scene,
-                SchemaArg::Playlist => marquee::model::schema::FileKind::Playlist,
+            let schema = match files {
+                SchemaArg::Scene => marquee::model::schema::schema(FileKind::Scene, &registry),
+                SchemaArg::Playlist => marquee::model::schema::schema(FileKind::Playlist, &registry),
+                SchemaArg::Metrics => marquee::observe::metrics::schema(),
             };
-            outln!("{:#}", marquee::model::schema::schema(kind, &registry))?;
+            outln!("{schema:#}")?;
             Ok(())
         }
         Command::Plugins { json, action: None } => {
@@ -823,11 +827,11 @@ fn print_live_report(report: &live::LiveReport, path: &std::path::Path) {
         let shown: Vec<String> = report
             .counters
             .iter()
-            .map(|(layer, name, value)| format!("{layer}.{name}={value}"))
+            .map(|c| format!("{}.{}={}", c.owner, c.name, c.value))
             .collect();
         tracing::info!("counters: {}", shown.join(", "));
     }
-    for (id, r) in &report.recorders {
+    for marquee::engine::RecorderReport { id, sample: r } in &report.recorders {
         let line = format!(
             "recorder `{id}`: {} frames recorded, {} dropped because its queue was full{}",
             r.written,

@@ -1,13 +1,12 @@
 //! The processor chain, built like a pipeline: planned once when the scene is built (which
 //! processors fuse into one per-pixel pass, which run alone, which resize), run per frame.
 
-use bevy_ecs::prelude::*;
 use marquee_plugin_api::abi_stable::std_types::{ROption, RResult, RSlice, RSliceMut};
 use marquee_plugin_api::{FrameCtx, InitCtx, PixelOp, PluginError, PluginKind, ProcessorBox};
 
-use super::instances::{Kept, Slot, instance_seed, plugin_error, take_matching};
+use super::instances::{Slot, instance_seed, plugin_error};
 use crate::compose::accumulator::Accumulator;
-use crate::model::scene::{MAX_FRAME_BYTES, MAX_SIDE, Scene, SceneError};
+use crate::model::scene::{MAX_FRAME_BYTES, MAX_SIDE, Scene, SceneError, StageSpec};
 
 /// Bytes of frame a fused run of per-pixel processors works on at a time: small enough to stay
 /// in the first-level cache while every processor of the run passes over it.
@@ -67,16 +66,11 @@ impl Program {
     }
 
     /// Asks each member for this frame's operation and composes neighbours where it can.
-    pub(super) fn plan(
-        &mut self,
-        slots: &mut [Slot<ProcessorBox>],
-        range: std::ops::Range<usize>,
-        index: u64,
-    ) {
+    pub(super) fn plan(&mut self, members: &mut impl Members, range: std::ops::Range<usize>, index: u64) {
         self.steps.clear();
         let mut ops = 0;
         for i in range {
-            let slot = &mut slots[i];
+            let slot = members.member(i);
             if slot.failed.is_some() {
                 continue;
             }
@@ -100,12 +94,43 @@ impl Program {
     }
 }
 
-/// The processor chain: its instances in scene order, the passes they run as, and the output
-/// buffers of the processors that change the frame size.
-#[derive(Resource, Debug, Default)]
+/// Where the chain's instances live, by position in the chain: processor entities in the
+/// engine, a plain list in benches.
+pub trait Members {
+    /// The instance at `position` (0 is the first processor of the scene).
+    fn member(&mut self, position: usize) -> &mut Slot<ProcessorBox>;
+}
+
+impl Members for Vec<Slot<ProcessorBox>> {
+    fn member(&mut self, position: usize) -> &mut Slot<ProcessorBox> {
+        &mut self[position]
+    }
+}
+
+/// What the planner needs to know of a processor: the frame size it outputs, if it resizes,
+/// and whether it works pixel by pixel (so it may fuse with its neighbours).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Shape {
+    pub(super) output: Option<(u32, u32)>,
+    pub(super) pointwise: bool,
+}
+
+impl Shape {
+    pub(super) fn of(object: &ProcessorBox) -> Shape {
+        Shape {
+            output: match object.output_size() {
+                ROption::RSome(size) => Some((size.width, size.height)),
+                ROption::RNone => None,
+            },
+            pointwise: object.pointwise(),
+        }
+    }
+}
+
+/// The processor chain's plan: the passes its members run as, and the output buffers of the
+/// processors that change the frame size. The members themselves live elsewhere ([`Members`]).
+#[derive(Debug, Default)]
 pub struct Processors {
-    /// The instances, in scene order.
-    pub slots: Vec<Slot<ProcessorBox>>,
     /// How they run.
     pub passes: Vec<Pass>,
     /// One buffer per resizing processor, with its size; the last is the final frame.
@@ -118,9 +143,8 @@ impl Processors {
     /// Runs every pass for frame `index` over `frame` (the composited canvas), in scene order.
     /// A failed instance is skipped from then on; a failed resizer outputs opaque black, since
     /// later stages expect its size.
-    pub fn run(&mut self, index: u64, frame: &mut [u8]) {
+    pub fn run(&mut self, members: &mut impl Members, index: u64, frame: &mut [u8]) {
         let Processors {
-            slots,
             passes,
             buffers,
             programs,
@@ -131,7 +155,7 @@ impl Processors {
         for pass in passes.iter() {
             match pass {
                 Pass::Whole(i) => {
-                    let slot = &mut slots[*i];
+                    let slot = members.member(*i);
                     if slot.failed.is_none() {
                         let frame = current.map_or(&mut *frame, |k| &mut buffers[k].2);
                         let ctx = FrameCtx::new(&slot.init, index);
@@ -141,16 +165,16 @@ impl Processors {
                 }
                 Pass::Fused { range, rows } => {
                     let Some(program) = programs.next() else { continue };
-                    program.plan(slots, range.clone(), index);
+                    program.plan(members, range.clone(), index);
                     let frame = current.map_or(&mut *frame, |k| &mut buffers[k].2);
-                    let width = slots[range.start].init.width as usize;
+                    let width = members.member(range.start).init.width as usize;
                     for (band, pixels) in frame.chunks_mut(rows * (width * 4).max(1)).enumerate() {
                         let first_row = band * rows;
                         for step in &program.steps {
                             match *step {
                                 Step::Op(k) => program.ops[k].apply(pixels, width, first_row),
                                 Step::Rows(i) => {
-                                    let slot = &mut slots[i];
+                                    let slot = members.member(i);
                                     if slot.failed.is_none() {
                                         let ctx = FrameCtx::new(&slot.init, index);
                                         let pixels = RSliceMut::from_mut_slice(pixels);
@@ -163,7 +187,7 @@ impl Processors {
                     }
                 }
                 Pass::Resize { slot, buffer } => {
-                    let slot = &mut slots[*slot];
+                    let slot = members.member(*slot);
                     let (src, dst): (&[u8], &mut [u8]) = match current {
                         None => (frame, &mut buffers[*buffer].2),
                         Some(k) => {
@@ -198,19 +222,32 @@ impl Processors {
 }
 
 impl Processors {
-    /// Creates the processors of `scene` in order, each for the frame size the one before it makes,
-    /// and plans their passes: runs of two or more per-pixel processors fuse when `fuse` is set.
-    pub fn build(scene: &Scene, fuse: bool) -> Result<Processors, SceneError> {
-        Processors::build_keeping(scene, fuse, &mut Kept::default())
+    /// The size of the frames the chain outputs when it starts from a `canvas`-sized frame.
+    pub fn final_size(&self, canvas: (u32, u32)) -> (u32, u32) {
+        self.buffers.last().map_or(canvas, |&(w, h, _)| (w, h))
     }
 
-    pub(super) fn build_keeping(
+    /// Creates the processors of `scene` in order, each for the frame size the one before it
+    /// makes, and plans their passes (runs of two or more per-pixel processors fuse when `fuse`
+    /// is set): the plan and the instances, in chain order.
+    pub fn build(scene: &Scene, fuse: bool) -> Result<(Processors, Vec<Slot<ProcessorBox>>), SceneError> {
+        Processors::plan(scene, fuse, |spec, init| {
+            let slot = new_processor(scene, spec, init)?;
+            let shape = Shape::of(&slot.object);
+            Ok((slot, shape))
+        })
+    }
+
+    /// Plans the chain of `scene`: `member` gives the instance for a processor spec and what
+    /// it is created with (kept from a running engine, or new) and its [`Shape`].
+    pub(super) fn plan<M>(
         scene: &Scene,
         fuse: bool,
-        kept: &mut Kept,
-    ) -> Result<Processors, SceneError> {
+        mut member: impl FnMut(&StageSpec, InitCtx) -> Result<(M, Shape), SceneError>,
+    ) -> Result<(Processors, Vec<M>), SceneError> {
         let (mut width, mut height) = (scene.canvas.width, scene.canvas.height);
         let mut chain = Processors::default();
+        let mut members = Vec::with_capacity(scene.processors.len());
         // Start of the current run of per-pixel processors, if one is open.
         let mut run: Option<usize> = None;
         let close = |chain: &mut Processors, run: &mut Option<usize>, end: usize, width: u32| {
@@ -227,29 +264,18 @@ impl Processors {
                 }
             }
         };
-        for spec in &scene.processors {
+        for (i, spec) in scene.processors.iter().enumerate() {
             let init = InitCtx {
                 width,
                 height,
                 fps: scene.fps,
                 seed: instance_seed(scene.seed, &spec.id),
             };
-            let slot = match take_matching(&mut kept.processors, |s| s, (spec, &spec.config_json), &init) {
-                Some(slot) => {
-                    kept.reused += 1;
-                    slot
-                }
-                None => match (spec.plugin.module.new_processor())(spec.config_json.as_str().into(), &init) {
-                    RResult::ROk(o) => Slot::new(spec, o, init),
-                    RResult::RErr(e) => return Err(plugin_error(scene, spec, PluginKind::Processor, e)),
-                },
-            };
-            let object = &slot.object;
-            let i = chain.slots.len();
-            if let ROption::RSome(size) = object.output_size() {
+            let (made, shape) = member(spec, init)?;
+            if let Some((w, h)) = shape.output {
                 close(&mut chain, &mut run, i, width);
-                let (w, h) = (size.width as u64, size.height as u64);
-                if w == 0 || h == 0 || w > MAX_SIDE || h > MAX_SIDE || w * h * 4 > MAX_FRAME_BYTES {
+                let (w64, h64) = (w as u64, h as u64);
+                if w == 0 || h == 0 || w64 > MAX_SIDE || h64 > MAX_SIDE || w64 * h64 * 4 > MAX_FRAME_BYTES {
                     let e = PluginError::new(
                         marquee_plugin_api::ErrorKind::Config,
                         format!(
@@ -259,23 +285,33 @@ impl Processors {
                     );
                     return Err(plugin_error(scene, spec, PluginKind::Processor, e));
                 }
-                let pixels = vec![0; size.width as usize * size.height as usize * 4];
                 chain.passes.push(Pass::Resize {
                     slot: i,
                     buffer: chain.buffers.len(),
                 });
-                chain.buffers.push((size.width, size.height, pixels));
-                (width, height) = (size.width, size.height);
-            } else if fuse && object.pointwise() {
+                chain.buffers.push((w, h, vec![0; w as usize * h as usize * 4]));
+                (width, height) = (w, h);
+            } else if fuse && shape.pointwise {
                 run.get_or_insert(i);
             } else {
                 close(&mut chain, &mut run, i, width);
                 chain.passes.push(Pass::Whole(i));
             }
-            chain.slots.push(slot);
+            members.push(made);
         }
-        let end = chain.slots.len();
-        close(&mut chain, &mut run, end, width);
-        Ok(chain)
+        close(&mut chain, &mut run, members.len(), width);
+        Ok((chain, members))
+    }
+}
+
+/// Creates processor `spec` through its plugin's factory.
+pub(super) fn new_processor(
+    scene: &Scene,
+    spec: &StageSpec,
+    init: InitCtx,
+) -> Result<Slot<ProcessorBox>, SceneError> {
+    match (spec.plugin.module.new_processor())(spec.config_json.as_str().into(), &init) {
+        RResult::ROk(o) => Ok(Slot::new(spec, o, init)),
+        RResult::RErr(e) => Err(plugin_error(scene, spec, PluginKind::Processor, e)),
     }
 }

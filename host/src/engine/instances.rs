@@ -8,12 +8,11 @@ use marquee_plugin_api::abi_stable::sabi_trait::TD_Opaque;
 use marquee_plugin_api::abi_stable::std_types::RResult;
 use marquee_plugin_api::module::Recorder_TO;
 use marquee_plugin_api::rng::mix;
-use marquee_plugin_api::{DrawQueue, ErrorKind, InitCtx, PluginError, PluginKind, ProcessorBox, RecorderBox};
+use marquee_plugin_api::{DrawQueue, ErrorKind, InitCtx, PluginError, PluginKind, RecorderBox};
 
 use super::EngineOptions;
 use super::chain::{Pass, Processors};
 use super::world::{LayerTarget, RendererSlot};
-use crate::compose::accumulator::Accumulator;
 use crate::model::budget::Buffers;
 use crate::model::diag::Diagnostic;
 use crate::model::scene::{LayerSpec, RecorderSpec, Scene, SceneError, StageSpec};
@@ -73,54 +72,34 @@ impl<T> Slot<T> {
     }
 }
 
-/// Instances taken out of an engine being reloaded, for the new one to keep when their plugin,
-/// config and creation context are unchanged.
-#[derive(Default)]
-pub(super) struct Kept {
-    pub(super) layers: Vec<(RendererSlot, LayerTarget)>,
-    pub(super) processors: Vec<Slot<ProcessorBox>>,
-    pub(super) recorders: Vec<Slot<RecorderThread>>,
-    /// How many were kept.
-    pub(super) reused: usize,
+/// Whether `slot` is the instance `spec` with `config` and `init` would create anew, so that a
+/// reload may keep it (with its state) instead. A failed instance is never kept.
+pub(super) fn matches<O>(slot: &Slot<O>, (spec, config): (&StageSpec, &str), init: &InitCtx) -> bool {
+    slot.failed.is_none()
+        && slot.id == spec.id
+        && slot.plugin == spec.plugin.id()
+        && slot.config == config
+        && slot.init == *init
 }
 
-/// Removes and returns the slot in `slots` that `spec` with `init` would create anew.
-pub(super) fn take_matching<T, O>(
-    slots: &mut Vec<T>,
-    slot: impl Fn(&T) -> &Slot<O>,
-    (spec, config): (&StageSpec, &str),
-    init: &InitCtx,
-) -> Option<T> {
-    let i = slots.iter().position(|t| {
-        let s = slot(t);
-        s.failed.is_none()
-            && s.id == spec.id
-            && s.plugin == spec.plugin.id()
-            && s.config == config
-            && s.init == *init
-    })?;
-    Some(slots.swap_remove(i))
-}
-
-/// The renderer of `layer` and its target, the size of its surface: kept from `kept` when
-/// unchanged, else made by the plugin's factory.
-pub(super) fn new_layer(
-    scene: &Scene,
-    layer: &LayerSpec,
-    kept: &mut Kept,
-) -> Result<(RendererSlot, LayerTarget), SceneError> {
-    let spec = &layer.stage;
+/// What the renderer of `layer` is created with: the size of its surface.
+pub(super) fn layer_init(scene: &Scene, layer: &LayerSpec) -> InitCtx {
     let (width, height) = scene.surface(layer.placement);
-    let init = InitCtx {
+    InitCtx {
         width,
         height,
         fps: scene.fps,
-        seed: instance_seed(scene.seed, &spec.id),
-    };
-    if let Some(pair) = take_matching(&mut kept.layers, |(s, _)| &s.0, (spec, &spec.config_json), &init) {
-        kept.reused += 1;
-        return Ok(pair);
+        seed: instance_seed(scene.seed, &layer.stage.id),
     }
+}
+
+/// Creates the renderer of `layer` through its plugin's factory, with its target.
+pub(super) fn new_layer(
+    scene: &Scene,
+    layer: &LayerSpec,
+    init: InitCtx,
+) -> Result<(RendererSlot, LayerTarget), SceneError> {
+    let spec = &layer.stage;
     let object = match (spec.plugin.module.new_renderer())(spec.config_json.as_str().into(), &init) {
         RResult::ROk(o) => o,
         RResult::RErr(e) => return Err(plugin_error(scene, spec, PluginKind::Renderer, e)),
@@ -141,13 +120,9 @@ pub fn instance_seed(scene_seed: u64, id: &str) -> u64 {
 
 /// Counts the frame buffers of `scene` again with the sizes its resizing processors chose
 /// (scene validation counted them at the canvas size), before recorders reserve their queues.
-pub(super) fn check_budget(
-    scene: &Scene,
-    processors: &Processors,
-    acc: &Accumulator,
-) -> Result<(), SceneError> {
+pub(super) fn check_budget(scene: &Scene, processors: &Processors) -> Result<(), SceneError> {
     let resized: Vec<(u32, u32)> = processors.buffers.iter().map(|&(w, h, _)| (w, h)).collect();
-    let (_, w, h) = processors.output(acc);
+    let (w, h) = processors.final_size((scene.canvas.width, scene.canvas.height));
     Buffers::of(
         &scene.canvas,
         &scene.layers,

@@ -5,8 +5,7 @@ use marquee_plugin_api::abi_stable::std_types::{RResult, RSlice};
 use marquee_plugin_api::{PluginError, PluginKind};
 
 use super::Engine;
-use super::chain::Processors;
-use super::world::{Clock, Layer, LayerOrder, LayerTarget, RendererSlot};
+use super::world::{Chain, Clock, Layer, LayerTarget, Order, ProcessorSlot, RendererSlot};
 
 pub(super) fn from_result<T>(
     kind: PluginKind,
@@ -82,13 +81,13 @@ impl Engine {
     pub fn keyframe(&mut self) -> Result<Keyframe, KeyframeError> {
         let next_frame = self.next_frame();
         let mut instances = Vec::new();
-        let order = self.world.resource::<LayerOrder>().0.clone();
-        for entity in order {
-            let (layer, slot, target) = self
-                .world
-                .query::<(&Layer, &RendererSlot, &LayerTarget)>()
-                .get(&self.world, entity)
-                .map_err(|e| KeyframeError::Mismatch(e.to_string()))?;
+        let mut layers: Vec<_> = self
+            .world
+            .query::<(&Order, &Layer, &RendererSlot, &LayerTarget)>()
+            .iter(&self.world)
+            .collect();
+        layers.sort_unstable_by_key(|(order, ..)| **order);
+        for (_, layer, slot, target) in layers {
             let state = into_state(PluginKind::Renderer, &slot.0.id, slot.0.object.snapshot())?;
             instances.push(InstanceState {
                 kind: PluginKind::Renderer,
@@ -97,7 +96,10 @@ impl Engine {
                 pixels: layer.persist.then(|| target.pixels.clone()),
             });
         }
-        for slot in &self.world.resource::<Processors>().slots {
+        for &entity in &self.world.resource::<Chain>().members {
+            let Some(ProcessorSlot(slot)) = self.world.get::<ProcessorSlot>(entity) else {
+                continue;
+            };
             let state = into_state(PluginKind::Processor, &slot.id, slot.object.snapshot())?;
             instances.push(InstanceState {
                 kind: PluginKind::Processor,
@@ -147,11 +149,11 @@ impl Engine {
                 PluginKind::Recorder => return Err(missing()),
             }
         }
-        let mut chain = self.world.resource_mut::<Processors>();
-        if processors != chain.slots.len() {
+        let mut chain = self.world.query::<&mut ProcessorSlot>();
+        let present = chain.iter(&self.world).count();
+        if processors != present {
             return Err(KeyframeError::Mismatch(format!(
-                "{processors} processors saved, {} in this scene",
-                chain.slots.len()
+                "{processors} processors saved, {present} in this scene"
             )));
         }
         for saved in keyframe
@@ -159,11 +161,14 @@ impl Engine {
             .iter()
             .filter(|s| s.kind == PluginKind::Processor)
         {
-            let slot = chain.slots.iter_mut().find(|s| s.id == saved.id).ok_or_else(|| {
-                KeyframeError::Mismatch(format!("no processor `{}` in this scene", saved.id))
-            })?;
+            let mut slot = chain
+                .iter_mut(&mut self.world)
+                .find(|s| s.0.id == saved.id)
+                .ok_or_else(|| {
+                    KeyframeError::Mismatch(format!("no processor `{}` in this scene", saved.id))
+                })?;
             if let Some(state) = &saved.state {
-                let result = slot.object.restore(RSlice::from_slice(state));
+                let result = slot.0.object.restore(RSlice::from_slice(state));
                 from_result(PluginKind::Processor, &saved.id, result)?;
             }
         }

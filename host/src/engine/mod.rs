@@ -15,18 +15,20 @@ mod chain;
 mod instances;
 mod keyframe;
 mod reload;
+mod report;
 mod schedule;
 mod world;
 
-pub use chain::{BAND_BYTES, Pass, Processors};
-use instances::{Kept, check_budget, new_layer, new_recorder, recorder_init, take_matching};
+pub use chain::{BAND_BYTES, Members, Pass, Processors};
+use instances::new_recorder;
 pub use instances::{Slot, instance_seed};
 pub use keyframe::{InstanceState, Keyframe, KeyframeError};
+pub use report::{Counter, Failure, RecorderInfo, RecorderReport};
 use schedule::report;
 pub use schedule::{FrameSet, frame_schedule};
 pub use world::{
-    Clock, Failure, Failures, Layer, LayerOrder, LayerTarget, Recorders, Recording, RenderTime, RendererSlot,
-    SET_NAMES, SetTimes, Stats, Threads, Triggers,
+    Chain, Clock, Failures, Layer, LayerTarget, Order, ProcessorSlot, RecorderSlot, Recording, RenderTime,
+    RendererSlot, SetTimes, Stats, Threads, Triggers,
 };
 
 use std::time::{Duration, Instant};
@@ -38,7 +40,7 @@ use marquee_plugin_api::PluginKind;
 use crate::compose::accumulator::Accumulator;
 use crate::model::scene::{RecorderSpec, Scene, SceneError};
 use crate::record::paths::OutputDir;
-use crate::record::thread::RecorderSample;
+use crate::record::thread::{RecorderSample, RecorderThread};
 
 /// How to run a scene.
 #[derive(Debug, Clone)]
@@ -90,7 +92,37 @@ pub enum EngineError {
 pub struct Engine {
     world: World,
     schedule: Schedule,
+    views: Views,
     last_frame: Duration,
+}
+
+/// Read-only queries kept across frames, so that reports need neither `&mut World` nor an
+/// allocation. Updated whenever entities are spawned (a build, a reload, a recorder added).
+struct Views {
+    layers: QueryState<(
+        &'static Order,
+        &'static Layer,
+        &'static RenderTime,
+        &'static RendererSlot,
+    )>,
+    processors: QueryState<&'static ProcessorSlot>,
+    recorders: QueryState<(Entity, &'static Order, &'static RecorderSlot)>,
+}
+
+impl Views {
+    fn new(world: &mut World) -> Views {
+        Views {
+            layers: world.query(),
+            processors: world.query(),
+            recorders: world.query(),
+        }
+    }
+
+    fn update(&mut self, world: &World) {
+        self.layers.update_archetypes(world);
+        self.processors.update_archetypes(world);
+        self.recorders.update_archetypes(world);
+    }
 }
 
 impl std::fmt::Debug for Engine {
@@ -104,10 +136,6 @@ impl std::fmt::Debug for Engine {
 impl Engine {
     /// Creates every plugin instance of `scene` and the frame schedule.
     pub fn new(scene: &Scene, options: &EngineOptions) -> Result<Engine, EngineError> {
-        Engine::build(scene, options, &mut Kept::default())
-    }
-
-    fn build(scene: &Scene, options: &EngineOptions, kept: &mut Kept) -> Result<Engine, EngineError> {
         let threads = options.threads.max(1);
         if threads > 1 {
             // The pool is global and built once per process; later engines share it.
@@ -119,33 +147,8 @@ impl Engine {
             });
         }
         let mut world = World::new();
-        let acc = Accumulator::new(scene.canvas);
-        let mut order = Vec::new();
-        for layer in &scene.layers {
-            let (slot, target) = new_layer(scene, layer, kept)?;
-            let spec = &layer.stage;
-            let entity = world
-                .spawn((
-                    Layer {
-                        id: spec.id.clone(),
-                        blend: layer.blend,
-                        opacity: layer.opacity,
-                        placement: layer.placement,
-                        persist: layer.persist,
-                    },
-                    slot,
-                    target,
-                    RenderTime::default(),
-                ))
-                .id();
-            order.push(entity);
-        }
-        let processors = Processors::build_keeping(scene, options.fuse, kept)?;
-        check_budget(scene, &processors, &acc)?;
-        world.insert_resource(acc);
-        world.insert_resource(LayerOrder(order));
-        world.insert_resource(processors);
-        world.insert_resource(Recorders::default());
+        world.insert_resource(Accumulator::new(scene.canvas));
+        world.insert_resource(Chain::default());
         world.insert_resource(Recording(true));
         world.insert_resource(Triggers::default());
         world.insert_resource(SetTimes::default());
@@ -157,30 +160,22 @@ impl Engine {
             next: 0,
             fps: scene.fps,
         });
+        let views = Views::new(&mut world);
         let mut engine = Engine {
             world,
             schedule: frame_schedule(threads),
+            views,
             last_frame: Duration::ZERO,
         };
-        if options.scene_recorders {
-            for spec in &scene.recorders {
-                let init = recorder_init(scene, spec, engine.frame_size());
-                match take_matching(&mut kept.recorders, |s| s, (&spec.stage, &spec.identity()), &init) {
-                    Some(slot) => {
-                        kept.reused += 1;
-                        engine.world.resource_mut::<Recorders>().0.push(slot);
-                    }
-                    None => engine.add_recorder(scene, spec, options)?,
-                }
-            }
-        }
+        // A new engine is the scene applied to an empty world: everything is made anew.
+        engine.apply(scene, options)?;
         engine.schedule.initialize(&mut engine.world)?;
         Ok(engine)
     }
 
-    /// Creates a recorder instance from `spec` on a thread of its own and attaches it; it sees
-    /// the final frame size. Its output paths are resolved in `options.output` (refused if they
-    /// leave it) and their directories created and proved writable first.
+    /// Creates a recorder instance from `spec` on a thread of its own and attaches it after the
+    /// others; it sees the final frame size. Its output paths are resolved in `options.output`
+    /// (refused if they leave it) and their directories created and proved writable first.
     pub fn add_recorder(
         &mut self,
         scene: &Scene,
@@ -188,8 +183,19 @@ impl Engine {
         options: &EngineOptions,
     ) -> Result<(), SceneError> {
         let slot = new_recorder(scene, spec, options, self.frame_size())?;
-        self.world.resource_mut::<Recorders>().0.push(slot);
+        let order = Order(self.recorders().len() as u32);
+        self.world.spawn((order, RecorderSlot(slot)));
+        self.views.update(&self.world);
         Ok(())
+    }
+
+    /// The recorders, in order.
+    fn recorders(&self) -> Vec<&Slot<RecorderThread>> {
+        let mut all: Vec<(Order, &Slot<RecorderThread>)> = (self.views.recorders.iter_manual(&self.world))
+            .map(|(_, order, slot)| (*order, &slot.0))
+            .collect();
+        all.sort_unstable_by_key(|(order, _)| *order);
+        all.into_iter().map(|(_, slot)| slot).collect()
     }
 
     /// Asks every recorder for a clip around the next frame (a key, a signal).
@@ -202,45 +208,53 @@ impl Engine {
         self.world.resource::<Triggers>().delivered
     }
 
-    /// Each recorder's queue depth and counts now, in scene order, into `out` (cleared first;
-    /// no allocation once it has the capacity).
+    /// Each recorder's queue depth and counts now, in order, into `out` (cleared first; no
+    /// allocation once it has the capacity).
     pub fn recorder_samples(&self, out: &mut Vec<RecorderSample>) {
         out.clear();
-        out.extend(
-            self.world
-                .resource::<Recorders>()
-                .0
-                .iter()
-                .map(|s| s.object.sample()),
+        out.resize(
+            self.views.recorders.iter_manual(&self.world).count(),
+            RecorderSample::default(),
         );
+        for (_, order, slot) in self.views.recorders.iter_manual(&self.world) {
+            out[order.0 as usize] = slot.0.object.sample();
+        }
     }
 
-    /// Each recorder's id with its counts now, in scene order.
-    pub fn recorder_report(&self) -> Vec<(String, RecorderSample)> {
-        let recorders = &self.world.resource::<Recorders>().0;
-        recorders
-            .iter()
-            .map(|s| (s.id.clone(), s.object.sample()))
+    /// Each recorder's id with its counts now, in order.
+    pub fn recorder_report(&self) -> Vec<RecorderReport> {
+        self.recorders()
+            .into_iter()
+            .map(|s| RecorderReport {
+                id: s.id.clone(),
+                sample: s.object.sample(),
+            })
             .collect()
     }
 
-    /// Each recorder's id, plugin and what it said about itself when created (a JSON object
-    /// text, or empty), in scene order.
-    pub fn recorder_info(&self) -> Vec<(String, String, String)> {
-        let recorders = &self.world.resource::<Recorders>().0;
-        recorders
-            .iter()
-            .map(|s| (s.id.clone(), s.plugin.clone(), s.object.describe().to_string()))
+    /// What each recorder said about itself when created, in order.
+    pub fn recorder_info(&self) -> Vec<RecorderInfo> {
+        self.recorders()
+            .into_iter()
+            .map(|s| RecorderInfo {
+                id: s.id.clone(),
+                plugin: s.plugin.clone(),
+                about: s.object.describe().to_string(),
+            })
             .collect()
     }
 
-    /// Each recorder's own counters (clips written, frames held...), as `(recorder id, counter
-    /// name, value)`, as they last reported them.
-    pub fn recorder_counters(&self) -> Vec<(String, String, u64)> {
+    /// Each recorder's own counters (clips written, frames held...), as they last reported
+    /// them, in recorder order.
+    pub fn recorder_counters(&self) -> Vec<Counter> {
         let mut out = Vec::new();
-        for s in &self.world.resource::<Recorders>().0 {
+        for s in self.recorders() {
             for (name, value) in s.object.counters() {
-                out.push((s.id.clone(), name, value));
+                out.push(Counter {
+                    owner: s.id.clone(),
+                    name,
+                    value,
+                });
             }
         }
         out
@@ -254,59 +268,60 @@ impl Engine {
         self.frame()
     }
 
-    /// How long the last frame took in all, and in each [`FrameSet`] (see [`SET_NAMES`]).
-    pub fn timings(&self) -> (Duration, [Duration; 6]) {
-        (self.last_frame, self.world.resource::<SetTimes>().0)
+    /// How long the last frame took in all, and in each [`FrameSet`].
+    pub fn timings(&self) -> (Duration, SetTimes) {
+        (self.last_frame, *self.world.resource::<SetTimes>())
     }
 
     /// How long each layer's renderer took in the last frame, bottom layer first, into `out`
     /// (cleared first; no allocation once it has the capacity).
     pub fn layer_times(&self, out: &mut Vec<Duration>) {
         out.clear();
-        let order = &self.world.resource::<LayerOrder>().0;
-        for &e in order {
-            out.push(self.world.get::<RenderTime>(e).map_or(Duration::ZERO, |t| t.0));
+        out.resize(self.views.layers.iter_manual(&self.world).count(), Duration::ZERO);
+        for (order, _, time, _) in self.views.layers.iter_manual(&self.world) {
+            out[order.0 as usize] = time.0;
         }
     }
 
     /// The ids of the layers, bottom first.
     pub fn layer_ids(&self) -> Vec<String> {
-        let order = &self.world.resource::<LayerOrder>().0;
-        order
-            .iter()
-            .filter_map(|&e| self.world.get::<Layer>(e).map(|l| l.id.clone()))
-            .collect()
+        let mut layers: Vec<(Order, String)> = (self.views.layers.iter_manual(&self.world))
+            .map(|(order, layer, _, _)| (*order, layer.id.clone()))
+            .collect();
+        layers.sort_unstable();
+        layers.into_iter().map(|(_, id)| id).collect()
     }
 
     /// The last frame made: after the processors, so of [`Engine::frame_size`].
     pub fn frame(&self) -> &[u8] {
-        let chain = self.world.resource::<Processors>();
+        let chain = &self.world.resource::<Chain>().plan;
         chain.output(self.world.resource::<Accumulator>()).0
     }
 
     /// The size of the frames this engine makes: the canvas, unless a processor resizes it.
     pub fn frame_size(&self) -> (u32, u32) {
-        let (_, w, h) = self
-            .world
-            .resource::<Processors>()
-            .output(self.world.resource::<Accumulator>());
-        (w, h)
+        let canvas = self.world.resource::<Accumulator>().canvas();
+        let chain = &self.world.resource::<Chain>().plan;
+        chain.final_size((canvas.width, canvas.height))
     }
 
     /// The passes the processor chain runs as (fused runs, resizes), for tools and tests.
     pub fn passes(&self) -> &[Pass] {
-        &self.world.resource::<Processors>().passes
+        &self.world.resource::<Chain>().plan.passes
     }
 
     /// How the processor chain runs, for the log (`None` without processors): which processors
     /// were fused into one per-pixel pass, which run alone, which resize.
     pub fn chain_summary(&self) -> Option<String> {
-        let chain = self.world.resource::<Processors>();
-        if chain.slots.is_empty() {
+        let Chain { plan, members } = self.world.resource::<Chain>();
+        if members.is_empty() {
             return None;
         }
-        let name = |i: usize| format!("`{}`", chain.slots[i].id);
-        let parts: Vec<String> = chain
+        let name = |i: usize| {
+            let slot = self.views.processors.get_manual(&self.world, members[i]);
+            format!("`{}`", slot.map_or("?", |s| s.0.id.as_str()))
+        };
+        let parts: Vec<String> = plan
             .passes
             .iter()
             .map(|pass| match pass {
@@ -316,7 +331,7 @@ impl Engine {
                     range.clone().map(name).collect::<Vec<_>>().join(" + ")
                 ),
                 Pass::Resize { slot, buffer } => {
-                    let (w, h, _) = &chain.buffers[*buffer];
+                    let (w, h, _) = &plan.buffers[*buffer];
                     format!("{} resizing to {w}×{h}", name(*slot))
                 }
             })
@@ -345,35 +360,49 @@ impl Engine {
         std::mem::take(&mut self.world.resource_mut::<Failures>().0)
     }
 
-    /// Finishes every recorder that has not failed; returns failures, including those of `finish`.
+    /// Finishes every recorder that has not failed, in order; returns failures, including
+    /// those of `finish`.
     pub fn finish(&mut self) -> Vec<Failure> {
         let frame = self.world.resource::<Clock>().index;
-        let mut recorders = self.world.resource_mut::<Recorders>();
+        let mut recorders: Vec<(Order, Entity)> = (self.views.recorders.iter_manual(&self.world))
+            .map(|(entity, order, _)| (*order, entity))
+            .collect();
+        recorders.sort_unstable();
         let mut failed = Vec::new();
-        for slot in recorders.0.iter_mut().filter(|s| s.failed.is_none()) {
-            let result = slot.object.finish();
-            slot.settle(result);
-            report(PluginKind::Recorder, frame, slot, &mut failed);
+        for (_, entity) in recorders {
+            let Some(mut slot) = self.world.get_mut::<RecorderSlot>(entity) else {
+                continue;
+            };
+            let slot = &mut slot.0;
+            if slot.failed.is_none() {
+                let result = slot.object.finish();
+                slot.settle(result);
+                report(PluginKind::Recorder, frame, slot, &mut failed);
+            }
         }
         let mut all = self.take_failures();
         all.extend(failed);
         all
     }
 
-    /// Every layer's counters (for instance an image sequence's missed frames), as
-    /// `(layer id, counter name, value)`. Plugins built for ABI 1.0 report none.
-    pub fn counters(&mut self) -> Vec<(String, String, u64)> {
+    /// Every layer's counters (for instance an image sequence's missed frames), sorted, then
+    /// every recorder's. Plugins built for ABI 1.0 report none.
+    pub fn counters(&self) -> Vec<Counter> {
         let mut out = Vec::new();
-        let mut query = self.world.query::<(&Layer, &RendererSlot)>();
-        for (layer, slot) in query.iter(&self.world) {
+        for (_, layer, _, slot) in self.views.layers.iter_manual(&self.world) {
             for c in slot.0.object.counters() {
-                out.push((layer.id.clone(), c.name.to_string(), c.value));
+                out.push(Counter {
+                    owner: layer.id.clone(),
+                    name: c.name.to_string(),
+                    value: c.value,
+                });
             }
         }
         out.sort();
         out.extend(self.recorder_counters());
         out
     }
+
     /// The world, for inspection in tests and tools.
     pub fn world(&self) -> &World {
         &self.world

@@ -1,11 +1,19 @@
 //! The engine's components and resources: what a running scene's world holds.
+//!
+//! Every plugin instance is an entity: a layer (`Layer`, `Order`, `RendererSlot`, `LayerTarget`,
+//! `RenderTime`), a processor (`Order`, `ProcessorSlot`) or a recorder (`Order`, `RecorderSlot`).
+//! Order is a component: positions `0..n` within each kind, rewritten by every build or reload.
 
 use std::time::Duration;
 
 use bevy_ecs::prelude::*;
-use marquee_plugin_api::{DrawQueue, PluginError, PluginKind, RendererBox};
+use marquee_plugin_api::{DrawQueue, ProcessorBox, RendererBox};
 
+use super::report::Failure;
+
+use super::chain::Processors;
 use super::instances::Slot;
+use super::schedule::FrameSet;
 use crate::model::scene::{Blend, Placement};
 use crate::record::thread::RecorderThread;
 
@@ -20,8 +28,14 @@ pub struct Clock {
     pub fps: f64,
 }
 
-/// How a layer is composited. Layers are entities with this, a [`RendererSlot`] and a [`LayerTarget`].
-#[derive(Debug, Component, Clone)]
+/// An instance's position among those of its kind: layers bottom first, processors in chain
+/// order, recorders in scene order. Dense (`0..n`) after every build or reload.
+#[derive(Debug, Component, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Order(pub u32);
+
+/// How a layer is composited. Layers are entities with this, an [`Order`], a [`RendererSlot`],
+/// a [`LayerTarget`] and a [`RenderTime`].
+#[derive(Debug, Component, Clone, PartialEq)]
 pub struct Layer {
     /// The layer's id.
     pub id: String,
@@ -39,6 +53,24 @@ pub struct Layer {
 #[derive(Component, Debug)]
 pub struct RendererSlot(pub Slot<RendererBox>);
 
+/// A processor of the chain; the [`Chain`] resource says how the processors run.
+#[derive(Component, Debug)]
+pub struct ProcessorSlot(pub Slot<ProcessorBox>);
+
+/// A recorder, on a thread of its own behind a bounded queue.
+#[derive(Component, Debug)]
+pub struct RecorderSlot(pub Slot<RecorderThread>);
+
+/// The processor chain as planned when the scene was built or reloaded: how its members run,
+/// and the members (processor entities) in [`Order`].
+#[derive(Resource, Debug, Default)]
+pub struct Chain {
+    /// The passes and their buffers.
+    pub plan: Processors,
+    /// The processor entities, in chain order: the plan's positions index this.
+    pub members: Vec<Entity>,
+}
+
 /// A layer's pixels and queued draw commands.
 #[derive(Component, Debug)]
 pub struct LayerTarget {
@@ -52,25 +84,34 @@ pub struct LayerTarget {
     pub queue: DrawQueue,
 }
 
-/// How long each [`FrameSet`](super::FrameSet) took in the last frame, in set order (Tick first). Each set's
-/// system measures itself; [`Engine::step`](super::Engine::step) measures the whole frame.
-#[derive(Resource, Debug, Default, Clone, Copy)]
-pub struct SetTimes(pub [Duration; 6]);
+/// How long each [`FrameSet`] took in the last frame, indexed by the set. Each set's system
+/// measures itself; [`Engine::step`](super::Engine::step) measures the whole frame.
+#[derive(Resource, Debug, Default, Clone, Copy, PartialEq)]
+pub struct SetTimes([Duration; FrameSet::ALL.len()]);
 
-/// The names of the [`FrameSet`](super::FrameSet)s in [`SetTimes`] order, as metrics print them.
-pub const SET_NAMES: [&str; 6] = ["tick", "render", "composite", "process", "output", "metrics"];
+impl std::ops::Index<FrameSet> for SetTimes {
+    type Output = Duration;
+    fn index(&self, set: FrameSet) -> &Duration {
+        &self.0[set as usize]
+    }
+}
+
+impl std::ops::IndexMut<FrameSet> for SetTimes {
+    fn index_mut(&mut self, set: FrameSet) -> &mut Duration {
+        &mut self.0[set as usize]
+    }
+}
+
+impl SetTimes {
+    /// Each set with its time, in run order.
+    pub fn iter(&self) -> impl Iterator<Item = (FrameSet, Duration)> + '_ {
+        FrameSet::ALL.into_iter().map(|set| (set, self[set]))
+    }
+}
 
 /// How long a layer's renderer took in the last frame (drawing and its queued commands).
 #[derive(Component, Debug, Default, Clone, Copy)]
 pub struct RenderTime(pub Duration);
-
-/// Layer entities, bottom first.
-#[derive(Resource, Debug, Default)]
-pub struct LayerOrder(pub Vec<Entity>);
-
-/// The recorders, each on a thread of its own behind a bounded queue.
-#[derive(Resource, Debug, Default)]
-pub struct Recorders(pub Vec<Slot<RecorderThread>>);
 
 /// Whether recorders receive frames now (live runs toggle it; on by default).
 #[derive(Resource, Debug, Clone, Copy)]
@@ -84,36 +125,6 @@ pub struct Triggers {
     pub requested: bool,
     /// Triggers delivered so far.
     pub delivered: u64,
-}
-
-/// One instance failure, reported once.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Failure {
-    /// What kind of instance.
-    pub kind: PluginKind,
-    /// The instance's id.
-    pub id: String,
-    /// Its plugin.
-    pub plugin: String,
-    /// The frame at which it failed.
-    pub frame: u64,
-    /// Why.
-    pub error: PluginError,
-}
-
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let then = match self.kind {
-            PluginKind::Renderer => "its layer is drawn transparent from now on",
-            PluginKind::Processor => "it is skipped from now on",
-            PluginKind::Recorder => "it records nothing more",
-        };
-        write!(
-            f,
-            "{} `{}` (plugin `{}`) failed at frame {}: {}; {then}",
-            self.kind, self.id, self.plugin, self.frame, self.error
-        )
-    }
 }
 
 /// Failures not yet taken by the driver.

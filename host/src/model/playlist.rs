@@ -169,6 +169,29 @@ impl Playlist {
         })
     }
 
+    /// `scene` as a sequence of one entry that plays forever: how a scene is played, through
+    /// the same player as a playlist.
+    pub fn single(scene: Scene) -> Playlist {
+        Playlist {
+            source: scene.source.clone(),
+            hash: scene.hash,
+            name: scene.name.clone(),
+            seed: scene.seed,
+            looped: true,
+            shuffle: false,
+            entries: vec![Entry {
+                scene: 0,
+                frames: u64::MAX,
+                repeat: 1,
+                transition: Transition::Cut,
+                transition_frames: 0,
+            }],
+            fps: scene.fps,
+            files: vec![scene.source.path.clone()],
+            scenes: vec![scene],
+        }
+    }
+
     /// Frames in one time through the list: every entry's frames times its repeats.
     pub fn cycle_frames(&self) -> u64 {
         self.entries.iter().map(|e| e.frames * e.repeat as u64).sum()

@@ -29,6 +29,14 @@ impl Show {
         })
     }
 
+    /// What a player plays: the playlist, or the scene as a sequence of one entry.
+    pub fn sequence(&self) -> Arc<Playlist> {
+        match self {
+            Show::Scene(s) => Arc::new(Playlist::single(Scene::clone(s))),
+            Show::Playlist(p) => Arc::clone(p),
+        }
+    }
+
     /// The file it was read from.
     pub fn path(&self) -> &Path {
         match self {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{EngineError, EngineOptions};
+use crate::engine::{EngineError, EngineOptions, FrameSet};
 use crate::model::show::Show;
 use crate::play::player::Player;
 use crate::record::paths::OutputDir;
@@ -110,7 +110,7 @@ pub fn run(
         player.step()?;
         ms.push(t0.elapsed().as_secs_f64() * 1e3);
         if let Some(engine) = player.engine() {
-            output_ms.push(engine.timings().1[4].as_secs_f64() * 1e3);
+            output_ms.push(engine.timings().1[FrameSet::Record].as_secs_f64() * 1e3);
         }
         progress(i + 1);
     }
@@ -131,12 +131,12 @@ pub fn run(
     };
     let _ = player.finish();
     let recorders = player
-        .recorder_samples()
+        .recorder_report()
         .into_iter()
-        .map(|(id, r)| BenchRecorder {
-            id,
-            recorded: r.written,
-            dropped: r.dropped,
+        .map(|r| BenchRecorder {
+            id: r.id,
+            recorded: r.sample.written,
+            dropped: r.sample.dropped,
         })
         .collect();
     output_ms.sort_by(f64::total_cmp);

@@ -1,18 +1,13 @@
 //! The metrics stream: one JSON object per line, to a file or a loopback TCP socket, written by
 //! a thread of its own behind a bounded queue so that the render loop never waits for it.
 //!
-//! Lines:
-//! - first `{"type":"start", "show":…, "fps":…, "width":…, "height":…, "outputs":[…],
-//!   "choice":…}`;
-//! - `{"type":"layers","ids":[…]}` whenever the set of layers changes (a playlist's next scene);
-//! - `{"type":"recorders","recorders":[{"id":…,"plugin":…,"info":{…}}]}` with it: what each
-//!   recorder chose at creation (a video recorder's codec, and why it skipped the others);
-//! - per frame (or every N frames) `{"type":"frame","frame":…,"ms":…,"sets_ms":{…},
-//!   "layers_ms":[…],"outputs":[{"queue":…,"dropped":…}],"recorders":[{"queue":…,
-//!   "dropped":…,"written":…,"failed":…}],"skipped":…,"overruns":…,"allocations":…}`, the
-//!   layer times in the order of the last `layers` line, the recorders in that of the last
-//!   `recorders` line;
-//! - last `{"type":"end","frames":…,"lines_dropped":…}`.
+//! Every line is a [`Line`], serialised one way (serde); `docs/metrics.schema.json` is its
+//! JSON Schema (`marquee schema metrics` prints it; a test keeps the two equal and validates a
+//! real run's lines against it). In order: a `start` line; a `layers` line (the layer ids) and
+//! a `recorders` line (what each recorder chose at creation) whenever the scene changes (start,
+//! reload, a playlist's next entry); a `frame` line per frame or every N frames, its layer
+//! times in the order of the last `layers` line and its recorders in that of the last
+//! `recorders` line; an `end` line.
 //!
 //! Frame records are recycled between the two threads: a steady stream allocates nothing.
 
@@ -23,7 +18,10 @@ use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::engine::SET_NAMES;
+use schemars::JsonSchema;
+use serde::{Serialize, Serializer};
+
+use crate::engine::{FrameSet, RecorderInfo, SetTimes};
 use crate::record::thread::RecorderSample;
 
 /// Lines the queue holds before it drops (about four seconds at 1,000 frames per second).
@@ -81,7 +79,7 @@ impl Sink {
 }
 
 /// What one output looked like at the end of a frame.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct OutputSample {
     /// Frames waiting in its handoff.
     pub queue: u32,
@@ -89,16 +87,99 @@ pub struct OutputSample {
     pub dropped: u64,
 }
 
-/// One frame's figures. Reused: fill it in place.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// One line of the metrics stream.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Line {
+    /// The first line: what is running, and where it goes.
+    Start(StartLine),
+    /// The layers of the scene now showing, bottom first.
+    Layers {
+        /// Their ids.
+        ids: Vec<String>,
+    },
+    /// The recorders of the scene now showing, in order, with what each chose at creation.
+    Recorders {
+        /// One per recorder.
+        recorders: Vec<RecorderLine>,
+    },
+    /// One frame's figures.
+    Frame(Box<FrameRecord>),
+    /// The last line.
+    End {
+        /// Frame lines sent (written or dropped).
+        frames: u64,
+        /// Lines dropped because the queue was full or the writer had stopped.
+        lines_dropped: u64,
+    },
+}
+
+/// The `start` line.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct StartLine {
+    /// The show's name.
+    pub show: String,
+    /// The file it was read from.
+    pub path: String,
+    /// Frames per second.
+    pub fps: f64,
+    /// Frame width.
+    pub width: u32,
+    /// Frame height.
+    pub height: u32,
+    /// A frame line every this many frames.
+    pub every: u64,
+    /// The outputs' names.
+    pub outputs: Vec<String>,
+    /// How the outputs were chosen.
+    pub choice: String,
+}
+
+/// A recorder in the `recorders` line.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct RecorderLine {
+    /// The recorder's id.
+    pub id: String,
+    /// Its plugin.
+    pub plugin: String,
+    /// What it said about itself when created (a video recorder's codec and why), `{}` if
+    /// nothing, `{"text": …}` if what it said was not a JSON object.
+    pub info: serde_json::Map<String, serde_json::Value>,
+}
+
+impl From<&RecorderInfo> for RecorderLine {
+    fn from(r: &RecorderInfo) -> RecorderLine {
+        let info = match r.about.trim() {
+            "" => serde_json::Map::new(),
+            text => match serde_json::from_str::<serde_json::Value>(text) {
+                Ok(serde_json::Value::Object(map)) => map,
+                _ => serde_json::Map::from_iter([("text".to_string(), text.into())]),
+            },
+        };
+        RecorderLine {
+            id: r.id.clone(),
+            plugin: r.plugin.clone(),
+            info,
+        }
+    }
+}
+
+/// One frame's figures (times in milliseconds). Reused: fill it in place.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, JsonSchema)]
 pub struct FrameRecord {
     /// Frame index.
     pub frame: u64,
     /// Time to make the frame.
+    #[serde(rename = "ms", serialize_with = "ms")]
+    #[schemars(with = "f64")]
     pub total: Duration,
-    /// Time per frame set.
-    pub sets: [Duration; 6],
-    /// Time per layer, in the order of the last layer list sent.
+    /// Time per frame set, by set name.
+    #[serde(rename = "sets_ms", serialize_with = "sets_ms")]
+    #[schemars(schema_with = "sets_schema")]
+    pub sets: SetTimes,
+    /// Time per layer, in the order of the last `layers` line.
+    #[serde(rename = "layers_ms", serialize_with = "ms_list")]
+    #[schemars(with = "Vec<f64>")]
     pub layers: Vec<Duration>,
     /// One per output.
     pub outputs: Vec<OutputSample>,
@@ -108,13 +189,45 @@ pub struct FrameRecord {
     pub skipped: u64,
     /// Frames over budget so far.
     pub overruns: u64,
-    /// Heap allocations made while making this frame (`None` where they are not counted).
+    /// Heap allocations made while making this frame (`null` where they are not counted).
     pub allocations: Option<u64>,
 }
 
-enum Message {
-    Text(String),
-    Frame(Box<FrameRecord>),
+/// Milliseconds, to 0.1 µs.
+fn to_ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e7).round() / 1e4
+}
+
+fn ms<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(to_ms(*d))
+}
+
+fn ms_list<S: Serializer>(list: &[Duration], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(list.iter().map(|d| to_ms(*d)))
+}
+
+fn sets_ms<S: Serializer>(sets: &SetTimes, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_map(sets.iter().map(|(set, d)| (set.name(), to_ms(d))))
+}
+
+fn sets_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let names: Vec<&str> = FrameSet::ALL.iter().map(|s| s.name()).collect();
+    let properties: serde_json::Map<String, serde_json::Value> = names
+        .iter()
+        .map(|n| (n.to_string(), serde_json::json!({ "type": "number" })))
+        .collect();
+    schemars::json_schema!({
+        "type": "object",
+        "description": "Milliseconds per frame set, in run order.",
+        "properties": properties,
+        "required": names,
+        "additionalProperties": false,
+    })
+}
+
+/// The JSON Schema of a metrics line.
+pub fn schema() -> serde_json::Value {
+    marquee_plugin_api::config::schema_of::<Line>()
 }
 
 /// What the stream did, once finished.
@@ -128,7 +241,7 @@ pub struct StreamReport {
 
 /// The writing end: [`MetricsStream::frame`] never waits.
 pub struct MetricsStream {
-    tx: Option<SyncSender<Message>>,
+    tx: Option<SyncSender<Line>>,
     spare: Receiver<Box<FrameRecord>>,
     kept: Option<Box<FrameRecord>>,
     thread: Option<JoinHandle<io::Result<u64>>>,
@@ -146,75 +259,6 @@ impl std::fmt::Debug for MetricsStream {
     }
 }
 
-/// The `recorders` line: each recorder's id, plugin and what it said about itself when created
-/// (a JSON object such as the codec a video recorder chose, or `{}`).
-pub fn recorders_line(recorders: &[(String, String, String)]) -> String {
-    let list: Vec<serde_json::Value> = recorders
-        .iter()
-        .map(|(id, plugin, info)| {
-            let info = match info.trim() {
-                "" => serde_json::json!({}),
-                text => serde_json::from_str::<serde_json::Value>(text)
-                    .unwrap_or_else(|_| serde_json::json!({ "text": text })),
-            };
-            serde_json::json!({ "id": id, "plugin": plugin, "info": info })
-        })
-        .collect();
-    serde_json::json!({ "type": "recorders", "recorders": list }).to_string()
-}
-
-/// Escapes `s` as a JSON string.
-pub fn json_str(s: &str) -> String {
-    serde_json::Value::String(s.to_string()).to_string()
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
-fn write_frame(out: &mut impl Write, r: &FrameRecord) -> io::Result<()> {
-    write!(
-        out,
-        "{{\"type\":\"frame\",\"frame\":{},\"ms\":{:.4},\"sets_ms\":{{",
-        r.frame,
-        ms(r.total)
-    )?;
-    for (i, (name, d)) in SET_NAMES.iter().zip(&r.sets).enumerate() {
-        write!(out, "{}\"{name}\":{:.4}", if i > 0 { "," } else { "" }, ms(*d))?;
-    }
-    write!(out, "}},\"layers_ms\":[")?;
-    for (i, d) in r.layers.iter().enumerate() {
-        write!(out, "{}{:.4}", if i > 0 { "," } else { "" }, ms(*d))?;
-    }
-    write!(out, "],\"outputs\":[")?;
-    for (i, o) in r.outputs.iter().enumerate() {
-        write!(
-            out,
-            "{}{{\"queue\":{},\"dropped\":{}}}",
-            if i > 0 { "," } else { "" },
-            o.queue,
-            o.dropped
-        )?;
-    }
-    write!(out, "],\"recorders\":[")?;
-    for (i, o) in r.recorders.iter().enumerate() {
-        write!(
-            out,
-            "{}{{\"queue\":{},\"dropped\":{},\"written\":{},\"failed\":{}}}",
-            if i > 0 { "," } else { "" },
-            o.queue,
-            o.dropped,
-            o.written,
-            o.failed
-        )?;
-    }
-    write!(out, "],\"skipped\":{},\"overruns\":{}", r.skipped, r.overruns)?;
-    match r.allocations {
-        Some(a) => writeln!(out, ",\"allocations\":{a}}}"),
-        None => writeln!(out, ",\"allocations\":null}}"),
-    }
-}
-
 impl MetricsStream {
     /// Starts a stream into `sink`; its first line should be the `start` line.
     pub fn start(sink: Box<dyn Write + Send>) -> MetricsStream {
@@ -223,7 +267,7 @@ impl MetricsStream {
 
     /// The same with a queue of `capacity` lines.
     pub fn with_queue(sink: Box<dyn Write + Send>, capacity: usize) -> MetricsStream {
-        let (tx, rx) = mpsc::sync_channel::<Message>(capacity);
+        let (tx, rx) = mpsc::sync_channel::<Line>(capacity);
         let (spare_tx, spare) = mpsc::channel::<Box<FrameRecord>>();
         let thread = std::thread::Builder::new()
             .name("marquee-metrics".into())
@@ -243,12 +287,10 @@ impl MetricsStream {
                         }
                         Err(mpsc::TryRecvError::Disconnected) => break,
                     };
-                    match message {
-                        Message::Text(line) => writeln!(out, "{line}")?,
-                        Message::Frame(record) => {
-                            write_frame(&mut out, &record)?;
-                            let _ = spare_tx.send(record);
-                        }
+                    serde_json::to_writer(&mut out, &message)?;
+                    out.write_all(b"\n")?;
+                    if let Line::Frame(record) = message {
+                        let _ = spare_tx.send(record);
                     }
                     written += 1;
                 }
@@ -267,7 +309,7 @@ impl MetricsStream {
         }
     }
 
-    fn send(&mut self, message: Message) {
+    fn send(&mut self, message: Line) {
         let Some(tx) = &self.tx else {
             // The writer stopped: the line is lost, and counted.
             self.dropped += 1;
@@ -277,7 +319,7 @@ impl MetricsStream {
             Ok(()) => {}
             Err(TrySendError::Full(m)) => {
                 self.dropped += 1;
-                if let Message::Frame(record) = m {
+                if let Line::Frame(record) = m {
                     self.kept = Some(record);
                 }
             }
@@ -289,9 +331,10 @@ impl MetricsStream {
         }
     }
 
-    /// Sends a line of text as it is (a JSON object, such as a `layers` line).
-    pub fn line(&mut self, json: String) {
-        self.send(Message::Text(json));
+    /// Sends a line (a `start`, `layers` or `recorders` line; frames go through
+    /// [`MetricsStream::frame`], the `end` line through [`MetricsStream::finish`]).
+    pub fn line(&mut self, line: Line) {
+        self.send(line);
     }
 
     /// Queues one frame's record, filled by `fill` in a recycled buffer; never waits. If the
@@ -304,7 +347,7 @@ impl MetricsStream {
             .unwrap_or_default();
         fill(&mut record);
         self.frames += 1;
-        self.send(Message::Frame(record));
+        self.send(Line::Frame(record));
     }
 
     /// Lines dropped so far.
@@ -323,13 +366,13 @@ impl MetricsStream {
     /// behind. Either way the error says so.
     pub fn finish_within(mut self, limit: Duration) -> io::Result<StreamReport> {
         let deadline = Instant::now() + limit;
-        let end = format!(
-            "{{\"type\":\"end\",\"frames\":{},\"lines_dropped\":{}}}",
-            self.frames, self.dropped
-        );
+        let end = Line::End {
+            frames: self.frames,
+            lines_dropped: self.dropped,
+        };
         if let Some(tx) = self.tx.take() {
             // The end line may wait for room, until the deadline.
-            let mut end = Message::Text(end);
+            let mut end = end;
             loop {
                 match tx.try_send(end) {
                     Err(TrySendError::Full(m)) if Instant::now() < deadline => {
@@ -425,8 +468,9 @@ mod tests {
             allocations: Some(0),
             ..FrameRecord::default()
         };
-        write_frame(&mut out, &r).unwrap();
+        serde_json::to_writer(&mut out, &Line::Frame(Box::new(r))).unwrap();
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["type"], "frame");
         assert_eq!(v["frame"], 3);
         assert_eq!(v["ms"], 0.15);
         assert_eq!(v["sets_ms"]["render"], 0.0);

@@ -12,12 +12,12 @@ use std::sync::Mutex;
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::engine::{EngineError, EngineOptions, Failure};
+use crate::engine::{Counter, EngineError, EngineOptions, Failure, RecorderReport};
 use crate::model::show::Show;
-use crate::observe::metrics::MetricsStream;
+use crate::observe::metrics::{Line, MetricsStream, OutputSample, RecorderLine, StartLine};
 use crate::output::{Control, OutputFactory};
 use crate::play::handoff::{Handoff, OutputReport, drive_output};
-use crate::play::player::Player;
+use crate::play::player::{Player, Reloaded};
 use crate::plugins::registry::Registry;
 
 /// How to run live.
@@ -70,9 +70,9 @@ pub struct LiveReport {
     pub outputs: Vec<OutputReport>,
     /// Plugin failures, reloads and their errors, screenshots: what happened, in order (each is
     /// also logged through `tracing` as it happens).
-    pub log: Vec<String>,
-    /// The layers' counters at the end.
-    pub counters: Vec<(String, String, u64)>,
+    pub log: Vec<LogLine>,
+    /// The layers' and recorders' counters at the end.
+    pub counters: Vec<Counter>,
     /// Failures reported by plugins.
     pub failures: Vec<Failure>,
     /// Frame size.
@@ -83,8 +83,59 @@ pub struct LiveReport {
     pub metrics: Option<crate::observe::metrics::StreamReport>,
     /// Why the metrics stream failed (a write error), if it did.
     pub metrics_error: Option<String>,
-    /// Each recorder of the scene showing at the end, by id: frames written, dropped, queued.
-    pub recorders: Vec<(String, crate::record::thread::RecorderSample)>,
+    /// Each recorder of the scene showing at the end: frames written, dropped, queued.
+    pub recorders: Vec<RecorderReport>,
+}
+
+/// How much a line of the run's log matters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    /// What happened (a reload, a screenshot).
+    Info,
+    /// Something failed and the show went on without it (a plugin, a recorder).
+    Warning,
+    /// Something asked for could not be done (a bad edit, a screenshot that could not be saved).
+    Error,
+}
+
+/// One line of a live run's log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    /// How much it matters.
+    pub severity: Severity,
+    /// What happened.
+    pub text: String,
+}
+
+impl LogLine {
+    fn new(severity: Severity, text: impl Into<String>) -> LogLine {
+        LogLine {
+            severity,
+            text: text.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for LogLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.severity {
+            Severity::Info => write!(f, "{}", self.text),
+            Severity::Warning => write!(f, "warning: {}", self.text),
+            Severity::Error => write!(f, "error: {}", self.text),
+        }
+    }
+}
+
+impl LiveReport {
+    /// Logs `line` through `tracing` and keeps it.
+    fn log(&mut self, line: LogLine) {
+        match line.severity {
+            Severity::Info => tracing::info!("{}", line.text),
+            Severity::Warning => tracing::warn!("{}", line.text),
+            Severity::Error => tracing::error!("{}", line.text),
+        }
+        self.log.push(line);
+    }
 }
 
 /// The files a show is read from, with their modification times.
@@ -115,8 +166,7 @@ pub fn run(
         },
         ..options.clone()
     };
-    let mut show = show;
-    let mut player = Player::new(&show, &options.engine)?;
+    let player = Player::new(&show, &options.engine)?;
     let size = player.frame_size();
     let handoffs: Vec<Handoff> = outputs.iter().map(|_| Handoff::new()).collect();
     for h in &handoffs {
@@ -132,6 +182,24 @@ pub fn run(
         target_fps: show.fps(),
         ..LiveReport::default()
     };
+    let mut live = Live {
+        io: Io {
+            registry,
+            handoffs: &handoffs,
+            status: &status,
+            controls: &rx,
+            options,
+        },
+        watch: Watch::new(&show),
+        pacer: Pacer::new(show.fps()),
+        show,
+        player,
+        next: 0,
+        recording: true,
+        shot_wanted: false,
+        trigger_wanted: false,
+        announced: None,
+    };
     std::thread::scope(|scope| {
         let threads: Vec<_> = outputs
             .into_iter()
@@ -146,15 +214,7 @@ pub fn run(
             })
             .collect();
         drop(tx);
-        let result = render_loop(
-            &mut show,
-            &mut player,
-            registry,
-            (&handoffs, &status, &rx),
-            options,
-            &mut observe,
-            &mut report,
-        );
+        let result = live.run(&mut observe, &mut report);
         for h in &handoffs {
             h.close();
         }
@@ -167,26 +227,25 @@ pub fn run(
         }
         result
     })?;
-    report.counters = player.counters();
-    report.recorders = player.recorder_samples();
+    let mut player = live.player;
     for f in player.finish() {
         // Failures at the end (a final rename, a disk that filled while finishing) are said
         // like those during the run.
-        tracing::warn!("{f}");
-        report.log.push(format!("warning: {f}"));
+        report.log(LogLine::new(Severity::Warning, f.to_string()));
         report.failures.push(f);
     }
-    if let Player::Scene(engine) = &mut player {
-        // A scene's recorders are still there after finishing: their final counts.
-        report.recorders = engine.recorder_report();
-        report.counters = player.counters();
-    }
+    // The recorders of the scene showing at the end are still there after finishing: their
+    // final counts.
+    report.recorders = player.recorder_report();
+    report.counters = player.counters();
     if let Some(stream) = observe.metrics.take() {
         match stream.finish() {
             Ok(r) => report.metrics = Some(r),
             Err(e) => {
-                tracing::error!("the metrics stream failed: {e}");
-                report.log.push(format!("error: the metrics stream failed: {e}"));
+                report.log(LogLine::new(
+                    Severity::Error,
+                    format!("the metrics stream failed: {e}"),
+                ));
                 report.metrics_error = Some(e.to_string());
             }
         }
@@ -194,206 +253,314 @@ pub fn run(
     Ok(report)
 }
 
-fn render_loop(
-    show: &mut Show,
-    player: &mut Player,
-    registry: &Registry,
-    (handoffs, status, controls): (&[Handoff], &Mutex<String>, &mpsc::Receiver<Control>),
-    options: &LiveOptions,
-    observe: &mut Observe,
-    report: &mut LiveReport,
-) -> Result<(), EngineError> {
-    let every = observe.every.max(1);
-    if let Some(stream) = &mut observe.metrics {
-        let (w, h) = player.frame_size();
-        let outputs: Vec<String> = observe
-            .outputs
-            .iter()
-            .map(|o| crate::observe::metrics::json_str(o))
-            .collect();
-        stream.line(format!(
-            "{{\"type\":\"start\",\"show\":{},\"path\":{},\"fps\":{},\"width\":{w},\"height\":{h},\"every\":{every},\"outputs\":[{}],\"choice\":{}}}",
-            crate::observe::metrics::json_str(show.name()),
-            crate::observe::metrics::json_str(&show.path().to_string_lossy()),
-            show.fps(),
-            outputs.join(","),
-            crate::observe::metrics::json_str(&observe.choice),
-        ));
+/// What the render loop talks to, fixed for the run.
+struct Io<'a> {
+    registry: &'a Registry,
+    handoffs: &'a [Handoff],
+    status: &'a Mutex<String>,
+    controls: &'a mpsc::Receiver<Control>,
+    options: &'a LiveOptions,
+}
+
+impl Io<'_> {
+    fn set_status(&self, text: &str) {
+        *self.status.lock().unwrap_or_else(|e| e.into_inner()) = text.to_string();
     }
-    // Which layers the metrics' `layers_ms` refer to: sent again when the scene changes.
-    let mut layers_of: Option<(u64, u64)> = None;
-    let mut reloads = 0u64;
-    let fps = show.fps();
-    let period = Duration::from_secs_f64(1.0 / fps);
-    let mut files = show.files();
-    let mut stamped = stamps(&files);
-    let mut last_check = Instant::now();
-    let start = Instant::now();
-    let mut paused_total = Duration::ZERO;
-    let mut paused_since: Option<Instant> = None;
-    let mut recording = true;
-    let mut shot_wanted = false;
-    let mut trigger_wanted = false;
-    let mut next: u64 = 0;
-    let mut first_frame = start;
-    let mut paused_at_first = Duration::ZERO;
-    let set_status = |text: String| *status.lock().unwrap_or_else(|e| e.into_inner()) = text;
-    let log = |report: &mut LiveReport, line: String| {
-        if let Some(text) = line.strip_prefix("error: ") {
-            tracing::error!("{text}");
-        } else if let Some(text) = line.strip_prefix("warning: ") {
-            tracing::warn!("{text}");
-        } else {
-            tracing::info!("{line}");
+}
+
+/// Live time: the monotonic clock less the time spent paused.
+struct Pacer {
+    start: Instant,
+    period: Duration,
+    fps: f64,
+    paused_total: Duration,
+    paused_since: Option<Instant>,
+    /// When the first frame was made, and the pause total then.
+    first: Option<(Instant, Duration)>,
+}
+
+impl Pacer {
+    fn new(fps: f64) -> Pacer {
+        Pacer {
+            start: Instant::now(),
+            period: Duration::from_secs_f64(1.0 / fps),
+            fps,
+            paused_total: Duration::ZERO,
+            paused_since: None,
+            first: None,
         }
-        report.log.push(line);
-    };
-    loop {
-        let mut quit = super::signals::interrupted();
-        while let Ok(c) = controls.try_recv() {
-            match c {
-                Control::Quit => quit = true,
-                Control::TogglePause => match paused_since.take() {
-                    Some(t) => paused_total += t.elapsed(),
-                    None => paused_since = Some(Instant::now()),
-                },
-                Control::Next => player.next_entry()?,
-                Control::Previous => player.previous_entry()?,
-                Control::Screenshot => shot_wanted = true,
-                Control::ToggleRecording => {
-                    recording = !recording;
-                    player.set_recording(recording);
-                    let state = if recording { "resumed" } else { "paused" };
-                    log(report, format!("recording {state}"));
-                }
-                Control::Trigger => trigger_wanted = true,
+    }
+
+    fn toggle_pause(&mut self) {
+        match self.paused_since.take() {
+            Some(t) => self.paused_total += t.elapsed(),
+            None => self.paused_since = Some(Instant::now()),
+        }
+    }
+
+    fn paused(&self) -> bool {
+        self.paused_since.is_some()
+    }
+
+    /// Live time now.
+    fn now(&self) -> Duration {
+        self.start.elapsed().saturating_sub(self.paused_total)
+    }
+
+    /// The frame the clock says is due.
+    fn due(&self) -> u64 {
+        (self.now().as_secs_f64() * self.fps).floor() as u64
+    }
+
+    /// When frame `index` is due.
+    fn time_of(&self, index: u64) -> Duration {
+        self.period.mul_f64(index as f64)
+    }
+
+    /// Live time from the first frame made to `t0`, when a frame is being made.
+    fn span_to(&mut self, t0: Instant) -> Duration {
+        let (first, paused_then) = *self.first.get_or_insert((t0, self.paused_total));
+        t0.duration_since(first)
+            .saturating_sub(self.paused_total - paused_then)
+    }
+}
+
+/// The show's files and their modification times, looked at every 250 ms.
+struct Watch {
+    files: Vec<PathBuf>,
+    stamped: Vec<Option<SystemTime>>,
+    last_check: Instant,
+    /// Edits applied so far.
+    reloads: u64,
+}
+
+impl Watch {
+    const EVERY: Duration = Duration::from_millis(250);
+
+    fn new(show: &Show) -> Watch {
+        let files = show.files();
+        Watch {
+            stamped: stamps(&files),
+            files,
+            last_check: Instant::now(),
+            reloads: 0,
+        }
+    }
+
+    /// Whether a file changed since the last look (looking at most every [`Watch::EVERY`]).
+    fn changed(&mut self) -> bool {
+        if self.last_check.elapsed() < Watch::EVERY {
+            return false;
+        }
+        self.last_check = Instant::now();
+        let now = stamps(&self.files);
+        let changed = now != self.stamped;
+        self.stamped = now;
+        changed
+    }
+
+    /// An edit was applied: watch the files `show` is read from now (a playlist may name others).
+    fn applied(&mut self, show: &Show) {
+        self.reloads += 1;
+        self.files = show.files();
+        self.stamped = stamps(&self.files);
+    }
+}
+
+/// The render loop's state: the show, its player, the live clock, the files watched, and what
+/// the keys asked for.
+struct Live<'a> {
+    io: Io<'a>,
+    show: Show,
+    player: Player,
+    pacer: Pacer,
+    watch: Watch,
+    /// The index of the next frame shown (skipped frames count).
+    next: u64,
+    recording: bool,
+    shot_wanted: bool,
+    trigger_wanted: bool,
+    /// The scene last announced (reloads, player epoch): a change sends its layers again.
+    announced: Option<(u64, u64)>,
+}
+
+/// What one turn of the loop does next.
+enum Turn {
+    Stop,
+    Wait,
+    Frame,
+}
+
+impl Live<'_> {
+    fn run(&mut self, observe: &mut Observe, report: &mut LiveReport) -> Result<(), EngineError> {
+        // Live time starts with the loop, the outputs' threads started.
+        self.pacer = Pacer::new(self.show.fps());
+        let every = observe.every.max(1);
+        if let Some(stream) = &mut observe.metrics {
+            let (width, height) = self.player.frame_size();
+            stream.line(Line::Start(StartLine {
+                show: self.show.name().to_string(),
+                path: self.show.path().to_string_lossy().into_owned(),
+                fps: self.show.fps(),
+                width,
+                height,
+                every,
+                outputs: observe.outputs.clone(),
+                choice: observe.choice.clone(),
+            }));
+        }
+        loop {
+            match self.turn(report)? {
+                Turn::Stop => break,
+                Turn::Wait => continue,
+                Turn::Frame => self.frame(observe, every, report)?,
             }
         }
-        if super::signals::take_trigger() {
-            trigger_wanted = true;
+        report.elapsed = self.pacer.now();
+        Ok(())
+    }
+
+    /// Takes the controls, looks for edits and keeps time: whether to make a frame now.
+    fn turn(&mut self, report: &mut LiveReport) -> Result<Turn, EngineError> {
+        if self.controls(report)? {
+            return Ok(Turn::Stop);
         }
-        if trigger_wanted && paused_since.is_none() {
-            trigger_wanted = false;
-            player.trigger();
-            let message = format!("clip triggered at frame {next}");
-            set_status(message.clone());
-            log(report, message);
+        let options = self.io.options;
+        if options.reload && self.watch.changed() {
+            let line = self.reload();
+            self.io.set_status(line.text.lines().next().unwrap_or(""));
+            report.log(line);
         }
-        if quit || player.is_done() || options.limit.is_some_and(|n| next >= n) {
-            break;
-        }
-        if options.reload && last_check.elapsed() >= Duration::from_millis(250) {
-            last_check = Instant::now();
-            let now = stamps(&files);
-            if now != stamped {
-                stamped = now;
-                let message = match reload(show, player, registry, &options.engine) {
-                    Ok(m) => {
-                        reloads += 1;
-                        // A playlist may now name other files.
-                        files = show.files();
-                        stamped = stamps(&files);
-                        m
-                    }
-                    Err(e) => format!("error: {e} (still showing the last good version)"),
-                };
-                set_status(message.lines().next().unwrap_or("").to_string());
-                log(report, message);
-            }
-        }
-        if paused_since.is_some() {
+        if self.pacer.paused() {
             std::thread::sleep(Duration::from_millis(10));
-            continue;
+            return Ok(Turn::Wait);
         }
         if options.paced {
             // Which frame the clock says is due; catch up by skipping, or wait for it.
-            let now = start.elapsed().saturating_sub(paused_total);
-            let due = (now.as_secs_f64() * fps).floor() as u64;
+            let due = self.pacer.due();
             let last = options.limit.map_or(u64::MAX, |n| n - 1);
-            if due > next {
-                // Catching up a long way (a playlist skips frame by frame) happens in slices,
-                // each followed by a frame and a look at the interrupt flag.
-                let skip = (due.min(last) - next).min(CATCH_UP_SLICE);
-                player.skip(skip)?;
+            if due > self.next {
+                // Catching up a long way happens in slices, each followed by a frame and a
+                // look at the interrupt flag.
+                let skip = (due.min(last) - self.next).min(CATCH_UP_SLICE);
+                self.player.skip(skip)?;
                 report.skipped += skip;
-                next += skip;
-            } else if due < next {
-                let wait = period.mul_f64(next as f64).saturating_sub(now);
+                self.next += skip;
+            } else if due < self.next {
+                let wait = self.pacer.time_of(self.next).saturating_sub(self.pacer.now());
                 std::thread::sleep(wait.min(Duration::from_millis(20)));
-                continue;
+                return Ok(Turn::Wait);
             }
         }
+        Ok(Turn::Frame)
+    }
+
+    /// Acts on the keys and signals; returns whether the show should end.
+    fn controls(&mut self, report: &mut LiveReport) -> Result<bool, EngineError> {
+        let mut quit = super::signals::interrupted();
+        while let Ok(c) = self.io.controls.try_recv() {
+            match c {
+                Control::Quit => quit = true,
+                Control::TogglePause => self.pacer.toggle_pause(),
+                Control::Next => self.player.next_entry()?,
+                Control::Previous => self.player.previous_entry()?,
+                Control::Screenshot => self.shot_wanted = true,
+                Control::ToggleRecording => {
+                    self.recording = !self.recording;
+                    self.player.set_recording(self.recording);
+                    let state = if self.recording { "resumed" } else { "paused" };
+                    report.log(LogLine::new(Severity::Info, format!("recording {state}")));
+                }
+                Control::Trigger => self.trigger_wanted = true,
+            }
+        }
+        if super::signals::take_trigger() {
+            self.trigger_wanted = true;
+        }
+        if self.trigger_wanted && !self.pacer.paused() {
+            self.trigger_wanted = false;
+            self.player.trigger();
+            let message = format!("clip triggered at frame {}", self.next);
+            self.io.set_status(&message);
+            report.log(LogLine::new(Severity::Info, message));
+        }
+        let limit = self.io.options.limit;
+        Ok(quit || self.player.is_done() || limit.is_some_and(|n| self.next >= n))
+    }
+
+    /// Re-reads the show's files and applies them; says what happened.
+    fn reload(&mut self) -> LogLine {
+        let options = &self.io.options.engine;
+        let fresh = match Show::load(self.show.path(), self.io.registry) {
+            Ok(fresh) => fresh,
+            Err(e) => return edit_refused(e),
+        };
+        match self.player.reload(&fresh, options) {
+            Ok(how) => {
+                self.show = fresh;
+                self.watch.applied(&self.show);
+                let path = self.show.path().display();
+                LogLine::new(
+                    Severity::Info,
+                    match how {
+                        Reloaded::InPlace { kept } => format!("reloaded {path} (kept {kept} instances)"),
+                        Reloaded::FromStart => format!("reloaded {path} (from its start)"),
+                    },
+                )
+            }
+            Err(e) => edit_refused(e),
+        }
+    }
+
+    /// Makes frame `next`, hands it to the outputs, and reports on it.
+    fn frame(
+        &mut self,
+        observe: &mut Observe,
+        every: u64,
+        report: &mut LiveReport,
+    ) -> Result<(), EngineError> {
         let allocated = observe.allocations.map(|count| count());
         let t0 = Instant::now();
-        if report.made == 0 {
-            (first_frame, paused_at_first) = (t0, paused_total);
-        }
-        report.span = t0
-            .duration_since(first_frame)
-            .saturating_sub(paused_total - paused_at_first);
-        let size = player.frame_size();
-        let frame = player.step()?;
+        report.span = self.pacer.span_to(t0);
+        let (w, h) = self.player.frame_size();
+        let frame = self.player.step()?;
         report.render += t0.elapsed();
-        let (w, h) = size;
-        for handoff in handoffs {
-            handoff.publish(next, w, h, frame);
+        for handoff in self.io.handoffs {
+            handoff.publish(self.next, w, h, frame);
         }
-        if shot_wanted {
-            shot_wanted = false;
-            let message = screenshot(&options.screenshot_dir, show.name(), next, frame, w, h);
-            set_status(message.clone());
-            log(report, message);
+        if self.shot_wanted {
+            self.shot_wanted = false;
+            let options = self.io.options;
+            let line = screenshot(&options.screenshot_dir, self.show.name(), self.next, frame, w, h);
+            self.io.set_status(&line.text);
+            report.log(line);
         }
-        for f in player.take_failures() {
-            log(report, format!("warning: {f}"));
+        for f in self.player.take_failures() {
+            report.log(LogLine::new(Severity::Warning, f.to_string()));
             report.failures.push(f);
         }
-        // A new scene (start, reload, playlist entry): say what its recorders chose.
-        let scene_changed = layers_of != Some((reloads, player.epoch()));
-        if scene_changed {
-            layers_of = Some((reloads, player.epoch()));
-            if let Some(chain) = player.engine().and_then(|e| e.chain_summary()) {
-                log(report, chain);
-            }
-            let recorders = player.engine().map(|e| e.recorder_info()).unwrap_or_default();
-            for (id, plugin, info) in &recorders {
-                if !info.is_empty() {
-                    log(report, format!("recorder `{id}` ({plugin}): {info}"));
-                }
-            }
-            if let Some(stream) = &mut observe.metrics {
-                let engine = player.engine();
-                let ids: Vec<String> = engine
-                    .map(|e| e.layer_ids())
-                    .unwrap_or_default()
-                    .iter()
-                    .map(|id| crate::observe::metrics::json_str(id))
-                    .collect();
-                stream.line(format!("{{\"type\":\"layers\",\"ids\":[{}]}}", ids.join(",")));
-                stream.line(crate::observe::metrics::recorders_line(&recorders));
-            }
-        }
+        self.announce(observe, report);
         if let Some(stream) = &mut observe.metrics
-            && next.is_multiple_of(every)
+            && self.next.is_multiple_of(every)
         {
-            let engine = player.engine();
+            let engine = self.player.engine();
             let allocations = match (observe.allocations, allocated) {
                 (Some(count), Some(before)) => Some(count() - before),
                 _ => None,
             };
+            let handoffs = self.io.handoffs;
             stream.frame(|r| {
-                r.frame = next;
-                (r.total, r.sets) = engine.map_or((t0.elapsed(), [Duration::ZERO; 6]), |e| e.timings());
+                r.frame = self.next;
+                (r.total, r.sets) = engine.map_or((t0.elapsed(), Default::default()), |e| e.timings());
                 match engine {
                     Some(e) => e.layer_times(&mut r.layers),
                     None => r.layers.clear(),
                 }
                 r.outputs.clear();
-                r.outputs
-                    .extend(handoffs.iter().map(|h| crate::observe::metrics::OutputSample {
-                        queue: h.depth() as u32,
-                        dropped: h.dropped(),
-                    }));
+                r.outputs.extend(handoffs.iter().map(|h| OutputSample {
+                    queue: h.depth() as u32,
+                    dropped: h.dropped(),
+                }));
                 match engine {
                     Some(e) => e.recorder_samples(&mut r.recorders),
                     None => r.recorders.clear(),
@@ -404,46 +571,56 @@ fn render_loop(
             });
         }
         report.made += 1;
-        next += 1;
-        if options.paced {
-            let deadline = period.mul_f64(next as f64);
-            if start.elapsed().saturating_sub(paused_total) > deadline {
-                report.overruns += 1;
-            }
+        self.next += 1;
+        if self.io.options.paced && self.pacer.now() > self.pacer.time_of(self.next) {
+            report.overruns += 1;
+        }
+        Ok(())
+    }
+
+    /// A new scene (start, reload, playlist entry): says how its chain runs and what its
+    /// recorders chose, and sends its layers and recorders to the metrics stream.
+    fn announce(&mut self, observe: &mut Observe, report: &mut LiveReport) {
+        let now = Some((self.watch.reloads, self.player.epoch()));
+        if self.announced == now {
+            return;
+        }
+        self.announced = now;
+        let Some(engine) = self.player.engine() else {
+            return;
+        };
+        if let Some(chain) = engine.chain_summary() {
+            report.log(LogLine::new(Severity::Info, chain));
+        }
+        let recorders = engine.recorder_info();
+        for r in recorders.iter().filter(|r| !r.about.is_empty()) {
+            let line = format!("recorder `{}` ({}): {}", r.id, r.plugin, r.about);
+            report.log(LogLine::new(Severity::Info, line));
+        }
+        if let Some(stream) = &mut observe.metrics {
+            stream.line(Line::Layers {
+                ids: engine.layer_ids(),
+            });
+            stream.line(Line::Recorders {
+                recorders: recorders.iter().map(RecorderLine::from).collect(),
+            });
         }
     }
-    report.elapsed = start.elapsed().saturating_sub(paused_total);
-    Ok(())
 }
 
-/// Re-reads the show's files and applies them: a scene in place (unchanged instances keep their
-/// state), a playlist from its first entry. Returns what happened, for the status line and log.
-fn reload(
-    show: &mut Show,
-    player: &mut Player,
-    registry: &Registry,
-    options: &EngineOptions,
-) -> Result<String, String> {
-    let fresh = Show::load(show.path(), registry).map_err(|e| e.to_string())?;
-    let message = match (&fresh, &mut *player) {
-        (Show::Scene(scene), Player::Scene(engine)) => {
-            let kept = engine.reload(scene, options).map_err(|e| e.to_string())?;
-            format!("reloaded {} (kept {kept} instances)", fresh.path().display())
-        }
-        _ => {
-            *player = Player::new(&fresh, options).map_err(|e| e.to_string())?;
-            format!("reloaded {} (from its start)", fresh.path().display())
-        }
-    };
-    *show = fresh;
-    Ok(message)
+/// An edit that could not be applied: the show goes on as it was.
+fn edit_refused(e: impl std::fmt::Display) -> LogLine {
+    LogLine::new(
+        Severity::Error,
+        format!("{e} (still showing the last good version)"),
+    )
 }
 
 /// Saves `frame` as `<dir>/<name>-<index>.png`; returns what happened.
-pub fn screenshot(dir: &Path, name: &str, index: u64, frame: &[u8], width: u32, height: u32) -> String {
+pub fn screenshot(dir: &Path, name: &str, index: u64, frame: &[u8], width: u32, height: u32) -> LogLine {
     let path = dir.join(format!("{name}-{index:06}.png"));
     match image::save_buffer(&path, frame, width, height, image::ExtendedColorType::Rgba8) {
-        Ok(()) => format!("saved {}", path.display()),
-        Err(e) => format!("error: cannot save {}: {e}", path.display()),
+        Ok(()) => LogLine::new(Severity::Info, format!("saved {}", path.display())),
+        Err(e) => LogLine::new(Severity::Error, format!("cannot save {}: {e}", path.display())),
     }
 }

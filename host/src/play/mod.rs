@@ -4,5 +4,4 @@
 pub mod handoff;
 pub mod live;
 pub mod player;
-pub mod playlist;
 pub mod signals;

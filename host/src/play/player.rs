@@ -1,143 +1,385 @@
-//! A running show: [`Player`] makes the frames of a scene (its engine) or a playlist (its
-//! player), behind the one interface `marquee run`, `trace` and `verify` use.
+//! Playing a show: [`Player`] makes the frames of a playlist (a scene is a sequence of one
+//! entry), one engine for the entry showing, one more for the entry going out during a
+//! transition, the frames of both blended by `compose::transition`. `marquee run`, `trace`,
+//! `verify` and `bench` all play through it.
 
-use crate::engine::{Engine, EngineError, EngineOptions, Failure};
+use std::sync::Arc;
+
+use crate::compose::transition::blend_transition;
+use crate::engine::{Counter, Engine, EngineError, EngineOptions, Failure, RecorderReport};
+use crate::model::playlist::Playlist;
+use crate::model::scene::{Scene, SceneError};
 use crate::model::show::Show;
-use crate::play::playlist::PlaylistPlayer;
-use crate::record::thread::RecorderSample;
 
-/// A running [`Show`].
-#[derive(Debug)]
-pub enum Player {
-    /// A scene's engine.
-    Scene(Box<Engine>),
-    /// A playlist's player.
-    Playlist(Box<PlaylistPlayer>),
+/// The engines making frames: the current one, and the outgoing one during a transition.
+fn running<'a>(
+    current: &'a mut Option<Engine>,
+    outgoing: &'a mut Option<Engine>,
+    in_transition: bool,
+) -> impl Iterator<Item = &'a mut Engine> {
+    current
+        .as_mut()
+        .into_iter()
+        .chain(outgoing.as_mut().filter(|_| in_transition))
+}
+
+/// Plays a [`Show`] as a sequence: one engine for the entry showing, and during a transition
+/// one more for the entry going out. A scene is a sequence of one entry that plays forever.
+pub struct Player {
+    playlist: Arc<Playlist>,
+    /// The show is one scene: there is no next or previous entry, and an edit reloads in place.
+    single: bool,
+    options: EngineOptions,
+    /// One engine per scene, built up front to check every scene starts; each is used for its
+    /// scene's first play, later plays get a fresh one.
+    ready: Vec<Option<Engine>>,
+    current: Option<Engine>,
+    outgoing: Option<Engine>,
+    /// Play number, counting from 0 across times through the list.
+    play: u64,
+    /// Frames shown of the current play.
+    play_frame: u64,
+    entry: usize,
+    order: Vec<usize>,
+    order_cycle: u64,
+    size: (u32, u32),
+    mix: Vec<u8>,
+    black: Vec<u8>,
+    failures: Vec<Failure>,
+    frames: u64,
+    done: bool,
+    recording: bool,
+    epoch: u64,
+}
+
+impl std::fmt::Debug for Player {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Player")
+            .field("playlist", &self.playlist.name)
+            .field("play", &self.play)
+            .field("play_frame", &self.play_frame)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A scene of the playlist would not start, or makes frames of another size.
+fn size_error(playlist: &Playlist, scene: &Scene, got: (u32, u32), want: (u32, u32)) -> EngineError {
+    EngineError::Scene(SceneError::Invalid(Box::new(
+        playlist
+            .source
+            .diag(
+                format!(
+                    "scene {} makes {}×{} frames after its processors, the playlist's first scene {}×{}",
+                    scene.source.path.display(),
+                    got.0,
+                    got.1,
+                    want.0,
+                    want.1
+                ),
+                None,
+            )
+            .help(
+                "every scene of a playlist makes frames of one size; a `transform` processor can scale one",
+            ),
+    )))
 }
 
 impl Player {
-    /// Starts `show`.
-    pub fn new(show: &Show, options: &EngineOptions) -> Result<Player, EngineError> {
-        Ok(match show {
-            Show::Scene(s) => Player::Scene(Box::new(Engine::new(s, options)?)),
-            Show::Playlist(p) => Player::Playlist(Box::new(PlaylistPlayer::new(p.clone(), options)?)),
+    /// Starts `show`: every scene once (to find errors before the show), then the first entry.
+    pub fn new(show: &Show, options: &EngineOptions) -> Result<Self, EngineError> {
+        let playlist = show.sequence();
+        let mut ready = Vec::with_capacity(playlist.scenes.len());
+        let mut size = None;
+        for scene in &playlist.scenes {
+            let engine = Engine::new(scene, options)?;
+            let got = engine.frame_size();
+            match size {
+                None => size = Some(got),
+                Some(want) if want != got => return Err(size_error(&playlist, scene, got, want)),
+                _ => {}
+            }
+            ready.push(Some(engine));
+        }
+        let size = size.unwrap_or((1, 1));
+        let len = size.0 as usize * size.1 as usize * 4;
+        let black: Vec<u8> = (0..len).map(|i| if i % 4 == 3 { 255 } else { 0 }).collect();
+        let mut player = Player {
+            single: matches!(show, Show::Scene(_)),
+            options: options.clone(),
+            ready,
+            current: None,
+            outgoing: None,
+            play: 0,
+            play_frame: 0,
+            entry: 0,
+            order: Vec::with_capacity(playlist.entries.len()),
+            playlist: playlist.clone(),
+            order_cycle: u64::MAX,
+            size,
+            mix: vec![0; len],
+            black,
+            failures: Vec::new(),
+            frames: 0,
+            done: false,
+            recording: true,
+            epoch: 0,
+        };
+        player.start(0)?;
+        Ok(player)
+    }
+
+    /// The entry index of play `play`.
+    fn entry_of(&mut self, play: u64) -> usize {
+        let per_cycle = self.playlist.cycle_slots().max(1);
+        let (cycle, mut at) = (play / per_cycle, play % per_cycle);
+        if cycle != self.order_cycle {
+            self.playlist.order(cycle, &mut self.order);
+            self.order_cycle = cycle;
+        }
+        for &i in &self.order {
+            let r = self.playlist.entries[i].repeat as u64;
+            if at < r {
+                return i;
+            }
+            at -= r;
+        }
+        self.order.last().copied().unwrap_or(0)
+    }
+
+    /// Begins play `play`: the current engine goes out under the new entry's transition.
+    fn start(&mut self, play: u64) -> Result<(), EngineError> {
+        self.epoch += 1;
+        let entry = self.entry_of(play);
+        let scene = &self.playlist.scenes[self.playlist.entries[entry].scene];
+        let mut engine = match self.ready[self.playlist.entries[entry].scene].take() {
+            Some(e) => e,
+            None => Engine::new(scene, &self.options)?,
+        };
+        engine.set_recording(self.recording);
+        if engine.frame_size() != self.size {
+            return Err(size_error(&self.playlist, scene, engine.frame_size(), self.size));
+        }
+        if let Some(old) = self.outgoing.take() {
+            self.retire(old);
+        }
+        self.outgoing = self.current.replace(engine);
+        if self.playlist.entries[entry].transition_frames == 0
+            && let Some(old) = self.outgoing.take()
+        {
+            self.retire(old);
+        }
+        self.entry = entry;
+        self.play = play;
+        self.play_frame = 0;
+        Ok(())
+    }
+
+    fn retire(&mut self, mut engine: Engine) {
+        self.failures.extend(engine.finish());
+    }
+
+    /// Makes the next frame. With the last frame of a playlist that does not loop,
+    /// [`Self::is_done`] turns true; frames made after that keep running the last scene.
+    pub fn step(&mut self) -> Result<&[u8], EngineError> {
+        let in_transition = self.advance()?;
+        for engine in running(&mut self.current, &mut self.outgoing, in_transition) {
+            engine.step();
+            self.failures.extend(engine.take_failures());
+        }
+        let entry = &self.playlist.entries[self.entry];
+        if in_transition {
+            let from = self.outgoing.as_ref().map_or(&self.black[..], |e| e.frame());
+            let to = self.current.as_ref().map_or(&self.black[..], |e| e.frame());
+            let (w, h) = (self.size.0 as usize, self.size.1 as usize);
+            blend_transition(
+                entry.transition,
+                self.play_frame,
+                entry.transition_frames,
+                (from, to),
+                &mut self.mix,
+                w,
+                h,
+            );
+        }
+        self.count_frames(1);
+        Ok(if in_transition {
+            &self.mix
+        } else {
+            self.current.as_ref().map_or(&self.black[..], |c| c.frame())
         })
     }
 
-    /// Makes the next frame.
-    pub fn step(&mut self) -> Result<&[u8], EngineError> {
-        match self {
-            Player::Scene(e) => Ok(e.step()),
-            Player::Playlist(p) => p.step(),
+    /// Starts the next entry when this one has shown all its frames, and retires the outgoing
+    /// scene once its transition is over; returns whether a transition is running.
+    fn advance(&mut self) -> Result<bool, EngineError> {
+        if self.play_frame >= self.playlist.entries[self.entry].frames && !self.done {
+            self.start(self.play + 1)?;
         }
+        let in_transition = self.play_frame < self.playlist.entries[self.entry].transition_frames;
+        if !in_transition && let Some(old) = self.outgoing.take() {
+            self.retire(old);
+        }
+        Ok(in_transition)
+    }
+
+    /// Counts `n` frames shown of the current play; a playlist that does not loop is done after
+    /// its last.
+    fn count_frames(&mut self, n: u64) {
+        self.play_frame += n;
+        self.frames += n;
+        let last = !self.playlist.looped && self.play + 1 >= self.playlist.cycle_slots();
+        if last && self.play_frame >= self.playlist.entries[self.entry].frames {
+            self.done = true;
+        }
+    }
+
+    /// Skips `frames` frames without making them, as if they had been shown (a live run that
+    /// falls behind the clock), entering later entries as their time comes.
+    pub fn skip(&mut self, mut frames: u64) -> Result<(), EngineError> {
+        while frames > 0 {
+            let in_transition = self.advance()?;
+            // Within a play and out of a transition, skip to its end at once.
+            let n = if in_transition {
+                1
+            } else {
+                let left = self.playlist.entries[self.entry]
+                    .frames
+                    .saturating_sub(self.play_frame);
+                frames.min(left.max(1))
+            };
+            for engine in running(&mut self.current, &mut self.outgoing, in_transition) {
+                let next = engine.next_frame() + n;
+                engine.seek(next);
+            }
+            self.count_frames(n);
+            frames -= n;
+        }
+        Ok(())
+    }
+
+    /// Turns delivery of frames to the scenes' recorders on or off (for every scene started
+    /// from now on too).
+    pub fn set_recording(&mut self, on: bool) {
+        self.recording = on;
+        for engine in [self.current.as_mut(), self.outgoing.as_mut()]
+            .into_iter()
+            .flatten()
+        {
+            engine.set_recording(on);
+        }
+    }
+
+    /// Moves on to the next entry now, through its transition (at the end of a playlist that
+    /// does not loop, the playlist is done; a scene has no other entry: nothing happens).
+    pub fn next_entry(&mut self) -> Result<(), EngineError> {
+        if self.single {
+            return Ok(());
+        }
+        let next = self.play + 1;
+        if !self.playlist.looped && next >= self.playlist.cycle_slots() {
+            self.done = true;
+            return Ok(());
+        }
+        self.start(next)
+    }
+
+    /// Goes back to the entry before (or restarts the first), through that entry's transition
+    /// (a scene has no other entry: nothing happens).
+    pub fn previous_entry(&mut self) -> Result<(), EngineError> {
+        if self.single {
+            return Ok(());
+        }
+        self.done = false;
+        self.start(self.play.saturating_sub(1))
+    }
+
+    /// Whether a playlist that does not loop has shown its last entry.
+    pub fn is_done(&self) -> bool {
+        self.done
     }
 
     /// The size of the frames.
     pub fn frame_size(&self) -> (u32, u32) {
-        match self {
-            Player::Scene(e) => e.frame_size(),
-            Player::Playlist(p) => p.frame_size(),
+        self.size
+    }
+
+    /// Frames made so far.
+    pub fn frames(&self) -> u64 {
+        self.frames
+    }
+
+    /// The entry playing, and how many frames of it have been shown.
+    pub fn position(&self) -> (usize, u64) {
+        (self.entry, self.play_frame)
+    }
+
+    /// The engine making frames now: the entry showing (after [`Self::finish`], the finished
+    /// one, whose recorders still give their final counts).
+    pub fn engine(&self) -> Option<&Engine> {
+        self.current.as_ref()
+    }
+
+    /// Counts the entries started: it changes whenever the scene showing changes.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// The counters of the scene playing now ([`Engine::counters`]).
+    pub fn counters(&self) -> Vec<Counter> {
+        self.engine().map_or_else(Vec::new, |e| e.counters())
+    }
+
+    /// Each recorder of the scene showing now: frames written, dropped, queued.
+    pub fn recorder_report(&self) -> Vec<RecorderReport> {
+        self.engine().map(|e| e.recorder_report()).unwrap_or_default()
+    }
+
+    /// Asks the recorders of the scene showing now for a clip around the next frame.
+    pub fn trigger(&mut self) {
+        if let Some(e) = self.current.as_mut() {
+            e.trigger();
         }
     }
 
     /// Failures since the last call.
     pub fn take_failures(&mut self) -> Vec<Failure> {
-        match self {
-            Player::Scene(e) => e.take_failures(),
-            Player::Playlist(p) => p.take_failures(),
-        }
+        std::mem::take(&mut self.failures)
     }
 
-    /// Finishes recorders; returns the failures not yet taken.
+    /// Finishes the engines still running (the current one stays, finished, for its final
+    /// counts); returns every failure not yet taken.
     pub fn finish(&mut self) -> Vec<Failure> {
-        match self {
-            Player::Scene(e) => e.finish(),
-            Player::Playlist(p) => p.finish(),
+        if let Some(old) = self.outgoing.take() {
+            self.retire(old);
         }
+        if let Some(current) = self.current.as_mut() {
+            self.failures.extend(current.finish());
+        }
+        self.take_failures()
     }
 
-    /// Whether it has ended by itself (only a playlist that does not loop does).
-    pub fn is_done(&self) -> bool {
-        match self {
-            Player::Scene(_) => false,
-            Player::Playlist(p) => p.is_done(),
+    /// Applies `fresh`, the show re-read after an edit: a scene in place (unchanged instances
+    /// keep their state, see [`Engine::reload`]), anything else from its start.
+    pub fn reload(&mut self, fresh: &Show, options: &EngineOptions) -> Result<Reloaded, EngineError> {
+        if let (true, Show::Scene(scene), Some(engine)) = (self.single, fresh, self.current.as_mut()) {
+            let kept = engine.reload(scene, options)?;
+            // The entry now plays the edited scene (a later restart builds from it).
+            self.playlist = fresh.sequence();
+            return Ok(Reloaded::InPlace { kept });
         }
+        *self = Player::new(fresh, options)?;
+        Ok(Reloaded::FromStart)
     }
+}
 
-    /// The layers' counters (`Engine::counters`) of the scene playing now.
-    pub fn counters(&mut self) -> Vec<(String, String, u64)> {
-        match self {
-            Player::Scene(e) => e.counters(),
-            Player::Playlist(p) => p.counters(),
-        }
-    }
-
-    /// Asks the recorders of the scene showing now for a clip around the next frame.
-    pub fn trigger(&mut self) {
-        match self {
-            Player::Scene(e) => e.trigger(),
-            Player::Playlist(p) => {
-                if let Some(e) = p.current_mut() {
-                    e.trigger();
-                }
-            }
-        }
-    }
-
-    /// Each recorder of the scene showing now, by id: frames written, dropped, queued.
-    pub fn recorder_samples(&self) -> Vec<(String, RecorderSample)> {
-        self.engine().map(|e| e.recorder_report()).unwrap_or_default()
-    }
-
-    /// The engine making frames now (a playlist's current entry).
-    pub fn engine(&self) -> Option<&Engine> {
-        match self {
-            Player::Scene(e) => Some(e),
-            Player::Playlist(p) => p.current(),
-        }
-    }
-
-    /// Changes whenever the scene showing changes (a playlist's next entry).
-    pub fn epoch(&self) -> u64 {
-        match self {
-            Player::Scene(_) => 0,
-            Player::Playlist(p) => p.epoch(),
-        }
-    }
-
-    /// Skips `frames` frames without making them (a live run behind the clock).
-    pub fn skip(&mut self, frames: u64) -> Result<(), EngineError> {
-        match self {
-            Player::Scene(e) => {
-                let next = e.next_frame() + frames;
-                e.seek(next);
-                Ok(())
-            }
-            Player::Playlist(p) => p.skip(frames),
-        }
-    }
-
-    /// Turns delivery of frames to recorders on or off.
-    pub fn set_recording(&mut self, on: bool) {
-        match self {
-            Player::Scene(e) => e.set_recording(on),
-            Player::Playlist(p) => p.set_recording(on),
-        }
-    }
-
-    /// Skips to the next playlist entry (a scene has none: nothing happens).
-    pub fn next_entry(&mut self) -> Result<(), EngineError> {
-        match self {
-            Player::Scene(_) => Ok(()),
-            Player::Playlist(p) => p.next_entry(),
-        }
-    }
-
-    /// Goes back to the previous playlist entry (a scene has none: nothing happens).
-    pub fn previous_entry(&mut self) -> Result<(), EngineError> {
-        match self {
-            Player::Scene(_) => Ok(()),
-            Player::Playlist(p) => p.previous_entry(),
-        }
-    }
+/// How an edited show was applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reloaded {
+    /// The scene was changed in place, keeping this many instances.
+    InPlace {
+        /// Instances kept with their state.
+        kept: usize,
+    },
+    /// The show started again from its first entry.
+    FromStart,
 }

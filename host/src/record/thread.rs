@@ -80,7 +80,7 @@ struct Shared {
 }
 
 /// What one recorder looked like at the end of a frame (for the metrics stream).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct RecorderSample {
     /// Frames queued or being recorded.
     pub queue: u32,

@@ -169,15 +169,15 @@ fn layers_report_their_counters_through_the_abi() {
         for _ in 0..10 {
             e.step();
         }
-        let names: Vec<(String, String)> = e.counters().into_iter().map(|(l, n, _)| (l, n)).collect();
+        let names: Vec<(String, String)> = e.counters().into_iter().map(|c| (c.owner, c.name)).collect();
         let want = ["misses", "stale", "waits"].map(|n| ("image-sequence".to_string(), n.to_string()));
         assert_eq!(names, want);
         // Exact playback never substitutes a frame.
         assert!(
             e.counters()
                 .iter()
-                .filter(|(_, n, _)| n != "waits")
-                .all(|(_, _, v)| *v == 0)
+                .filter(|c| c.name != "waits")
+                .all(|c| c.value == 0)
         );
     }
     // A renderer without counters reports none.

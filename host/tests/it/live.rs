@@ -239,9 +239,10 @@ mod running {
         let saved = report
             .log
             .iter()
-            .find(|l| l.starts_with("saved "))
+            .find(|l| l.text.starts_with("saved "))
             .expect("a screenshot");
-        let path = saved.trim_start_matches("saved ");
+        assert_eq!(saved.severity, live::Severity::Info);
+        let path = saved.text.trim_start_matches("saved ");
         assert!(std::path::Path::new(path).exists(), "{path}");
         let _ = std::fs::remove_file(path);
     }
@@ -277,18 +278,17 @@ mod running {
         .unwrap();
         editor.join().unwrap();
         assert!(
-            report
-                .log
-                .iter()
-                .any(|l| l.contains("reloaded") && l.contains("kept 0 instances")),
+            report.log.iter().any(|l| l.severity == live::Severity::Info
+                && l.text.contains("reloaded")
+                && l.text.contains("kept 0 instances")),
             "{:?}",
             report.log
         );
         assert!(
-            report
-                .log
-                .iter()
-                .any(|l| l.starts_with("error:") && l.contains("nope") && l.contains("last good")),
+            report.log.iter().any(|l| l.severity == live::Severity::Error
+                && l.to_string().starts_with("error: ")
+                && l.text.contains("nope")
+                && l.text.contains("last good")),
             "{:?}",
             report.log
         );

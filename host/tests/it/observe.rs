@@ -153,6 +153,80 @@ fn a_socket_reader_that_never_reads_cannot_hold_the_end_of_a_run() {
     assert!(holder.join().unwrap().is_some(), "the run connected");
 }
 
+/// `docs/metrics.schema.json`, checked to be what `marquee schema metrics` prints, compiled.
+fn metrics_schema() -> jsonschema::Validator {
+    let published: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(crate::util::root().join("docs/metrics.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let out = marquee(&["schema", "metrics"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        published, printed,
+        "docs/metrics.schema.json is stale: `marquee schema metrics > docs/metrics.schema.json`"
+    );
+    jsonschema::validator_for(&published).expect("a valid JSON Schema")
+}
+
+#[test]
+fn every_kind_of_metrics_line_passes_the_published_schema_and_a_damaged_one_fails() {
+    use marquee::engine::RecorderInfo;
+    use marquee::observe::metrics::{FrameRecord, Line, RecorderLine, StartLine};
+    let schema = metrics_schema();
+    let lines = [
+        Line::Start(StartLine {
+            show: "s".into(),
+            path: "s.toml".into(),
+            fps: 60.0,
+            width: 4,
+            height: 2,
+            every: 1,
+            outputs: vec!["headless".into()],
+            choice: "asked for".into(),
+        }),
+        Line::Layers {
+            ids: vec!["a".into()],
+        },
+        Line::Recorders {
+            recorders: [r#"{"codec":"mpeg4"}"#, "", "not json"]
+                .map(|about| {
+                    RecorderLine::from(&RecorderInfo {
+                        id: "v".into(),
+                        plugin: "video".into(),
+                        about: about.into(),
+                    })
+                })
+                .to_vec(),
+        },
+        Line::Frame(Box::new(FrameRecord {
+            layers: vec![Duration::from_micros(5)],
+            recorders: vec![Default::default()],
+            allocations: Some(0),
+            ..FrameRecord::default()
+        })),
+        Line::Frame(Box::default()),
+        Line::End {
+            frames: 1,
+            lines_dropped: 0,
+        },
+    ];
+    for line in &lines {
+        let value = serde_json::to_value(line).unwrap();
+        let errors: Vec<String> = schema.iter_errors(&value).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{value}: {errors:#?}");
+    }
+    let recorders = serde_json::to_value(&lines[2]).unwrap();
+    assert_eq!(recorders["recorders"][0]["info"]["codec"], "mpeg4");
+    assert_eq!(recorders["recorders"][1]["info"], serde_json::json!({}));
+    assert_eq!(recorders["recorders"][2]["info"]["text"], "not json");
+    // The schema is not vacuous: a frame line without a set's time, or of an unknown type, fails.
+    let mut frame = serde_json::to_value(&lines[3]).unwrap();
+    frame["sets_ms"].as_object_mut().unwrap().remove("render");
+    assert!(!schema.is_valid(&frame), "{frame}");
+    assert!(!schema.is_valid(&serde_json::json!({"type": "nonsense"})));
+}
+
 #[test]
 fn run_streams_metrics_lines_to_a_file_and_a_loopback_socket() {
     let dir = tempfile::tempdir().unwrap();
@@ -184,6 +258,11 @@ fn run_streams_metrics_lines_to_a_file_and_a_loopback_socket() {
         lines[2],
         serde_json::json!({"type": "recorders", "recorders": []})
     );
+    let schema = metrics_schema();
+    for line in &lines {
+        let errors: Vec<String> = schema.iter_errors(line).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{line}: {errors:#?}");
+    }
     let frames: Vec<_> = lines.iter().filter(|l| l["type"] == "frame").collect();
     assert_eq!(frames.len(), 10, "every 4th of 40 frames");
     assert_eq!(frames[1]["frame"], 4);

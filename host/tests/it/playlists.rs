@@ -7,7 +7,7 @@ use marquee::engine::EngineOptions;
 use marquee::model::playlist::Playlist;
 use marquee::model::scene::SceneError;
 use marquee::model::show::Show;
-use marquee::play::playlist::PlaylistPlayer;
+use marquee::play::player::Player;
 use marquee::plugins::registry::Registry;
 use marquee::trace;
 
@@ -39,7 +39,7 @@ fn load(dir: &Path, name: &str) -> Result<Playlist, SceneError> {
 
 /// The colours of the first and the last pixel for `n` frames: enough to tell red, green, blue,
 /// blends and slides apart.
-fn play(player: &mut PlaylistPlayer, n: usize) -> Vec<[u8; 6]> {
+fn play(player: &mut Player, n: usize) -> Vec<[u8; 6]> {
     (0..n)
         .map(|_| {
             let f = player.step().unwrap();
@@ -59,7 +59,7 @@ fn entries_play_for_their_duration_and_crossfade_over_the_first_frames_of_the_ne
     let dir = dir_with(&[("p.toml", list)]);
     let playlist = load(dir.path(), "p.toml").unwrap();
     assert_eq!(playlist.cycle_frames(), 7);
-    let mut player = PlaylistPlayer::new(std::sync::Arc::new(playlist), &EngineOptions::default()).unwrap();
+    let mut player = Player::new(&Show::from(playlist), &EngineOptions::default()).unwrap();
     let frames = play(&mut player, 7);
     // Shares 1/3 and 2/3 of blue: round(255·(256 − 85)/256) = 170, and so on.
     assert_eq!(
@@ -85,7 +85,7 @@ fn repeat_loop_and_slides_follow_the_file() {
         [[entry]]\nscene = \"green.toml\"\nduration = 0.2\ntransition = \"slide-left\"\ntransition_seconds = 0.1\n";
     let dir = dir_with(&[("p.toml", list)]);
     let playlist = load(dir.path(), "p.toml").unwrap();
-    let mut player = PlaylistPlayer::new(std::sync::Arc::new(playlist), &EngineOptions::default()).unwrap();
+    let mut player = Player::new(&Show::from(playlist), &EngineOptions::default()).unwrap();
     let frames = play(&mut player, 10);
     // The slide's one frame has share ½: the left two pixels are red, the right two green.
     let slide = [255, 0, 0, 0, 255, 0];
@@ -115,8 +115,7 @@ fn shuffle_is_seeded_and_reshuffles_each_time_round() {
     ]);
     let run = |name: &str| {
         let playlist = load(dir.path(), name).unwrap();
-        let mut player =
-            PlaylistPlayer::new(std::sync::Arc::new(playlist), &EngineOptions::default()).unwrap();
+        let mut player = Player::new(&Show::from(playlist), &EngineOptions::default()).unwrap();
         play(&mut player, 30)
     };
     let (a, b, c) = (run("a.toml"), run("b.toml"), run("c.toml"));
@@ -143,7 +142,7 @@ fn next_and_previous_jump_at_once_through_the_transition() {
         [[entry]]\nscene = \"blue.toml\"\nduration = 10.0\n";
     let dir = dir_with(&[("p.toml", list)]);
     let playlist = load(dir.path(), "p.toml").unwrap();
-    let mut player = PlaylistPlayer::new(std::sync::Arc::new(playlist), &EngineOptions::default()).unwrap();
+    let mut player = Player::new(&Show::from(playlist), &EngineOptions::default()).unwrap();
     assert_eq!(play(&mut player, 2), vec![RED, RED]);
     player.next_entry().unwrap();
     // The wipe's one frame: green on the left half, red on the right.
@@ -169,7 +168,7 @@ fn a_nested_playlist_is_spliced_in_with_its_repeats() {
     let dir = dir_with(&[("inner.toml", inner), ("outer.toml", outer)]);
     let playlist = load(dir.path(), "outer.toml").unwrap();
     assert_eq!(playlist.entries.len(), 5);
-    let mut player = PlaylistPlayer::new(std::sync::Arc::new(playlist), &EngineOptions::default()).unwrap();
+    let mut player = Player::new(&Show::from(playlist), &EngineOptions::default()).unwrap();
     assert_eq!(play(&mut player, 5), vec![RED, GREEN, BLUE, GREEN, BLUE]);
 }
 
@@ -233,7 +232,7 @@ fn the_binary_plays_a_playlist_to_its_end_and_wants_a_length_for_a_looping_one()
 fn check_error(files: &[(&str, &str)], file: &str, line: usize, needles: &[&str]) {
     let dir = dir_with(files);
     let err = match load(dir.path(), "p.toml") {
-        Ok(p) => match PlaylistPlayer::new(std::sync::Arc::new(p), &EngineOptions::default()) {
+        Ok(p) => match Player::new(&Show::from(p), &EngineOptions::default()) {
             Ok(_) => panic!("expected an error, the playlist loaded"),
             Err(marquee::engine::EngineError::Scene(e)) => e,
             Err(e) => panic!("unexpected engine error {e}"),

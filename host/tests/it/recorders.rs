@@ -166,7 +166,7 @@ fn the_codec_chain_skips_what_this_ffmpeg_lacks_and_says_why() {
         ),
     );
     let info = engine.recorder_info();
-    let v: serde_json::Value = serde_json::from_str(&info[0].2).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&info[0].about).unwrap();
     assert_eq!(v["codec"], "mpeg4", "{v}");
     assert_eq!(v["container"], "mp4");
     assert_eq!(v["skipped"][0]["codec"], "marquee-no-such-codec");
@@ -251,8 +251,8 @@ fn a_clip_starts_pre_roll_before_its_trigger_and_ends_post_roll_after() {
     let count = |id: &str, name: &str| {
         counters
             .iter()
-            .find(|(i, n, _)| i == id && n == name)
-            .map(|c| c.2)
+            .find(|c| c.owner == id && c.name == name)
+            .map(|c| c.value)
             .unwrap()
     };
     // The ring holds the window (10 frames and the trigger's own) and never more.
@@ -415,8 +415,11 @@ fn a_stuck_recorder_drops_and_counts_frames_while_rendering_goes_on() {
     );
     gate::open();
     assert!(engine.finish().is_empty());
-    let (id, sample) = &engine.recorder_report()[0];
-    assert_eq!((id.as_str(), sample.written, sample.dropped), ("gate", 4, 46));
+    let report = &engine.recorder_report()[0];
+    assert_eq!(
+        (report.id.as_str(), report.sample.written, report.sample.dropped),
+        ("gate", 4, 46)
+    );
 }
 
 /// A recorder hung for good: its first `record` never returns.
@@ -550,7 +553,7 @@ fn a_slow_recorder_in_a_live_run_drops_and_counts_while_every_frame_is_made() {
     )
     .unwrap();
     assert_eq!(report.made + report.skipped, 60, "the show went on to its end");
-    let (id, r) = &report.recorders[0];
+    let marquee::engine::RecorderReport { id, sample: r } = &report.recorders[0];
     assert_eq!(id, "slow");
     // A real-time run drops by default: 1.2 s of show gives a 100 ms writer time for about 12.
     assert!(r.dropped > 0, "{r:?}");
