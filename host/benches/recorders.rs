@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use marquee::engine::{Engine, EngineOptions};
+use marquee::model::recording::{ClipSpec, WhenFull};
 use marquee::model::scene::Scene;
 use marquee::plugins::registry::Registry;
-use marquee::record::clips::{ClipRecorder, ClipSpec, OpenClip};
-use marquee::record::thread::{FINISH_DEADLINE, RecorderThread, WhenFull};
+use marquee::record::clips::{ClipRecorder, OpenClip};
+use marquee::record::thread::{FINISH_DEADLINE, RecorderThread};
 use marquee_plugin_api::abi_stable::sabi_trait::TD_Opaque;
 use marquee_plugin_api::abi_stable::std_types::{RResult, RSlice};
 use marquee_plugin_api::module::Recorder_TO;

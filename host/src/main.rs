@@ -15,7 +15,7 @@ use marquee::output::terminal::Terminal;
 use marquee::output::{self, Output, OutputKind, Surroundings};
 use marquee::play::live::{self, LiveOptions};
 use marquee::plugins::registry::{Origin, Registry};
-use marquee::record::paths::OutputDir;
+use marquee::record::paths::OutDir;
 use marquee::trace;
 use marquee_plugin_api::ABI_VERSION;
 
@@ -547,7 +547,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let options = LiveOptions {
                 engine: EngineOptions {
                     threads,
-                    output: OutputDir {
+                    out_dir: OutDir {
                         dir: out_dir,
                         unconfined: unconfined_paths,
                     },
@@ -692,7 +692,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         marquee::model::scene::MAX_FILE_BYTES,
                     )
                     .with_context(|| format!("cannot read the baseline {}", path.display()))?;
-                    match serde_json::from_str::<marquee::observe::bench::BenchReport>(&text) {
+                    match serde_json::from_str::<marquee::play::bench::BenchReport>(&text) {
                         Ok(b) => Some(b),
                         Err(e) => {
                             eprintln!(
@@ -708,12 +708,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let show = Show::load(&scene, &registry)?;
             let bar = progress_bar(frames, "measuring");
-            let report = marquee::observe::bench::run(
+            let report = marquee::play::bench::run(
                 &show,
                 frames,
                 warmup,
                 threads,
-                recorders.then_some(OutputDir {
+                recorders.then_some(OutDir {
                     dir: out_dir,
                     unconfined: false,
                 }),
@@ -756,7 +756,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             match baseline {
                 Some(b) => {
-                    let c = marquee::observe::bench::compare(&report, &b, threshold);
+                    let c = marquee::play::bench::compare(&report, &b, threshold);
                     outln!("  {}", c.summary)?;
                     if c.regressed {
                         Err(Exit(Outcome::CheckFailed).into())

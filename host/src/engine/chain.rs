@@ -28,11 +28,11 @@ pub enum Pass {
         /// Rows per band.
         rows: usize,
     },
-    /// Processor `slot` reads the current frame and writes `buffer`, of another size, which
+    /// Processor `member` reads the current frame and writes `buffer`, of another size, which
     /// becomes the current frame (`process_into`).
     Resize {
-        /// Index of the processor.
-        slot: usize,
+        /// Position of the processor in the chain.
+        member: usize,
         /// Index of its output buffer in [`Processors::buffers`].
         buffer: usize,
     },
@@ -186,8 +186,8 @@ impl Processors {
                         }
                     }
                 }
-                Pass::Resize { slot, buffer } => {
-                    let slot = members.member(*slot);
+                Pass::Resize { member, buffer } => {
+                    let slot = members.member(*member);
                     let (src, dst): (&[u8], &mut [u8]) = match current {
                         None => (frame, &mut buffers[*buffer].2),
                         Some(k) => {
@@ -213,7 +213,7 @@ impl Processors {
     }
 
     /// The final frame and its size: the last resized buffer, or the accumulator's frame.
-    pub fn output<'a>(&'a self, acc: &'a Accumulator) -> (&'a [u8], u32, u32) {
+    pub fn final_frame<'a>(&'a self, acc: &'a Accumulator) -> (&'a [u8], u32, u32) {
         match self.buffers.last() {
             Some((w, h, buf)) => (buf, *w, *h),
             None => (acc.frame(), acc.canvas().width, acc.canvas().height),
@@ -286,7 +286,7 @@ impl Processors {
                     return Err(plugin_error(scene, spec, PluginKind::Processor, e));
                 }
                 chain.passes.push(Pass::Resize {
-                    slot: i,
+                    member: i,
                     buffer: chain.buffers.len(),
                 });
                 chain.buffers.push((w, h, vec![0; w as usize * h as usize * 4]));

@@ -15,10 +15,11 @@ use super::chain::{Pass, Processors};
 use super::world::{LayerTarget, RendererSlot};
 use crate::model::budget::Buffers;
 use crate::model::diag::Diagnostic;
+use crate::model::recording::{ClipSpec, WhenFull};
 use crate::model::scene::{LayerSpec, RecorderSpec, Scene, SceneError, StageSpec};
-use crate::record::clips::{ClipRecorder, ClipSpec, OpenClip};
-use crate::record::paths::{OutputDir, output_dir, outputs_config};
-use crate::record::thread::{RecorderThread, WhenFull};
+use crate::record::clips::{ClipRecorder, OpenClip};
+use crate::record::paths::{OutDir, out_dir, outputs_config};
+use crate::record::thread::RecorderThread;
 
 /// A plugin object and whether it has failed.
 pub struct Slot<T> {
@@ -135,7 +136,7 @@ pub(super) fn check_budget(scene: &Scene, processors: &Processors) -> Result<(),
     .map_err(|e| {
         // The last processor that resizes made the frames too large.
         let span = processors.passes.iter().rev().find_map(|p| match p {
-            Pass::Resize { slot, .. } => Some(scene.processors[*slot].plugin_span.clone()),
+            Pass::Resize { member, .. } => Some(scene.processors[*member].plugin_span.clone()),
             _ => None,
         });
         SceneError::Invalid(Box::new(scene.source.diag(e.to_string(), span).help(e.help())))
@@ -210,10 +211,10 @@ pub(super) fn make_recorder(
 ) -> Result<Result<RecorderBox, PluginError>, SceneError> {
     Ok(match spec.clips {
         None => {
-            let config = resolve_outputs(scene, spec, &options.output)?;
+            let config = resolve_outputs(scene, spec, &options.out_dir)?;
             (spec.stage.plugin.module.new_recorder())(config.as_str().into(), &init).into_result()
         }
-        Some(clips) => clip_recorder(scene, spec, clips, &options.output, init),
+        Some(clips) => clip_recorder(scene, spec, clips, &options.out_dir, init),
     })
 }
 
@@ -223,13 +224,13 @@ pub(super) fn clip_recorder(
     scene: &Scene,
     spec: &RecorderSpec,
     clips: ClipSpec,
-    out: &OutputDir,
+    out: &OutDir,
     init: InitCtx,
 ) -> Result<RecorderBox, PluginError> {
     let plugin = Arc::clone(&spec.stage.plugin);
     let config_json = spec.stage.config_json.clone();
     let outputs = spec.outputs.clone();
-    let dir = output_dir(scene, out);
+    let dir = out_dir(scene, out);
     let unconfined = out.unconfined;
     let open: OpenClip = Box::new(move |n| {
         let config = outputs_config(&config_json, &outputs, &dir, unconfined, Some(n))
@@ -270,7 +271,7 @@ pub(super) fn plugin_error(scene: &Scene, spec: &StageSpec, kind: PluginKind, e:
         d = d.help(format!(
             "`{}` must be {}: {}",
             f.name,
-            crate::model::fields::expected(f),
+            crate::plugins::fields::expected(f),
             f.doc
         ));
     }
@@ -282,9 +283,9 @@ pub(super) fn plugin_error(scene: &Scene, spec: &StageSpec, kind: PluginKind, e:
 pub(super) fn resolve_outputs(
     scene: &Scene,
     spec: &RecorderSpec,
-    out: &OutputDir,
+    out: &OutDir,
 ) -> Result<String, SceneError> {
-    let dir = output_dir(scene, out);
+    let dir = out_dir(scene, out);
     outputs_config(&spec.stage.config_json, &spec.outputs, &dir, out.unconfined, None).map_err(
         |(field, e)| {
             SceneError::Invalid(Box::new(

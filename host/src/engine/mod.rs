@@ -39,7 +39,7 @@ use marquee_plugin_api::PluginKind;
 
 use crate::compose::accumulator::Accumulator;
 use crate::model::scene::{RecorderSpec, Scene, SceneError};
-use crate::record::paths::OutputDir;
+use crate::record::paths::OutDir;
 use crate::record::thread::{RecorderSample, RecorderThread};
 
 /// How to run a scene.
@@ -51,7 +51,7 @@ pub struct EngineOptions {
     /// Create the scene's own recorders (trace and verify leave them out).
     pub scene_recorders: bool,
     /// Where the recorders may write.
-    pub output: OutputDir,
+    pub out_dir: OutDir,
     /// Frames are paced by a clock (live runs): a recorder whose scene does not say
     /// `when_full` drops frames it cannot take instead of making rendering wait.
     pub realtime: bool,
@@ -68,7 +68,7 @@ impl Default for EngineOptions {
         EngineOptions {
             threads: 1,
             scene_recorders: true,
-            output: OutputDir::default(),
+            out_dir: OutDir::default(),
             realtime: false,
             fuse: true,
             finish_deadline: crate::record::thread::FINISH_DEADLINE,
@@ -174,7 +174,7 @@ impl Engine {
     }
 
     /// Creates a recorder instance from `spec` on a thread of its own and attaches it after the
-    /// others; it sees the final frame size. Its output paths are resolved in `options.output`
+    /// others; it sees the final frame size. Its output paths are resolved in `options.out_dir`
     /// (refused if they leave it) and their directories created and proved writable first.
     pub fn add_recorder(
         &mut self,
@@ -295,7 +295,7 @@ impl Engine {
     /// The last frame made: after the processors, so of [`Engine::frame_size`].
     pub fn frame(&self) -> &[u8] {
         let chain = &self.world.resource::<Chain>().plan;
-        chain.output(self.world.resource::<Accumulator>()).0
+        chain.final_frame(self.world.resource::<Accumulator>()).0
     }
 
     /// The size of the frames this engine makes: the canvas, unless a processor resizes it.
@@ -330,9 +330,9 @@ impl Engine {
                     "{} fused into one per-pixel pass",
                     range.clone().map(name).collect::<Vec<_>>().join(" + ")
                 ),
-                Pass::Resize { slot, buffer } => {
+                Pass::Resize { member, buffer } => {
                     let (w, h, _) = &plan.buffers[*buffer];
-                    format!("{} resizing to {w}×{h}", name(*slot))
+                    format!("{} resizing to {w}×{h}", name(*member))
                 }
             })
             .collect();

@@ -58,7 +58,7 @@ impl FrameSet {
             FrameSet::Render => "render",
             FrameSet::Composite => "composite",
             FrameSet::Process => "process",
-            FrameSet::Record => "output",
+            FrameSet::Record => "record",
             FrameSet::Metrics => "metrics",
         }
     }
@@ -231,7 +231,7 @@ pub(super) fn record(
     if trigger {
         triggers.delivered += 1;
     }
-    let (frame, width, height) = chain.plan.output(&acc);
+    let (frame, width, height) = chain.plan.final_frame(&acc);
     let meta = FrameMeta {
         index: clock.index,
         time: clock.index as f64 / clock.fps,

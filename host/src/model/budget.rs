@@ -2,13 +2,16 @@
 //! and checked against [`MEMORY_BUDGET`] at load, before any plugin is created.
 
 use crate::model::scene::{CanvasSpec, LayerSpec, RecorderSpec, Scene};
-use crate::play::handoff::Handoff;
 
 /// The most memory one scene's frame buffers may take, in bytes: 4 GiB. Counted are the
 /// composited frame, every layer's buffer, every resizing processor's output, every recorder's
 /// queue (frames of the final size) and the frames a live output holds. A show in a transition
 /// holds two scenes.
 pub const MEMORY_BUDGET: u64 = 4 << 30;
+
+/// Frame buffers a live output holds (its handoff's): two frames waiting, the one being shown
+/// and the one being filled.
+pub const OUTPUT_BUFFERS: usize = 4;
 
 /// A scene's frame buffers, in bytes, by what holds them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -77,7 +80,7 @@ impl Buffers {
             layers: layers.iter().map(surface).sum(),
             processors: resized.iter().map(|&(w, h)| rgba(w, h)).sum(),
             recorders: recorders.iter().map(|r| r.held_frames(fps) as u64 * frame).sum(),
-            output: Handoff::BUFFERS as u64 * frame,
+            output: OUTPUT_BUFFERS as u64 * frame,
         }
     }
 

@@ -4,8 +4,8 @@
 
 pub mod budget;
 pub mod diag;
-pub mod fields;
 pub mod playlist;
+pub mod recording;
 pub mod scene;
 pub mod schema;
 pub mod show;

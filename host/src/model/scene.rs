@@ -29,10 +29,9 @@ use serde::Deserialize;
 
 use crate::model::budget::Buffers;
 use crate::model::diag::{Diagnostic, nearest};
+use crate::model::recording::{ClipSpec, PLACEHOLDER, QueueSpec, WhenFull};
 use crate::model::spanned::Spanned;
 use crate::plugins::registry::{LoadedPlugin, Registry};
-use crate::record::clips::ClipSpec;
-use crate::record::thread::{QueueSpec, WhenFull};
 
 /// The largest frame accepted, in bytes (RGBA8): 256 MiB, e.g. 8192 × 8192.
 pub const MAX_FRAME_BYTES: u64 = 256 << 20;
@@ -776,10 +775,7 @@ fn resolve_recorders(
         };
         let without_placeholder = std::iter::once(&outputs)
             .chain(fallback.as_ref().map(|f| &f.outputs))
-            .any(|o| {
-                !o.iter()
-                    .any(|o| o.raw.contains(crate::record::clips::PLACEHOLDER))
-            });
+            .any(|o| !o.iter().any(|o| o.raw.contains(PLACEHOLDER)));
         if let Some(c) = &r.clips
             && without_placeholder
         {
@@ -788,7 +784,7 @@ fn resolve_recorders(
                     format!(
                         "recorder `{}` writes clips, but none of its output paths has {} for the clip's number",
                         stage.id,
-                        crate::record::clips::PLACEHOLDER
+                        PLACEHOLDER
                     ),
                     Some(c.span()),
                 )

@@ -8,6 +8,7 @@ use std::sync::mpsc;
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::model::budget::OUTPUT_BUFFERS;
 use crate::output::{Control, OutputFactory};
 
 /// One frame in a [`Handoff`].
@@ -35,7 +36,7 @@ pub enum Taken {
 }
 
 #[derive(Debug, Default)]
-struct Slots {
+struct Places {
     waiting: VecDeque<Frame>,
     free: Vec<Vec<u8>>,
     published: u64,
@@ -43,51 +44,51 @@ struct Slots {
     closed: bool,
 }
 
-/// A two-slot latest-frame handoff from the render loop to one output: publishing never waits
-/// for the output; when both slots are full the oldest frame is dropped and counted. Buffers
+/// A two-place latest-frame handoff from the render loop to one output: publishing never waits
+/// for the output; when both places are full the oldest frame is dropped and counted. Buffers
 /// are recycled, so a steady run allocates nothing.
 #[derive(Debug, Default)]
 pub struct Handoff {
-    slots: Mutex<Slots>,
+    places: Mutex<Places>,
     ready: Condvar,
 }
 
 impl Handoff {
-    /// Frames that may wait for the output.
-    pub const SLOTS: usize = 2;
-    /// Buffers a live output's handoff holds: the waiting slots, the frame being shown and the
-    /// one being filled (what `budget` counts for an output).
-    pub const BUFFERS: usize = Self::SLOTS + 2;
+    /// Buffers a handoff holds, as the memory budget counts them.
+    pub const BUFFERS: usize = OUTPUT_BUFFERS;
+    /// Frames that may wait for the output: the buffers less the one being shown and the one
+    /// being filled.
+    pub const PLACES: usize = OUTPUT_BUFFERS - 2;
 
     /// An empty handoff.
     pub fn new() -> Self {
         Handoff::default()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Slots> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Places> {
         // A panicking output thread poisons nothing we rely on: the data stays consistent.
-        self.slots.lock().unwrap_or_else(|e| e.into_inner())
+        self.places.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Puts `buffers` buffers of `bytes` bytes in the pool: enough for the two slots, the frame
+    /// Puts `buffers` buffers of `bytes` bytes in the pool: enough for the two places, the frame
     /// being shown and the one being filled means publishing never allocates, even the first
     /// time an output holds on to a frame.
     pub fn reserve(&self, buffers: usize, bytes: usize) {
         let mut s = self.lock();
-        s.waiting.reserve(Self::SLOTS);
+        s.waiting.reserve(Self::PLACES);
         while s.free.len() < buffers {
             s.free.push(Vec::with_capacity(bytes));
         }
     }
 
     /// Queues a copy of `pixels` as frame `index`, dropping the oldest waiting frame if both
-    /// slots are full. The copy is made outside the lock.
+    /// places are full. The copy is made outside the lock.
     pub fn publish(&self, index: u64, width: u32, height: u32, pixels: &[u8]) {
         let mut buf = self.lock().free.pop().unwrap_or_default();
         buf.clear();
         buf.extend_from_slice(pixels);
         let mut s = self.lock();
-        if s.waiting.len() >= Self::SLOTS
+        if s.waiting.len() >= Self::PLACES
             && let Some(old) = s.waiting.pop_front()
         {
             s.free.push(old.pixels);

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use marquee_plugin_api::{ConfigField, PluginKind};
 use serde_json::{Value, json};
 
-use crate::model::fields::{FactoryConfig, constraint};
+use crate::plugins::fields::{FactoryConfig, constraint};
 use crate::plugins::registry::{LoadedPlugin, Registry};
 
 /// The scene-file table a factory's objects are declared in.

@@ -16,7 +16,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::model::fields::FactoryConfig;
+use crate::plugins::fields::FactoryConfig;
 use abi_stable::StableAbi;
 use abi_stable::abi_stability::check_layout_compatibility;
 use abi_stable::library::{IsLayoutChecked, LibHeader, LibraryError, lib_header_from_path};

@@ -14,52 +14,7 @@
 use marquee_plugin_api::abi_stable::std_types::{RResult, RSlice, RString, RVec};
 use marquee_plugin_api::{Counter, FrameMeta, PluginError, Recorder, RecorderBox};
 
-/// The placeholder in a clip recorder's output paths for the clip's number.
-pub const PLACEHOLDER: &str = "{clip}";
-
-/// The file name of clip `n` from an output path containing [`PLACEHOLDER`].
-pub fn clip_path(raw: &str, n: u64) -> String {
-    raw.replace(PLACEHOLDER, &format!("{n:04}"))
-}
-
-/// What a scene's `clips = { ... }` asks of a recorder.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ClipSpec {
-    /// Milliseconds kept before a trigger.
-    #[serde(default = "ClipSpec::default_pre")]
-    #[schemars(range(max = ClipSpec::MAX_PRE_ROLL_MS))]
-    pub pre_roll_ms: u64,
-    /// Milliseconds recorded after it.
-    #[serde(default = "ClipSpec::default_post")]
-    #[schemars(range(max = ClipSpec::MAX_POST_ROLL_MS))]
-    pub post_roll_ms: u64,
-}
-
-impl ClipSpec {
-    /// The longest pre-roll (ten minutes; the memory budget usually says less).
-    pub const MAX_PRE_ROLL_MS: u64 = 600_000;
-    /// The longest post-roll (an hour).
-    pub const MAX_POST_ROLL_MS: u64 = 3_600_000;
-
-    fn default_pre() -> u64 {
-        3000
-    }
-
-    fn default_post() -> u64 {
-        2000
-    }
-
-    /// Frames in `ms` milliseconds at `fps`.
-    pub fn frames(ms: u64, fps: f64) -> u64 {
-        (ms as f64 * fps / 1000.0).round() as u64
-    }
-
-    /// The frames the ring holds at `fps`: the pre-roll and the trigger's own frame.
-    pub fn ring_frames(&self, fps: f64) -> usize {
-        Self::frames(self.pre_roll_ms, fps) as usize + 1
-    }
-}
+use crate::model::recording::ClipSpec;
 
 /// A fixed ring of frames: `capacity` buffers allocated at creation, oldest overwritten.
 pub struct Ring {
@@ -473,11 +428,5 @@ mod tests {
         run(&mut c, 0..30, &[]);
         c.finish().unwrap();
         assert_eq!(*log.lock().unwrap(), vec![(Vec::new(), false)]);
-    }
-
-    #[test]
-    fn clip_numbers_go_into_the_placeholder() {
-        assert_eq!(clip_path("clips/c-{clip}.mp4", 7), "clips/c-0007.mp4");
-        assert_eq!(clip_path("p-{clip}/f-{n}.png", 12), "p-0012/f-{n}.png");
     }
 }

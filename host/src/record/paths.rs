@@ -1,5 +1,5 @@
 //! Where recorders may write: output paths from a scene confined to the output directory
-//! ([`OutputDir`]): absolute paths, paths that climb out of it and paths that are not file names
+//! ([`OutDir`]): absolute paths, paths that climb out of it and paths that are not file names
 //! are refused unless the user allowed them, and no directory below it may be a symbolic link
 //! ([`prepare_output`]); recorders then create their files new, never through a link
 //! ([`marquee_plugin_api::files::PartialFile`]).
@@ -12,7 +12,7 @@ use crate::model::scene::{OutputField, Scene};
 
 /// Where recorders may write.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct OutputDir {
+pub struct OutDir {
     /// Relative output paths are resolved here; `None` means the scene file's own directory.
     pub dir: Option<PathBuf>,
     /// Let scenes write outside `dir` (absolute paths, `..`): the user's explicit choice.
@@ -162,7 +162,7 @@ pub fn prepare_output(dir: &Path, raw: &str, unconfined: bool) -> Result<PathBuf
 }
 
 /// Where a scene's recorders write: the output directory, or the scene's own.
-pub fn output_dir(scene: &Scene, out: &OutputDir) -> PathBuf {
+pub fn out_dir(scene: &Scene, out: &OutDir) -> PathBuf {
     match &out.dir {
         Some(dir) => dir.clone(),
         None => parent_dir(&scene.source.path).to_path_buf(),
@@ -186,7 +186,7 @@ pub fn outputs_config<'f>(
         serde_json::from_str(config_json).expect("the scene wrote this JSON");
     for field in outputs {
         let raw = match clip {
-            Some(n) => crate::record::clips::clip_path(&field.raw, n),
+            Some(n) => crate::model::recording::clip_path(&field.raw, n),
             None => field.raw.clone(),
         };
         let path = prepare_output(dir, &raw, unconfined).map_err(|e| (field, e))?;

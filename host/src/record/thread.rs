@@ -14,51 +14,10 @@ use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
+use crate::model::recording::{QueueSpec, WhenFull};
 use marquee_plugin_api::abi_stable::std_types::{RResult, RSlice};
 use marquee_plugin_api::{FrameMeta, PluginError, RecorderBox};
-use serde::Deserialize;
 
-/// What the render thread does when a recorder's queue is full. A scene that does not say
-/// gets `Drop` in real-time runs (frames paced by the clock) and `Wait` otherwise (unpaced
-/// offline renders, an [`crate::engine::Engine`] stepped by a program).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum WhenFull {
-    /// Drop the frame and count it: the render loop never waits for a disk or an encoder.
-    Drop,
-    /// Wait for the recorder: every frame is kept and rendering slows to the recorder's pace.
-    Wait,
-}
-
-/// A recorder's queue: how many frames it may hold, and what happens beyond.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct QueueSpec {
-    /// Frames queued or being recorded at most (each a buffer of the frame's size).
-    pub frames: usize,
-    /// What to do when all of them are taken; `None`: as suits the run (see [`WhenFull`]).
-    pub when_full: Option<WhenFull>,
-}
-
-impl QueueSpec {
-    /// Frames a recorder queues unless its scene says otherwise.
-    pub const DEFAULT_FRAMES: usize = 8;
-    /// The most frames a scene may ask for (a bound on memory: 64 frames of 1080p are 530 MB).
-    pub const MAX_FRAMES: usize = 64;
-
-    /// The frame buffers a recorder's pool holds for `frames` asked for: 1 to [`Self::MAX_FRAMES`].
-    pub fn buffers(frames: usize) -> usize {
-        frames.clamp(1, QueueSpec::MAX_FRAMES)
-    }
-}
-
-impl Default for QueueSpec {
-    fn default() -> Self {
-        QueueSpec {
-            frames: QueueSpec::DEFAULT_FRAMES,
-            when_full: None,
-        }
-    }
-}
 enum Job {
     Frame(FrameMeta, Vec<u8>),
     Trigger(FrameMeta),

@@ -308,7 +308,7 @@ fn publishing_into_a_reserved_handoff_never_allocates() {
     use marquee::play::handoff::{Handoff, Taken};
     use std::time::Duration;
     let h = Handoff::new();
-    h.reserve(Handoff::SLOTS + 2, 64);
+    h.reserve(Handoff::BUFFERS, 64);
     let frame = [7u8; 64];
     let before = marquee::observe::alloc_count::allocations();
     // The worst case: the output holds one frame while two wait and a fourth is published.

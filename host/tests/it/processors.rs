@@ -110,7 +110,7 @@ fn runs_of_per_pixel_processors_fuse_and_neighbourhood_ones_split_them() {
             },
             Pass::Whole(3),
             Pass::Whole(4),
-            Pass::Resize { slot: 5, buffer: 0 },
+            Pass::Resize { member: 5, buffer: 0 },
             Pass::Fused {
                 range: 6..8,
                 rows: 32

@@ -7,7 +7,7 @@ use std::process::Command;
 use marquee::engine::{Engine, EngineError, EngineOptions};
 use marquee::model::scene::{Scene, SceneError};
 use marquee::plugins::registry::{Origin, Registry};
-use marquee::record::paths::OutputDir;
+use marquee::record::paths::OutDir;
 
 use crate::util::{marquee, root, run_headless, text};
 
@@ -62,13 +62,13 @@ fn engine_in(dir: &Path, text: &str) -> Engine {
 }
 
 /// The scene error `text` gives when loaded in `dir` with `out`, as shown to people.
-fn refused(dir: &Path, text: &str, out: OutputDir) -> (SceneError, String) {
+fn refused(dir: &Path, text: &str, out: OutDir) -> (SceneError, String) {
     let e = match scene_in(dir, text, &Registry::builtin()) {
         Err(e) => e,
         Ok(scene) => match Engine::new(
             &scene,
             &EngineOptions {
-                output: out,
+                out_dir: out,
                 ..EngineOptions::default()
             },
         ) {
@@ -570,18 +570,18 @@ fn output_paths_stay_in_the_output_directory() {
     let dir = tempfile::tempdir().unwrap();
     let gif =
         |path: &str| format!("{CANVAS}[[recorder]]\nplugin = \"gif\"\nconfig = {{ path = \"{path}\" }}\n");
-    let (e, shown) = refused(dir.path(), &gif("../../etc/x.gif"), OutputDir::default());
+    let (e, shown) = refused(dir.path(), &gif("../../etc/x.gif"), OutDir::default());
     assert!(matches!(e, SceneError::Invalid(_)));
     assert!(shown.contains("scene.toml:13:"), "{shown}");
     assert!(shown.contains("climbs out of the output directory"), "{shown}");
     assert!(shown.contains("--unconfined-paths"), "{shown}");
-    let (_, shown) = refused(dir.path(), &gif("/tmp/x.gif"), OutputDir::default());
+    let (_, shown) = refused(dir.path(), &gif("/tmp/x.gif"), OutDir::default());
     assert!(shown.contains("is absolute"), "{shown}");
     // An output directory given on the command line is where paths go.
     let out = dir.path().join("out");
     let scene = scene_in(dir.path(), &gif("sub/a.gif"), &Registry::builtin()).unwrap();
     let options = EngineOptions {
-        output: OutputDir {
+        out_dir: OutDir {
             dir: Some(out.clone()),
             unconfined: false,
         },
@@ -596,7 +596,7 @@ fn output_paths_stay_in_the_output_directory() {
     let target = elsewhere.path().join("b.gif");
     let scene = scene_in(dir.path(), &gif(target.to_str().unwrap()), &Registry::builtin()).unwrap();
     let options = EngineOptions {
-        output: OutputDir {
+        out_dir: OutDir {
             dir: None,
             unconfined: true,
         },
@@ -668,7 +668,7 @@ fn bad_recorder_input_is_a_clear_error_never_a_panic() {
     std::fs::write(d.join("blocked"), "").unwrap();
     for (recorder, needles) in cases {
         let text = format!("{CANVAS}\n\n{recorder}");
-        let (_, shown) = refused(d, &text, OutputDir::default());
+        let (_, shown) = refused(d, &text, OutDir::default());
         for n in *needles {
             assert!(shown.contains(n), "missing {n:?} in:\n{shown}");
         }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::engine::{EngineError, EngineOptions, FrameSet};
 use crate::model::show::Show;
 use crate::play::player::Player;
-use crate::record::paths::OutputDir;
+use crate::record::paths::OutDir;
 
 /// What the process can tell about itself: CPU time used and peak resident memory (KiB).
 pub type Resources = fn() -> (Duration, u64);
@@ -84,7 +84,7 @@ pub fn run(
     frames: u64,
     warmup: u64,
     threads: usize,
-    recording: Option<OutputDir>,
+    recording: Option<OutDir>,
     allocations: Option<fn() -> u64>,
     resources: Option<Resources>,
     mut progress: impl FnMut(u64),
@@ -95,7 +95,7 @@ pub fn run(
             threads,
             scene_recorders: recording.is_some(),
             realtime: true,
-            output: recording.clone().unwrap_or_default(),
+            out_dir: recording.clone().unwrap_or_default(),
             ..EngineOptions::default()
         },
     )?;
