@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use marquee::engine::EngineOptions;
+use marquee::model::paths::OutDir;
 use marquee::model::schema::FileKind;
 use marquee::model::show::Show;
 use marquee::output::headless::Headless;
@@ -15,7 +16,6 @@ use marquee::output::terminal::Terminal;
 use marquee::output::{self, Output, OutputKind, Surroundings};
 use marquee::play::live::{self, LiveOptions};
 use marquee::plugins::registry::{Origin, Registry};
-use marquee::record::paths::OutDir;
 use marquee::trace;
 use marquee_plugin_api::ABI_VERSION;
 

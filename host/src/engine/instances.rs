@@ -15,10 +15,10 @@ use super::chain::{Pass, Processors};
 use super::world::{LayerTarget, RendererSlot};
 use crate::model::budget::Buffers;
 use crate::model::diag::Diagnostic;
+use crate::model::paths::{OutDir, out_dir, outputs_config};
 use crate::model::recording::{ClipSpec, WhenFull};
 use crate::model::scene::{LayerSpec, RecorderSpec, Scene, SceneError, StageSpec};
 use crate::record::clips::{ClipRecorder, OpenClip};
-use crate::record::paths::{OutDir, out_dir, outputs_config};
 use crate::record::thread::RecorderThread;
 
 /// A plugin object and whether it has failed.

@@ -38,8 +38,8 @@ use bevy_ecs::schedule::ScheduleBuildError;
 use marquee_plugin_api::PluginKind;
 
 use crate::compose::accumulator::Accumulator;
+use crate::model::paths::OutDir;
 use crate::model::scene::{RecorderSpec, Scene, SceneError};
-use crate::record::paths::OutDir;
 use crate::record::thread::{RecorderSample, RecorderThread};
 
 /// How to run a scene.

@@ -18,7 +18,8 @@ use marquee_plugin_api::Rng;
 use marquee_plugin_api::rng::mix;
 use serde::Deserialize;
 
-use crate::model::scene::{Scene, SceneError, Source, syntax_diag};
+use crate::model::paths::input;
+use crate::model::scene::{Scene, SceneError, Source, document, file_of};
 use crate::model::spanned::Spanned;
 use crate::plugins::registry::Registry;
 
@@ -133,6 +134,22 @@ impl Playlist {
 
     /// Validates playlist `text` as if read from `path`.
     pub fn parse(path: &Path, text: String, registry: &Registry) -> Result<Playlist, SceneError> {
+        let source = Source {
+            path: path.to_path_buf(),
+            text,
+        };
+        let file = file_of(&source, "playlist", document(&source, "playlist")?)?;
+        Playlist::from_file(source, file, registry)
+    }
+
+    /// Validates `file`, read from `source`, loading every scene it names.
+    pub(crate) fn from_file(
+        source: Source,
+        file: PlaylistFile,
+        registry: &Registry,
+    ) -> Result<Playlist, SceneError> {
+        let path = source.path.clone();
+        let path = path.as_path();
         let mut loader = Loader {
             registry,
             scenes: Vec::new(),
@@ -142,11 +159,7 @@ impl Playlist {
             stack: Vec::new(),
             files: Vec::new(),
         };
-        let source = Source {
-            path: path.to_path_buf(),
-            text,
-        };
-        let file = loader.parse(&source)?;
+        loader.begin(&source);
         loader.splice(&source, &file, None)?;
         let invalid = |message: String| SceneError::Invalid(Box::new(source.diag(message, None)));
         let Some(first) = loader.scenes.first() else {
@@ -221,13 +234,10 @@ fn stem(path: &Path) -> String {
         .unwrap_or_else(|| "playlist".into())
 }
 
-/// Whether `text` is a playlist rather than a scene: it has `[[entry]]` tables (or, when it is
-/// not valid TOML, a line that starts one, so its syntax error is reported as a playlist's).
-pub fn is_playlist(text: &str) -> bool {
-    match toml::from_str::<toml::Table>(text) {
-        Ok(table) => table.contains_key("entry"),
-        Err(_) => text.lines().any(|l| l.trim_start().starts_with("[[entry]]")),
-    }
+/// Whether `text`, which is not valid TOML, looks like a playlist (a line starts an `[[entry]]`
+/// table), so that its syntax error is reported as a playlist's.
+pub(crate) fn looks_like_playlist(text: &str) -> bool {
+    text.lines().any(|l| l.trim_start().starts_with("[[entry]]"))
 }
 
 struct Loader<'r> {
@@ -242,11 +252,15 @@ struct Loader<'r> {
 }
 
 impl Loader<'_> {
-    fn parse(&mut self, source: &Source) -> Result<PlaylistFile, SceneError> {
+    /// Counts `source` as read: hashed, and among the files.
+    fn begin(&mut self, source: &Source) {
         self.hasher.update(source.text.as_bytes());
         self.files.push(source.path.clone());
-        toml::from_str(&source.text)
-            .map_err(|e| SceneError::Syntax(Box::new(syntax_diag(source, "playlist", &e))))
+    }
+
+    fn parse(&mut self, source: &Source) -> Result<PlaylistFile, SceneError> {
+        self.begin(source);
+        file_of(source, "playlist", document(source, "playlist")?)
     }
 
     /// Appends the entries of `file` (read from `source`); `first_transition` overrides the
@@ -260,7 +274,6 @@ impl Loader<'_> {
         let invalid = |message: String, span| SceneError::Invalid(Box::new(source.diag(message, Some(span))));
         let me = std::fs::canonicalize(&source.path).unwrap_or_else(|_| source.path.clone());
         self.stack.push(me);
-        let dir = source.path.parent().unwrap_or(Path::new("")).to_path_buf();
         for spanned in &file.entry {
             let (span, e) = (spanned.span(), spanned.get_ref());
             let repeat = match &e.repeat {
@@ -304,7 +317,7 @@ impl Loader<'_> {
                             duration.span(),
                         ));
                     }
-                    let index = self.scene(source, &dir, scene)?;
+                    let index = self.scene(source, scene)?;
                     let fps = self.scenes[index].fps;
                     let frames = ((d * fps).round() as u64).max(1);
                     let transition_frames = (chosen.1 * fps).round() as u64;
@@ -347,7 +360,7 @@ impl Loader<'_> {
                             d.span(),
                         ));
                     }
-                    let path = dir.join(nested.get_ref());
+                    let path = input(&source.path, nested.get_ref());
                     let canonical = std::fs::canonicalize(&path).map_err(|err| {
                         invalid(
                             format!("cannot read playlist {}: {err}", path.display()),
@@ -439,9 +452,10 @@ impl Loader<'_> {
         Ok(())
     }
 
-    /// The index of the scene at `name` (relative to `dir`), loading it the first time.
-    fn scene(&mut self, source: &Source, dir: &Path, name: &Spanned<String>) -> Result<usize, SceneError> {
-        let path = dir.join(name.get_ref());
+    /// The index of the scene at `name` (relative to the playlist `source`), loading it the
+    /// first time.
+    fn scene(&mut self, source: &Source, name: &Spanned<String>) -> Result<usize, SceneError> {
+        let path = input(&source.path, name.get_ref());
         let canonical = std::fs::canonicalize(&path).map_err(|err| {
             SceneError::Invalid(Box::new(
                 source

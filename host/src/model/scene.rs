@@ -26,6 +26,7 @@ use std::sync::Arc;
 
 use marquee_plugin_api::{FieldType, PluginKind, Rgba};
 use serde::Deserialize;
+use toml::de::DeTable;
 
 use crate::model::budget::Buffers;
 use crate::model::diag::{Diagnostic, nearest};
@@ -426,8 +427,16 @@ impl Scene {
             path: path.to_path_buf(),
             text,
         };
-        let file: SceneFile = toml::from_str(&source.text)
-            .map_err(|e| SceneError::Syntax(Box::new(syntax_diag(&source, "scene", &e))))?;
+        let file = file_of(&source, "scene", document(&source, "scene")?)?;
+        Scene::from_file(source, file, registry)
+    }
+
+    /// Validates `file`, read from `source`.
+    pub(crate) fn from_file(
+        source: Source,
+        file: SceneFile,
+        registry: &Registry,
+    ) -> Result<Scene, SceneError> {
         validate(source, file, registry).map_err(|d| SceneError::Invalid(Box::new(d)))
     }
 
@@ -444,6 +453,22 @@ impl Scene {
             Placement::Rect(_, _, w, h) => (w, h),
         }
     }
+}
+
+/// The TOML document of `source`, parsed once (a file of kind `what`, "scene" or "playlist", for
+/// the error): what tells a scene from a playlist, and what either is then read from.
+pub(crate) fn document<'s>(source: &'s Source, what: &str) -> Result<toml::Spanned<DeTable<'s>>, SceneError> {
+    DeTable::parse(&source.text).map_err(|e| SceneError::Syntax(Box::new(syntax_diag(source, what, &e))))
+}
+
+/// The file struct `T` (a `SceneFile`, a `PlaylistFile`) from the parsed `document` of `source`.
+pub(crate) fn file_of<T: serde::de::DeserializeOwned>(
+    source: &Source,
+    what: &str,
+    document: toml::Spanned<DeTable<'_>>,
+) -> Result<T, SceneError> {
+    T::deserialize(toml::de::Deserializer::from(document))
+        .map_err(|e| SceneError::Syntax(Box::new(syntax_diag(source, what, &e))))
 }
 
 /// A TOML or shape error in `source`, a file of kind `what` ("scene", "playlist"), with the
@@ -907,7 +932,6 @@ fn resolve_stage(
     // Path fields are relative to the scene file: resolve them here, so plugins get usable paths
     // whatever the working directory. A recorder's are output paths: the engine resolves those
     // in the output directory.
-    let base = source.path.parent().unwrap_or(Path::new(""));
     let inputs = if kind == PluginKind::Recorder {
         &[][..]
     } else {
@@ -918,7 +942,9 @@ fn resolve_stage(
             && !p.is_empty()
             && Path::new(p.as_str()).is_relative()
         {
-            *p = base.join(p.as_str()).to_string_lossy().into_owned();
+            *p = crate::model::paths::input(&source.path, p)
+                .to_string_lossy()
+                .into_owned();
         }
     }
     for key in table.keys() {

@@ -5,8 +5,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::model::hex;
-use crate::model::playlist::{Playlist, is_playlist};
-use crate::model::scene::{Scene, SceneError};
+use toml::de::DeTable;
+
+use crate::model::playlist::{Playlist, looks_like_playlist};
+use crate::model::scene::{Scene, SceneError, Source, file_of, read_source, syntax_diag};
 use crate::plugins::registry::Registry;
 
 /// A scene or a playlist, loaded and validated.
@@ -19,13 +21,28 @@ pub enum Show {
 }
 
 impl Show {
-    /// Loads the file at `path`: a playlist if it has `[[entry]]` tables, else a scene.
+    /// Loads the file at `path`, parsed once: a playlist if it has `[[entry]]` tables, else a
+    /// scene.
     pub fn load(path: &Path, registry: &Registry) -> Result<Show, SceneError> {
-        let text = crate::model::scene::read_source(path)?;
-        Ok(if is_playlist(&text) {
-            Show::Playlist(Arc::new(Playlist::parse(path, text, registry)?))
+        let source = Source {
+            path: path.to_path_buf(),
+            text: read_source(path)?,
+        };
+        let what = |playlist| if playlist { "playlist" } else { "scene" };
+        let doc = match DeTable::parse(&source.text) {
+            Ok(doc) => doc,
+            // Not TOML: say so in the words of what it looks like.
+            Err(e) => {
+                let diag = syntax_diag(&source, what(looks_like_playlist(&source.text)), &e);
+                return Err(SceneError::Syntax(Box::new(diag)));
+            }
+        };
+        Ok(if doc.get_ref().contains_key("entry") {
+            let file = file_of(&source, what(true), doc)?;
+            Show::Playlist(Arc::new(Playlist::from_file(source, file, registry)?))
         } else {
-            Show::Scene(Box::new(Scene::parse(path, text, registry)?))
+            let file = file_of(&source, what(false), doc)?;
+            Show::Scene(Box::new(Scene::from_file(source, file, registry)?))
         })
     }
 

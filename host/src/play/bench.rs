@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::{EngineError, EngineOptions, FrameSet};
+use crate::model::paths::OutDir;
 use crate::model::show::Show;
 use crate::play::player::Player;
-use crate::record::paths::OutDir;
 
 /// What the process can tell about itself: CPU time used and peak resident memory (KiB).
 pub type Resources = fn() -> (Duration, u64);

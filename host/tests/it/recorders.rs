@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use marquee::engine::{Engine, EngineError, EngineOptions};
+use marquee::model::paths::OutDir;
 use marquee::model::scene::{Scene, SceneError};
 use marquee::plugins::registry::{Origin, Registry};
-use marquee::record::paths::OutDir;
 
 use crate::util::{marquee, root, run_headless, text};
 

@@ -1,8 +1,9 @@
-//! Where recorders may write: output paths from a scene confined to the output directory
-//! ([`OutDir`]): absolute paths, paths that climb out of it and paths that are not file names
-//! are refused unless the user allowed them, and no directory below it may be a symbolic link
-//! ([`prepare_output`]); recorders then create their files new, never through a link
-//! ([`marquee_plugin_api::files::PartialFile`]).
+//! Every path a data file names, resolved here. Inputs (a renderer's image, a playlist's
+//! scenes) are relative to the file that names them ([`input`]). Outputs (a recorder's files)
+//! are confined to the output directory ([`OutDir`]): absolute paths, paths that climb out of it
+//! and paths that are not file names are refused unless the user allowed them, and no directory
+//! below it may be a symbolic link ([`prepare_output`]); recorders then create their files new,
+//! never through a link ([`marquee_plugin_api::files::PartialFile`]).
 
 use std::path::{Component, Path, PathBuf};
 
@@ -79,6 +80,12 @@ impl OutputPathError {
             }
         }
     }
+}
+
+/// The input path `raw` as named by the data file at `file`: relative to that file's directory
+/// (absolute paths stay as they are), whatever the working directory.
+pub fn input(file: &Path, raw: &str) -> PathBuf {
+    file.parent().unwrap_or(Path::new("")).join(raw)
 }
 
 /// Resolves `raw` (as written in a scene) inside `dir`, refusing absolute paths and paths that
@@ -201,6 +208,19 @@ pub fn outputs_config<'f>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn inputs_are_relative_to_the_file_that_names_them() {
+        assert_eq!(
+            input(Path::new("s/scene.toml"), "a.png"),
+            PathBuf::from("s/a.png")
+        );
+        assert_eq!(input(Path::new("scene.toml"), "a.png"), PathBuf::from("a.png"));
+        assert_eq!(
+            input(Path::new("s/scene.toml"), "/abs/a.png"),
+            PathBuf::from("/abs/a.png")
+        );
+    }
 
     #[test]
     fn paths_stay_inside_the_output_directory() {
