@@ -1,0 +1,153 @@
+//! `marquee`: the command-line edge. Parses arguments, runs the command asked for (one module
+//! each), renders typed errors for people, and sets the exit status through one map (`exit`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use marquee::plugins::registry::Registry;
+
+use exit::{EXIT_HELP, Exit, outcome, stdout_error};
+
+/// Writes a line to stdout; a closed stdout (`marquee plugins | head -1`) ends the command
+/// quietly instead of panicking.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*).map_err(crate::stdout_error)
+    }};
+}
+
+/// [`outln!`] without the newline.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout().lock(), $($arg)*).map_err(crate::stdout_error)
+    }};
+}
+
+mod bench;
+mod exit;
+mod logs;
+mod plugins;
+mod run;
+mod sys;
+mod trace;
+
+/// Plugin-based scenes and renderers for LED matrices, installations and desktop visuals.
+#[derive(Debug, Parser)]
+#[command(name = "marquee", version, about, after_help = EXIT_HELP)]
+struct Cli {
+    /// Directory to load plugin libraries from (repeatable; also $MARQUEE_PLUGIN_PATH, `:`-separated).
+    #[arg(long = "plugin-dir", global = true, value_name = "DIR")]
+    plugin_dirs: Vec<PathBuf>,
+    /// How log lines look: human-readable, or one JSON object per line.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs a scene or a playlist live: in the terminal, or headless.
+    Run(run::RunArgs),
+    /// Renders a scene or playlist to trace.gif + index.json for later verification.
+    Trace(trace::TraceArgs),
+    /// Runs a scene or playlist headless and reports its frame times, memory, CPU and allocations.
+    Bench(bench::BenchArgs),
+    /// Re-renders a trace and checks it frame by frame.
+    Verify(trace::VerifyArgs),
+    /// Generates a standalone plugin crate that builds, loads and tests on the first try.
+    NewPlugin(plugins::NewPluginArgs),
+    /// Lists every plugin found, and every plugin file that failed to load.
+    Plugins(plugins::PluginsArgs),
+    /// Snapshot-tests scenes: traces each and compares it frame by frame with the trace stored
+    /// beside it (`traces/STEM/`), writing it when none is stored. For a plugin's own CI:
+    /// `marquee test tests --plugin-dir target/release`.
+    Test(trace::TestArgs),
+    /// Prints the JSON Schema of scene files (or playlist files), every loaded plugin's config
+    /// included, for an editor's TOML language server (README: "Editor support"); or that of a
+    /// line of the `--metrics` stream.
+    Schema(plugins::SchemaArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logs::init(cli.log_format == LogFormat::Json);
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let outcome = outcome(&e);
+            if e.downcast_ref::<Exit>().is_none() {
+                eprintln!("error: {e}");
+                for cause in e.chain().skip(1) {
+                    eprintln!("  caused by: {cause}");
+                }
+            }
+            ExitCode::from(outcome as u8)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let registry = Registry::discover(&plugin_dirs(&cli));
+    match cli.command {
+        Command::Run(args) => run::run(args, &registry),
+        Command::Trace(args) => trace::trace(args, &registry),
+        Command::Verify(args) => trace::verify(args, &registry),
+        Command::Test(args) => trace::test(args, &registry),
+        Command::Bench(args) => bench::bench(args, &registry),
+        Command::Plugins(args) => plugins::plugins(args, &registry),
+        Command::NewPlugin(args) => plugins::new_plugin(args),
+        Command::Schema(args) => plugins::schema(args, &registry),
+    }
+}
+
+/// Parses a frame rate within the scene limits.
+fn frame_rate(text: &str) -> Result<f64, String> {
+    use marquee::model::scene::{MAX_FPS, MIN_FPS};
+    match text.parse::<f64>() {
+        Ok(f) if (MIN_FPS..=MAX_FPS).contains(&f) => Ok(f),
+        _ => Err(format!(
+            "expected a frame rate from {MIN_FPS} to {MAX_FPS}, found `{text}`"
+        )),
+    }
+}
+
+/// Parses a number of seconds above 0.
+fn positive_seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s.is_finite() && s > 0.0 => Ok(s),
+        _ => Err(format!("expected a number of seconds above 0, found `{text}`")),
+    }
+}
+
+/// The plugin directories: `--plugin-dir`s, then `$MARQUEE_PLUGIN_PATH`.
+fn plugin_dirs(cli: &Cli) -> Vec<PathBuf> {
+    let mut dirs = cli.plugin_dirs.clone();
+    if let Some(path) = std::env::var_os("MARQUEE_PLUGIN_PATH") {
+        dirs.extend(std::env::split_paths(&path).filter(|p| !p.as_os_str().is_empty()));
+    }
+    dirs
+}
+
+/// Says which plugin files failed to load; the command goes on without them.
+fn warn_failures(registry: &Registry) {
+    let failures = registry.failures();
+    if !failures.is_empty() {
+        eprintln!(
+            "warning: {} plugin file(s) failed to load; running without them:",
+            failures.len()
+        );
+        for f in failures {
+            eprintln!("  - {f}");
+        }
+    }
+}
