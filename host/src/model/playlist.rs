@@ -19,7 +19,7 @@ use marquee_plugin_api::rng::mix;
 use serde::Deserialize;
 
 use crate::model::paths::input;
-use crate::model::scene::{Scene, SceneError, Source, document, file_of};
+use crate::model::scene::{Scene, SceneError, Source, parse_file};
 use crate::model::spanned::Spanned;
 use crate::plugins::registry::Registry;
 
@@ -138,7 +138,7 @@ impl Playlist {
             path: path.to_path_buf(),
             text,
         };
-        let file = file_of(&source, "playlist", document(&source, "playlist")?)?;
+        let file = parse_file(&source, "playlist")?;
         Playlist::from_file(source, file, registry)
     }
 
@@ -260,7 +260,7 @@ impl Loader<'_> {
 
     fn parse(&mut self, source: &Source) -> Result<PlaylistFile, SceneError> {
         self.begin(source);
-        file_of(source, "playlist", document(source, "playlist")?)
+        parse_file(source, "playlist")
     }
 
     /// Appends the entries of `file` (read from `source`); `first_transition` overrides the

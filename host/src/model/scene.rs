@@ -427,7 +427,7 @@ impl Scene {
             path: path.to_path_buf(),
             text,
         };
-        let file = file_of(&source, "scene", document(&source, "scene")?)?;
+        let file = parse_file(&source, "scene")?;
         Scene::from_file(source, file, registry)
     }
 
@@ -459,6 +459,14 @@ impl Scene {
 /// the error): what tells a scene from a playlist, and what either is then read from.
 pub(crate) fn document<'s>(source: &'s Source, what: &str) -> Result<toml::Spanned<DeTable<'s>>, SceneError> {
     DeTable::parse(&source.text).map_err(|e| SceneError::Syntax(Box::new(syntax_diag(source, what, &e))))
+}
+
+/// The file struct `T` (a `SceneFile`, a `PlaylistFile`) read from `source`, a file of kind `what`.
+pub(crate) fn parse_file<T: serde::de::DeserializeOwned>(
+    source: &Source,
+    what: &str,
+) -> Result<T, SceneError> {
+    file_of(source, what, document(source, what)?)
 }
 
 /// The file struct `T` (a `SceneFile`, a `PlaylistFile`) from the parsed `document` of `source`.

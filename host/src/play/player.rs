@@ -101,8 +101,6 @@ impl Player {
             ready.push(Some(engine));
         }
         let size = size.unwrap_or((1, 1));
-        let len = size.0 as usize * size.1 as usize * 4;
-        let black: Vec<u8> = (0..len).map(|i| if i % 4 == 3 { 255 } else { 0 }).collect();
         let mut player = Player {
             single: matches!(show, Show::Scene(_)),
             options: options.clone(),
@@ -116,14 +114,15 @@ impl Player {
             playlist: playlist.clone(),
             order_cycle: u64::MAX,
             size,
-            mix: vec![0; len],
-            black,
+            mix: Vec::new(),
+            black: Vec::new(),
             failures: Vec::new(),
             frames: 0,
             done: false,
             recording: true,
             epoch: 0,
         };
+        player.resize(size);
         player.start(0)?;
         Ok(player)
     }
@@ -172,6 +171,14 @@ impl Player {
         self.play = play;
         self.play_frame = 0;
         Ok(())
+    }
+
+    /// Makes frames of `size` from now on: the transition and black frames sized to match.
+    fn resize(&mut self, size: (u32, u32)) {
+        let len = size.0 as usize * size.1 as usize * 4;
+        self.size = size;
+        self.mix = vec![0; len];
+        self.black = (0..len).map(|i| if i % 4 == 3 { 255 } else { 0 }).collect();
     }
 
     fn retire(&mut self, mut engine: Engine) {
@@ -363,6 +370,11 @@ impl Player {
     pub fn reload(&mut self, fresh: &Show, options: &EngineOptions) -> Result<Reloaded, EngineError> {
         if let (true, Show::Scene(scene), Some(engine)) = (self.single, fresh, self.current.as_mut()) {
             let kept = engine.reload(scene, options)?;
+            // The edit may change the frame size (a new canvas, a resizing processor).
+            let size = engine.frame_size();
+            if size != self.size {
+                self.resize(size);
+            }
             // The entry now plays the edited scene (a later restart builds from it).
             self.playlist = fresh.sequence();
             return Ok(Reloaded::InPlace { kept });

@@ -36,6 +36,35 @@ fn reload_keeps_unchanged_instances_and_their_state() {
 }
 
 #[test]
+fn a_scene_plays_as_one_entry_that_an_edit_changes_in_place_even_its_size() {
+    use marquee::model::show::Show;
+    use marquee::play::player::{Player, Reloaded};
+    let options = EngineOptions::default();
+    let mut player = Player::new(&Show::from(scene(&dusty("AB")).unwrap()), &options).unwrap();
+    for _ in 0..3 {
+        player.step().unwrap();
+    }
+    // A scene has no other entry: next and previous change nothing.
+    let epoch = player.epoch();
+    player.next_entry().unwrap();
+    player.previous_entry().unwrap();
+    assert_eq!(player.epoch(), epoch);
+    assert!(!player.is_done());
+    // Skipping far ahead is one step, not one per frame.
+    player.skip(1_000_000_000).unwrap();
+    assert_eq!(player.engine().unwrap().next_frame(), 1_000_000_003);
+    // An edit to a bigger canvas changes every layer's surface, so both are made anew, and the
+    // player makes frames of the new size from then on.
+    let bigger = dusty("AB").replace("width = 48", "width = 64");
+    let how = player
+        .reload(&Show::from(scene(&bigger).unwrap()), &options)
+        .unwrap();
+    assert_eq!(how, Reloaded::InPlace { kept: 0 });
+    assert_eq!(player.frame_size(), (64, 16));
+    assert_eq!(player.step().unwrap().len(), 64 * 16 * 4);
+}
+
+#[test]
 fn a_bad_edit_leaves_the_running_scene_alone() {
     let options = EngineOptions::default();
     let good = scene(&dusty("AB")).unwrap();
