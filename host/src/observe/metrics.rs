@@ -9,6 +9,12 @@
 //! times in the order of the last `layers` line and its recorders in that of the last
 //! `recorders` line; an `end` line.
 //!
+//! Changed when the lines became typed (issue 14): the frame set that hands frames to recorders
+//! is `record` in `sets_ms` (it was `output`, a name the live outputs also had), and times are
+//! written as the shortest number that reads back as the same value to 0.1 µs (`0.15`, not
+//! `0.1500`), and a recorder's `info` is always an object (what it said about itself, or
+//! `{"text": …}` when that was not a JSON object); every other key and value is as before.
+//!
 //! Frame records are recycled between the two threads: a steady stream allocates nothing.
 
 use std::io::{self, BufWriter, Write};
