@@ -7,6 +7,7 @@ pub mod diag;
 pub mod paths;
 pub mod playlist;
 pub mod recording;
+pub mod rig;
 pub mod scene;
 pub mod schema;
 pub mod show;

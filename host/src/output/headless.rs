@@ -9,7 +9,7 @@ use super::Output;
 pub struct Headless;
 
 impl Output for Headless {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         "headless"
     }
     fn show(&mut self, _frame: &[u8], _width: u32, _height: u32, _status: &str) -> io::Result<()> {

@@ -4,6 +4,7 @@
 //! `window` feature, `window`.
 
 pub mod headless;
+pub mod led;
 pub mod terminal;
 #[cfg(feature = "window")]
 pub mod window;
@@ -49,12 +50,16 @@ impl Control {
 /// not be `Send`: a window's event loop is not).
 pub trait Output {
     /// A short name for logs.
-    fn name(&self) -> &'static str;
+    fn name(&self) -> &str;
     /// Shows one frame (RGBA8, `width × height`) and a one-line status.
     fn show(&mut self, frame: &[u8], width: u32, height: u32, status: &str) -> io::Result<()>;
     /// Collects what the person asked for since the last call (keys, a closed window).
     fn poll(&mut self, _controls: &mut Vec<Control>) -> io::Result<()> {
         Ok(())
+    }
+    /// What the output counted (an LED output's packets and failed sends), for the summary.
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        Vec::new()
     }
     /// Restores whatever the output changed. Called once, at the end, also after an error.
     fn finish(&mut self) -> io::Result<()>;

@@ -176,7 +176,7 @@ impl<W: Write + Send> Terminal<W> {
 }
 
 impl<W: Write + Send> Output for Terminal<W> {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         "terminal"
     }
 

@@ -160,7 +160,7 @@ impl Window {
 }
 
 impl Output for Window {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         "window"
     }
 

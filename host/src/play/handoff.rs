@@ -153,7 +153,7 @@ impl Handoff {
 #[derive(Debug, Clone, Default)]
 pub struct OutputReport {
     /// The output's name.
-    pub name: &'static str,
+    pub name: String,
     /// Frames shown.
     pub shown: u64,
     /// Frames dropped before it could show them.
@@ -162,6 +162,8 @@ pub struct OutputReport {
     pub busy: Duration,
     /// The error that stopped it, if any.
     pub error: Option<String>,
+    /// What the output counted, at the end.
+    pub counters: Vec<(&'static str, u64)>,
 }
 
 /// Makes an output with `make` and runs it on the current thread until `handoff` closes: shows
@@ -175,7 +177,7 @@ pub fn drive_output(
     controls: &mpsc::Sender<Control>,
 ) -> OutputReport {
     let mut report = OutputReport {
-        name: "output",
+        name: "output".into(),
         ..OutputReport::default()
     };
     let mut output = match make(size.0, size.1) {
@@ -189,7 +191,7 @@ pub fn drive_output(
             return report;
         }
     };
-    report.name = output.name();
+    report.name = output.name().to_string();
     let mut asked = Vec::new();
     let mut line = String::new();
     let result = (|| -> io::Result<()> {
@@ -223,6 +225,7 @@ pub fn drive_output(
     if let Err(e) = output.finish() {
         report.error.get_or_insert(e.to_string());
     }
+    report.counters = output.counters();
     report.dropped = handoff.dropped();
     report
 }

@@ -13,6 +13,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::engine::{Counter, EngineError, EngineOptions, Failure, RecorderReport};
+use crate::model::rig::Rig;
 use crate::model::show::Show;
 use crate::observe::metrics::{Line, MetricsStream, OutputSample, RecorderLine, StartLine};
 use crate::output::{Control, OutputFactory};
@@ -33,6 +34,8 @@ pub struct LiveOptions {
     pub reload: bool,
     /// Where screenshots go.
     pub screenshot_dir: PathBuf,
+    /// LED outputs to drive besides `outputs` (`--rig`).
+    pub rig: Option<Rig>,
 }
 
 /// What a live run reports about itself, besides frames.
@@ -168,6 +171,27 @@ pub fn run(
     };
     let player = Player::new(&show, &options.engine)?;
     let size = player.frame_size();
+    let mut outputs = outputs;
+    if let Some(rig) = &options.rig {
+        // The rig's regions must lie inside the frames the show makes.
+        let regions = rig.check_frame(size.0, size.1)?;
+        for (spec, region) in rig.outputs.iter().zip(regions) {
+            tracing::info!(
+                "output: {} `{}` ({}×{} pixels at {}, {} of the frame; rig {})",
+                spec.protocol.as_str(),
+                spec.id,
+                region.width,
+                region.height,
+                region.x,
+                region.y,
+                rig.name
+            );
+            observe
+                .outputs
+                .push(format!("{} {}", spec.protocol.as_str(), spec.id));
+            outputs.push(crate::output::led::factory(spec.clone(), region));
+        }
+    }
     let handoffs: Vec<Handoff> = outputs.iter().map(|_| Handoff::new()).collect();
     for h in &handoffs {
         h.reserve(Handoff::BUFFERS, size.0 as usize * size.1 as usize * 4);
@@ -220,7 +244,7 @@ pub fn run(
         }
         for t in threads {
             report.outputs.push(t.join().unwrap_or_else(|_| OutputReport {
-                name: "output",
+                name: "output".into(),
                 error: Some("the output thread panicked".into()),
                 ..OutputReport::default()
             }));

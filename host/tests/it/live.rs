@@ -143,7 +143,7 @@ mod running {
     }
 
     impl Output for Probe {
-        fn name(&self) -> &'static str {
+        fn name(&self) -> &str {
             "probe"
         }
         fn show(&mut self, frame: &[u8], _w: u32, _h: u32, _status: &str) -> io::Result<()> {
@@ -194,6 +194,7 @@ mod running {
             limit,
             reload,
             screenshot_dir: std::env::temp_dir(),
+            rig: None,
         }
     }
 

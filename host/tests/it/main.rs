@@ -8,6 +8,7 @@ mod cli;
 mod determinism;
 mod failures;
 mod hardening;
+mod leds;
 mod live;
 mod loading;
 mod new_plugin;

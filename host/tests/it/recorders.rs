@@ -548,6 +548,7 @@ fn a_slow_recorder_in_a_live_run_drops_and_counts_while_every_frame_is_made() {
             limit: Some(60),
             reload: false,
             screenshot_dir: dir.path().to_path_buf(),
+            rig: None,
         },
         marquee::play::live::Observe::default(),
     )

@@ -56,6 +56,9 @@ pub struct RunArgs {
     /// Render as fast as possible instead of at the scene's fps.
     #[arg(long)]
     pub unpaced: bool,
+    /// Drive the LED outputs of this rig file too (DDP, E1.31, Art-Net; see rigs/).
+    #[arg(long, value_name = "FILE")]
+    pub rig: Option<PathBuf>,
     /// Worker threads (1: everything on one thread).
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
@@ -89,10 +92,14 @@ pub fn run(args: RunArgs, registry: &Registry) -> anyhow::Result<()> {
         frames,
         seconds,
         unpaced,
+        rig,
         threads,
     } = args;
     warn_failures(registry);
     let show = Show::load(&scene, registry)?;
+    let rig = rig
+        .map(|path| marquee::model::rig::Rig::load(&path))
+        .transpose()?;
     let limit = frames.or(seconds.map(|s| trace::frames_for(s, show.fps())));
     let requested = if headless {
         vec![OutputArg::Headless]
@@ -133,6 +140,7 @@ pub fn run(args: RunArgs, registry: &Registry) -> anyhow::Result<()> {
         limit,
         reload: !no_reload,
         screenshot_dir: screenshots,
+        rig,
     };
     let metrics = match metrics {
         None => None,
@@ -265,6 +273,15 @@ fn print_live_report(report: &live::LiveReport, path: &std::path::Path) {
                 .as_ref()
                 .map_or(String::new(), |e| format!("; output error: {e}"))
         );
+        if !o.counters.is_empty() {
+            let shown: Vec<String> = o.counters.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let failed = o.counters.iter().any(|&(k, v)| k == "send_errors" && v > 0);
+            if failed {
+                tracing::warn!("{}: {}", o.name, shown.join(", "));
+            } else {
+                tracing::info!("{}: {}", o.name, shown.join(", "));
+            }
+        }
     }
 }
 

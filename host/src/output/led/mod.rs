@@ -1,0 +1,302 @@
+//! LED outputs: a rig's outputs (`model::rig`) as [`Output`]s. Each runs on its own thread
+//! behind the live loop's handoff like any output: it maps the frame to the controller's LED
+//! order and channels (`map`), encodes one protocol (`ddp`, `e131`, `artnet`) into packets built
+//! in place (`packets`), and sends them on a UDP socket. A controller that cannot be reached is
+//! reported once, retried with backoff and counted; the show goes on.
+
+pub mod artnet;
+pub mod ddp;
+pub mod e131;
+pub mod map;
+pub mod packets;
+
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use crate::model::rig::{LedOutputSpec, Rect, Wire};
+use crate::output::{Output, OutputFactory};
+use map::{ColorPipeline, led_order};
+use packets::{Encoder, Packets};
+
+/// The first wait before trying a controller again after a failed send.
+pub const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+/// The longest wait between tries.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// What an LED output counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LedCounters {
+    /// Frames sent.
+    pub frames: u64,
+    /// Packets sent.
+    pub packets: u64,
+    /// Bytes of payload sent.
+    pub bytes: u64,
+    /// Sends that failed (the controller unreachable, refused).
+    pub send_errors: u64,
+    /// Frames not sent while waiting to try a failing controller again.
+    pub unsent: u64,
+    /// Times the controller came back after failing.
+    pub recoveries: u64,
+    /// Frames the current limit scaled down.
+    pub current_limited: u64,
+    /// Frames skipped to keep to `max_fps`.
+    pub skipped_max_fps: u64,
+}
+
+/// A failing controller: when to try again, and how long to wait after that.
+#[derive(Debug, Clone, Copy)]
+struct Backoff {
+    retry_at: Instant,
+    wait: Duration,
+}
+
+/// One rig output, sending to its controller.
+pub struct LedOutput {
+    label: String,
+    spec: LedOutputSpec,
+    region: Rect,
+    frame_width: u32,
+    leds: Vec<u32>,
+    color: ColorPipeline,
+    channels: Vec<u8>,
+    encoder: Box<dyn Encoder>,
+    packets: Packets,
+    socket: UdpSocket,
+    connected: bool,
+    /// With `max_fps`: its period, and when the next frame is due.
+    pace: Option<(Duration, Option<Instant>)>,
+    backoff: Option<Backoff>,
+    counters: LedCounters,
+}
+
+impl std::fmt::Debug for LedOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LedOutput")
+            .field("label", &self.label)
+            .field("counters", &self.counters)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A stable CID for output `id` of this machine: the same on every run, different per output.
+fn cid(id: &str) -> [u8; 16] {
+    let machine = std::fs::read_to_string("/etc/machine-id")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .unwrap_or_default();
+    let hash = xxhash_rust::xxh3::xxh3_128(format!("marquee e1.31 {} {id}", machine.trim()).as_bytes());
+    let mut cid = hash.to_be_bytes();
+    // A name-based UUID (version 5 layout, RFC 4122 variant).
+    cid[6] = (cid[6] & 0x0f) | 0x50;
+    cid[8] = (cid[8] & 0x3f) | 0x80;
+    cid
+}
+
+/// The encoder `spec` asks for, for LEDs of `channels` bytes.
+fn encoder(spec: &LedOutputSpec, channels: usize) -> Box<dyn Encoder> {
+    match &spec.wire {
+        Wire::Ddp { to } => Box::new(ddp::Ddp::new(*to, channels, spec.start)),
+        Wire::E131 {
+            to,
+            universe,
+            pixels_per_universe,
+            priority,
+            sync_universe,
+        } => Box::new(e131::E131::new(
+            *to,
+            (*universe, *pixels_per_universe, channels),
+            *priority,
+            *sync_universe,
+            cid(&spec.id),
+            &format!("Marquee {}", spec.id),
+        )),
+        Wire::Artnet {
+            to,
+            universe,
+            pixels_per_universe,
+            sync,
+        } => Box::new(artnet::ArtNet::new(
+            *to,
+            (*universe, *pixels_per_universe, channels),
+            *sync,
+        )),
+    }
+}
+
+impl LedOutput {
+    /// Opens a UDP socket for `spec`, which shows `region` of frames `frame_width` wide.
+    pub fn open(spec: LedOutputSpec, region: Rect, frame_width: u32) -> io::Result<LedOutput> {
+        let v6 = match &spec.wire {
+            Wire::Ddp { to } | Wire::Artnet { to, .. } => to.is_ipv6(),
+            Wire::E131 { to, .. } => to.is_some_and(|a| a.is_ipv6()),
+        };
+        let any: SocketAddr = if v6 { "[::]:0" } else { "0.0.0.0:0" }
+            .parse()
+            .expect("an address");
+        let socket = UdpSocket::bind(any)?;
+        // One controller: a connected socket, so that a controller that is down (the port
+        // unreachable) shows as a failed send instead of packets silently lost.
+        let connected = match &spec.wire {
+            Wire::Ddp { to } | Wire::Artnet { to, .. } | Wire::E131 { to: Some(to), .. } => {
+                socket.connect(to)?;
+                true
+            }
+            Wire::E131 { to: None, .. } => false,
+        };
+        let color = ColorPipeline::new(&spec.color);
+        let leds = led_order(frame_width, region, spec.layout.as_ref());
+        let channels = vec![0; leds.len() * color.channels()];
+        Ok(LedOutput {
+            label: format!("{} {}", spec.protocol.as_str(), spec.id),
+            encoder: encoder(&spec, color.channels()),
+            pace: spec.max_fps.map(|fps| (Duration::from_secs_f64(1.0 / fps), None)),
+            spec,
+            region,
+            frame_width,
+            leds,
+            color,
+            channels,
+            packets: Packets::default(),
+            socket,
+            connected,
+            backoff: None,
+            counters: LedCounters::default(),
+        })
+    }
+
+    /// What it counted so far.
+    pub fn counters(&self) -> LedCounters {
+        self.counters
+    }
+
+    /// Whether the frame at `now` is skipped to keep to `max_fps`: frames are let through on an
+    /// even grid of the period, the first one starting it.
+    fn skip_for_pace(&mut self, now: Instant) -> bool {
+        let Some((period, next)) = &mut self.pace else {
+            return false;
+        };
+        match next {
+            // Early by more than half a period: not yet.
+            Some(due) if now + *period / 2 < *due => true,
+            Some(due) => {
+                // On time, or late: the next is a period after this one's slot (or after now,
+                // if the show fell behind by more than a period).
+                *due = (*due + *period).max(now + *period / 2);
+                false
+            }
+            None => {
+                *next = Some(now + *period);
+                false
+            }
+        }
+    }
+
+    /// Sends the packets built; on a failure stops, says so once and backs off.
+    fn send(&mut self, now: Instant) {
+        for (bytes, to) in self.packets.iter() {
+            let sent = if self.connected {
+                self.socket.send(bytes)
+            } else {
+                self.socket.send_to(bytes, to)
+            };
+            match sent {
+                Ok(_) => {
+                    self.counters.packets += 1;
+                    self.counters.bytes += bytes.len() as u64;
+                }
+                Err(e) => {
+                    self.counters.send_errors += 1;
+                    let wait = match self.backoff {
+                        Some(b) => (b.wait * 2).min(MAX_BACKOFF),
+                        None => {
+                            tracing::warn!(
+                                "output `{}`: cannot send to {to}: {e}; trying again in {:?}, with backoff",
+                                self.spec.id,
+                                FIRST_BACKOFF
+                            );
+                            FIRST_BACKOFF
+                        }
+                    };
+                    self.backoff = Some(Backoff {
+                        retry_at: now + wait,
+                        wait,
+                    });
+                    return;
+                }
+            }
+        }
+        if self.backoff.take().is_some() {
+            self.counters.recoveries += 1;
+            tracing::info!("output `{}`: sending again", self.spec.id);
+        }
+        self.counters.frames += 1;
+    }
+}
+
+impl Output for LedOutput {
+    fn name(&self) -> &str {
+        &self.label
+    }
+
+    fn show(&mut self, frame: &[u8], width: u32, _height: u32, _status: &str) -> io::Result<()> {
+        let now = Instant::now();
+        if self.skip_for_pace(now) {
+            self.counters.skipped_max_fps += 1;
+            return Ok(());
+        }
+        if width != self.frame_width {
+            // A reload changed the frame width: the same region, rows of the new width.
+            self.frame_width = width;
+            self.leds = led_order(width, self.region, self.spec.layout.as_ref());
+        }
+        if self.color.convert(frame, &self.leds, &mut self.channels) {
+            self.counters.current_limited += 1;
+        }
+        if let Some(b) = self.backoff
+            && now < b.retry_at
+        {
+            self.counters.unsent += 1;
+            return Ok(());
+        }
+        self.packets.clear();
+        self.encoder.frame(&self.channels, &mut self.packets);
+        self.send(now);
+        Ok(())
+    }
+
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        let c = &self.counters;
+        vec![
+            ("frames", c.frames),
+            ("packets", c.packets),
+            ("bytes", c.bytes),
+            ("send_errors", c.send_errors),
+            ("unsent", c.unsent),
+            ("recoveries", c.recoveries),
+            ("current_limited", c.current_limited),
+            ("skipped_max_fps", c.skipped_max_fps),
+        ]
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        self.packets.clear();
+        self.encoder.finish(&self.channels, &mut self.packets);
+        if !self.packets.is_empty() && self.backoff.is_none() {
+            for (bytes, to) in self.packets.iter() {
+                // Best effort: the show is ending either way.
+                let _ = if self.connected {
+                    self.socket.send(bytes)
+                } else {
+                    self.socket.send_to(bytes, to)
+                };
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The output factory for `spec`, showing `region` of frames `frame_width` wide.
+pub fn factory(spec: LedOutputSpec, region: Rect) -> OutputFactory {
+    Box::new(move |width, _height| Ok(Box::new(LedOutput::open(spec, region, width)?) as Box<dyn Output>))
+}
