@@ -70,6 +70,9 @@ pub struct OutputFile {
     pub current: Option<Spanned<CurrentFile>>,
     /// The most frames per second the controller takes; frames beyond are skipped, evenly.
     pub max_fps: Option<Spanned<f64>>,
+    /// Milliseconds to hold each frame before sending it, to line outputs up with each other
+    /// or with sound; may be negative: delays are relative, the smallest in the rig is none.
+    pub delay_ms: Option<Spanned<f64>>,
     /// DDP: LEDs on the controller before this output's first one (E1.31 and Art-Net outputs
     /// start at a `universe` instead).
     pub start: Option<Spanned<u64>>,
@@ -379,6 +382,11 @@ pub struct LedOutputSpec {
     pub color: ColorSpec,
     /// Frames per second at most.
     pub max_fps: Option<f64>,
+    /// How long each frame is held before it is sent (the rig's delays made relative: the
+    /// smallest is zero).
+    pub delay: std::time::Duration,
+    /// The delay as written, in milliseconds.
+    pub delay_ms: f64,
     /// LEDs on the controller before this output's first one.
     pub start: u64,
     /// Where it is in the rig file (for errors found once the frame size is known).
@@ -446,6 +454,11 @@ impl Rig {
                 ));
             }
             outputs.push(spec);
+        }
+        // Delays are relative: the output with the smallest is sent at once.
+        let least = outputs.iter().map(|o| o.delay_ms).fold(0.0f64, f64::min);
+        for o in &mut outputs {
+            o.delay = std::time::Duration::from_secs_f64((o.delay_ms - least) / 1000.0);
         }
         let name = file.name.clone().unwrap_or_else(|| {
             path.file_stem()
@@ -619,6 +632,7 @@ fn output(source: &Source, i: usize, spanned: &Spanned<OutputFile>) -> Result<Le
         None => Ok(default),
     };
     let gamma = in_range(&o.gamma, "gamma", 0.1, 5.0, 1.0)?;
+    let delay_ms = in_range(&o.delay_ms, "delay_ms", -10_000.0, 10_000.0, 0.0)?;
     let brightness = in_range(&o.brightness, "brightness", 0.0, 1.0, 1.0)?;
     let max_fps = match &o.max_fps {
         Some(s) if !(1.0..=1000.0).contains(s.get_ref()) => {
@@ -698,7 +712,8 @@ fn output(source: &Source, i: usize, spanned: &Spanned<OutputFile>) -> Result<Le
     };
     if protocol == Protocol::Ddp && (o.multicast.is_some() || o.sync.is_some()) {
         return Err(invalid(
-            "`multicast` and `sync` apply to e131 and artnet outputs, not ddp (DDP frames end with a push)".into(),
+            "`multicast` and `sync` apply to e131 and artnet outputs, not ddp (DDP frames end with a push)"
+                .into(),
             span.clone(),
         ));
     }
@@ -805,6 +820,8 @@ fn output(source: &Source, i: usize, spanned: &Spanned<OutputFile>) -> Result<Le
         layout,
         color,
         max_fps,
+        delay: std::time::Duration::ZERO,
+        delay_ms,
         start,
         span: span.clone(),
     };

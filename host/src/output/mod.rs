@@ -57,6 +57,11 @@ pub trait Output {
     fn poll(&mut self, _controls: &mut Vec<Control>) -> io::Result<()> {
         Ok(())
     }
+    /// When the output wants to be called again (`poll`) without a new frame: an LED output
+    /// with a delay, for its next held frame.
+    fn wake_at(&self) -> Option<std::time::Instant> {
+        None
+    }
     /// What the output counted (an LED output's packets and failed sends), for the summary.
     fn counters(&self) -> Vec<(&'static str, u64)> {
         Vec::new()

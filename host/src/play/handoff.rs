@@ -196,7 +196,12 @@ pub fn drive_output(
     let mut line = String::new();
     let result = (|| -> io::Result<()> {
         loop {
-            match handoff.take(Duration::from_millis(20)) {
+            // Wake at least every 20 ms for controls, sooner when the output has a frame due.
+            let mut wait = Duration::from_millis(20);
+            if let Some(at) = output.wake_at() {
+                wait = wait.min(at.saturating_duration_since(Instant::now()));
+            }
+            match handoff.take(wait) {
                 Taken::Frame(frame) => {
                     line.clear();
                     line.push_str(&status.lock().unwrap_or_else(|e| e.into_inner()));

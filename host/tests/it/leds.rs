@@ -586,3 +586,47 @@ fn the_shipped_rigs_load_and_fit_the_scenes_they_name() {
     let desk = Rig::load(&root.join("rigs/sacn-desk.toml")).unwrap();
     desk.check_frame(256, 64).unwrap();
 }
+
+#[test]
+fn delays_are_relative_and_a_delayed_output_sends_every_frame_in_order_later() {
+    let rig = Rig::parse(
+        Path::new("rig.toml"),
+        "[[output]]\nprotocol = \"ddp\"\nhost = \"127.0.0.1:1\"\nregion = { width = 4, height = 4 }\ndelay_ms = 10\n\
+         [[output]]\nprotocol = \"ddp\"\nhost = \"127.0.0.1:2\"\nregion = { x = 4, width = 4, height = 4 }\ndelay_ms = -30\n"
+            .into(),
+    )
+    .unwrap();
+    let delays: Vec<u128> = rig.outputs.iter().map(|o| o.delay.as_millis()).collect();
+    assert_eq!(delays, [40, 0], "the smallest delay in the rig becomes none");
+
+    let dir = tempfile::tempdir().unwrap();
+    let scene = pixels_scene(dir.path(), 4, 2);
+    let (socket, port) = controller();
+    let rig = write(
+        dir.path(),
+        "rig.toml",
+        &format!(
+            "[[output]]\nid = \"late\"\nprotocol = \"ddp\"\nhost = \"127.0.0.1:{port}\"\ndelay_ms = 200\n"
+        ),
+    );
+    let (got, out) = receive_all(&socket, run(&scene, &rig, 30, true));
+    let log = text(&out);
+    assert!(out.status.success(), "{log}");
+    let packets: Vec<DdpPacket> = got.iter().map(|p| ddp(p)).collect();
+    assert!(!packets.is_empty(), "{log}");
+    let want: Vec<u8> = rows_of_pixels(4, 2).concat();
+    for (i, p) in packets.iter().enumerate() {
+        assert_eq!(p.sequence as usize, i % 15 + 1, "in order, none lost on the way");
+        assert_eq!(p.data, want);
+    }
+    // What the output says it sent arrived; the frames of the last 200 ms were still held.
+    assert!(log.contains(&format!("frames={}", packets.len())), "{log}");
+    let held = log
+        .split("delay_dropped=")
+        .nth(1)
+        .and_then(|s| s.split(|c: char| !c.is_ascii_digit()).next());
+    assert!(
+        held.and_then(|n| n.parse::<u64>().ok()).is_some_and(|n| n >= 1),
+        "{log}"
+    );
+}

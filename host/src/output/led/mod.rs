@@ -6,8 +6,10 @@
 
 pub mod artnet;
 pub mod ddp;
+pub mod delay;
 pub mod e131;
 pub mod map;
+pub mod pace;
 pub mod packets;
 
 use std::io;
@@ -43,6 +45,8 @@ pub struct LedCounters {
     pub current_limited: u64,
     /// Frames skipped to keep to `max_fps`.
     pub skipped_max_fps: u64,
+    /// Frames still held by the delay line when the show ended, or dropped from a full one.
+    pub delay_dropped: u64,
 }
 
 /// A failing controller: when to try again, and how long to wait after that.
@@ -65,8 +69,10 @@ pub struct LedOutput {
     packets: Packets,
     socket: UdpSocket,
     connected: bool,
-    /// With `max_fps`: its period, and when the next frame is due.
-    pace: Option<(Duration, Option<Instant>)>,
+    /// With `max_fps`: when frames may go out.
+    pace: Option<pace::Pace>,
+    /// With a delay: the frames waiting to go out.
+    delay: Option<delay::DelayLine>,
     backoff: Option<Backoff>,
     counters: LedCounters,
 }
@@ -150,7 +156,8 @@ impl LedOutput {
         Ok(LedOutput {
             label: format!("{} {}", spec.protocol.as_str(), spec.id),
             encoder: encoder(&spec, color.channels()),
-            pace: spec.max_fps.map(|fps| (Duration::from_secs_f64(1.0 / fps), None)),
+            pace: spec.max_fps.map(pace::Pace::new),
+            delay: (!spec.delay.is_zero()).then(|| delay::DelayLine::new(spec.delay)),
             spec,
             region,
             frame_width,
@@ -170,24 +177,26 @@ impl LedOutput {
         self.counters
     }
 
-    /// Whether the frame at `now` is skipped to keep to `max_fps`: frames are let through on an
-    /// even grid of the period, the first one starting it.
-    fn skip_for_pace(&mut self, now: Instant) -> bool {
-        let Some((period, next)) = &mut self.pace else {
-            return false;
-        };
-        match next {
-            // Early by more than half a period: not yet.
-            Some(due) if now + *period / 2 < *due => true,
-            Some(due) => {
-                // On time, or late: the next is a period after this one's slot (or after now,
-                // if the show fell behind by more than a period).
-                *due = (*due + *period).max(now + *period / 2);
-                false
-            }
-            None => {
-                *next = Some(now + *period);
-                false
+    /// Encodes and sends one frame's channel bytes, unless a failing controller's backoff says
+    /// to wait.
+    fn send_frame(&mut self, channels: &[u8], now: Instant) {
+        if let Some(b) = self.backoff
+            && now < b.retry_at
+        {
+            self.counters.unsent += 1;
+            return;
+        }
+        self.packets.clear();
+        self.encoder.frame(channels, &mut self.packets);
+        self.send(now);
+    }
+
+    /// Sends every held frame that is due at `now`, oldest first.
+    fn send_due(&mut self, now: Instant) {
+        while let Some(buf) = self.delay.as_mut().and_then(|l| l.pop_due(now)) {
+            self.send_frame(&buf, now);
+            if let Some(line) = &mut self.delay {
+                line.recycle(buf);
             }
         }
     }
@@ -241,7 +250,7 @@ impl Output for LedOutput {
 
     fn show(&mut self, frame: &[u8], width: u32, _height: u32, _status: &str) -> io::Result<()> {
         let now = Instant::now();
-        if self.skip_for_pace(now) {
+        if self.pace.as_mut().is_some_and(|p| !p.admit(now)) {
             self.counters.skipped_max_fps += 1;
             return Ok(());
         }
@@ -253,16 +262,27 @@ impl Output for LedOutput {
         if self.color.convert(frame, &self.leds, &mut self.channels) {
             self.counters.current_limited += 1;
         }
-        if let Some(b) = self.backoff
-            && now < b.retry_at
-        {
-            self.counters.unsent += 1;
-            return Ok(());
+        match &mut self.delay {
+            Some(line) => {
+                line.push(now, &self.channels);
+                self.send_due(now);
+            }
+            None => {
+                let channels = std::mem::take(&mut self.channels);
+                self.send_frame(&channels, now);
+                self.channels = channels;
+            }
         }
-        self.packets.clear();
-        self.encoder.frame(&self.channels, &mut self.packets);
-        self.send(now);
         Ok(())
+    }
+
+    fn poll(&mut self, _controls: &mut Vec<crate::output::Control>) -> io::Result<()> {
+        self.send_due(Instant::now());
+        Ok(())
+    }
+
+    fn wake_at(&self) -> Option<Instant> {
+        self.delay.as_ref().and_then(|l| l.next_due())
     }
 
     fn counters(&self) -> Vec<(&'static str, u64)> {
@@ -276,10 +296,14 @@ impl Output for LedOutput {
             ("recoveries", c.recoveries),
             ("current_limited", c.current_limited),
             ("skipped_max_fps", c.skipped_max_fps),
+            ("delay_dropped", c.delay_dropped),
         ]
     }
 
     fn finish(&mut self) -> io::Result<()> {
+        if let Some(line) = &self.delay {
+            self.counters.delay_dropped += line.dropped() + line.len() as u64;
+        }
         self.packets.clear();
         self.encoder.finish(&self.channels, &mut self.packets);
         if !self.packets.is_empty() && self.backoff.is_none() {
