@@ -91,6 +91,12 @@ pub struct OutputFile {
     pub sync: Option<bool>,
     /// E1.31: the universe synchronisation packets go to.
     pub sync_universe: Option<Spanned<u64>>,
+    /// HUB75: the driver's Unix socket (instead of `host`, which names a TCP one).
+    pub socket: Option<Spanned<String>>,
+    /// HUB75: wait for the driver's `OK` after each frame; default true.
+    pub ack: Option<bool>,
+    /// HUB75: send a frame only when it differs from the last one sent; default true.
+    pub skip_unchanged: Option<bool>,
 }
 
 /// The protocols a rig output speaks.
@@ -103,6 +109,9 @@ pub enum Protocol {
     E131,
     /// Art-Net 4, UDP port 6454.
     Artnet,
+    /// HUB75 panels through a driver process on a Unix or TCP stream socket: per frame an
+    /// 8-byte big-endian header (width u16, height u16, payload length u32), then RGB bytes.
+    Hub75,
 }
 
 impl Protocol {
@@ -112,6 +121,7 @@ impl Protocol {
             Protocol::Ddp => 4048,
             Protocol::E131 => 5568,
             Protocol::Artnet => 6454,
+            Protocol::Hub75 => 9999,
         }
     }
 
@@ -121,6 +131,7 @@ impl Protocol {
             Protocol::Ddp => "ddp",
             Protocol::E131 => "e131",
             Protocol::Artnet => "artnet",
+            Protocol::Hub75 => "hub75",
         }
     }
 }
@@ -352,6 +363,15 @@ pub enum Wire {
         /// The synchronisation universe, if sync is on.
         sync_universe: Option<u16>,
     },
+    /// A stream to a HUB75 driver process.
+    Hub75 {
+        /// Where the driver listens.
+        to: StreamTarget,
+        /// Wait for `OK` after each frame.
+        ack: bool,
+        /// Send only frames that changed.
+        skip_unchanged: bool,
+    },
     /// Art-Net ArtDmx packets.
     Artnet {
         /// The node.
@@ -363,6 +383,15 @@ pub enum Wire {
         /// ArtSync after each frame.
         sync: bool,
     },
+}
+
+/// A stream socket a driver process listens on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamTarget {
+    /// TCP.
+    Tcp(SocketAddr),
+    /// A Unix socket.
+    Unix(std::path::PathBuf),
 }
 
 /// One output of a rig, validated.
@@ -696,6 +725,32 @@ fn output(source: &Source, i: usize, spanned: &Spanned<OutputFile>) -> Result<Le
     )?;
     only(&o.priority, "priority", &[Protocol::E131])?;
     only(&o.sync_universe, "sync_universe", &[Protocol::E131])?;
+    let flags = [
+        ("multicast", o.multicast.is_some(), &[Protocol::E131][..]),
+        ("sync", o.sync.is_some(), &[Protocol::E131, Protocol::Artnet][..]),
+        ("ack", o.ack.is_some(), &[Protocol::Hub75][..]),
+        (
+            "skip_unchanged",
+            o.skip_unchanged.is_some(),
+            &[Protocol::Hub75][..],
+        ),
+    ];
+    for (name, given, allowed) in flags {
+        if given && !allowed.contains(&protocol) {
+            return Err(invalid(
+                format!("`{name}` does not apply to {}", protocol.as_str()),
+                source.key_span(name, span.clone()),
+            ));
+        }
+    }
+    if let Some(s) = &o.socket
+        && protocol != Protocol::Hub75
+    {
+        return Err(invalid(
+            format!("`socket` does not apply to {}", protocol.as_str()),
+            s.span(),
+        ));
+    }
     let per_universe = || -> Result<u16, SceneError> {
         let most = DMX_SLOTS / channels;
         match &o.pixels_per_universe {
@@ -710,13 +765,6 @@ fn output(source: &Source, i: usize, spanned: &Spanned<OutputFile>) -> Result<Le
             None => Ok(most as u16),
         }
     };
-    if protocol == Protocol::Ddp && (o.multicast.is_some() || o.sync.is_some()) {
-        return Err(invalid(
-            "`multicast` and `sync` apply to e131 and artnet outputs, not ddp (DDP frames end with a push)"
-                .into(),
-            span.clone(),
-        ));
-    }
     let wire = match protocol {
         Protocol::Ddp => Wire::Ddp {
             to: to.ok_or_else(need_host)?,
@@ -778,10 +826,37 @@ fn output(source: &Source, i: usize, spanned: &Spanned<OutputFile>) -> Result<Le
                 sync_universe,
             }
         }
-        Protocol::Artnet => {
-            if o.multicast.is_some() {
-                return Err(invalid("`multicast` applies to e131 only".into(), span.clone()));
+        Protocol::Hub75 => {
+            if color.white == White::Min {
+                return Err(invalid(
+                    "a HUB75 driver takes RGB; `white` does not apply to hub75".into(),
+                    source.key_span("white", span.clone()),
+                ));
             }
+            let to = match (&o.socket, to) {
+                (Some(s), None) => StreamTarget::Unix(crate::model::paths::input(&source.path, s.get_ref())),
+                (None, Some(to)) => StreamTarget::Tcp(to),
+                (Some(s), Some(_)) => {
+                    return Err(invalid(
+                        "give the driver's `socket` or its `host`, not both".into(),
+                        s.span(),
+                    ));
+                }
+                (None, None) => {
+                    return Err(SceneError::Invalid(Box::new(
+                        source
+                            .diag(format!("output `{id}` (hub75) needs a `socket` or a `host`"), Some(span.clone()))
+                            .help("socket = \"/run/led-matrix.sock\" (a Unix socket), or host = \"127.0.0.1:9999\" (TCP)"),
+                    )));
+                }
+            };
+            Wire::Hub75 {
+                to,
+                ack: o.ack.unwrap_or(true),
+                skip_unchanged: o.skip_unchanged.unwrap_or(true),
+            }
+        }
+        Protocol::Artnet => {
             let universe = match &o.universe {
                 Some(u) if *u.get_ref() > MAX_ARTNET_UNIVERSE => {
                     return Err(invalid(

@@ -630,3 +630,108 @@ fn delays_are_relative_and_a_delayed_output_sends_every_frame_in_order_later() {
         "{log}"
     );
 }
+
+/// One frame as a HUB75 driver reads it: the 8-byte big-endian header, then the RGB payload.
+fn read_hub75_frame(conn: &mut impl std::io::Read) -> Option<(u16, u16, Vec<u8>)> {
+    let mut header = [0u8; 8];
+    conn.read_exact(&mut header).ok()?;
+    let width = u16::from_be_bytes([header[0], header[1]]);
+    let height = u16::from_be_bytes([header[2], header[3]]);
+    let len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
+    assert_eq!(
+        len,
+        width as usize * height as usize * 3,
+        "the payload is width × height × 3"
+    );
+    let mut payload = vec![0u8; len];
+    conn.read_exact(&mut payload).ok()?;
+    Some((width, height, payload))
+}
+
+#[test]
+fn a_hub75_driver_on_a_unix_socket_gets_each_changed_frame_and_acknowledges_it() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("matrix.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    // The driver: reads frames and answers OK to each, as the Python drivers do.
+    let driver = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut frames = Vec::new();
+        while let Some(frame) = read_hub75_frame(&mut conn) {
+            frames.push(frame);
+            conn.write_all(b"OK").unwrap();
+        }
+        frames
+    });
+    let scene = pixels_scene(dir.path(), 4, 2);
+    let rig = write(
+        dir.path(),
+        "rig.toml",
+        "[[output]]\nid = \"pi\"\nprotocol = \"hub75\"\nsocket = \"matrix.sock\"\ncolor_order = \"bgr\"\n",
+    );
+    let out = run(&scene, &rig, 20, true).wait_with_output().unwrap();
+    let log = text(&out);
+    assert!(out.status.success(), "{log}");
+    let frames = driver.join().unwrap();
+    // A still scene: the first frame, and no other (each later one was the same).
+    assert_eq!(frames.len(), 1, "{log}");
+    let want: Vec<u8> = rows_of_pixels(4, 2)
+        .iter()
+        .flat_map(|&[r, g, b]| [b, g, r])
+        .collect();
+    assert_eq!(frames[0], (4, 2, want));
+    assert!(log.contains("frames=1,"), "{log}");
+    let unchanged = log
+        .split("unchanged=")
+        .nth(1)
+        .and_then(|s| s.split(|c: char| !c.is_ascii_digit()).next());
+    assert!(
+        unchanged
+            .and_then(|n| n.parse::<u64>().ok())
+            .is_some_and(|n| n >= 1),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_hub75_driver_over_tcp_without_acknowledgements_gets_every_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // This driver never answers: the sender must not wait for it.
+    let driver = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut frames = Vec::new();
+        while let Some(frame) = read_hub75_frame(&mut conn) {
+            frames.push(frame);
+        }
+        frames
+    });
+    let scene = write(
+        dir.path(),
+        "s.toml",
+        "fps = 30\n[canvas]\nwidth = 8\nheight = 4\n[[layer]]\nplugin = \"solid\"\nconfig = { color = \"#ff8000\" }\n",
+    );
+    let rig = write(
+        dir.path(),
+        "rig.toml",
+        &format!(
+            "[[output]]\nprotocol = \"hub75\"\nhost = \"127.0.0.1:{port}\"\nack = false\nskip_unchanged = false\nbrightness = 0.5\n"
+        ),
+    );
+    let out = run(&scene, &rig, 10, true).wait_with_output().unwrap();
+    let log = text(&out);
+    assert!(out.status.success(), "{log}");
+    let frames = driver.join().unwrap();
+    assert!(!frames.is_empty(), "{log}");
+    assert!(
+        log.contains(&format!("frames={},", frames.len())),
+        "every frame sent arrived: {log}"
+    );
+    for (w, h, payload) in frames {
+        assert_eq!((w, h), (8, 4));
+        // Half brightness: 255 → 128, 128 → 64.
+        assert!(payload.chunks(3).all(|px| px == [128, 64, 0]), "{payload:?}");
+    }
+}

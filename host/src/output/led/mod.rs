@@ -1,8 +1,10 @@
 //! LED outputs: a rig's outputs (`model::rig`) as [`Output`]s. Each runs on its own thread
-//! behind the live loop's handoff like any output: it maps the frame to the controller's LED
-//! order and channels (`map`), encodes one protocol (`ddp`, `e131`, `artnet`) into packets built
-//! in place (`packets`), and sends them on a UDP socket. A controller that cannot be reached is
-//! reported once, retried with backoff and counted; the show goes on.
+//! behind the live loop's handoff like any output: it keeps to its `max_fps` (`pace`), maps the
+//! frame to the controller's LED order and channels (`map`), holds it for its delay (`delay`),
+//! then encodes one protocol (`ddp`, `e131`, `artnet`) into packets built in place (`packets`)
+//! sent on a UDP socket, or writes it to a HUB75 driver's stream socket (`stream`). A
+//! controller that cannot be reached is reported once, retried with backoff and counted; the
+//! show goes on.
 
 pub mod artnet;
 pub mod ddp;
@@ -11,6 +13,7 @@ pub mod e131;
 pub mod map;
 pub mod pace;
 pub mod packets;
+pub mod stream;
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -47,6 +50,20 @@ pub struct LedCounters {
     pub skipped_max_fps: u64,
     /// Frames still held by the delay line when the show ended, or dropped from a full one.
     pub delay_dropped: u64,
+    /// Frames not sent because they were the same as the last (`skip_unchanged`).
+    pub unchanged: u64,
+}
+
+/// How an output's frames leave: a protocol's datagrams, or a stream to a driver process.
+enum Link {
+    Udp {
+        socket: UdpSocket,
+        /// One controller: sent with `send` on a connected socket.
+        connected: bool,
+        encoder: Box<dyn Encoder>,
+        packets: Packets,
+    },
+    Stream(stream::StreamLink),
 }
 
 /// A failing controller: when to try again, and how long to wait after that.
@@ -65,10 +82,7 @@ pub struct LedOutput {
     leds: Vec<u32>,
     color: ColorPipeline,
     channels: Vec<u8>,
-    encoder: Box<dyn Encoder>,
-    packets: Packets,
-    socket: UdpSocket,
-    connected: bool,
+    link: Link,
     /// With `max_fps`: when frames may go out.
     pace: Option<pace::Pace>,
     /// With a delay: the frames waiting to go out.
@@ -127,35 +141,53 @@ fn encoder(spec: &LedOutputSpec, channels: usize) -> Box<dyn Encoder> {
             (*universe, *pixels_per_universe, channels),
             *sync,
         )),
+        Wire::Hub75 { .. } => unreachable!("a stream, not datagrams"),
     }
 }
 
 impl LedOutput {
-    /// Opens a UDP socket for `spec`, which shows `region` of frames `frame_width` wide.
+    /// Opens the link `spec` asks for (a UDP socket, or a stream link that connects on the
+    /// first frame); the output shows `region` of frames `frame_width` wide.
     pub fn open(spec: LedOutputSpec, region: Rect, frame_width: u32) -> io::Result<LedOutput> {
-        let v6 = match &spec.wire {
-            Wire::Ddp { to } | Wire::Artnet { to, .. } => to.is_ipv6(),
-            Wire::E131 { to, .. } => to.is_some_and(|a| a.is_ipv6()),
-        };
-        let any: SocketAddr = if v6 { "[::]:0" } else { "0.0.0.0:0" }
-            .parse()
-            .expect("an address");
-        let socket = UdpSocket::bind(any)?;
-        // One controller: a connected socket, so that a controller that is down (the port
-        // unreachable) shows as a failed send instead of packets silently lost.
-        let connected = match &spec.wire {
-            Wire::Ddp { to } | Wire::Artnet { to, .. } | Wire::E131 { to: Some(to), .. } => {
-                socket.connect(to)?;
-                true
-            }
-            Wire::E131 { to: None, .. } => false,
-        };
         let color = ColorPipeline::new(&spec.color);
+        let link = match &spec.wire {
+            Wire::Hub75 {
+                to,
+                ack,
+                skip_unchanged,
+            } => Link::Stream(stream::StreamLink::new(
+                to.clone(),
+                (region.width, region.height),
+                *ack,
+                *skip_unchanged,
+            )),
+            wire => {
+                let (v6, one) = match wire {
+                    Wire::Ddp { to } | Wire::Artnet { to, .. } => (to.is_ipv6(), Some(*to)),
+                    Wire::E131 { to, .. } => (to.is_some_and(|a| a.is_ipv6()), *to),
+                    Wire::Hub75 { .. } => unreachable!("matched above"),
+                };
+                let any: SocketAddr = if v6 { "[::]:0" } else { "0.0.0.0:0" }
+                    .parse()
+                    .expect("an address");
+                let socket = UdpSocket::bind(any)?;
+                // One controller: a connected socket, so that a controller that is down (the
+                // port unreachable) shows as a failed send instead of packets silently lost.
+                if let Some(to) = one {
+                    socket.connect(to)?;
+                }
+                Link::Udp {
+                    socket,
+                    connected: one.is_some(),
+                    encoder: encoder(&spec, color.channels()),
+                    packets: Packets::default(),
+                }
+            }
+        };
         let leds = led_order(frame_width, region, spec.layout.as_ref());
         let channels = vec![0; leds.len() * color.channels()];
         Ok(LedOutput {
             label: format!("{} {}", spec.protocol.as_str(), spec.id),
-            encoder: encoder(&spec, color.channels()),
             pace: spec.max_fps.map(pace::Pace::new),
             delay: (!spec.delay.is_zero()).then(|| delay::DelayLine::new(spec.delay)),
             spec,
@@ -164,9 +196,7 @@ impl LedOutput {
             leds,
             color,
             channels,
-            packets: Packets::default(),
-            socket,
-            connected,
+            link,
             backoff: None,
             counters: LedCounters::default(),
         })
@@ -186,9 +216,70 @@ impl LedOutput {
             self.counters.unsent += 1;
             return;
         }
-        self.packets.clear();
-        self.encoder.frame(channels, &mut self.packets);
-        self.send(now);
+        match self.transmit(channels) {
+            Ok(true) => {
+                self.counters.frames += 1;
+                if self.backoff.take().is_some() {
+                    self.counters.recoveries += 1;
+                    tracing::info!("output `{}`: sending again", self.spec.id);
+                }
+            }
+            Ok(false) => self.counters.unchanged += 1,
+            Err((e, to)) => {
+                self.counters.send_errors += 1;
+                let wait = match self.backoff {
+                    Some(b) => (b.wait * 2).min(MAX_BACKOFF),
+                    None => {
+                        tracing::warn!(
+                            "output `{}`: cannot send to {to}: {e}; trying again in {:?}, with backoff",
+                            self.spec.id,
+                            FIRST_BACKOFF
+                        );
+                        FIRST_BACKOFF
+                    }
+                };
+                self.backoff = Some(Backoff {
+                    retry_at: now + wait,
+                    wait,
+                });
+            }
+        }
+    }
+
+    /// Puts one frame on the wire: whether it went (false: the same as the last, skipped), or
+    /// the error and where it was going.
+    fn transmit(&mut self, channels: &[u8]) -> Result<bool, (io::Error, String)> {
+        match &mut self.link {
+            Link::Udp {
+                socket,
+                connected,
+                encoder,
+                packets,
+            } => {
+                packets.clear();
+                encoder.frame(channels, packets);
+                for (bytes, to) in packets.iter() {
+                    let sent = if *connected {
+                        socket.send(bytes)
+                    } else {
+                        socket.send_to(bytes, to)
+                    };
+                    sent.map_err(|e| (e, to.to_string()))?;
+                    self.counters.packets += 1;
+                    self.counters.bytes += bytes.len() as u64;
+                }
+                Ok(true)
+            }
+            Link::Stream(link) => match link.send(channels) {
+                Ok(stream::Sent::Frame(bytes)) => {
+                    self.counters.packets += 1;
+                    self.counters.bytes += bytes as u64;
+                    Ok(true)
+                }
+                Ok(stream::Sent::Unchanged) => Ok(false),
+                Err(e) => Err((e, link.target_name())),
+            },
+        }
     }
 
     /// Sends every held frame that is due at `now`, oldest first.
@@ -199,47 +290,6 @@ impl LedOutput {
                 line.recycle(buf);
             }
         }
-    }
-
-    /// Sends the packets built; on a failure stops, says so once and backs off.
-    fn send(&mut self, now: Instant) {
-        for (bytes, to) in self.packets.iter() {
-            let sent = if self.connected {
-                self.socket.send(bytes)
-            } else {
-                self.socket.send_to(bytes, to)
-            };
-            match sent {
-                Ok(_) => {
-                    self.counters.packets += 1;
-                    self.counters.bytes += bytes.len() as u64;
-                }
-                Err(e) => {
-                    self.counters.send_errors += 1;
-                    let wait = match self.backoff {
-                        Some(b) => (b.wait * 2).min(MAX_BACKOFF),
-                        None => {
-                            tracing::warn!(
-                                "output `{}`: cannot send to {to}: {e}; trying again in {:?}, with backoff",
-                                self.spec.id,
-                                FIRST_BACKOFF
-                            );
-                            FIRST_BACKOFF
-                        }
-                    };
-                    self.backoff = Some(Backoff {
-                        retry_at: now + wait,
-                        wait,
-                    });
-                    return;
-                }
-            }
-        }
-        if self.backoff.take().is_some() {
-            self.counters.recoveries += 1;
-            tracing::info!("output `{}`: sending again", self.spec.id);
-        }
-        self.counters.frames += 1;
     }
 }
 
@@ -297,6 +347,7 @@ impl Output for LedOutput {
             ("current_limited", c.current_limited),
             ("skipped_max_fps", c.skipped_max_fps),
             ("delay_dropped", c.delay_dropped),
+            ("unchanged", c.unchanged),
         ]
     }
 
@@ -304,16 +355,24 @@ impl Output for LedOutput {
         if let Some(line) = &self.delay {
             self.counters.delay_dropped += line.dropped() + line.len() as u64;
         }
-        self.packets.clear();
-        self.encoder.finish(&self.channels, &mut self.packets);
-        if !self.packets.is_empty() && self.backoff.is_none() {
-            for (bytes, to) in self.packets.iter() {
-                // Best effort: the show is ending either way.
-                let _ = if self.connected {
-                    self.socket.send(bytes)
-                } else {
-                    self.socket.send_to(bytes, to)
-                };
+        if let Link::Udp {
+            socket,
+            connected,
+            encoder,
+            packets,
+        } = &mut self.link
+        {
+            packets.clear();
+            encoder.finish(&self.channels, packets);
+            if self.backoff.is_none() {
+                for (bytes, to) in packets.iter() {
+                    // Best effort: the show is ending either way.
+                    let _ = if *connected {
+                        socket.send(bytes)
+                    } else {
+                        socket.send_to(bytes, to)
+                    };
+                }
             }
         }
         Ok(())
