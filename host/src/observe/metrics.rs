@@ -84,13 +84,24 @@ impl Sink {
     }
 }
 
-/// What one output looked like at the end of a frame.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, JsonSchema)]
+/// What one output looked like at the end of a frame (counts since the start: rates are the
+/// difference between two lines).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, JsonSchema)]
 pub struct OutputSample {
     /// Frames waiting in its handoff.
     pub queue: u32,
     /// Frames it has dropped so far.
     pub dropped: u64,
+    /// Frames it has shown (sent, for an LED output) so far.
+    pub shown: u64,
+    /// Milliseconds it has spent showing (sending) them so far.
+    pub busy_ms: f64,
+    /// LED outputs: packets sent so far.
+    pub packets: u64,
+    /// LED outputs: bytes of payload sent so far.
+    pub bytes: u64,
+    /// LED outputs: sends that failed so far.
+    pub send_errors: u64,
 }
 
 /// One line of the metrics stream.
@@ -470,7 +481,11 @@ mod tests {
             frame: 3,
             total: Duration::from_micros(150),
             layers: vec![Duration::from_micros(100)],
-            outputs: vec![OutputSample { queue: 1, dropped: 2 }],
+            outputs: vec![OutputSample {
+                queue: 1,
+                dropped: 2,
+                ..OutputSample::default()
+            }],
             allocations: Some(0),
             ..FrameRecord::default()
         };

@@ -62,12 +62,28 @@ pub trait Output {
     fn wake_at(&self) -> Option<std::time::Instant> {
         None
     }
+    /// What an output that sends over a network has put on the wire so far (LED outputs), for
+    /// the metrics stream.
+    fn wire(&self) -> Option<WireCounts> {
+        None
+    }
     /// What the output counted (an LED output's packets and failed sends), for the summary.
     fn counters(&self) -> Vec<(&'static str, u64)> {
         Vec::new()
     }
     /// Restores whatever the output changed. Called once, at the end, also after an error.
     fn finish(&mut self) -> io::Result<()>;
+}
+
+/// What an output has put on the wire so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WireCounts {
+    /// Packets sent (frames, for a stream).
+    pub packets: u64,
+    /// Bytes of payload sent.
+    pub bytes: u64,
+    /// Sends that failed.
+    pub send_errors: u64,
 }
 
 /// Makes an output, on its own thread, for frames of the given size.

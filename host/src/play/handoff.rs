@@ -4,12 +4,13 @@
 
 use std::collections::VecDeque;
 use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::model::budget::OUTPUT_BUFFERS;
-use crate::output::{Control, OutputFactory};
+use crate::output::{Control, OutputFactory, WireCounts};
 
 /// One frame in a [`Handoff`].
 #[derive(Debug, Default)]
@@ -51,6 +52,27 @@ struct Places {
 pub struct Handoff {
     places: Mutex<Places>,
     ready: Condvar,
+    /// What the output thread reports back, read by the metrics without a lock.
+    shown: AtomicU64,
+    busy_ns: AtomicU64,
+    packets: AtomicU64,
+    bytes: AtomicU64,
+    send_errors: AtomicU64,
+}
+
+/// What an output's thread has done so far, as the render loop samples it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutputCounts {
+    /// Frames shown (sent, for an LED output).
+    pub shown: u64,
+    /// Time spent showing them, in nanoseconds.
+    pub busy_ns: u64,
+    /// Packets sent (LED outputs).
+    pub packets: u64,
+    /// Bytes of payload sent (LED outputs).
+    pub bytes: u64,
+    /// Sends that failed (LED outputs).
+    pub send_errors: u64,
 }
 
 impl Handoff {
@@ -147,6 +169,28 @@ impl Handoff {
     pub fn depth(&self) -> usize {
         self.lock().waiting.len()
     }
+
+    /// Records what the output thread has done so far (called by it after each frame).
+    pub fn report(&self, shown: u64, busy: Duration, wire: Option<WireCounts>) {
+        self.shown.store(shown, Ordering::Relaxed);
+        self.busy_ns.store(busy.as_nanos() as u64, Ordering::Relaxed);
+        if let Some(w) = wire {
+            self.packets.store(w.packets, Ordering::Relaxed);
+            self.bytes.store(w.bytes, Ordering::Relaxed);
+            self.send_errors.store(w.send_errors, Ordering::Relaxed);
+        }
+    }
+
+    /// What the output thread has reported so far.
+    pub fn counts(&self) -> OutputCounts {
+        OutputCounts {
+            shown: self.shown.load(Ordering::Relaxed),
+            busy_ns: self.busy_ns.load(Ordering::Relaxed),
+            packets: self.packets.load(Ordering::Relaxed),
+            bytes: self.bytes.load(Ordering::Relaxed),
+            send_errors: self.send_errors.load(Ordering::Relaxed),
+        }
+    }
 }
 
 /// What one output thread did.
@@ -210,6 +254,7 @@ pub fn drive_output(
                     report.busy += t0.elapsed();
                     report.shown += 1;
                     handoff.recycle(frame);
+                    handoff.report(report.shown, report.busy, output.wire());
                     shown?;
                 }
                 Taken::Empty => {}

@@ -581,9 +581,17 @@ impl Live<'_> {
                     None => r.layers.clear(),
                 }
                 r.outputs.clear();
-                r.outputs.extend(handoffs.iter().map(|h| OutputSample {
-                    queue: h.depth() as u32,
-                    dropped: h.dropped(),
+                r.outputs.extend(handoffs.iter().map(|h| {
+                    let c = h.counts();
+                    OutputSample {
+                        queue: h.depth() as u32,
+                        dropped: h.dropped(),
+                        shown: c.shown,
+                        busy_ms: (c.busy_ns as f64 / 1e4).round() / 100.0,
+                        packets: c.packets,
+                        bytes: c.bytes,
+                        send_errors: c.send_errors,
+                    }
                 }));
                 match engine {
                     Some(e) => e.recorder_samples(&mut r.recorders),

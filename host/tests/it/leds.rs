@@ -43,10 +43,16 @@ fn controller() -> (UdpSocket, u16) {
     (socket, port)
 }
 
-/// `marquee run SCENE --rig RIG --output headless`, `frames` frames, unpaced unless `fps`.
+/// `marquee run SCENE --rig RIG --output headless`, `frames` frames, paced or not.
 fn run(scene: &Path, rig: &Path, frames: u32, paced: bool) -> Child {
+    run_with(scene, rig, frames, paced, &[])
+}
+
+/// [`run`] with `extra` arguments.
+fn run_with(scene: &Path, rig: &Path, frames: u32, paced: bool, extra: &[&str]) -> Child {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_marquee"));
     cmd.args(["run", scene.to_str().unwrap(), "--rig", rig.to_str().unwrap()])
+        .args(extra)
         .args([
             "--output",
             "headless",
@@ -152,9 +158,32 @@ fn ddp_frames_decode_pixel_for_pixel_through_a_hand_computed_mapping() {
              [[output.panel]]\n[[output.panel]]\nrotation = 180\n"
         ),
     );
-    let (got, out) = receive_all(&socket, run(&scene, &rig, 20, false));
+    let metrics = dir.path().join("m.jsonl");
+    let m = ["--metrics", metrics.to_str().unwrap()];
+    let (got, out) = receive_all(&socket, run_with(&scene, &rig, 20, false, &m));
     assert!(out.status.success(), "{}", text(&out));
     let packets: Vec<DdpPacket> = got.iter().map(|p| ddp(p)).collect();
+    // The metrics stream counts what the output put on the wire.
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&metrics)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // The outputs in the order the start line names them: headless, then the rig's.
+    assert_eq!(lines[0]["outputs"], serde_json::json!(["headless", "ddp ddp-1"]));
+    let last_frame = lines.iter().rfind(|l| l["type"] == "frame").unwrap();
+    let sample = &last_frame["outputs"][1];
+    assert!(sample["packets"].as_u64().unwrap() >= 1, "{sample}");
+    assert!(
+        sample["packets"].as_u64().unwrap() <= packets.len() as u64,
+        "{sample}"
+    );
+    assert_eq!(
+        sample["bytes"].as_u64().unwrap() % 34,
+        0,
+        "34-byte packets: {sample}"
+    );
+    assert_eq!(sample["send_errors"], 0);
     // 8 RGB pixels: one packet per frame, with push. (An unpaced run makes frames faster than
     // an output sends them; the output sends the newest, so some frames are never sent.)
     assert!(!packets.is_empty(), "{}", text(&out));

@@ -335,6 +335,14 @@ impl Output for LedOutput {
         self.delay.as_ref().and_then(|l| l.next_due())
     }
 
+    fn wire(&self) -> Option<crate::output::WireCounts> {
+        Some(crate::output::WireCounts {
+            packets: self.counters.packets,
+            bytes: self.counters.bytes,
+            send_errors: self.counters.send_errors,
+        })
+    }
+
     fn counters(&self) -> Vec<(&'static str, u64)> {
         let c = &self.counters;
         vec![
