@@ -46,6 +46,9 @@ pub struct PlaylistFile {
     /// The entries, in order.
     #[serde(default)]
     pub entry: Vec<Spanned<EntryFile>>,
+    /// The LED rig to drive while it plays (relative to the playlist file); `--rig` wins, and
+    /// the playlist's rig is the one driven, whatever its scenes name.
+    pub rig: Option<String>,
 }
 
 /// One `[[entry]]` as written.
@@ -124,6 +127,8 @@ pub struct Playlist {
     pub fps: f64,
     /// Every file read: this playlist, the playlists it nests, their scenes.
     pub files: Vec<PathBuf>,
+    /// The LED rig it names (resolved).
+    pub rig: Option<PathBuf>,
 }
 
 impl Playlist {
@@ -178,6 +183,7 @@ impl Playlist {
             entries: loader.entries,
             files: loader.files,
             fps,
+            rig: file.rig.as_deref().map(|r| crate::model::paths::input(path, r)),
             source,
         })
     }
@@ -201,6 +207,7 @@ impl Playlist {
             }],
             fps: scene.fps,
             files: vec![scene.source.path.clone()],
+            rig: scene.rig.clone(),
             scenes: vec![scene],
         }
     }
@@ -415,6 +422,7 @@ impl Loader<'_> {
                             looped: false,
                             shuffle: true,
                             scenes: Vec::new(),
+                            rig: None,
                             entries: self.entries[start..].to_vec(),
                             fps: 0.0,
                             files: Vec::new(),
@@ -516,6 +524,7 @@ mod tests {
             seed: 5,
             looped: true,
             shuffle: true,
+            rig: None,
             scenes: Vec::new(),
             entries: (0..8)
                 .map(|scene| Entry {

@@ -68,6 +68,8 @@ pub struct SceneFile {
     /// Recorders.
     #[serde(default, rename = "recorder")]
     pub recorders: Vec<Spanned<RecorderFile>>,
+    /// The LED rig to drive when the scene runs (relative to the scene file); `--rig` wins.
+    pub rig: Option<String>,
 }
 
 /// `[canvas]`.
@@ -400,6 +402,9 @@ pub struct Scene {
     pub processors: Vec<StageSpec>,
     /// Recorders.
     pub recorders: Vec<RecorderSpec>,
+    /// The LED rig the scene names (resolved), which `marquee run` drives unless `--rig` says
+    /// another.
+    pub rig: Option<PathBuf>,
 }
 
 /// The largest scene or playlist file read, in bytes (a scene is a page of TOML; this bounds
@@ -585,6 +590,7 @@ fn validate(source: Source, file: SceneFile, registry: &Registry) -> Result<Scen
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "scene".into())
     });
+    let source_path = source.path.clone();
     Ok(Scene {
         hash: xxhash_rust::xxh3::xxh3_64(source.text.as_bytes()),
         source,
@@ -595,6 +601,10 @@ fn validate(source: Source, file: SceneFile, registry: &Registry) -> Result<Scen
         layers,
         processors,
         recorders,
+        rig: file
+            .rig
+            .as_deref()
+            .map(|r| crate::model::paths::input(&source_path, r)),
     })
 }
 

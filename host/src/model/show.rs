@@ -123,6 +123,14 @@ impl Show {
         }
     }
 
+    /// The LED rig the scene or playlist names, if any (a playlist's own, not its scenes').
+    pub fn rig(&self) -> Option<&Path> {
+        match self {
+            Show::Scene(s) => s.rig.as_deref(),
+            Show::Playlist(p) => p.rig.as_deref(),
+        }
+    }
+
     /// How many frames it lasts, if it ends by itself (a playlist that does not loop).
     pub fn length(&self) -> Option<u64> {
         match self {

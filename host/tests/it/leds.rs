@@ -764,3 +764,50 @@ fn a_hub75_driver_over_tcp_without_acknowledgements_gets_every_frame() {
         assert!(payload.chunks(3).all(|px| px == [128, 64, 0]), "{payload:?}");
     }
 }
+
+#[test]
+fn a_scene_may_name_its_rig_and_the_command_line_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let (named, named_port) = controller();
+    let (given, given_port) = controller();
+    let rig = |name: &str, port: u16| {
+        write(
+            dir.path(),
+            name,
+            &format!("[[output]]\nprotocol = \"ddp\"\nhost = \"127.0.0.1:{port}\"\n"),
+        )
+    };
+    rig("named.toml", named_port);
+    let other = rig("given.toml", given_port);
+    let scene = write(
+        dir.path(),
+        "s.toml",
+        "rig = \"named.toml\"\n[canvas]\nwidth = 4\nheight = 1\n[[layer]]\nplugin = \"solid\"\nconfig = { color = \"#00ff00\" }\n",
+    );
+    let marquee = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_marquee"))
+            .args([
+                "run",
+                scene.to_str().unwrap(),
+                "--output",
+                "headless",
+                "--unpaced",
+                "--no-reload",
+            ])
+            .args(["--frames", "5"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (got, out) = receive_all(&named, marquee(&[]));
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!got.is_empty(), "the scene's rig is driven: {}", text(&out));
+    let child = marquee(&["--rig", other.to_str().unwrap()]);
+    let (got, out) = receive_all(&given, child);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!got.is_empty(), "--rig is driven: {}", text(&out));
+    let mut buf = [0u8; 64];
+    assert!(named.recv(&mut buf).is_err(), "and the scene's is not");
+}

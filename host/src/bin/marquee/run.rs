@@ -56,7 +56,8 @@ pub struct RunArgs {
     /// Render as fast as possible instead of at the scene's fps.
     #[arg(long)]
     pub unpaced: bool,
-    /// Drive the LED outputs of this rig file too (DDP, E1.31, Art-Net; see rigs/).
+    /// Drive the LED outputs of this rig file too (DDP, E1.31, Art-Net, HUB75; see rigs/);
+    /// wins over a `rig` the scene or playlist names.
     #[arg(long, value_name = "FILE")]
     pub rig: Option<PathBuf>,
     /// Worker threads (1: everything on one thread).
@@ -97,8 +98,11 @@ pub fn run(args: RunArgs, registry: &Registry) -> anyhow::Result<()> {
     } = args;
     warn_failures(registry);
     let show = Show::load(&scene, registry)?;
+    // `--rig` wins over the rig the scene or playlist names.
     let rig = rig
-        .map(|path| marquee::model::rig::Rig::load(&path))
+        .as_deref()
+        .or(show.rig())
+        .map(marquee::model::rig::Rig::load)
         .transpose()?;
     let limit = frames.or(seconds.map(|s| trace::frames_for(s, show.fps())));
     let requested = if headless {
