@@ -5,13 +5,14 @@
 //! [`engine`] → [`compose`], [`record`]; [`play`] drives an engine into [`output`]s):
 //!
 //! - [`plugins`]: the registry of built-in plugins and `.so` files, with typed load errors.
-//! - [`model`]: scene and playlist files read once, checked and resolved.
+//! - [`model`]: scene, playlist and rig files read once, checked and resolved.
 //! - [`engine`]: one running scene as a `bevy_ecs` world and schedule ([`engine::FrameSet`]).
 //! - [`compose`]: the accumulator and the compositor.
-//! - [`record`]: recorders on threads of their own, clips, confined output paths.
-//! - [`play`]: the player and the live loop.
-//! - [`output`]: where live frames are shown: terminal, window, headless.
-//! - [`observe`]: metrics, `marquee bench`, the allocation counter.
+//! - [`record`]: recorders on threads of their own, clips.
+//! - [`play`]: the player, the live loop, `marquee bench`.
+//! - [`output`]: where live frames go: terminal, window, headless, LED outputs.
+//! - [`observe`]: metrics, the allocation counter.
+//! - [`receive`]: the receiving end of the LED protocols, for testing rigs (`marquee receive`).
 //! - [`trace`]: GIF + JSON traces and their verification; [`testing`]: the same as a test helper.
 //!
 //! ```
@@ -42,6 +43,7 @@ pub mod observe;
 pub mod output;
 pub mod play;
 pub mod plugins;
+pub mod receive;
 pub mod record;
 pub mod testing;
 pub mod trace;

@@ -23,7 +23,7 @@ pub fn handle_interrupts() {
 }
 
 /// Whether Ctrl-C or SIGTERM has arrived.
-pub(crate) fn interrupted() -> bool {
+pub fn interrupted() -> bool {
     INTERRUPTED.load(Ordering::SeqCst)
 }
 

@@ -811,3 +811,75 @@ fn a_scene_may_name_its_rig_and_the_command_line_wins() {
     let mut buf = [0u8; 64];
     assert!(named.recv(&mut buf).is_err(), "and the scene's is not");
 }
+
+/// Three UDP ports free on loopback now.
+fn free_ports() -> [u16; 3] {
+    let sockets: Vec<UdpSocket> = (0..3).map(|_| UdpSocket::bind("127.0.0.1:0").unwrap()).collect();
+    [0, 1, 2].map(|i| sockets[i].local_addr().unwrap().port())
+}
+
+#[test]
+fn marquee_receive_shows_what_each_protocol_sends_and_counts_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = pixels_scene(dir.path(), 20, 10);
+    for (i, protocol) in ["ddp", "e131", "artnet"].into_iter().enumerate() {
+        let ports = free_ports();
+        let (json, png) = (
+            dir.path().join(format!("{protocol}.json")),
+            dir.path().join(format!("{protocol}.png")),
+        );
+        let receiver = Command::new(env!("CARGO_BIN_EXE_marquee"))
+            .args([
+                "receive",
+                "--output",
+                "headless",
+                "--width",
+                "20",
+                "--height",
+                "10",
+                "--seconds",
+                "4",
+            ])
+            .args([
+                "--ddp-port",
+                &ports[0].to_string(),
+                "--e131-port",
+                &ports[1].to_string(),
+            ])
+            .args(["--artnet-port", &ports[2].to_string()])
+            .args(["--json", json.to_str().unwrap(), "--save", png.to_str().unwrap()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(700));
+        let rig = write(
+            dir.path(),
+            &format!("{protocol}.toml"),
+            &format!(
+                "[[output]]\nprotocol = \"{protocol}\"\nhost = \"127.0.0.1:{}\"\n",
+                ports[i]
+            ),
+        );
+        let sent = run(&scene, &rig, 30, true).wait_with_output().unwrap();
+        assert!(sent.status.success(), "{}", text(&sent));
+        let got = receiver.wait_with_output().unwrap();
+        assert!(got.status.success(), "{}", text(&got));
+        let counts: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        let sources = counts.as_array().unwrap();
+        assert_eq!(sources.len(), 1, "{counts}");
+        assert_eq!(sources[0]["protocol"], protocol);
+        let c = &sources[0]["counts"];
+        assert!(c["frames"].as_u64().unwrap() >= 1, "{protocol}: {c}");
+        assert_eq!(
+            (c["gaps"].as_u64(), c["late"].as_u64(), c["malformed"].as_u64()),
+            (Some(0), Some(0), Some(0)),
+            "{protocol}: {c}"
+        );
+        let frame = image::open(&png).unwrap().to_rgba8();
+        for (x, y, px) in frame.enumerate_pixels() {
+            assert_eq!(px.0[..3], colour(x, y), "{protocol}: pixel ({x}, {y})");
+        }
+    }
+}

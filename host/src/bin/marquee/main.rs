@@ -30,6 +30,7 @@ mod bench;
 mod exit;
 mod logs;
 mod plugins;
+mod receive;
 mod run;
 mod sys;
 mod trace;
@@ -70,6 +71,9 @@ enum Command {
     /// included, for an editor's TOML language server (README: "Editor support"); or that of a
     /// line of the `--metrics` stream.
     Schema(plugins::SchemaArgs),
+    /// Listens for DDP, E1.31 and Art-Net and shows what arrives, with counts per source: to
+    /// check a rig at your desk without its LEDs.
+    Receive(receive::ReceiveArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -107,6 +111,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Plugins(args) => plugins::plugins(args, &registry),
         Command::NewPlugin(args) => plugins::new_plugin(args),
         Command::Schema(args) => plugins::schema(args, &registry),
+        Command::Receive(args) => receive::receive(args),
     }
 }
 

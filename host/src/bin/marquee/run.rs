@@ -114,20 +114,9 @@ pub fn run(args: RunArgs, registry: &Registry) -> anyhow::Result<()> {
     let mut kinds = Vec::new();
     let mut choices = Vec::new();
     for arg in requested {
-        let (kind, why) = match arg {
-            OutputArg::Headless => (OutputKind::Headless, "asked for".to_string()),
-            OutputArg::Terminal => (OutputKind::Terminal, "asked for".to_string()),
-            OutputArg::Window => (OutputKind::Window, "asked for".to_string()),
-            OutputArg::Auto => output::auto(Surroundings::detect()),
-        };
-        tracing::info!("output: {} ({why})", kind.as_str());
+        let (kind, why, factory) = chosen_output(arg, show.name())?;
         choices.push(format!("{}: {why}", kind.as_str()));
-        let title = show.name().to_string();
-        outputs.push(match kind {
-            OutputKind::Headless => Box::new(|_, _| Ok(Box::new(Headless) as Box<dyn Output>)),
-            OutputKind::Terminal => Box::new(|_, _| Ok(Box::new(Terminal::stdout()?) as Box<dyn Output>)),
-            OutputKind::Window => window_output(title)?,
-        });
+        outputs.push(factory);
         kinds.push(kind);
     }
     marquee::play::signals::handle_interrupts();
@@ -211,6 +200,26 @@ pub fn run(args: RunArgs, registry: &Registry) -> anyhow::Result<()> {
         eprintln!("  - {f}");
     }
     Err(Exit(Outcome::CheckFailed).into())
+}
+
+/// The output `arg` asks for, why, and its factory (the window titled `title`).
+pub fn chosen_output(
+    arg: OutputArg,
+    title: &str,
+) -> anyhow::Result<(OutputKind, String, output::OutputFactory)> {
+    let (kind, why) = match arg {
+        OutputArg::Headless => (OutputKind::Headless, "asked for".to_string()),
+        OutputArg::Terminal => (OutputKind::Terminal, "asked for".to_string()),
+        OutputArg::Window => (OutputKind::Window, "asked for".to_string()),
+        OutputArg::Auto => output::auto(Surroundings::detect()),
+    };
+    tracing::info!("output: {} ({why})", kind.as_str());
+    let factory: output::OutputFactory = match kind {
+        OutputKind::Headless => Box::new(|_, _| Ok(Box::new(Headless) as Box<dyn Output>)),
+        OutputKind::Terminal => Box::new(|_, _| Ok(Box::new(Terminal::stdout()?) as Box<dyn Output>)),
+        OutputKind::Window => window_output(title.to_string())?,
+    };
+    Ok((kind, why, factory))
 }
 
 fn print_live_report(report: &live::LiveReport, path: &std::path::Path) {
