@@ -66,6 +66,29 @@ fn costs(c: &mut Criterion) {
                 }
             })
         });
+        // The same without the sends: mapping, colour and building DDP's packets.
+        {
+            use marquee::output::led::{ddp::Ddp, map, packets::Encoder, packets::Packets};
+            let rig = Rig::parse(
+                Path::new("bench.toml"),
+                "[[output]]\nprotocol = \"ddp\"\nhost = \"127.0.0.1\"\ngamma = 2.2\nbrightness = 0.8\n"
+                    .into(),
+            )
+            .unwrap();
+            let region = rig.check_frame(w, h).unwrap()[0];
+            let leds = map::led_order(w, region, None);
+            let color = map::ColorPipeline::new(&rig.outputs[0].color);
+            let mut channels = vec![0u8; leds.len() * 3];
+            let mut encoder = Ddp::new("127.0.0.1:4048".parse().unwrap(), 3, 0);
+            let mut packets = Packets::default();
+            group.bench_function("output_thread_ddp_without_sends", |b| {
+                b.iter(|| {
+                    color.convert(&pixels, &leds, &mut channels);
+                    packets.clear();
+                    encoder.frame(&channels, &mut packets);
+                })
+            });
+        }
         for protocol in ["ddp", "e131", "artnet"] {
             let (_keep, port) = sink();
             let mut out = output(protocol, port, size);
