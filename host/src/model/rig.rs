@@ -86,6 +86,9 @@ pub struct OutputFile {
     pub priority: Option<Spanned<u64>>,
     /// E1.31: send to the multicast group of each universe (239.255.hi.lo) instead of `host`.
     pub multicast: Option<bool>,
+    /// E1.31 multicast: the IPv4 address of the interface to send from (default: the system's
+    /// choice, by its routes).
+    pub interface: Option<Spanned<String>>,
     /// E1.31 and Art-Net: a synchronisation packet after each frame (E1.31: on the first
     /// universe, unless `sync_universe` says another).
     pub sync: Option<bool>,
@@ -362,6 +365,8 @@ pub enum Wire {
         priority: u8,
         /// The synchronisation universe, if sync is on.
         sync_universe: Option<u16>,
+        /// Multicast: the interface to send from.
+        interface: Option<std::net::Ipv4Addr>,
     },
     /// A stream to a HUB75 driver process.
     Hub75 {
@@ -743,6 +748,14 @@ fn output(source: &Source, i: usize, spanned: &Spanned<OutputFile>) -> Result<Le
             ));
         }
     }
+    if let Some(i) = &o.interface
+        && protocol != Protocol::E131
+    {
+        return Err(invalid(
+            format!("`interface` does not apply to {}", protocol.as_str()),
+            i.span(),
+        ));
+    }
     if let Some(s) = &o.socket
         && protocol != Protocol::Hub75
     {
@@ -818,12 +831,28 @@ fn output(source: &Source, i: usize, spanned: &Spanned<OutputFile>) -> Result<Le
             if !multicast && to.is_none() {
                 return Err(need_host());
             }
+            let interface = match &o.interface {
+                Some(i) if !multicast => {
+                    return Err(invalid(
+                        "`interface` applies to multicast outputs (multicast = true)".into(),
+                        i.span(),
+                    ));
+                }
+                Some(i) => Some(i.get_ref().parse::<std::net::Ipv4Addr>().map_err(|_| {
+                    invalid(
+                        format!("`{}` is not an IPv4 address like 192.168.1.10", i.get_ref()),
+                        i.span(),
+                    )
+                })?),
+                None => None,
+            };
             Wire::E131 {
                 to: if multicast { None } else { to },
                 universe,
                 pixels_per_universe: per_universe()?,
                 priority,
                 sync_universe,
+                interface,
             }
         }
         Protocol::Hub75 => {

@@ -883,3 +883,30 @@ fn marquee_receive_shows_what_each_protocol_sends_and_counts_it() {
         }
     }
 }
+
+#[test]
+fn e131_multicast_goes_to_each_universes_group_by_the_interface_the_rig_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = pixels_scene(dir.path(), 4, 2);
+    // Universe 9's group, joined on loopback only.
+    let group = std::net::Ipv4Addr::new(239, 255, 0, 9);
+    let socket = UdpSocket::bind((group, 5568)).unwrap();
+    socket
+        .join_multicast_v4(&group, &std::net::Ipv4Addr::LOCALHOST)
+        .unwrap();
+    socket.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    let rig = write(
+        dir.path(),
+        "rig.toml",
+        "[[output]]\nprotocol = \"e131\"\nmulticast = true\ninterface = \"127.0.0.1\"\nuniverse = 9\n",
+    );
+    let (got, out) = receive_all(&socket, run(&scene, &rig, 10, false));
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!got.is_empty(), "{}", text(&out));
+    let want: Vec<u8> = rows_of_pixels(4, 2).concat();
+    for p in &got {
+        assert_eq!(&p[4..16], b"ASC-E1.17\0\0\0");
+        assert_eq!(u16::from_be_bytes([p[113], p[114]]), 9, "universe");
+        assert_eq!(&p[126..], &want[..]);
+    }
+}

@@ -123,6 +123,7 @@ fn encoder(spec: &LedOutputSpec, channels: usize) -> Box<dyn Encoder> {
             pixels_per_universe,
             priority,
             sync_universe,
+            ..
         } => Box::new(e131::E131::new(
             *to,
             (*universe, *pixels_per_universe, channels),
@@ -171,6 +172,15 @@ impl LedOutput {
                     .parse()
                     .expect("an address");
                 let socket = UdpSocket::bind(any)?;
+                if let Wire::E131 {
+                    to: None,
+                    interface: Some(interface),
+                    ..
+                } = wire
+                {
+                    // Multicast leaves by the interface the rig names.
+                    socket2::SockRef::from(&socket).set_multicast_if_v4(interface)?;
+                }
                 // One controller: a connected socket, so that a controller that is down (the
                 // port unreachable) shows as a failed send instead of packets silently lost.
                 if let Some(to) = one {
