@@ -110,7 +110,7 @@ fn wire_figures() {
         let mut out = output(protocol, port, size);
         // Packets and bytes of one frame, read back.
         out.show(&pixels, size.0, size.1, "").unwrap();
-        let c = out.counters();
+        let c = out.counts();
         let (packets, bytes) = (c.packets, c.bytes);
         let mut buf = [0u8; 2048];
         for _ in 0..packets {

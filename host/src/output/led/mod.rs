@@ -213,7 +213,7 @@ impl LedOutput {
     }
 
     /// What it counted so far.
-    pub fn counters(&self) -> LedCounters {
+    pub fn counts(&self) -> LedCounters {
         self.counters
     }
 
@@ -400,4 +400,18 @@ impl Output for LedOutput {
 /// The output factory for `spec`, showing `region` of frames `frame_width` wide.
 pub fn factory(spec: LedOutputSpec, region: Rect) -> OutputFactory {
     Box::new(move |width, _height| Ok(Box::new(LedOutput::open(spec, region, width)?) as Box<dyn Output>))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cid;
+
+    #[test]
+    fn an_outputs_cid_is_the_same_every_run_and_its_own() {
+        assert_eq!(cid("cube"), cid("cube"));
+        assert_ne!(cid("cube"), cid("desk"));
+        // A name-based UUID: version 5, RFC 4122 variant.
+        let c = cid("cube");
+        assert_eq!((c[6] >> 4, c[8] >> 6), (5, 0b10));
+    }
 }
