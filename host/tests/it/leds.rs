@@ -785,17 +785,7 @@ fn a_scene_may_name_its_rig_and_the_command_line_wins() {
         "rig = \"named.toml\"\n[canvas]\nwidth = 4\nheight = 1\n[[layer]]\nplugin = \"solid\"\nconfig = { color = \"#00ff00\" }\n",
     );
     let marquee = |extra: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_marquee"))
-            .args([
-                "run",
-                scene.to_str().unwrap(),
-                "--output",
-                "headless",
-                "--unpaced",
-                "--no-reload",
-            ])
-            .args(["--frames", "5"])
-            .args(extra)
+        crate::util::headless(&scene, 5, extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
