@@ -52,6 +52,8 @@ pub struct LedCounters {
     pub delay_dropped: u64,
     /// Frames not sent because they were the same as the last (`skip_unchanged`).
     pub unchanged: u64,
+    /// Frames not sent because they were too small for the output's region (after an edit).
+    pub unfit: u64,
 }
 
 /// How an output's frames leave: a protocol's datagrams, or a stream to a driver process.
@@ -308,10 +310,26 @@ impl Output for LedOutput {
         &self.label
     }
 
-    fn show(&mut self, frame: &[u8], width: u32, _height: u32, _status: &str) -> io::Result<()> {
+    fn show(&mut self, frame: &[u8], width: u32, height: u32, _status: &str) -> io::Result<()> {
         let now = Instant::now();
         if self.pace.as_mut().is_some_and(|p| !p.admit(now)) {
             self.counters.skipped_max_fps += 1;
+            return Ok(());
+        }
+        let r = self.region;
+        if r.x as u64 + r.width as u64 > width as u64 || r.y as u64 + r.height as u64 > height as u64 {
+            // An edit made the frames smaller than the rig: nothing to send until they fit.
+            if self.counters.unfit == 0 {
+                tracing::warn!(
+                    "output `{}`: its {}×{} region at ({}, {}) is outside the {width}×{height} frames; sending nothing until it fits",
+                    self.spec.id,
+                    r.width,
+                    r.height,
+                    r.x,
+                    r.y
+                );
+            }
+            self.counters.unfit += 1;
             return Ok(());
         }
         if width != self.frame_width {
@@ -366,6 +384,7 @@ impl Output for LedOutput {
             ("skipped_max_fps", c.skipped_max_fps),
             ("delay_dropped", c.delay_dropped),
             ("unchanged", c.unchanged),
+            ("unfit", c.unfit),
         ]
     }
 
@@ -404,7 +423,28 @@ pub fn factory(spec: LedOutputSpec, region: Rect) -> OutputFactory {
 
 #[cfg(test)]
 mod tests {
-    use super::cid;
+    use super::*;
+    use crate::model::rig::Rig;
+
+    #[test]
+    fn frames_too_small_for_the_region_are_counted_not_sent() {
+        let controller = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = controller.local_addr().unwrap().port();
+        let text = format!(
+            "[[output]]\nprotocol = \"ddp\"\nhost = \"127.0.0.1:{port}\"\nregion = {{ x = 4, y = 0, width = 4, height = 2 }}\n"
+        );
+        let rig = Rig::parse(std::path::Path::new("rig.toml"), text).unwrap();
+        let region = rig.check_frame(8, 2).unwrap()[0];
+        let mut out = LedOutput::open(rig.outputs[0].clone(), region, 8).unwrap();
+        out.show(&[9; 8 * 2 * 4], 8, 2, "").unwrap();
+        // A reload made the frames 6 wide: the region no longer fits.
+        out.show(&[9; 6 * 2 * 4], 6, 2, "").unwrap();
+        out.show(&[9; 6 * 2 * 4], 6, 2, "").unwrap();
+        // Wider again, and rows of the new width.
+        out.show(&[9; 10 * 2 * 4], 10, 2, "").unwrap();
+        let c = out.counts();
+        assert_eq!((c.frames, c.unfit, c.packets), (2, 2, 2));
+    }
 
     #[test]
     fn an_outputs_cid_is_the_same_every_run_and_its_own() {
