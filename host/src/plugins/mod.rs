@@ -7,3 +7,4 @@ pub mod describe;
 pub mod fields;
 pub mod new_plugin;
 pub mod registry;
+pub mod scan;

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::plugins::fields::FactoryConfig;
+use crate::plugins::scan::Scanner;
 use abi_stable::StableAbi;
 use abi_stable::abi_stability::check_layout_compatibility;
 use abi_stable::library::{IsLayoutChecked, LibHeader, LibraryError, lib_header_from_path};
@@ -119,6 +120,15 @@ pub enum LoadError {
         /// What the dynamic loader said.
         reason: String,
     },
+    /// Loading it in a child process (the plugin scan) crashed or hung that process: its
+    /// load-time code would have taken the host down.
+    #[error("{} crashed the process that loaded it: {reason}; it was loaded in a child process first, so Marquee goes on without it (fix its load-time code, or remove it from the plugin directory)", path.display())]
+    Crashed {
+        /// The file.
+        path: PathBuf,
+        /// How the child ended.
+        reason: String,
+    },
     /// A library, but it exports no Marquee root module.
     #[error("{} is a library but not a Marquee plugin (it exports no root module); plugins call `marquee_plugin_api::export_plugin!` (host ABI {host})", path.display(), host = ABI_VERSION)]
     NotAPlugin {
@@ -213,7 +223,8 @@ impl LoadError {
             | LoadError::BadManifest { path, .. }
             | LoadError::OnlyRlib { path, .. }
             | LoadError::AbiMismatch { path, .. }
-            | LoadError::Duplicate { path, .. } => path,
+            | LoadError::Duplicate { path, .. }
+            | LoadError::Crashed { path, .. } => path,
         }
     }
 }
@@ -303,6 +314,8 @@ pub struct Registry {
     shadowed: Vec<(Arc<LoadedPlugin>, Origin)>,
     /// Canonical paths of the files tried so far.
     loaded_files: Vec<PathBuf>,
+    /// Loads each file in a child process first, when set (`discover_scanned`).
+    scanner: Option<Scanner>,
 }
 
 impl Registry {
@@ -323,6 +336,20 @@ impl Registry {
             r.load_dir(dir);
         }
         r
+    }
+
+    /// [`Registry::discover`], each plugin file loaded first in a child process by `scanner`
+    /// (`plugins::scan`), so that a file whose load-time code crashes is a failure, not the
+    /// end of this process. Returns the registry and the scanner, its counts and cache updated.
+    pub fn discover_scanned(dirs: &[PathBuf], scanner: Scanner) -> (Self, Scanner) {
+        let mut r = Registry::builtin();
+        r.scanner = Some(scanner);
+        for dir in dirs {
+            r.load_dir(dir);
+        }
+        let mut scanner = r.scanner.take().expect("set above");
+        scanner.save();
+        (r, scanner)
     }
 
     /// Adds a plugin from its root module (an rlib linked into this program).
@@ -383,6 +410,12 @@ impl Registry {
             return;
         }
         self.loaded_files.push(canonical);
+        if let Some(scanner) = &mut self.scanner
+            && let Err(e) = scanner.check(file)
+        {
+            self.failures.push(e);
+            return;
+        }
         match load_file(file) {
             Ok(plugin) => self.insert_file_plugin(plugin),
             Err(e) => self.failures.push(e),

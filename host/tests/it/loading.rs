@@ -108,17 +108,27 @@ fn a_library_that_is_not_a_plugin() {
 
 #[test]
 fn a_missing_directory_is_reported_and_the_rest_still_loads() {
-    let r = Registry::discover(&[
-        PathBuf::from("/nonexistent/marquee-plugins"),
-        crate::util::lib_dir(),
-    ]);
+    // The target directory holds the standard plugins, the example and the fixtures, one of
+    // which aborts whoever loads it: scanned in child processes first, as the binary does.
+    let scanner = marquee::plugins::scan::Scanner::new(env!("CARGO_BIN_EXE_marquee").into(), None);
+    let (r, _) = Registry::discover_scanned(
+        &[
+            PathBuf::from("/nonexistent/marquee-plugins"),
+            crate::util::lib_dir(),
+        ],
+        scanner,
+    );
     assert!(matches!(r.failures()[0], LoadError::Directory { .. }));
-    // The target directory holds the standard plugins, the example, the panicky and ABI-2 fixtures.
     assert!(r.get("panicky").is_some());
     assert!(
         r.failures()
             .iter()
             .any(|f| matches!(f, LoadError::AbiMismatch { .. }))
+    );
+    assert!(
+        r.failures()
+            .iter()
+            .any(|f| matches!(f, LoadError::Crashed { .. }))
     );
     let builtin = Registry::builtin();
     let mut expected = builtin.ids_of(PluginKind::Renderer);
@@ -231,4 +241,79 @@ fn no_plugin_crate_links_another() {
             .collect();
         assert!(linked.is_empty(), "{} links {linked:?}", dir.display());
     }
+}
+
+/// `marquee ARGS` with the plugin scan's cache in `cache`.
+fn marquee_cached(cache: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_marquee"))
+        .args(args)
+        .env("MARQUEE_CACHE_DIR", cache)
+        .env_remove("MARQUEE_PLUGIN_PATH")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_plugin_whose_load_time_code_aborts_is_one_failure_line_not_a_dead_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    let aborting = plugins.join("libmarquee_fixture_abort_on_load.so");
+    std::fs::copy(so("marquee_fixture_abort_on_load"), &aborting).unwrap();
+    std::fs::copy(
+        so("marquee_example_plasma"),
+        plugins.join("libmarquee_example_plasma.so"),
+    )
+    .unwrap();
+    let cache = dir.path().join("cache");
+    let listing = |expect_scan: Option<usize>| {
+        let out = marquee_cached(&cache, &["plugins", "--plugin-dir", plugins.to_str().unwrap()]);
+        let shown = crate::util::text(&out);
+        // A failed check (a file did not load), not a process killed by SIGABRT.
+        assert_eq!(out.status.code(), Some(1), "{shown}");
+        assert!(shown.contains("crashed the process that loaded it"), "{shown}");
+        assert!(shown.contains("SIGABRT"), "{shown}");
+        assert!(shown.contains("plasma"), "the good plugin still loads: {shown}");
+        match expect_scan {
+            Some(n) => assert!(
+                shown.contains(&format!(
+                    "plugin scan: {n} file(s) loaded in a child process first"
+                )),
+                "{shown}"
+            ),
+            None => assert!(!shown.contains("plugin scan:"), "all from the cache: {shown}"),
+        }
+    };
+    listing(Some(2));
+    // Start-up does not pay twice: both files are known from the cache.
+    listing(None);
+    assert!(cache.join("plugin-scan.json").exists());
+    // A changed file is scanned again.
+    let f = std::fs::OpenOptions::new().append(true).open(&aborting).unwrap();
+    f.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(5))
+        .unwrap();
+    drop(f);
+    listing(Some(1));
+    // And a show runs with the plugins that load.
+    let scene = dir.path().join("s.toml");
+    std::fs::write(
+        &scene,
+        "[canvas]\nwidth = 8\nheight = 4\n[[layer]]\nplugin = \"plasma\"\n",
+    )
+    .unwrap();
+    let out = marquee_cached(
+        &cache,
+        &[
+            "run",
+            scene.to_str().unwrap(),
+            "--plugin-dir",
+            plugins.to_str().unwrap(),
+            "--output",
+            "headless",
+            "--frames",
+            "3",
+            "--unpaced",
+        ],
+    );
+    assert!(out.status.success(), "{}", crate::util::text(&out));
 }

@@ -74,6 +74,13 @@ enum Command {
     /// Listens for DDP, E1.31 and Art-Net and shows what arrives, with counts per source: to
     /// check a rig at your desk without its LEDs.
     Receive(receive::ReceiveArgs),
+    /// Loads one plugin file and exits: the child process of the crash-proof plugin scan
+    /// (`plugins::scan`), never run by hand.
+    #[command(name = "__scan-plugin", hide = true)]
+    ScanPlugin {
+        /// The plugin file.
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -101,7 +108,12 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    let registry = Registry::discover(&plugin_dirs(&cli));
+    if let Command::ScanPlugin { file } = &cli.command {
+        // Whatever loading says (a typed error included), coming back means it is safe.
+        let _ = marquee::plugins::registry::load_file(file);
+        return Ok(());
+    }
+    let registry = registry(&plugin_dirs(&cli));
     match cli.command {
         Command::Run(args) => run::run(args, &registry),
         Command::Trace(args) => trace::trace(args, &registry),
@@ -112,7 +124,35 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::NewPlugin(args) => plugins::new_plugin(args),
         Command::Schema(args) => plugins::schema(args, &registry),
         Command::Receive(args) => receive::receive(args),
+        Command::ScanPlugin { .. } => unreachable!("handled above"),
     }
+}
+
+/// The built-in plugins and those in `dirs`, each file loaded in a child process first (the
+/// crash-proof scan, cached).
+fn registry(dirs: &[PathBuf]) -> Registry {
+    if dirs.is_empty() {
+        return Registry::builtin();
+    }
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(e) => {
+            tracing::warn!(
+                "cannot find this program ({e}) to scan plugin files in a child; loading them here"
+            );
+            return Registry::discover(dirs);
+        }
+    };
+    let scanner = marquee::plugins::scan::Scanner::new(exe, marquee::plugins::scan::cache_dir());
+    let (registry, scanner) = Registry::discover_scanned(dirs, scanner);
+    if scanner.scanned > 0 {
+        tracing::info!(
+            "plugin scan: {} file(s) loaded in a child process first, {} known from the cache",
+            scanner.scanned,
+            scanner.cached
+        );
+    }
+    registry
 }
 
 /// Parses a frame rate within the scene limits.
