@@ -7,4 +7,5 @@ pub mod describe;
 pub mod fields;
 pub mod new_plugin;
 pub mod registry;
+pub mod safe_mode;
 pub mod scan;

@@ -316,6 +316,8 @@ pub struct Registry {
     loaded_files: Vec<PathBuf>,
     /// Loads each file in a child process first, when set (`discover_scanned`).
     scanner: Option<Scanner>,
+    /// Plugins left out on request, with where they came from and why.
+    disabled: Vec<(String, Origin, String)>,
 }
 
 impl Registry {
@@ -350,6 +352,33 @@ impl Registry {
         let mut scanner = r.scanner.take().expect("set above");
         scanner.save();
         (r, scanner)
+    }
+
+    /// Leaves plugin `id` out (`--disable-plugin`), saying `why`; returns whether there was one.
+    pub fn disable(&mut self, id: &str, why: &str) -> bool {
+        let Some(i) = self.plugins.iter().position(|p| p.id() == id) else {
+            return false;
+        };
+        let p = self.plugins.remove(i);
+        self.disabled
+            .push((id.to_string(), p.origin.clone(), why.to_string()));
+        true
+    }
+
+    /// The plugins left out on request: id, origin, why.
+    pub fn disabled(&self) -> &[(String, Origin, String)] {
+        &self.disabled
+    }
+
+    /// The plugins loaded from files: id and file.
+    pub fn file_plugins(&self) -> Vec<(String, PathBuf)> {
+        self.plugins
+            .iter()
+            .filter_map(|p| match &p.origin {
+                Origin::File(f) => Some((p.id().to_string(), f.clone())),
+                Origin::BuiltIn => None,
+            })
+            .collect()
     }
 
     /// Adds a plugin from its root module (an rlib linked into this program).

@@ -317,3 +317,95 @@ fn a_plugin_whose_load_time_code_aborts_is_one_failure_line_not_a_dead_host() {
     );
     assert!(out.status.success(), "{}", crate::util::text(&out));
 }
+
+#[test]
+fn after_a_killed_run_the_next_start_names_its_plugins_and_safe_mode_runs_built_ins_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    std::fs::copy(
+        so("marquee_example_plasma"),
+        plugins.join("libmarquee_example_plasma.so"),
+    )
+    .unwrap();
+    let cache = dir.path().join("cache");
+    let scene = dir.path().join("s.toml");
+    std::fs::write(
+        &scene,
+        "[canvas]\nwidth = 8\nheight = 4\n[[layer]]\nplugin = \"plasma\"\n",
+    )
+    .unwrap();
+    let (scene, plugins) = (scene.to_str().unwrap(), plugins.to_str().unwrap());
+    let run = |extra: &[&str]| -> Vec<String> {
+        [
+            &[
+                "run",
+                scene,
+                "--plugin-dir",
+                plugins,
+                "--output",
+                "headless",
+                "--unpaced",
+            ][..],
+            extra,
+        ]
+        .concat()
+        .into_iter()
+        .map(String::from)
+        .collect()
+    };
+    // A run killed with SIGKILL while it shows the plasma from its file.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_marquee"))
+        .args(run(&["--frames", "100000000"]))
+        .env("MARQUEE_CACHE_DIR", &cache)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let runs = cache.join("runs");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::fs::read_dir(&runs).map_or(true, |mut d| d.next().is_none()) {
+        assert!(std::time::Instant::now() < deadline, "no run marker appeared");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The next start says so, naming the plugin and what to do.
+    let args = run(&["--frames", "2"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = marquee_cached(&cache, &args);
+    let shown = crate::util::text(&out);
+    assert!(out.status.success(), "{shown}");
+    assert!(shown.contains("ended uncleanly"), "{shown}");
+    assert!(
+        shown.contains("`plasma`") && shown.contains("libmarquee_example_plasma.so"),
+        "{shown}"
+    );
+    assert!(shown.contains("--safe-mode"), "{shown}");
+    // Said once: this run ended cleanly, and the killed one was reported.
+    let out = marquee_cached(&cache, &args);
+    assert!(
+        !crate::util::text(&out).contains("ended uncleanly"),
+        "{}",
+        crate::util::text(&out)
+    );
+    // Safe mode: built-in plugins only, so the scene's plasma is unknown.
+    let out = marquee_cached(&cache, &[&args[..], &["--safe-mode"]].concat());
+    assert_eq!(out.status.code(), Some(2), "{}", crate::util::text(&out));
+    assert!(
+        crate::util::text(&out).contains("plasma"),
+        "{}",
+        crate::util::text(&out)
+    );
+    // One plugin left out by id, and `marquee plugins` says so.
+    let out = marquee_cached(
+        &cache,
+        &["plugins", "--plugin-dir", plugins, "--disable-plugin", "plasma"],
+    );
+    let shown = crate::util::text(&out);
+    assert!(out.status.success(), "{shown}");
+    assert!(
+        shown.contains("`plasma` from") && shown.contains("is disabled: --disable-plugin"),
+        "{shown}"
+    );
+}

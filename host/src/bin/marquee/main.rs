@@ -45,6 +45,12 @@ struct Cli {
     /// How log lines look: human-readable, or one JSON object per line.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
     log_format: LogFormat,
+    /// Built-in plugins only: no plugin directory is loaded (after a run a plugin brought down).
+    #[arg(long, global = true)]
+    safe_mode: bool,
+    /// Leave out the plugin with this id (repeatable).
+    #[arg(long = "disable-plugin", global = true, value_name = "ID")]
+    disabled: Vec<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -113,16 +119,69 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         let _ = marquee::plugins::registry::load_file(file);
         return Ok(());
     }
-    let registry = registry(&plugin_dirs(&cli));
+    let mut registry = if cli.safe_mode {
+        tracing::info!("safe mode: built-in plugins only; plugin directories are not loaded");
+        Registry::builtin()
+    } else {
+        registry(&plugin_dirs(&cli))
+    };
+    for id in &cli.disabled {
+        if !registry.disable(id, "--disable-plugin") {
+            tracing::warn!("--disable-plugin {id}: no plugin `{id}` was loaded");
+        }
+    }
+    // Commands that run plugins leave a marker while they run (safe mode).
+    let runs_plugins = matches!(
+        cli.command,
+        Command::Run(_) | Command::Trace(_) | Command::Verify(_) | Command::Bench(_) | Command::Test(_)
+    );
+    let marker = match (runs_plugins, marquee::plugins::scan::cache_dir()) {
+        (true, Some(cache)) => {
+            say_unclean_runs(&cache);
+            let live = registry
+                .file_plugins()
+                .into_iter()
+                .map(|(id, file)| marquee::plugins::safe_mode::LivePlugin { id, file })
+                .collect();
+            marquee::plugins::safe_mode::RunMarker::begin(&cache, live)
+        }
+        _ => None,
+    };
+    let result = command(cli, &registry);
+    // Ended without a crash, whatever the outcome: the marker goes.
+    if let Some(m) = marker {
+        m.end();
+    }
+    result
+}
+
+/// Says which earlier runs ended uncleanly while plugins from files were loaded.
+fn say_unclean_runs(cache: &std::path::Path) {
+    for run in marquee::plugins::safe_mode::unclean_runs(cache) {
+        let names: Vec<String> = run
+            .plugins
+            .iter()
+            .map(|p| format!("`{}` ({})", p.id, p.file.display()))
+            .collect();
+        tracing::warn!(
+            "an earlier run (process {}) ended uncleanly while these plugins from files were loaded: {}; if one of them brought it down, start with --safe-mode (built-in plugins only) or --disable-plugin ID",
+            run.pid,
+            names.join(", ")
+        );
+    }
+}
+
+/// Runs the command `cli` names with the plugins of `registry`.
+fn command(cli: Cli, registry: &Registry) -> anyhow::Result<()> {
     match cli.command {
-        Command::Run(args) => run::run(args, &registry),
-        Command::Trace(args) => trace::trace(args, &registry),
-        Command::Verify(args) => trace::verify(args, &registry),
-        Command::Test(args) => trace::test(args, &registry),
-        Command::Bench(args) => bench::bench(args, &registry),
-        Command::Plugins(args) => plugins::plugins(args, &registry),
+        Command::Run(args) => run::run(args, registry),
+        Command::Trace(args) => trace::trace(args, registry),
+        Command::Verify(args) => trace::verify(args, registry),
+        Command::Test(args) => trace::test(args, registry),
+        Command::Bench(args) => bench::bench(args, registry),
+        Command::Plugins(args) => plugins::plugins(args, registry),
         Command::NewPlugin(args) => plugins::new_plugin(args),
-        Command::Schema(args) => plugins::schema(args, &registry),
+        Command::Schema(args) => plugins::schema(args, registry),
         Command::Receive(args) => receive::receive(args),
         Command::ScanPlugin { .. } => unreachable!("handled above"),
     }

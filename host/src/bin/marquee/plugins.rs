@@ -178,6 +178,9 @@ fn list_plugins(registry: &Registry) -> anyhow::Result<()> {
             )?;
         }
     }
+    for (id, origin, why) in registry.disabled() {
+        outln!("(`{id}` from {origin} is disabled: {why})")?;
+    }
     let failures = registry.failures();
     if failures.is_empty() {
         outln!("no plugin failed to load")?;
