@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use super::packets::{Encoder, Packets};
+use super::packets::{Encoder, Packets, universes};
 
 /// The Art-Net port.
 pub const PORT: u16 = 6454;
@@ -49,11 +49,9 @@ impl ArtNet {
 
 impl Encoder for ArtNet {
     fn frame(&mut self, data: &[u8], out: &mut Packets) {
-        let universes = data.len().div_ceil(self.per_universe).max(1);
-        self.sequences.resize(universes, 0);
-        for i in 0..universes {
-            let slots =
-                &data[(i * self.per_universe).min(data.len())..((i + 1) * self.per_universe).min(data.len())];
+        let slices = universes(data, self.per_universe);
+        self.sequences.resize(slices.len(), 0);
+        for (i, slots) in slices.enumerate() {
             // The length is even, 2 to 512: an odd count gets a zero slot after it.
             let len = (slots.len() + slots.len() % 2).max(2);
             self.sequences[i] = self.sequences[i] % 255 + 1;

@@ -4,7 +4,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use super::packets::{Encoder, Packets};
+use super::packets::{Encoder, Packets, universes};
 
 /// The E1.31 port.
 pub const PORT: u16 = 5568;
@@ -86,11 +86,9 @@ impl E131 {
     }
 
     fn data(&mut self, data: &[u8], options: u8, out: &mut Packets) {
-        let universes = data.len().div_ceil(self.per_universe).max(1);
-        self.sequences.resize(universes, 0);
-        for i in 0..universes {
-            let slots =
-                &data[(i * self.per_universe).min(data.len())..((i + 1) * self.per_universe).min(data.len())];
+        let slices = universes(data, self.per_universe);
+        self.sequences.resize(slices.len(), 0);
+        for (i, slots) in slices.enumerate() {
             let universe = self.first + i as u16;
             self.sequences[i] = self.sequences[i].wrapping_add(1);
             let to = self.destination(universe);

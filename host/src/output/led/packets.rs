@@ -47,6 +47,14 @@ impl Packets {
     }
 }
 
+/// The channel bytes of each universe of `per_universe` bytes, in order: E1.31's and
+/// Art-Net's split of a frame (one empty universe when there is no data).
+pub fn universes(data: &[u8], per_universe: usize) -> impl ExactSizeIterator<Item = &[u8]> {
+    let count = data.len().div_ceil(per_universe).max(1);
+    (0..count)
+        .map(move |i| &data[(i * per_universe).min(data.len())..((i + 1) * per_universe).min(data.len())])
+}
+
 /// A protocol: how one frame of an output's channel bytes becomes packets.
 pub trait Encoder: Send {
     /// Appends the packets of a frame whose channel bytes are `data`.
