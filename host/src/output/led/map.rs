@@ -105,30 +105,33 @@ impl ColorPipeline {
     /// Fills `out` (`leds.len() × channels` bytes) with the LEDs' channels from `frame`.
     /// Returns whether the current limit scaled the frame down.
     pub fn convert(&self, frame: &[u8], leds: &[u32], out: &mut [u8]) -> bool {
-        let ch = self.channels();
-        let mut sum: u64 = 0;
-        for (&at, px) in leds.iter().zip(out.chunks_exact_mut(ch)) {
-            let at = at as usize;
-            let mut rgb = [
-                self.table[frame[at] as usize],
-                self.table[frame[at + 1] as usize],
-                self.table[frame[at + 2] as usize],
-            ];
-            if self.white == White::Min {
-                let w = rgb[0].min(rgb[1]).min(rgb[2]);
-                for c in &mut rgb {
-                    *c -= w;
+        let t = &self.table;
+        let [o0, o1, o2] = self.order;
+        // One loop per channel count, so the common one (RGB) has no branch inside.
+        match self.white {
+            White::Off => {
+                for (&at, px) in leds.iter().zip(out.chunks_exact_mut(3)) {
+                    let p = &frame[at as usize..at as usize + 3];
+                    let rgb = [t[p[0] as usize], t[p[1] as usize], t[p[2] as usize]];
+                    px.copy_from_slice(&[rgb[o0], rgb[o1], rgb[o2]]);
                 }
-                px[3] = w;
             }
-            for (slot, &from) in px.iter_mut().zip(&self.order) {
-                *slot = rgb[from];
+            White::Min => {
+                for (&at, px) in leds.iter().zip(out.chunks_exact_mut(4)) {
+                    let p = &frame[at as usize..at as usize + 3];
+                    let mut rgb = [t[p[0] as usize], t[p[1] as usize], t[p[2] as usize]];
+                    let w = rgb[0].min(rgb[1]).min(rgb[2]);
+                    for c in &mut rgb {
+                        *c -= w;
+                    }
+                    px.copy_from_slice(&[rgb[o0], rgb[o1], rgb[o2], w]);
+                }
             }
-            sum += px.iter().map(|&v| v as u64).sum::<u64>();
         }
         let Some((ma_per_unit, budget)) = self.current else {
             return false;
         };
+        let sum: u64 = out.iter().map(|&v| v as u64).sum();
         let drawn = sum as f64 * ma_per_unit;
         if drawn <= budget {
             return false;
