@@ -84,7 +84,10 @@ impl Scanner {
             }
             None => {
                 self.scanned += 1;
-                let crashed = self.scan(file);
+                let Some(crashed) = self.scan(file) else {
+                    // Not known either way: load here, and remember nothing.
+                    return Ok(());
+                };
                 if let Some((size, modified_ns)) = stamp {
                     self.entries.insert(
                         key,
@@ -108,8 +111,9 @@ impl Scanner {
         }
     }
 
-    /// Loads `file` in a child: `None` if it came back, else how it ended.
-    fn scan(&self, file: &Path) -> Option<String> {
+    /// Loads `file` in a child: `Some(None)` if it came back, `Some(Some(how))` if it ended
+    /// otherwise, `None` if no child could be started.
+    fn scan(&self, file: &Path) -> Option<Option<String>> {
         let child = Command::new(&self.exe)
             .arg("__scan-plugin")
             .arg(file)
@@ -118,10 +122,24 @@ impl Scanner {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn();
-        let mut child = match child {
+        let child = match child {
             Ok(c) => c,
-            Err(e) => return Some(format!("the scan could not start {}: {e}", self.exe.display())),
+            Err(e) => {
+                // No child can be started here (a sandbox, a limit): load in this process as
+                // before the scan existed, and say so, rather than refuse every plugin.
+                tracing::warn!(
+                    "cannot start {} to scan {} in a child ({e}); loading it in this process",
+                    self.exe.display(),
+                    file.display()
+                );
+                return None;
+            }
         };
+        Some(self.wait(child))
+    }
+
+    /// How the scan's child ends: `None` if it came back, else how.
+    fn wait(&self, mut child: std::process::Child) -> Option<String> {
         let deadline = Instant::now() + SCAN_TIMEOUT;
         loop {
             match child.try_wait() {
@@ -191,4 +209,23 @@ pub fn cache_dir() -> Option<PathBuf> {
     var("MARQUEE_CACHE_DIR")
         .or_else(|| var("XDG_CACHE_HOME").map(|d| d.join("marquee")))
         .or_else(|| var("HOME").map(|h| h.join(".cache").join("marquee")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_a_program_to_scan_with_files_load_as_before_and_nothing_is_cached() {
+        let cache = std::env::temp_dir().join(format!("marquee-scan-test-{}", std::process::id()));
+        let mut scanner = Scanner::new("/nonexistent/marquee".into(), Some(cache.clone()));
+        let file = std::env::current_exe().unwrap();
+        assert!(scanner.check(&file).is_ok(), "no child could start: not a crash");
+        assert_eq!((scanner.scanned, scanner.cached), (1, 0));
+        scanner.save();
+        assert!(
+            !cache.join(CACHE_FILE).exists(),
+            "an unknown result is not remembered"
+        );
+    }
 }
