@@ -714,55 +714,45 @@ fn output(source: &Source, i: usize, spanned: &Spanned<OutputFile>) -> Result<Le
         ));
     }
     let channels = color.channels() as u64;
-    let only = |field: &Option<Spanned<u64>>, name: &str, allowed: &[Protocol]| match field {
-        Some(f) if !allowed.contains(&protocol) => Err(invalid(
-            format!("`{name}` does not apply to {}", protocol.as_str()),
-            f.span(),
-        )),
-        _ => Ok(()),
-    };
-    only(&o.start, "start", &[Protocol::Ddp])?;
-    only(&o.universe, "universe", &[Protocol::E131, Protocol::Artnet])?;
-    only(
-        &o.pixels_per_universe,
-        "pixels_per_universe",
-        &[Protocol::E131, Protocol::Artnet],
-    )?;
-    only(&o.priority, "priority", &[Protocol::E131])?;
-    only(&o.sync_universe, "sync_universe", &[Protocol::E131])?;
-    let flags = [
-        ("multicast", o.multicast.is_some(), &[Protocol::E131][..]),
-        ("sync", o.sync.is_some(), &[Protocol::E131, Protocol::Artnet][..]),
-        ("ack", o.ack.is_some(), &[Protocol::Hub75][..]),
+    // Fields of one protocol given to another: each with where it is written.
+    let at = |key: &str| source.key_span(key, span.clone());
+    use Protocol::{Artnet, Ddp, E131, Hub75};
+    // A field's name, where it is written (if it is), the protocols it belongs to.
+    type Specific<'a> = (&'a str, Option<Range<usize>>, &'a [Protocol]);
+    let specific: [Specific; 11] = [
+        ("start", o.start.as_ref().map(|s| s.span()), &[Ddp]),
+        ("universe", o.universe.as_ref().map(|s| s.span()), &[E131, Artnet]),
+        (
+            "pixels_per_universe",
+            o.pixels_per_universe.as_ref().map(|s| s.span()),
+            &[E131, Artnet],
+        ),
+        ("priority", o.priority.as_ref().map(|s| s.span()), &[E131]),
+        (
+            "sync_universe",
+            o.sync_universe.as_ref().map(|s| s.span()),
+            &[E131],
+        ),
+        ("multicast", o.multicast.map(|_| at("multicast")), &[E131]),
+        ("sync", o.sync.map(|_| at("sync")), &[E131, Artnet]),
+        ("ack", o.ack.map(|_| at("ack")), &[Hub75]),
         (
             "skip_unchanged",
-            o.skip_unchanged.is_some(),
-            &[Protocol::Hub75][..],
+            o.skip_unchanged.map(|_| at("skip_unchanged")),
+            &[Hub75],
         ),
+        ("interface", o.interface.as_ref().map(|s| s.span()), &[E131]),
+        ("socket", o.socket.as_ref().map(|s| s.span()), &[Hub75]),
     ];
-    for (name, given, allowed) in flags {
-        if given && !allowed.contains(&protocol) {
+    for (name, written, allowed) in specific {
+        if let Some(written) = written
+            && !allowed.contains(&protocol)
+        {
             return Err(invalid(
                 format!("`{name}` does not apply to {}", protocol.as_str()),
-                source.key_span(name, span.clone()),
+                written,
             ));
         }
-    }
-    if let Some(i) = &o.interface
-        && protocol != Protocol::E131
-    {
-        return Err(invalid(
-            format!("`interface` does not apply to {}", protocol.as_str()),
-            i.span(),
-        ));
-    }
-    if let Some(s) = &o.socket
-        && protocol != Protocol::Hub75
-    {
-        return Err(invalid(
-            format!("`socket` does not apply to {}", protocol.as_str()),
-            s.span(),
-        ));
     }
     let per_universe = || -> Result<u16, SceneError> {
         let most = DMX_SLOTS / channels;
