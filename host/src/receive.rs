@@ -1,23 +1,14 @@
 //! The receiving end of the LED outputs, for testing a rig without hardware (`marquee
 //! receive`): listens for DDP, E1.31 and Art-Net on UDP, decodes each packet from the protocols'
 //! descriptions (not from the senders in `output::led`), places its pixels in one frame, and
-//! counts per source: frames, packets, sequence gaps and late (out-of-order) packets.
+//! counts per source: frames, packets, sequence gaps and late (out-of-order) packets. (HUB75
+//! is a stream to a driver process, not received here.)
 
 use std::collections::BTreeMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 
-/// The protocols received.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Protocol {
-    /// DDP.
-    Ddp,
-    /// E1.31 (sACN).
-    E131,
-    /// Art-Net.
-    Artnet,
-}
+pub use crate::model::rig::Protocol;
 
 /// What one source (a protocol from one address) sent so far.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -176,6 +167,7 @@ impl Receiver {
             Protocol::Ddp => self.ddp(from, p, &mut c),
             Protocol::E131 => self.e131(from, p, &mut c),
             Protocol::Artnet => self.artnet(from, p, &mut c),
+            Protocol::Hub75 => unreachable!("no socket listens for it: a stream, not datagrams"),
         };
         if ok {
             c.packets += 1;

@@ -103,7 +103,7 @@ pub struct OutputFile {
 }
 
 /// The protocols a rig output speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
     /// DDP, UDP port 4048.

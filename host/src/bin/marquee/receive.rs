@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use marquee::model::rig::Protocol;
 use marquee::output::{Control, OutputKind};
 use marquee::receive::{ReceiveOptions, Receiver};
 
@@ -20,13 +21,13 @@ pub struct ReceiveArgs {
     #[arg(long, default_value = "127.0.0.1")]
     pub listen: IpAddr,
     /// The DDP port.
-    #[arg(long, default_value_t = 4048)]
+    #[arg(long, default_value_t = Protocol::Ddp.port())]
     pub ddp_port: u16,
     /// The E1.31 (sACN) port.
-    #[arg(long, default_value_t = 5568)]
+    #[arg(long, default_value_t = Protocol::E131.port())]
     pub e131_port: u16,
     /// The Art-Net port.
-    #[arg(long, default_value_t = 6454)]
+    #[arg(long, default_value_t = Protocol::Artnet.port())]
     pub artnet_port: u16,
     /// Width of the frame shown; pixels fill it row by row.
     #[arg(long, default_value_t = 256)]

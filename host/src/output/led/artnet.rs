@@ -5,8 +5,6 @@ use std::net::SocketAddr;
 
 use super::packets::{Encoder, Packets, universes};
 
-/// The Art-Net port.
-pub const PORT: u16 = 6454;
 /// The packet id.
 pub const ID: &[u8; 8] = b"Art-Net\0";
 /// OpDmx.

@@ -4,10 +4,10 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
+use crate::model::rig::Protocol;
+
 use super::packets::{Encoder, Packets, universes};
 
-/// The E1.31 port.
-pub const PORT: u16 = 5568;
 /// Bytes of a data packet before the slots (the start code included).
 pub const HEADER: usize = 126;
 /// Bytes of a synchronisation packet.
@@ -82,7 +82,7 @@ impl E131 {
 
     fn destination(&self, universe: u16) -> SocketAddr {
         self.to
-            .unwrap_or_else(|| SocketAddr::new(multicast_group(universe), PORT))
+            .unwrap_or_else(|| SocketAddr::new(multicast_group(universe), Protocol::E131.port()))
     }
 
     fn data(&mut self, data: &[u8], options: u8, out: &mut Packets) {
