@@ -38,6 +38,7 @@
 
 pub mod compose;
 pub mod engine;
+pub mod isolate;
 pub mod model;
 pub mod observe;
 pub mod output;

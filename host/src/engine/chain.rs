@@ -4,8 +4,10 @@
 use marquee_plugin_api::abi_stable::std_types::{ROption, RResult, RSlice, RSliceMut};
 use marquee_plugin_api::{FrameCtx, InitCtx, PixelOp, PluginError, PluginKind, ProcessorBox};
 
-use super::instances::{Slot, instance_seed, plugin_error};
+use super::EngineOptions;
+use super::instances::{Slot, instance, instance_seed, isolated, plugin_error, start_error};
 use crate::compose::accumulator::Accumulator;
+use crate::isolate;
 use crate::model::scene::{MAX_FRAME_BYTES, MAX_SIDE, Scene, SceneError, StageSpec};
 
 /// Bytes of frame a fused run of per-pixel processors works on at a time: small enough to stay
@@ -231,8 +233,9 @@ impl Processors {
     /// makes, and plans their passes (runs of two or more per-pixel processors fuse when `fuse`
     /// is set): the plan and the instances, in chain order.
     pub fn build(scene: &Scene, fuse: bool) -> Result<(Processors, Vec<Slot<ProcessorBox>>), SceneError> {
+        let options = EngineOptions::default();
         Processors::plan(scene, fuse, |spec, init| {
-            let slot = new_processor(scene, spec, init)?;
+            let slot = new_processor(scene, spec, init, &options)?;
             let shape = Shape::of(&slot.object);
             Ok((slot, shape))
         })
@@ -304,12 +307,24 @@ impl Processors {
     }
 }
 
-/// Creates processor `spec` through its plugin's factory.
+/// Creates processor `spec` through its plugin's factory: in this process, or in a child
+/// process of its own.
 pub(super) fn new_processor(
     scene: &Scene,
     spec: &StageSpec,
     init: InitCtx,
+    options: &EngineOptions,
 ) -> Result<Slot<ProcessorBox>, SceneError> {
+    if let Some(exe) = isolated(scene, spec, options, PluginKind::Processor)? {
+        let (object, watch) = isolate::processor(
+            &instance(spec, init),
+            exe,
+            scene.isolation,
+            options.isolation.recover,
+        )
+        .map_err(|e| start_error(scene, spec, PluginKind::Processor, e))?;
+        return Ok(Slot::new(spec, object, init).watched(Some(watch)));
+    }
     match (spec.plugin.module.new_processor())(spec.config_json.as_str().into(), &init) {
         RResult::ROk(o) => Ok(Slot::new(spec, o, init)),
         RResult::RErr(e) => Err(plugin_error(scene, spec, PluginKind::Processor, e)),

@@ -13,6 +13,7 @@ use marquee_plugin_api::{DrawQueue, ErrorKind, InitCtx, PluginError, PluginKind,
 use super::EngineOptions;
 use super::chain::{Pass, Processors};
 use super::world::{LayerTarget, RendererSlot};
+use crate::isolate::{self, link::StartError, shm::Pixels, watch::Watch};
 use crate::model::budget::Buffers;
 use crate::model::diag::Diagnostic;
 use crate::model::paths::{OutDir, out_dir, outputs_config};
@@ -36,6 +37,10 @@ pub struct Slot<T> {
     /// Set when the instance fails; it is not called again.
     pub failed: Option<PluginError>,
     pub(super) reported: bool,
+    /// The watchdog's record, for an instance that runs in a child process.
+    pub watch: Option<Arc<Watch>>,
+    /// Whether the scene marked it `isolate = true` (a reload that changes this makes it anew).
+    pub(super) marked: bool,
 }
 
 impl<T> std::fmt::Debug for Slot<T> {
@@ -58,7 +63,15 @@ impl<T> Slot<T> {
             config: spec.config_json.clone(),
             failed: None,
             reported: false,
+            watch: None,
+            marked: spec.isolate,
         }
+    }
+
+    /// The same slot with the watchdog's record of its child process.
+    pub(super) fn watched(mut self, watch: Option<Arc<Watch>>) -> Self {
+        self.watch = watch;
+        self
     }
 
     /// Records the outcome of a call; returns whether it succeeded.
@@ -77,6 +90,7 @@ impl<T> Slot<T> {
 /// reload may keep it (with its state) instead. A failed instance is never kept.
 pub(super) fn matches<O>(slot: &Slot<O>, (spec, config): (&StageSpec, &str), init: &InitCtx) -> bool {
     slot.failed.is_none()
+        && slot.marked == spec.isolate
         && slot.id == spec.id
         && slot.plugin == spec.plugin.id()
         && slot.config == config
@@ -94,24 +108,99 @@ pub(super) fn layer_init(scene: &Scene, layer: &LayerSpec) -> InitCtx {
     }
 }
 
-/// Creates the renderer of `layer` through its plugin's factory, with its target.
+/// Creates the renderer of `layer` through its plugin's factory, with its target: in this
+/// process, or in a child process of its own drawing straight into the target's shared pixels.
 pub(super) fn new_layer(
     scene: &Scene,
     layer: &LayerSpec,
     init: InitCtx,
+    options: &EngineOptions,
 ) -> Result<(RendererSlot, LayerTarget), SceneError> {
     let spec = &layer.stage;
-    let object = match (spec.plugin.module.new_renderer())(spec.config_json.as_str().into(), &init) {
-        RResult::ROk(o) => o,
-        RResult::RErr(e) => return Err(plugin_error(scene, spec, PluginKind::Renderer, e)),
+    let (object, pixels, watch) = match isolated(scene, spec, options, PluginKind::Renderer)? {
+        Some(exe) => {
+            let (object, memory, watch) = isolate::renderer(
+                &instance(spec, init),
+                exe,
+                scene.isolation,
+                options.isolation.recover,
+            )
+            .map_err(|e| start_error(scene, spec, PluginKind::Renderer, e))?;
+            (object, Pixels::Shared(memory), Some(watch))
+        }
+        None => match (spec.plugin.module.new_renderer())(spec.config_json.as_str().into(), &init) {
+            RResult::ROk(o) => (
+                o,
+                Pixels::zeroed(init.width as usize * init.height as usize * 4),
+                None,
+            ),
+            RResult::RErr(e) => return Err(plugin_error(scene, spec, PluginKind::Renderer, e)),
+        },
     };
     let target = LayerTarget {
         width: init.width,
         height: init.height,
-        pixels: vec![0; init.width as usize * init.height as usize * 4],
+        pixels,
         queue: DrawQueue::new(),
     };
-    Ok((RendererSlot(Slot::new(spec, object, init)), target))
+    Ok((RendererSlot(Slot::new(spec, object, init).watched(watch)), target))
+}
+
+/// The program to start `spec` in a child process with, if it runs isolated (the scene marks
+/// it, or `--isolate` names it); an error if it should but no program is known.
+pub(super) fn isolated<'o>(
+    scene: &Scene,
+    spec: &StageSpec,
+    options: &'o EngineOptions,
+    kind: PluginKind,
+) -> Result<Option<&'o std::path::Path>, SceneError> {
+    if !options.isolation.choice.covers(spec.plugin.id(), spec.isolate) {
+        return Ok(None);
+    }
+    match options.isolation.exe.as_deref() {
+        Some(exe) => Ok(Some(exe)),
+        None => Err(SceneError::Plugin(Box::new(
+            scene
+                .source
+                .diag(
+                    format!(
+                        "{kind} `{}` should run isolated, but no program to run it in is known",
+                        spec.id
+                    ),
+                    Some(spec.plugin_span.clone()),
+                )
+                .help("set `EngineOptions::isolation.exe` to the `marquee` program (the command line does)"),
+        ))),
+    }
+}
+
+/// What a child makes `spec` from.
+pub(super) fn instance(spec: &StageSpec, init: InitCtx) -> isolate::Instance<'_> {
+    isolate::Instance {
+        id: &spec.id,
+        plugin: &spec.plugin,
+        config: &spec.config_json,
+        init,
+    }
+}
+
+/// A failure to start an isolated instance as a scene error.
+pub(super) fn start_error(scene: &Scene, spec: &StageSpec, kind: PluginKind, e: StartError) -> SceneError {
+    match e {
+        StartError::Plugin(e) => plugin_error(scene, spec, kind, e),
+        StartError::Spawn(e) => SceneError::Plugin(Box::new(
+            scene
+                .source
+                .diag(
+                    format!(
+                        "{kind} `{}` should run isolated, but its process could not be started: {e}",
+                        spec.id
+                    ),
+                    Some(spec.plugin_span.clone()),
+                )
+                .help("check that the `marquee` program is still where it was started from"),
+        )),
+    }
 }
 
 /// The seed of instance `id`: the scene seed mixed with a hash of the id.
@@ -178,7 +267,7 @@ pub(super) fn new_recorder(
     };
     let stage = &spec.stage;
     match made {
-        Ok(o) => {
+        Ok((o, watch)) => {
             let bytes = size.0 as usize * size.1 as usize * 4;
             let when_full = spec.queue.when_full.unwrap_or(if options.realtime {
                 WhenFull::Drop
@@ -192,7 +281,7 @@ pub(super) fn new_recorder(
                 when_full,
                 options.finish_deadline,
             );
-            let mut slot = Slot::new(stage, thread, init);
+            let mut slot = Slot::new(stage, thread, init).watched(watch);
             // Kept across a reload only if its clips and fallback are unchanged too.
             slot.config = identity;
             Ok(slot)
@@ -201,41 +290,100 @@ pub(super) fn new_recorder(
     }
 }
 
-/// Makes the recorder `spec` names for frames of `init`: `Err` for an output path the scene may
-/// not write, `Ok(Err)` when the plugin's factory fails.
+/// A recorder made, with the watchdog's record where it runs isolated.
+pub(super) type Made = (RecorderBox, Option<Arc<Watch>>);
+
+/// Makes the recorder `spec` names for frames of `init`, with the watchdog's record where it
+/// runs isolated: `Err` for an output path the scene may not write, `Ok(Err)` when the plugin's
+/// factory fails.
 pub(super) fn make_recorder(
     scene: &Scene,
     spec: &RecorderSpec,
     options: &EngineOptions,
     init: InitCtx,
-) -> Result<Result<RecorderBox, PluginError>, SceneError> {
+) -> Result<Result<Made, PluginError>, SceneError> {
+    let maker = RecorderMaker {
+        plugin: Arc::clone(&spec.stage.plugin),
+        id: spec.stage.id.clone(),
+        init,
+        isolated: isolated(scene, &spec.stage, options, PluginKind::Recorder)?.map(|exe| {
+            let watch = Watch::new(PluginKind::Recorder, &spec.stage.id, spec.stage.plugin.id());
+            (
+                exe.to_path_buf(),
+                scene.isolation,
+                options.isolation.recover,
+                Arc::new(watch),
+            )
+        }),
+    };
+    let watch = maker.isolated.as_ref().map(|i| Arc::clone(&i.3));
     Ok(match spec.clips {
         None => {
             let config = resolve_outputs(scene, spec, &options.out_dir)?;
-            (spec.stage.plugin.module.new_recorder())(config.as_str().into(), &init).into_result()
+            maker.make(&config)
         }
-        Some(clips) => clip_recorder(scene, spec, clips, &options.out_dir, init),
-    })
+        Some(clips) => clip_recorder(scene, spec, clips, &options.out_dir, maker),
+    }
+    .map(|r| (r, watch)))
 }
 
-/// A recorder writing `clips` through instances of the recorder `spec` names, each made by
-/// the plugin's factory with `{clip}` in its output paths resolved for the clip's number.
+/// Makes instances of one recorder from its resolved config: through its plugin's factory here,
+/// or each in a child process of its own (all of a clip recorder's sharing one record).
+#[derive(Clone)]
+pub(super) struct RecorderMaker {
+    plugin: Arc<crate::plugins::registry::LoadedPlugin>,
+    id: String,
+    init: InitCtx,
+    isolated: Option<(
+        std::path::PathBuf,
+        crate::model::isolation::Limits,
+        bool,
+        Arc<Watch>,
+    )>,
+}
+
+impl RecorderMaker {
+    fn make(&self, config: &str) -> Result<RecorderBox, PluginError> {
+        match &self.isolated {
+            None => (self.plugin.module.new_recorder())(config.into(), &self.init).into_result(),
+            Some((exe, limits, recover, watch)) => {
+                let instance = isolate::Instance {
+                    id: &self.id,
+                    plugin: &self.plugin,
+                    config,
+                    init: self.init,
+                };
+                match isolate::recorder(&instance, exe, *limits, *recover, Arc::clone(watch)) {
+                    Ok(r) => Ok(r),
+                    Err(StartError::Plugin(e)) => Err(e),
+                    Err(StartError::Spawn(e)) => Err(PluginError::new(
+                        ErrorKind::Io,
+                        format!("its process could not be started: {e}"),
+                    )),
+                }
+            }
+        }
+    }
+}
+
+/// A recorder writing `clips` through instances `maker` makes, each with `{clip}` in its
+/// output paths resolved for the clip's number.
 pub(super) fn clip_recorder(
     scene: &Scene,
     spec: &RecorderSpec,
     clips: ClipSpec,
     out: &OutDir,
-    init: InitCtx,
+    maker: RecorderMaker,
 ) -> Result<RecorderBox, PluginError> {
-    let plugin = Arc::clone(&spec.stage.plugin);
     let config_json = spec.stage.config_json.clone();
     let outputs = spec.outputs.clone();
     let dir = out_dir(scene, out);
     let unconfined = out.unconfined;
+    let init = maker.init;
     let open: OpenClip = Box::new(move |n| {
         let config = outputs_config(&config_json, &outputs, &dir, unconfined, Some(n))
             .map_err(|(field, e)| PluginError::config(&field.key, format!("{e}; {}", e.help())))?;
-        (plugin.module.new_recorder())(config.as_str().into(), &init).into_result()
+        maker.make(&config)
     });
     let frame_bytes = init.width as usize * init.height as usize * 4;
     let recorder = ClipRecorder::create(clips, init.fps, frame_bytes, open)?;

@@ -93,7 +93,7 @@ impl Engine {
                 kind: PluginKind::Renderer,
                 id: layer.id.clone(),
                 state,
-                pixels: layer.persist.then(|| target.pixels.clone()),
+                pixels: layer.persist.then(|| target.pixels.to_vec()),
             });
         }
         for &entity in &self.world.resource::<Chain>().members {

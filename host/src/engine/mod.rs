@@ -31,6 +31,7 @@ pub use world::{
     RendererSlot, SetTimes, Stats, Threads, Triggers,
 };
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bevy_ecs::prelude::*;
@@ -38,6 +39,7 @@ use bevy_ecs::schedule::ScheduleBuildError;
 use marquee_plugin_api::PluginKind;
 
 use crate::compose::accumulator::Accumulator;
+use crate::isolate::watch::{Event, Watch};
 use crate::model::paths::OutDir;
 use crate::model::scene::{RecorderSpec, Scene, SceneError};
 use crate::record::thread::{RecorderSample, RecorderThread};
@@ -61,6 +63,8 @@ pub struct EngineOptions {
     /// How long finishing waits for each recorder before leaving it unfinished and saying so
     /// ([`crate::record::thread::FINISH_DEADLINE`] unless set).
     pub finish_deadline: Duration,
+    /// Which instances run in child processes of their own, and how.
+    pub isolation: crate::isolate::Isolation,
 }
 
 impl Default for EngineOptions {
@@ -72,6 +76,7 @@ impl Default for EngineOptions {
             realtime: false,
             fuse: true,
             finish_deadline: crate::record::thread::FINISH_DEADLINE,
+            isolation: crate::isolate::Isolation::default(),
         }
     }
 }
@@ -385,8 +390,34 @@ impl Engine {
         all
     }
 
+    /// The watchdog's record of every isolated instance: layers, processors, recorders.
+    fn watches(&self) -> impl Iterator<Item = &Arc<Watch>> {
+        let layers = self
+            .views
+            .layers
+            .iter_manual(&self.world)
+            .map(|(_, _, _, s)| &s.0.watch);
+        let processors = self.views.processors.iter_manual(&self.world).map(|s| &s.0.watch);
+        let recorders = self
+            .views
+            .recorders
+            .iter_manual(&self.world)
+            .map(|(_, _, s)| &s.0.watch);
+        layers.chain(processors).chain(recorders).flatten()
+    }
+
+    /// Moves what the watchdog saw of isolated instances since the last call into `out`
+    /// (hangs, deaths, restarts, instances disabled), oldest first per instance. Allocates
+    /// nothing when nothing happened.
+    pub fn take_watchdog_events(&self, out: &mut Vec<Event>) {
+        for watch in self.watches() {
+            out.extend(watch.take_events());
+        }
+    }
+
     /// Every layer's counters (for instance an image sequence's missed frames), sorted, then
-    /// every recorder's. Plugins built for ABI 1.0 report none.
+    /// every recorder's, then the watchdog's counts of isolated instances (those not zero).
+    /// Plugins built for ABI 1.0 report none.
     pub fn counters(&self) -> Vec<Counter> {
         let mut out = Vec::new();
         for (_, layer, _, slot) in self.views.layers.iter_manual(&self.world) {
@@ -400,6 +431,17 @@ impl Engine {
         }
         out.sort();
         out.extend(self.recorder_counters());
+        for watch in self.watches() {
+            for (name, value) in watch.counts().named() {
+                if value > 0 {
+                    out.push(Counter {
+                        owner: watch.id.clone(),
+                        name: name.to_string(),
+                        value,
+                    });
+                }
+            }
+        }
         out
     }
 

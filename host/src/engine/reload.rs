@@ -77,8 +77,8 @@ impl Engine {
 
     /// Makes the world run `scene`: plans every kind, then applies the plans.
     pub(super) fn apply(&mut self, scene: &Scene, options: &EngineOptions) -> Result<usize, SceneError> {
-        let layers = self.plan_layers(scene)?;
-        let (chain, processors) = self.plan_chain(scene, options.fuse)?;
+        let layers = self.plan_layers(scene, options)?;
+        let (chain, processors) = self.plan_chain(scene, options)?;
         check_budget(scene, &chain)?;
         let size = chain.final_size((scene.canvas.width, scene.canvas.height));
         let recorders = self.replace_recorders(scene, options, size)?;
@@ -93,7 +93,11 @@ impl Engine {
         Ok(kept)
     }
 
-    fn plan_layers(&mut self, scene: &Scene) -> Result<Plan<(RendererSlot, LayerTarget)>, SceneError> {
+    fn plan_layers(
+        &mut self,
+        scene: &Scene,
+        options: &EngineOptions,
+    ) -> Result<Plan<(RendererSlot, LayerTarget)>, SceneError> {
         let mut free = candidates::<RendererSlot>(&mut self.world);
         let mut entries = Vec::with_capacity(scene.layers.len());
         for layer in &scene.layers {
@@ -103,7 +107,7 @@ impl Engine {
             entries.push(
                 match claim(&self.world, &mut free, |s: &RendererSlot| &s.0, wanted, &init) {
                     Some(entity) => Planned::Keep(entity),
-                    None => Planned::New(new_layer(scene, layer, init)?),
+                    None => Planned::New(new_layer(scene, layer, init, options)?),
                 },
             );
         }
@@ -113,11 +117,11 @@ impl Engine {
     fn plan_chain(
         &mut self,
         scene: &Scene,
-        fuse: bool,
+        options: &EngineOptions,
     ) -> Result<(Processors, Plan<ProcessorSlot>), SceneError> {
         let mut free = candidates::<ProcessorSlot>(&mut self.world);
         let world = &self.world;
-        let (chain, entries) = Processors::plan(scene, fuse, |spec, init| {
+        let (chain, entries) = Processors::plan(scene, options.fuse, |spec, init| {
             let wanted = (spec, spec.config_json.as_str());
             Ok(
                 match claim(world, &mut free, |s: &ProcessorSlot| &s.0, wanted, &init) {
@@ -128,7 +132,7 @@ impl Engine {
                         (Planned::Keep(entity), Shape::of(&slot.0.object))
                     }
                     None => {
-                        let slot = new_processor(scene, spec, init)?;
+                        let slot = new_processor(scene, spec, init, options)?;
                         let shape = Shape::of(&slot.object);
                         (Planned::New(ProcessorSlot(slot)), shape)
                     }

@@ -78,8 +78,8 @@ pub struct LayerTarget {
     pub width: u32,
     /// Surface height.
     pub height: u32,
-    /// RGBA8 pixels.
-    pub pixels: Vec<u8>,
+    /// RGBA8 pixels: on the heap, or shared with the child process of an isolated renderer.
+    pub pixels: crate::isolate::shm::Pixels,
     /// Commands queued by the renderer this frame.
     pub queue: DrawQueue,
 }

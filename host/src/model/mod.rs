@@ -4,6 +4,7 @@
 
 pub mod budget;
 pub mod diag;
+pub mod isolation;
 pub mod paths;
 pub mod playlist;
 pub mod recording;

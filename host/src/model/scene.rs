@@ -30,6 +30,7 @@ use toml::de::DeTable;
 
 use crate::model::budget::Buffers;
 use crate::model::diag::{Diagnostic, nearest};
+use crate::model::isolation::{IsolationFile, Limits};
 use crate::model::recording::{ClipSpec, PLACEHOLDER, QueueSpec, WhenFull};
 use crate::model::spanned::Spanned;
 use crate::plugins::registry::{LoadedPlugin, Registry};
@@ -70,6 +71,8 @@ pub struct SceneFile {
     pub recorders: Vec<Spanned<RecorderFile>>,
     /// The LED rig to drive when the scene runs (relative to the scene file); `--rig` wins.
     pub rig: Option<String>,
+    /// The watchdog's limits for instances that run isolated (`isolate = true`, `--isolate`).
+    pub isolation: Option<Spanned<IsolationFile>>,
 }
 
 /// `[canvas]`.
@@ -154,6 +157,9 @@ pub struct LayerFile {
     pub rect: Option<Spanned<[u64; 4]>>,
     /// Keep last frame's pixels instead of clearing to transparent.
     pub persist: Option<bool>,
+    /// Run this instance in a child process of its own: a hang, crash or leak in it costs a
+    /// few frames of this instance (counted, reported), never the show.
+    pub isolate: Option<bool>,
 }
 
 /// `[[processor]]` or `[[recorder]]`.
@@ -167,6 +173,9 @@ pub struct StageFile {
     /// Config handed to the plugin.
     #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
     pub config: Option<Spanned<toml::Table>>,
+    /// Run this instance in a child process of its own: a hang, crash or leak in it costs a
+    /// few frames of this instance (counted, reported), never the show.
+    pub isolate: Option<bool>,
 }
 
 /// `[[recorder]]`: a stage plus its queue.
@@ -193,6 +202,9 @@ pub struct RecorderFile {
     /// The recorder to write with instead when this one cannot start here (its factory fails
     /// with anything but a config error, as `video` does without ffmpeg).
     pub fallback: Option<Spanned<FallbackFile>>,
+    /// Run this instance in a child process of its own: a hang, crash or leak in it costs a
+    /// few frames of this instance (counted, reported), never the show.
+    pub isolate: Option<bool>,
 }
 
 /// A recorder's `fallback`: another recorder plugin and its config.
@@ -320,6 +332,8 @@ pub struct StageSpec {
     pub plugin_span: Range<usize>,
     /// The span of the config table, if there is one.
     pub config_span: Option<Range<usize>>,
+    /// Whether the scene asks for it to run in a child process (`isolate = true`).
+    pub isolate: bool,
 }
 
 /// A recorder: the stage, its queue, and the output paths its config names.
@@ -405,6 +419,8 @@ pub struct Scene {
     /// The LED rig the scene names (resolved), which `marquee run` drives unless `--rig` says
     /// another.
     pub rig: Option<PathBuf>,
+    /// The watchdog's limits for its isolated instances.
+    pub isolation: Limits,
 }
 
 /// The largest scene or playlist file read, in bytes (a scene is a page of TOML; this bounds
@@ -543,7 +559,7 @@ fn validate(source: Source, file: SceneFile, registry: &Registry) -> Result<Scen
     let mut layers = Vec::new();
     for layer in &file.layers {
         let l = layer.get_ref();
-        let stage = resolve_stage(
+        let mut stage = resolve_stage(
             &source,
             registry,
             PluginKind::Renderer,
@@ -565,6 +581,7 @@ fn validate(source: Source, file: SceneFile, registry: &Registry) -> Result<Scen
             Some(o) => *o.get_ref() as f32,
             None => 1.0,
         };
+        stage.isolate = l.isolate.unwrap_or(false);
         layers.push(LayerSpec {
             stage,
             blend: l.blend.unwrap_or_default(),
@@ -590,8 +607,17 @@ fn validate(source: Source, file: SceneFile, registry: &Registry) -> Result<Scen
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "scene".into())
     });
+    let isolation = match &file.isolation {
+        None => Limits::default(),
+        Some(i) => i.get_ref().limits().map_err(|(_, why)| {
+            source
+                .diag(why, Some(i.span()))
+                .help("see `[isolation]` in docs/isolation.md for what each limit does")
+        })?,
+    };
     let source_path = source.path.clone();
     Ok(Scene {
+        isolation,
         hash: xxhash_rust::xxh3::xxh3_64(source.text.as_bytes()),
         source,
         name,
@@ -717,7 +743,7 @@ fn resolve_stages(
     for s in stages {
         let s = s.get_ref();
         let taken: Vec<String> = out.iter().map(|s| s.id.clone()).collect();
-        out.push(resolve_stage(
+        let mut stage = resolve_stage(
             source,
             registry,
             kind,
@@ -725,7 +751,9 @@ fn resolve_stages(
             &s.plugin,
             &s.config,
             &taken,
-        )?);
+        )?;
+        stage.isolate = s.isolate.unwrap_or(false);
+        out.push(stage);
     }
     Ok(out)
 }
@@ -739,7 +767,7 @@ fn resolve_recorders(
     for r in recorders {
         let r = r.get_ref();
         let taken: Vec<String> = out.iter().map(|s| s.stage.id.clone()).collect();
-        let stage = resolve_stage(
+        let mut stage = resolve_stage(
             source,
             registry,
             PluginKind::Recorder,
@@ -748,6 +776,7 @@ fn resolve_recorders(
             &r.config,
             &taken,
         )?;
+        stage.isolate = r.isolate.unwrap_or(false);
         let mut queue = QueueSpec::default();
         if let Some(q) = &r.queue {
             let n = *q.get_ref();
@@ -798,7 +827,7 @@ fn resolve_recorders(
             None => None,
             Some(f) => {
                 let f = f.get_ref();
-                let stage = resolve_stage(
+                let mut fallback = resolve_stage(
                     source,
                     registry,
                     PluginKind::Recorder,
@@ -807,6 +836,9 @@ fn resolve_recorders(
                     &f.config,
                     &[],
                 )?;
+                // Runs as the recorder it stands in for does.
+                fallback.isolate = stage.isolate;
+                let stage = fallback;
                 Some(Box::new(RecorderSpec {
                     outputs: output_fields(source, &stage, &f.config),
                     stage,
@@ -1011,5 +1043,6 @@ fn resolve_stage(
         config_json: serde_json::to_string(&table).expect("a TOML table always serialises to JSON"),
         plugin_span: plugin.span(),
         config_span: config.as_ref().map(|c| c.span()),
+        isolate: false,
     })
 }

@@ -28,6 +28,7 @@ use schemars::JsonSchema;
 use serde::{Serialize, Serializer};
 
 use crate::engine::{FrameSet, RecorderInfo, SetTimes};
+use crate::isolate::watch::{Counts, Event};
 use crate::record::thread::RecorderSample;
 
 /// Lines the queue holds before it drops (about four seconds at 1,000 frames per second).
@@ -122,6 +123,8 @@ pub enum Line {
     },
     /// One frame's figures.
     Frame(Box<FrameRecord>),
+    /// The watchdog saw something of an isolated instance: one line per event.
+    Watchdog(WatchdogLine),
     /// The last line.
     End {
         /// Frame lines sent (written or dropped).
@@ -150,6 +153,39 @@ pub struct StartLine {
     pub outputs: Vec<String>,
     /// How the outputs were chosen.
     pub choice: String,
+}
+
+/// A `watchdog` line: one event of one isolated instance.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct WatchdogLine {
+    /// `renderer`, `processor` or `recorder`.
+    pub kind: String,
+    /// The layer or stage id.
+    pub id: String,
+    /// Its plugin.
+    pub plugin: String,
+    /// The frame being made.
+    pub frame: u64,
+    /// `hung`, `died`, `garbled`, `restarted`, `swapped` or `disabled`.
+    pub event: String,
+    /// What happened, for people.
+    pub text: String,
+    /// The instance's counts after it.
+    pub counts: Counts,
+}
+
+impl From<&Event> for WatchdogLine {
+    fn from(e: &Event) -> WatchdogLine {
+        WatchdogLine {
+            kind: e.kind.to_string(),
+            id: e.id.clone(),
+            plugin: e.plugin.clone(),
+            frame: e.frame,
+            event: e.name().to_string(),
+            text: e.to_string(),
+            counts: e.counts,
+        }
+    }
 }
 
 /// A recorder in the `recorders` line.

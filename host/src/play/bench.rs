@@ -84,6 +84,7 @@ pub fn run(
     frames: u64,
     warmup: u64,
     threads: usize,
+    isolation: crate::isolate::Isolation,
     recording: Option<OutDir>,
     allocations: Option<fn() -> u64>,
     resources: Option<Resources>,
@@ -96,6 +97,7 @@ pub fn run(
             scene_recorders: recording.is_some(),
             realtime: true,
             out_dir: recording.clone().unwrap_or_default(),
+            isolation,
             ..EngineOptions::default()
         },
     )?;

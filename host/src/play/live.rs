@@ -13,9 +13,10 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::engine::{Counter, EngineError, EngineOptions, Failure, RecorderReport};
+use crate::isolate::watch::Event;
 use crate::model::rig::Rig;
 use crate::model::show::Show;
-use crate::observe::metrics::{Line, MetricsStream, OutputSample, RecorderLine, StartLine};
+use crate::observe::metrics::{Line, MetricsStream, OutputSample, RecorderLine, StartLine, WatchdogLine};
 use crate::output::{Control, OutputFactory};
 use crate::play::handoff::{Handoff, OutputReport, drive_output};
 use crate::play::player::{Player, Reloaded};
@@ -78,6 +79,8 @@ pub struct LiveReport {
     pub counters: Vec<Counter>,
     /// Failures reported by plugins.
     pub failures: Vec<Failure>,
+    /// What the watchdog saw of isolated instances, in order.
+    pub watchdog: Vec<Event>,
     /// Frame size.
     pub size: (u32, u32),
     /// The show's frame rate.
@@ -258,6 +261,7 @@ pub fn run(
         report.log(LogLine::new(Severity::Warning, f.to_string()));
         report.failures.push(f);
     }
+    watchdog(player.take_watchdog_events(), &mut observe, &mut report);
     // The recorders of the scene showing at the end are still there after finishing: their
     // final counts.
     report.recorders = player.recorder_report();
@@ -275,6 +279,23 @@ pub fn run(
         }
     }
     Ok(report)
+}
+
+/// Says each of the watchdog's `events` once: in the log (failures as warnings), the report and
+/// the metrics stream.
+fn watchdog(events: Vec<Event>, observe: &mut Observe, report: &mut LiveReport) {
+    for e in events {
+        let severity = if e.is_failure() {
+            Severity::Warning
+        } else {
+            Severity::Info
+        };
+        report.log(LogLine::new(severity, e.to_string()));
+        if let Some(stream) = &mut observe.metrics {
+            stream.line(Line::Watchdog(WatchdogLine::from(&e)));
+        }
+        report.watchdog.push(e);
+    }
 }
 
 /// What the render loop talks to, fixed for the run.
@@ -563,6 +584,7 @@ impl Live<'_> {
             report.log(LogLine::new(Severity::Warning, f.to_string()));
             report.failures.push(f);
         }
+        watchdog(self.player.take_watchdog_events(), observe, report);
         self.announce(observe, report);
         if let Some(stream) = &mut observe.metrics
             && self.next.is_multiple_of(every)

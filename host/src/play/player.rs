@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::compose::transition::blend_transition;
 use crate::engine::{Counter, Engine, EngineError, EngineOptions, Failure, RecorderReport};
+use crate::isolate::watch::Event;
 use crate::model::playlist::Playlist;
 use crate::model::scene::{Scene, SceneError};
 use crate::model::show::Show;
@@ -46,6 +47,8 @@ pub struct Player {
     mix: Vec<u8>,
     black: Vec<u8>,
     failures: Vec<Failure>,
+    /// What the watchdog saw of isolated instances, not yet taken.
+    watchdog: Vec<Event>,
     frames: u64,
     done: bool,
     recording: bool,
@@ -117,6 +120,7 @@ impl Player {
             mix: Vec::new(),
             black: Vec::new(),
             failures: Vec::new(),
+            watchdog: Vec::new(),
             frames: 0,
             done: false,
             recording: true,
@@ -192,6 +196,7 @@ impl Player {
         for engine in running(&mut self.current, &mut self.outgoing, in_transition) {
             engine.step();
             self.failures.extend(engine.take_failures());
+            engine.take_watchdog_events(&mut self.watchdog);
         }
         let entry = &self.playlist.entries[self.entry];
         if in_transition {
@@ -351,6 +356,15 @@ impl Player {
     /// Failures since the last call.
     pub fn take_failures(&mut self) -> Vec<Failure> {
         std::mem::take(&mut self.failures)
+    }
+
+    /// What the watchdog saw of isolated instances since the last call (hangs, deaths,
+    /// restarts, instances disabled), in order. Allocates nothing when nothing happened.
+    pub fn take_watchdog_events(&mut self) -> Vec<Event> {
+        for engine in [&self.current, &self.outgoing].into_iter().flatten() {
+            engine.take_watchdog_events(&mut self.watchdog);
+        }
+        std::mem::take(&mut self.watchdog)
     }
 
     /// Finishes the engines still running (the current one stays, finished, for its final

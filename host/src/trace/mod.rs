@@ -262,6 +262,40 @@ fn plugin_infos(show: &Show, registry: &Registry) -> Vec<PluginInfo> {
         .collect()
 }
 
+/// How a trace or a verification runs its scenes: worker threads, and which instances run in
+/// child processes of their own. A number of threads alone is the common case.
+#[derive(Debug, Clone, Default)]
+pub struct Run {
+    /// Worker threads (see [`EngineOptions::threads`]).
+    pub threads: usize,
+    /// Which instances run isolated. Whatever it says of recovery, a failure of an isolated
+    /// instance fails the trace: a frame made without it is never recorded as its frame.
+    pub isolation: crate::isolate::Isolation,
+}
+
+impl From<usize> for Run {
+    fn from(threads: usize) -> Run {
+        Run {
+            threads,
+            ..Run::default()
+        }
+    }
+}
+
+impl Run {
+    fn engine(self) -> EngineOptions {
+        EngineOptions {
+            threads: self.threads,
+            scene_recorders: false,
+            isolation: crate::isolate::Isolation {
+                recover: false,
+                ..self.isolation
+            },
+            ..EngineOptions::default()
+        }
+    }
+}
+
 /// Renders `frames` frames of `show` (a scene or a playlist) into `out_dir/trace.gif` and
 /// `out_dir/index.json`. Its path is recorded in the index as given.
 pub fn trace(
@@ -269,7 +303,7 @@ pub fn trace(
     registry: &Registry,
     out_dir: &Path,
     frames: u64,
-    threads: usize,
+    threads: impl Into<Run>,
 ) -> Result<TraceOutcome, TraceError> {
     trace_with_progress(show, registry, out_dir, frames, threads, |_| {})
 }
@@ -280,7 +314,7 @@ pub fn trace_with_progress(
     registry: &Registry,
     out_dir: &Path,
     frames: u64,
-    threads: usize,
+    run: impl Into<Run>,
     mut progress: impl FnMut(u64),
 ) -> Result<TraceOutcome, TraceError> {
     if frames == 0 {
@@ -291,14 +325,7 @@ pub fn trace_with_progress(
     }
     fs::create_dir_all(out_dir).map_err(io("cannot create trace directory", out_dir))?;
     let gif_path = out_dir.join(GIF_FILE);
-    let mut player = Player::new(
-        show,
-        &EngineOptions {
-            threads,
-            scene_recorders: false,
-            ..EngineOptions::default()
-        },
-    )?;
+    let mut player = Player::new(show, &run.into().engine())?;
     let (width, height) = player.frame_size();
     let fps = show.fps();
     let gif_plugin = registry.get("gif").ok_or(TraceError::NoGifPlugin)?;
@@ -590,7 +617,7 @@ pub fn verify(
     dir: &Path,
     registry: &Registry,
     scene_path: Option<&Path>,
-    threads: usize,
+    run: impl Into<Run>,
     mut on_frame: impl FnMut(u64, bool),
 ) -> Result<VerifyReport, TraceError> {
     let index = read_index(dir)?;
@@ -688,14 +715,7 @@ pub fn verify(
             _ => {}
         }
     }
-    let mut player = Player::new(
-        &show,
-        &EngineOptions {
-            threads,
-            scene_recorders: false,
-            ..EngineOptions::default()
-        },
-    )?;
+    let mut player = Player::new(&show, &run.into().engine())?;
     for entry in &index.frames {
         let frame = player.step()?;
         let actual = hash_hex(frame);

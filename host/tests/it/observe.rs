@@ -172,7 +172,9 @@ fn metrics_schema() -> jsonschema::Validator {
 #[test]
 fn every_kind_of_metrics_line_passes_the_published_schema_and_a_damaged_one_fails() {
     use marquee::engine::RecorderInfo;
-    use marquee::observe::metrics::{FrameRecord, Line, RecorderLine, StartLine};
+    use marquee::isolate::watch::{Watch, What};
+    use marquee::observe::metrics::{FrameRecord, Line, RecorderLine, StartLine, WatchdogLine};
+    use marquee_plugin_api::PluginKind;
     let schema = metrics_schema();
     let lines = [
         Line::Start(StartLine {
@@ -206,6 +208,16 @@ fn every_kind_of_metrics_line_passes_the_published_schema_and_a_damaged_one_fail
             ..FrameRecord::default()
         })),
         Line::Frame(Box::default()),
+        Line::Watchdog(WatchdogLine::from(
+            &Watch::new(PluginKind::Renderer, "fractal", "mandelbrot").event(
+                7,
+                What::Hung {
+                    call: "render",
+                    deadline: Duration::from_millis(500),
+                },
+                Some(Duration::from_millis(50)),
+            ),
+        )),
         Line::End {
             frames: 1,
             lines_dropped: 0,

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
+use marquee::isolate::Isolation;
 use marquee::model::paths::OutDir;
 use marquee::model::show::Show;
 use marquee::plugins::registry::Registry;
@@ -45,7 +46,7 @@ pub struct BenchArgs {
 }
 
 /// Measures the show `args` names.
-pub fn bench(args: BenchArgs, registry: &Registry) -> anyhow::Result<()> {
+pub fn bench(args: BenchArgs, registry: &Registry, isolation: Isolation) -> anyhow::Result<()> {
     let BenchArgs {
         scene,
         frames,
@@ -85,6 +86,7 @@ pub fn bench(args: BenchArgs, registry: &Registry) -> anyhow::Result<()> {
         frames,
         warmup,
         threads,
+        isolation,
         recorders.then_some(OutDir {
             dir: out_dir,
             unconfined: false,

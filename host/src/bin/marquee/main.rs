@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use marquee::isolate::{Choice, Isolation};
 use marquee::plugins::registry::Registry;
 
 use exit::{EXIT_HELP, Exit, outcome, stdout_error};
@@ -51,6 +52,10 @@ struct Cli {
     /// Leave out the plugin with this id (repeatable).
     #[arg(long = "disable-plugin", global = true, value_name = "ID")]
     disabled: Vec<String>,
+    /// Run every instance of this plugin (or `all`: every instance) in a child process of its
+    /// own, as `isolate = true` in a scene does (repeatable). See docs/isolation.md.
+    #[arg(long = "isolate", global = true, value_name = "all|PLUGIN")]
+    isolate: Vec<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -87,6 +92,23 @@ enum Command {
         /// The plugin file.
         file: PathBuf,
     },
+    /// Serves one isolated plugin instance on standard input: the child process of an isolated
+    /// instance (`marquee::isolate`), never run by hand.
+    #[command(name = "__plugin-host", hide = true)]
+    PluginHost {
+        /// The kind of instance (renderer, processor, recorder).
+        #[arg(long)]
+        kind: String,
+        /// A built-in plugin's id.
+        #[arg(long, conflicts_with = "file")]
+        builtin: Option<String>,
+        /// A plugin file.
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// The heap limit, in MiB.
+        #[arg(long)]
+        memory_mb: u64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -118,6 +140,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         // Whatever loading says (a typed error included), coming back means it is safe.
         let _ = marquee::plugins::registry::load_file(file);
         return Ok(());
+    }
+    if let Command::PluginHost {
+        builtin,
+        file,
+        memory_mb,
+        ..
+    } = &cli.command
+    {
+        use marquee::isolate::child::{Source, serve};
+        let source = match (builtin, file) {
+            (Some(id), _) => Source::BuiltIn(id.clone()),
+            (None, Some(path)) => Source::File(path.clone()),
+            (None, None) => anyhow::bail!("__plugin-host needs --builtin or --file"),
+        };
+        return serve(&source, *memory_mb).map_err(Into::into);
     }
     let mut registry = if cli.safe_mode {
         tracing::info!("safe mode: built-in plugins only; plugin directories are not loaded");
@@ -173,17 +210,35 @@ fn say_unclean_runs(cache: &std::path::Path) {
 
 /// Runs the command `cli` names with the plugins of `registry`.
 fn command(cli: Cli, registry: &Registry) -> anyhow::Result<()> {
+    let isolation = isolation(&cli.isolate);
     match cli.command {
-        Command::Run(args) => run::run(args, registry),
-        Command::Trace(args) => trace::trace(args, registry),
-        Command::Verify(args) => trace::verify(args, registry),
+        Command::Run(args) => run::run(args, registry, isolation),
+        Command::Trace(args) => trace::trace(args, registry, isolation),
+        Command::Verify(args) => trace::verify(args, registry, isolation),
         Command::Test(args) => trace::test(args, registry),
-        Command::Bench(args) => bench::bench(args, registry),
+        Command::Bench(args) => bench::bench(args, registry, isolation),
         Command::Plugins(args) => plugins::plugins(args, registry),
         Command::NewPlugin(args) => plugins::new_plugin(args),
         Command::Schema(args) => plugins::schema(args, registry),
         Command::Receive(args) => receive::receive(args),
-        Command::ScanPlugin { .. } => unreachable!("handled above"),
+        Command::ScanPlugin { .. } | Command::PluginHost { .. } => unreachable!("handled above"),
+    }
+}
+
+/// How instances are isolated: `--isolate` says which besides those scenes mark; children are
+/// started from this program. Live runs restart failed children (traces never do).
+fn isolation(isolate: &[String]) -> Isolation {
+    let choice = if isolate.iter().any(|i| i == "all") {
+        Choice::All
+    } else if isolate.is_empty() {
+        Choice::Marked
+    } else {
+        Choice::Plugins(isolate.to_vec())
+    };
+    Isolation {
+        exe: std::env::current_exe().ok(),
+        choice,
+        recover: true,
     }
 }
 

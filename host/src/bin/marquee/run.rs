@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use marquee::engine::EngineOptions;
+use marquee::isolate::Isolation;
 use marquee::model::paths::OutDir;
 use marquee::model::show::Show;
 use marquee::output::headless::Headless;
@@ -79,7 +80,7 @@ pub enum OutputArg {
 }
 
 /// Runs the show `args` names live.
-pub fn run(args: RunArgs, registry: &Registry) -> anyhow::Result<()> {
+pub fn run(args: RunArgs, registry: &Registry, isolation: Isolation) -> anyhow::Result<()> {
     let RunArgs {
         scene,
         headless,
@@ -127,6 +128,7 @@ pub fn run(args: RunArgs, registry: &Registry) -> anyhow::Result<()> {
                 dir: out_dir,
                 unconfined: unconfined_paths,
             },
+            isolation,
             ..EngineOptions::default()
         },
         paced: !unpaced,

@@ -3,9 +3,10 @@
 use std::io::Write;
 use std::path::PathBuf;
 
+use marquee::isolate::Isolation;
 use marquee::model::show::Show;
 use marquee::plugins::registry::Registry;
-use marquee::trace;
+use marquee::trace::{self, Run};
 
 use crate::exit::{Exit, Outcome};
 use crate::logs::progress_bar;
@@ -65,7 +66,7 @@ pub struct TestArgs {
 }
 
 /// Traces the show `args` names.
-pub fn trace(args: TraceArgs, registry: &Registry) -> anyhow::Result<()> {
+pub fn trace(args: TraceArgs, registry: &Registry, isolation: Isolation) -> anyhow::Result<()> {
     let TraceArgs {
         scene,
         seconds,
@@ -95,7 +96,10 @@ pub fn trace(args: TraceArgs, registry: &Registry) -> anyhow::Result<()> {
         }
     };
     let bar = progress_bar(frames, "tracing");
-    let outcome = trace::trace_with_progress(&show, registry, &out, frames, threads, |n| bar.set_position(n));
+    let outcome =
+        trace::trace_with_progress(&show, registry, &out, frames, Run { threads, isolation }, |n| {
+            bar.set_position(n)
+        });
     bar.finish_and_clear();
     let outcome = outcome?;
     let mut ms = outcome.frame_ms.clone();
@@ -115,7 +119,7 @@ pub fn trace(args: TraceArgs, registry: &Registry) -> anyhow::Result<()> {
 }
 
 /// Re-renders the trace `args` names and compares it frame by frame.
-pub fn verify(args: VerifyArgs, registry: &Registry) -> anyhow::Result<()> {
+pub fn verify(args: VerifyArgs, registry: &Registry, isolation: Isolation) -> anyhow::Result<()> {
     let VerifyArgs {
         trace: dir,
         scene,
@@ -126,14 +130,20 @@ pub fn verify(args: VerifyArgs, registry: &Registry) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let total = trace::read_index(&dir).map_or(0, |i| i.frames.len() as u64);
     let bar = progress_bar(total, "verifying");
-    let report = trace::verify(&dir, registry, scene.as_deref(), threads, |i, ok| {
-        bar.set_position(i + 1);
-        if !quiet {
-            bar.suspend(|| {
-                let _ = writeln!(stdout.lock(), "frame {i:5} {}", if ok { "ok" } else { "DIFFERS" });
-            });
-        }
-    });
+    let report = trace::verify(
+        &dir,
+        registry,
+        scene.as_deref(),
+        Run { threads, isolation },
+        |i, ok| {
+            bar.set_position(i + 1);
+            if !quiet {
+                bar.suspend(|| {
+                    let _ = writeln!(stdout.lock(), "frame {i:5} {}", if ok { "ok" } else { "DIFFERS" });
+                });
+            }
+        },
+    );
     bar.finish_and_clear();
     let report = report?;
     for note in &report.notes {
