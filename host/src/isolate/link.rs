@@ -493,15 +493,17 @@ impl Link {
         if !self.policy.recover || too_many {
             let event = self.watch.event(self.frame, what, None);
             let message = if too_many {
-                let disabled = self.watch.event(
-                    self.frame,
-                    What::Disabled {
-                        failures: self.failures.len() as u32,
-                        window: limits.window,
-                    },
-                    None,
-                );
-                disabled.to_string()
+                let failures = self.failures.len() as u32;
+                let what = What::Disabled {
+                    failures,
+                    window: limits.window,
+                };
+                self.watch.event(self.frame, what, None);
+                format!(
+                    "disabled by the watchdog of isolated instances: {failures} failures within {} s, the last: {}",
+                    limits.window.as_secs(),
+                    event.what_text()
+                )
             } else {
                 event.to_string()
             };

@@ -125,58 +125,67 @@ impl Event {
     }
 }
 
+impl Event {
+    /// What happened, without whose it is or what comes of it.
+    pub fn what_text(&self) -> String {
+        match &self.what {
+            What::Hung { call, deadline } => {
+                format!("`{call}` gave no answer within {} ms", deadline.as_millis())
+            }
+            What::Died { call, how } => format!("its process {how} during `{call}`"),
+            What::Garbled { call, why } => {
+                format!("its process wrote garbage on the control channel during `{call}` ({why})")
+            }
+            What::Restarted { took, restored } => format!(
+                "a new process serves it ({:.1} ms to start{})",
+                took.as_secs_f64() * 1e3,
+                if *restored {
+                    ", restored from its last snapshot"
+                } else {
+                    ""
+                }
+            ),
+            What::Swapped => {
+                "its plugin file changed; a process of the new build replaces the old one".into()
+            }
+            What::Disabled { failures, window } => format!(
+                "{failures} failures within {} s: disabled for the rest of the run",
+                window.as_secs()
+            ),
+        }
+    }
+}
+
 impl std::fmt::Display for Event {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "isolated {} `{}` (plugin `{}`) at frame {}: ",
-            self.kind, self.id, self.plugin, self.frame
+            "isolated {} `{}` (plugin `{}`) at frame {}: {}",
+            self.kind,
+            self.id,
+            self.plugin,
+            self.frame,
+            self.what_text()
         )?;
         let lost = match self.kind {
             PluginKind::Renderer => "its layer is drawn transparent",
             PluginKind::Processor => "it is skipped",
             PluginKind::Recorder => "its frames are dropped",
         };
-        match &self.what {
-            What::Hung { call, deadline } => write!(
+        match (&self.what, self.retry_in) {
+            (What::Disabled { .. }, _) => {
+                write!(f, " ({lost}); raise `[isolation] max_failures` or fix the plugin")
+            }
+            (What::Hung { .. } | What::Garbled { .. }, Some(d)) => write!(
                 f,
-                "`{call}` gave no answer within {} ms; its process was killed",
-                deadline.as_millis()
-            )?,
-            What::Died { call, how } => write!(f, "its process {how} during `{call}`")?,
-            What::Garbled { call, why } => write!(
-                f,
-                "its process wrote garbage on the control channel during `{call}` ({why}) and was killed"
-            )?,
-            What::Restarted { took, restored } => {
-                return write!(
-                    f,
-                    "a new process serves it ({:.1} ms to start{})",
-                    took.as_secs_f64() * 1e3,
-                    if *restored {
-                        ", restored from its last snapshot"
-                    } else {
-                        ""
-                    }
-                );
+                "; its process was killed, and {lost} until a new one starts (in {} ms)",
+                d.as_millis()
+            ),
+            (What::Died { .. }, Some(d)) => {
+                write!(f, "; {lost} until a new process starts (in {} ms)", d.as_millis())
             }
-            What::Swapped => {
-                return write!(
-                    f,
-                    "its plugin file changed; a process of the new build replaces the old one"
-                );
-            }
-            What::Disabled { failures, window } => {
-                return write!(
-                    f,
-                    "{failures} failures within {} s: disabled for the rest of the run ({lost}); raise `[isolation] max_failures` or fix the plugin",
-                    window.as_secs()
-                );
-            }
-        }
-        match self.retry_in {
-            Some(d) => write!(f, "; {lost} until a new process starts (in {} ms)", d.as_millis()),
-            None => Ok(()),
+            (What::Hung { .. } | What::Garbled { .. }, None) => f.write_str("; its process was killed"),
+            _ => Ok(()),
         }
     }
 }

@@ -255,13 +255,14 @@ pub fn run(
         result
     })?;
     let mut player = live.player;
-    for f in player.finish() {
+    let finished = player.finish();
+    watchdog(player.take_watchdog_events(), &mut observe, &mut report);
+    for f in finished {
         // Failures at the end (a final rename, a disk that filled while finishing) are said
         // like those during the run.
         report.log(LogLine::new(Severity::Warning, f.to_string()));
         report.failures.push(f);
     }
-    watchdog(player.take_watchdog_events(), &mut observe, &mut report);
     // The recorders of the scene showing at the end are still there after finishing: their
     // final counts.
     report.recorders = player.recorder_report();
@@ -580,11 +581,12 @@ impl Live<'_> {
             self.io.set_status(&line.text);
             report.log(line);
         }
+        // What the watchdog saw first: a failure it ends in (an instance disabled) comes after.
+        watchdog(self.player.take_watchdog_events(), observe, report);
         for f in self.player.take_failures() {
             report.log(LogLine::new(Severity::Warning, f.to_string()));
             report.failures.push(f);
         }
-        watchdog(self.player.take_watchdog_events(), observe, report);
         self.announce(observe, report);
         if let Some(stream) = &mut observe.metrics
             && self.next.is_multiple_of(every)

@@ -132,7 +132,7 @@ fn a_missing_directory_is_reported_and_the_rest_still_loads() {
     );
     let builtin = Registry::builtin();
     let mut expected = builtin.ids_of(PluginKind::Renderer);
-    expected.extend(["panicky", "plasma"]);
+    expected.extend(["panicky", "plasma", "wayward"]);
     expected.sort_unstable();
     assert_eq!(r.ids_of(PluginKind::Renderer), expected);
 }

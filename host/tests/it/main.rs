@@ -8,6 +8,7 @@ mod cli;
 mod determinism;
 mod failures;
 mod hardening;
+mod isolation;
 mod leds;
 mod live;
 mod loading;
