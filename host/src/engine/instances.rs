@@ -39,8 +39,8 @@ pub struct Slot<T> {
     pub(super) reported: bool,
     /// The watchdog's record, for an instance that runs in a child process.
     pub watch: Option<Arc<Watch>>,
-    /// Whether the scene marked it `isolate = true` (a reload that changes this makes it anew).
-    pub(super) marked: bool,
+    /// What the scene said of isolating it (a reload that changes this makes it anew).
+    pub(super) marked: Option<bool>,
 }
 
 impl<T> std::fmt::Debug for Slot<T> {
@@ -146,15 +146,20 @@ pub(super) fn new_layer(
     Ok((RendererSlot(Slot::new(spec, object, init).watched(watch)), target))
 }
 
-/// The program to start `spec` in a child process with, if it runs isolated (the scene marks
-/// it, or `--isolate` names it); an error if it should but no program is known.
+/// The program to start `spec` in a child process with, if it runs isolated ([`isolate::Choice`]
+/// with what the scene says); an error if it should but no program is known.
 pub(super) fn isolated<'o>(
     scene: &Scene,
     spec: &StageSpec,
     options: &'o EngineOptions,
     kind: PluginKind,
 ) -> Result<Option<&'o std::path::Path>, SceneError> {
-    if !options.isolation.choice.covers(spec.plugin.id(), spec.isolate) {
+    let from_file = matches!(spec.plugin.origin, crate::plugins::registry::Origin::File(_));
+    if !options
+        .isolation
+        .choice
+        .covers(spec.plugin.id(), from_file, spec.isolate)
+    {
         return Ok(None);
     }
     match options.isolation.exe.as_deref() {

@@ -406,6 +406,12 @@ impl Engine {
         layers.chain(processors).chain(recorders).flatten()
     }
 
+    /// The instances that run in child processes of their own, as `kind `id``, in the order
+    /// layers, processors, recorders.
+    pub fn isolated(&self) -> Vec<String> {
+        self.watches().map(|w| format!("{} `{}`", w.kind, w.id)).collect()
+    }
+
     /// Moves what the watchdog saw of isolated instances since the last call into `out`
     /// (hangs, deaths, restarts, instances disabled), oldest first per instance. Allocates
     /// nothing when nothing happened.

@@ -74,9 +74,41 @@ struct Process {
     child: Child,
     end: HostEnd,
     spawned: Instant,
+    /// The CPU the child is kept on: the one its caller last ran on.
+    cpu: Option<usize>,
 }
 
 impl Process {
+    /// Keeps the child on the CPU the calling thread runs on, and the caller there until the
+    /// answer comes (its own CPUs restored after: [`Pinned`]). A call is synchronous (the caller
+    /// waits), so the child running there costs the caller nothing, and the two wake each
+    /// other with a local context switch instead of a cross-CPU wake-up, several times dearer
+    /// on a virtual machine (docs/PERFORMANCE.md); the frame the child writes is in that CPU's
+    /// caches when the caller reads it.
+    fn follow(&mut self) -> Pinned {
+        let here = rustix::thread::sched_getcpu();
+        let mut one = rustix::thread::CpuSet::new();
+        one.set(here);
+        if self.cpu != Some(here) {
+            let pid = rustix::process::Pid::from_raw(self.child.id() as i32);
+            // Where the child cannot be moved, it runs wherever the scheduler puts it.
+            let _ = rustix::thread::sched_setaffinity(pid, &one);
+            self.cpu = Some(here);
+        }
+        // The caller's own CPUs, read once per thread. A caller kept on one CPU already (a show
+        // run under `taskset -c N`) is left as it is: no system call at all.
+        thread_local! {
+            static OWN: Option<rustix::thread::CpuSet> = rustix::thread::sched_getaffinity(None)
+                .ok()
+                .filter(|own| own.count() > 1);
+        }
+        let own = OWN.with(|own| *own);
+        if own.is_some() {
+            let _ = rustix::thread::sched_setaffinity(None, &one);
+        }
+        Pinned(own)
+    }
+
     /// Kills the child (if it still runs) and says how it ended.
     fn end(mut self) -> String {
         let _ = self.child.kill();
@@ -93,6 +125,17 @@ impl Drop for Process {
         if let Ok(None) = self.child.try_wait() {
             let _ = self.child.kill();
             let _ = self.child.wait();
+        }
+    }
+}
+
+/// The calling thread kept on one CPU for a call; its own set of CPUs comes back on drop.
+struct Pinned(Option<rustix::thread::CpuSet>);
+
+impl Drop for Pinned {
+    fn drop(&mut self) {
+        if let Some(own) = &self.0 {
+            let _ = rustix::thread::sched_setaffinity(None, own);
         }
     }
 }
@@ -324,12 +367,14 @@ impl Link {
         let State::Up(process) = &mut self.state else {
             return Outcome::Down;
         };
+        let pinned = process.follow();
         let limits = self.policy.limits;
         let deadline = Instant::now() + if long { limits.create } else { limits.frame };
         let result = process
             .end
             .send(self.out.request(request), None, deadline)
             .and_then(|()| process.end.receive(deadline));
+        drop(pinned);
         match result {
             Ok(reply) => {
                 self.in_a_row = 0;
@@ -606,5 +651,6 @@ fn spawn(spec: &Spec, policy: &Policy) -> io::Result<Process> {
         child: process,
         end: HostEnd::new(host)?,
         spawned: Instant::now(),
+        cpu: None,
     })
 }

@@ -33,12 +33,16 @@ use proxy::{IsolatedProcessor, IsolatedRecorder, IsolatedRenderer};
 use shm::SharedMemory;
 use watch::Watch;
 
-/// Which instances run isolated besides those a scene marks `isolate = true`.
+/// Which instances run isolated. What a scene says of an instance (`isolate = true` or
+/// `false`) wins over `Marked` and `Files`; `--isolate all` and `--isolate PLUGIN` win over it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Choice {
-    /// Only those the scene marks.
+    /// Only those the scene marks `isolate = true` (traces, benchmarks, library users).
     #[default]
     Marked,
+    /// Also every instance of a plugin loaded from a file (`marquee run`'s default: the show
+    /// runs unattended, and code from a plugin directory is what may hang or crash it).
+    Files,
     /// Every instance (`--isolate all`).
     All,
     /// Every instance of these plugins (`--isolate PLUGIN`, repeatable).
@@ -46,14 +50,70 @@ pub enum Choice {
 }
 
 impl Choice {
-    /// Whether an instance of `plugin` the scene marks `marked` runs isolated.
-    pub fn covers(&self, plugin: &str, marked: bool) -> bool {
-        marked
-            || match self {
-                Choice::Marked => false,
-                Choice::All => true,
-                Choice::Plugins(ids) => ids.iter().any(|id| id == plugin),
-            }
+    /// Whether an instance of `plugin` (loaded from a file or not) runs isolated, the scene
+    /// having said `marked` of it.
+    pub fn covers(&self, plugin: &str, from_file: bool, marked: Option<bool>) -> bool {
+        match self {
+            Choice::All => true,
+            Choice::Plugins(ids) if ids.iter().any(|id| id == plugin) => true,
+            _ => marked.unwrap_or(*self == Choice::Files && from_file),
+        }
+    }
+
+    /// The choice `--isolate` arguments make (`all`, `files`, `none`, plugin ids), `default`
+    /// when there are none.
+    pub fn from_args(args: &[String], default: Choice) -> Choice {
+        if args.iter().any(|a| a == "all") {
+            Choice::All
+        } else if args.iter().any(|a| a == "files") {
+            Choice::Files
+        } else if args.iter().any(|a| a == "none") {
+            Choice::Marked
+        } else if args.is_empty() {
+            default
+        } else {
+            Choice::Plugins(args.to_vec())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Choice;
+
+    #[test]
+    fn the_scene_wins_over_the_default_and_the_command_line_over_the_scene() {
+        let plugins = Choice::Plugins(vec!["life".into()]);
+        let cases = [
+            // (choice, plugin, from a file, scene says, isolated)
+            (Choice::Marked, "life", true, None, false),
+            (Choice::Marked, "life", false, Some(true), true),
+            (Choice::Files, "life", true, None, true),
+            (Choice::Files, "life", false, None, false),
+            (Choice::Files, "life", true, Some(false), false),
+            (Choice::All, "life", false, Some(false), true),
+            (plugins.clone(), "life", false, Some(false), true),
+            (plugins.clone(), "solid", true, None, false),
+            (plugins, "solid", false, Some(true), true),
+        ];
+        for (choice, plugin, file, marked, isolated) in cases {
+            assert_eq!(
+                choice.covers(plugin, file, marked),
+                isolated,
+                "{choice:?} {plugin} {file} {marked:?}"
+            );
+        }
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(Choice::from_args(&[], Choice::Files), Choice::Files);
+        assert_eq!(Choice::from_args(&args(&["none"]), Choice::Files), Choice::Marked);
+        assert_eq!(
+            Choice::from_args(&args(&["all", "life"]), Choice::Marked),
+            Choice::All
+        );
+        assert_eq!(
+            Choice::from_args(&args(&["life"]), Choice::Marked),
+            Choice::Plugins(vec!["life".into()])
+        );
     }
 }
 

@@ -158,7 +158,8 @@ pub struct LayerFile {
     /// Keep last frame's pixels instead of clearing to transparent.
     pub persist: Option<bool>,
     /// Run this instance in a child process of its own: a hang, crash or leak in it costs a
-    /// few frames of this instance (counted, reported), never the show.
+    /// few frames of this instance (counted, reported), never the show. `marquee run` does so
+    /// by default for plugins loaded from files; `false` keeps it in process.
     pub isolate: Option<bool>,
 }
 
@@ -174,7 +175,8 @@ pub struct StageFile {
     #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
     pub config: Option<Spanned<toml::Table>>,
     /// Run this instance in a child process of its own: a hang, crash or leak in it costs a
-    /// few frames of this instance (counted, reported), never the show.
+    /// few frames of this instance (counted, reported), never the show. `marquee run` does so
+    /// by default for plugins loaded from files; `false` keeps it in process.
     pub isolate: Option<bool>,
 }
 
@@ -203,7 +205,8 @@ pub struct RecorderFile {
     /// with anything but a config error, as `video` does without ffmpeg).
     pub fallback: Option<Spanned<FallbackFile>>,
     /// Run this instance in a child process of its own: a hang, crash or leak in it costs a
-    /// few frames of this instance (counted, reported), never the show.
+    /// few frames of this instance (counted, reported), never the show. `marquee run` does so
+    /// by default for plugins loaded from files; `false` keeps it in process.
     pub isolate: Option<bool>,
 }
 
@@ -332,8 +335,9 @@ pub struct StageSpec {
     pub plugin_span: Range<usize>,
     /// The span of the config table, if there is one.
     pub config_span: Option<Range<usize>>,
-    /// Whether the scene asks for it to run in a child process (`isolate = true`).
-    pub isolate: bool,
+    /// What the scene says of running it in a child process of its own (`isolate = true`, or
+    /// `false` to keep it in process); `None`: as the run decides.
+    pub isolate: Option<bool>,
 }
 
 /// A recorder: the stage, its queue, and the output paths its config names.
@@ -581,7 +585,7 @@ fn validate(source: Source, file: SceneFile, registry: &Registry) -> Result<Scen
             Some(o) => *o.get_ref() as f32,
             None => 1.0,
         };
-        stage.isolate = l.isolate.unwrap_or(false);
+        stage.isolate = l.isolate;
         layers.push(LayerSpec {
             stage,
             blend: l.blend.unwrap_or_default(),
@@ -752,7 +756,7 @@ fn resolve_stages(
             &s.config,
             &taken,
         )?;
-        stage.isolate = s.isolate.unwrap_or(false);
+        stage.isolate = s.isolate;
         out.push(stage);
     }
     Ok(out)
@@ -776,7 +780,7 @@ fn resolve_recorders(
             &r.config,
             &taken,
         )?;
-        stage.isolate = r.isolate.unwrap_or(false);
+        stage.isolate = r.isolate;
         let mut queue = QueueSpec::default();
         if let Some(q) = &r.queue {
             let n = *q.get_ref();
@@ -1043,6 +1047,6 @@ fn resolve_stage(
         config_json: serde_json::to_string(&table).expect("a TOML table always serialises to JSON"),
         plugin_span: plugin.span(),
         config_span: config.as_ref().map(|c| c.span()),
-        isolate: false,
+        isolate: None,
     })
 }

@@ -648,6 +648,14 @@ impl Live<'_> {
         if let Some(chain) = engine.chain_summary() {
             report.log(LogLine::new(Severity::Info, chain));
         }
+        let isolated = engine.isolated();
+        if !isolated.is_empty() {
+            let line = format!(
+                "isolated, each in a process of its own: {} (`--isolate none` or `isolate = false` keeps an instance in this process)",
+                isolated.join(", ")
+            );
+            report.log(LogLine::new(Severity::Info, line));
+        }
         let recorders = engine.recorder_info();
         for r in recorders.iter().filter(|r| !r.about.is_empty()) {
             let line = format!("recorder `{}` ({}): {}", r.id, r.plugin, r.about);

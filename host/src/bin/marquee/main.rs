@@ -52,9 +52,10 @@ struct Cli {
     /// Leave out the plugin with this id (repeatable).
     #[arg(long = "disable-plugin", global = true, value_name = "ID")]
     disabled: Vec<String>,
-    /// Run every instance of this plugin (or `all`: every instance) in a child process of its
-    /// own, as `isolate = true` in a scene does (repeatable). See docs/isolation.md.
-    #[arg(long = "isolate", global = true, value_name = "all|PLUGIN")]
+    /// Which instances run in a child process of their own: `all`, `files` (those of plugins
+    /// loaded from files: `run`'s default), `none` (only those a scene marks `isolate = true`:
+    /// the other commands' default), or a plugin's id (repeatable). See docs/isolation.md.
+    #[arg(long = "isolate", global = true, value_name = "all|files|none|PLUGIN")]
     isolate: Vec<String>,
     #[command(subcommand)]
     command: Command,
@@ -210,13 +211,13 @@ fn say_unclean_runs(cache: &std::path::Path) {
 
 /// Runs the command `cli` names with the plugins of `registry`.
 fn command(cli: Cli, registry: &Registry) -> anyhow::Result<()> {
-    let isolation = isolation(&cli.isolate);
+    let isolation = |default| isolation(&cli.isolate, default);
     match cli.command {
-        Command::Run(args) => run::run(args, registry, isolation),
-        Command::Trace(args) => trace::trace(args, registry, isolation),
-        Command::Verify(args) => trace::verify(args, registry, isolation),
+        Command::Run(args) => run::run(args, registry, isolation(Choice::Files)),
+        Command::Trace(args) => trace::trace(args, registry, isolation(Choice::Marked)),
+        Command::Verify(args) => trace::verify(args, registry, isolation(Choice::Marked)),
         Command::Test(args) => trace::test(args, registry),
-        Command::Bench(args) => bench::bench(args, registry, isolation),
+        Command::Bench(args) => bench::bench(args, registry, isolation(Choice::Marked)),
         Command::Plugins(args) => plugins::plugins(args, registry),
         Command::NewPlugin(args) => plugins::new_plugin(args),
         Command::Schema(args) => plugins::schema(args, registry),
@@ -225,19 +226,13 @@ fn command(cli: Cli, registry: &Registry) -> anyhow::Result<()> {
     }
 }
 
-/// How instances are isolated: `--isolate` says which besides those scenes mark; children are
-/// started from this program. Live runs restart failed children (traces never do).
-fn isolation(isolate: &[String]) -> Isolation {
-    let choice = if isolate.iter().any(|i| i == "all") {
-        Choice::All
-    } else if isolate.is_empty() {
-        Choice::Marked
-    } else {
-        Choice::Plugins(isolate.to_vec())
-    };
+/// How instances are isolated: `--isolate` says which (`marquee run` isolates plugins from files
+/// unless told otherwise; the other commands only what scenes mark); children are started from
+/// this program. Live runs restart failed children (traces never do).
+fn isolation(isolate: &[String], default: Choice) -> Isolation {
     Isolation {
         exe: std::env::current_exe().ok(),
-        choice,
+        choice: Choice::from_args(isolate, default),
         recover: true,
     }
 }
