@@ -16,6 +16,7 @@ use super::world::{LayerTarget, RendererSlot};
 use crate::isolate::{self, link::StartError, shm::Pixels, watch::Watch};
 use crate::model::budget::Buffers;
 use crate::model::diag::Diagnostic;
+use crate::model::isolation::MAX_ISOLATED;
 use crate::model::paths::{OutDir, out_dir, outputs_config};
 use crate::model::recording::{ClipSpec, WhenFull};
 use crate::model::scene::{LayerSpec, RecorderSpec, Scene, SceneError, StageSpec};
@@ -175,6 +176,42 @@ pub(super) fn isolated<'o>(
                     Some(spec.plugin_span.clone()),
                 )
                 .help("set `EngineOptions::isolation.exe` to the `marquee` program (the command line does)"),
+        ))),
+    }
+}
+
+/// Whether `spec` runs in a child process in a run with `options`.
+fn runs_isolated(spec: &StageSpec, options: &EngineOptions) -> bool {
+    let from_file = matches!(spec.plugin.origin, crate::plugins::registry::Origin::File(_));
+    options
+        .isolation
+        .choice
+        .covers(spec.plugin.id(), from_file, spec.isolate)
+}
+
+/// Refuses a scene that would start more than [`MAX_ISOLATED`] child processes, pointing at the
+/// first instance past the limit.
+pub(super) fn check_isolated(scene: &Scene, options: &EngineOptions) -> Result<(), SceneError> {
+    let stages = (scene.layers.iter().map(|l| &l.stage))
+        .chain(&scene.processors)
+        .chain(
+            scene
+                .recorders
+                .iter()
+                .filter(|_| options.scene_recorders)
+                .map(|r| &r.stage),
+        );
+    let mut isolated = stages.filter(|spec| runs_isolated(spec, options));
+    match isolated.nth(MAX_ISOLATED) {
+        None => Ok(()),
+        Some(past) => Err(SceneError::Invalid(Box::new(
+            scene
+                .source
+                .diag(
+                    format!("more than {MAX_ISOLATED} instances would run isolated, each in a process of its own"),
+                    Some(past.plugin_span.clone()),
+                )
+                .help("keep instances you trust in process (`isolate = false`, or `--isolate none`), or split the scene"),
         ))),
     }
 }

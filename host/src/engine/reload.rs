@@ -6,7 +6,9 @@ use bevy_ecs::prelude::*;
 use marquee_plugin_api::{InitCtx, PluginKind};
 
 use super::chain::{Processors, Shape, new_processor};
-use super::instances::{Slot, check_budget, layer_init, matches, new_layer, new_recorder, recorder_init};
+use super::instances::{
+    Slot, check_budget, check_isolated, layer_init, matches, new_layer, new_recorder, recorder_init,
+};
 use super::schedule::report;
 use super::world::{
     Chain, Clock, Failures, Layer, LayerTarget, Order, ProcessorSlot, RecorderSlot, RenderTime, RendererSlot,
@@ -77,6 +79,7 @@ impl Engine {
 
     /// Makes the world run `scene`: plans every kind, then applies the plans.
     pub(super) fn apply(&mut self, scene: &Scene, options: &EngineOptions) -> Result<usize, SceneError> {
+        check_isolated(scene, options)?;
         let layers = self.plan_layers(scene, options)?;
         let (chain, processors) = self.plan_chain(scene, options)?;
         check_budget(scene, &chain)?;

@@ -14,7 +14,7 @@ use rustix::net::{
     SendFlags, recvmsg, sendmsg,
 };
 
-use super::wire::{Garbled, Reply, length, read_reply};
+use super::wire::{Garbled, Reply, Request, length, read_reply, read_request};
 
 /// Why the host got no message from a child.
 #[derive(Debug, thiserror::Error)]
@@ -178,16 +178,17 @@ impl ChildEnd {
         }
     }
 
-    /// The next message's body, or `None` once the host has closed its end.
-    pub fn receive(&mut self) -> io::Result<Option<Vec<u8>>> {
+    /// The next request, or `None` once the host has closed its end. Allocates nothing for a
+    /// frame's call.
+    pub fn receive(&mut self) -> io::Result<Option<Request>> {
+        let invalid = |e: Garbled| io::Error::new(io::ErrorKind::InvalidData, e);
         loop {
             if self.buf.len() >= 4 {
-                let n = length(self.buf[..4].try_into().expect("4 bytes"))
-                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+                let n = length(self.buf[..4].try_into().expect("4 bytes")).map_err(invalid)?;
                 if self.buf.len() >= 4 + n {
-                    let body = self.buf[4..4 + n].to_vec();
+                    let request = read_request(&self.buf[4..4 + n]).map_err(invalid)?;
                     self.buf.drain(..4 + n);
-                    return Ok(Some(body));
+                    return Ok(Some(request));
                 }
             }
             let mut chunk = [0u8; 4096];

@@ -18,7 +18,7 @@ use marquee_plugin_api::{
 
 use super::channel::ChildEnd;
 use super::shm::SharedMemory;
-use super::wire::{Reply, Request, Writer, read_request};
+use super::wire::{Reply, Request, Writer};
 use crate::plugins::registry::{LoadedPlugin, Registry, load_file};
 
 /// Where the child finds its plugin.
@@ -59,8 +59,7 @@ pub fn serve(source: &Source, memory_mb: u64) -> io::Result<()> {
     let plugin = load(source);
     let mut instance = None;
     let mut memory: Option<SharedMemory> = None;
-    while let Some(body) = channel.receive()? {
-        let request = read_request(&body).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    while let Some(request) = channel.receive()? {
         let reply = match request {
             Request::Create { kind, init, config } => match (&plugin, &instance) {
                 (_, Some(_)) => Reply::Err(PluginError::unsupported("this child already serves an instance")),

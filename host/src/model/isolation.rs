@@ -6,28 +6,75 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+/// The most instances of one scene that may run isolated: each is a process (about 5 MiB of
+/// memory of its own, `docs/PERFORMANCE.md`), and a scene file may not make the host start
+/// thousands.
+pub const MAX_ISOLATED: usize = 64;
+
+/// A limit as `[isolation]` takes it: its range and its default.
+#[derive(Debug, Clone, Copy)]
+pub struct Bound {
+    /// The least value taken.
+    pub min: u64,
+    /// The greatest value taken.
+    pub max: u64,
+    /// The value when the scene is silent.
+    pub default: u64,
+}
+
+/// `frame_ms`: milliseconds.
+pub const FRAME_MS: Bound = Bound {
+    min: 1,
+    max: 60_000,
+    default: 500,
+};
+/// `create_ms`: milliseconds.
+pub const CREATE_MS: Bound = Bound {
+    min: 1,
+    max: 600_000,
+    default: 10_000,
+};
+/// `max_failures`.
+pub const MAX_FAILURES: Bound = Bound {
+    min: 1,
+    max: 1000,
+    default: 5,
+};
+/// `window_s`: seconds.
+pub const WINDOW_S: Bound = Bound {
+    min: 1,
+    max: 86_400,
+    default: 60,
+};
+/// `memory_mb`: MiB.
+pub const MEMORY_MB: Bound = Bound {
+    min: 64,
+    max: 1 << 20,
+    default: 2048,
+};
+
 /// `[isolation]`, as written: every field optional.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IsolationFile {
     /// Milliseconds a frame call (render, process, record) of an isolated instance may take
     /// before its process is killed and the frame goes on without it (default 500).
-    #[schemars(range(min = 1, max = 60000))]
+    #[schemars(range(min = FRAME_MS.min, max = FRAME_MS.max))]
     pub frame_ms: Option<u64>,
     /// Milliseconds creating an isolated instance (loading its plugin in a new process,
     /// running its factory) may take (default 10000).
-    #[schemars(range(min = 1, max = 600000))]
+    #[schemars(range(min = CREATE_MS.min, max = CREATE_MS.max))]
     pub create_ms: Option<u64>,
     /// Failures (hangs, deaths) within `window_s` that disable an instance for the run
     /// (default 5).
-    #[schemars(range(min = 1, max = 1000))]
-    pub max_failures: Option<u32>,
+    #[schemars(range(min = MAX_FAILURES.min, max = MAX_FAILURES.max))]
+    pub max_failures: Option<u64>,
     /// Seconds over which failures are counted (default 60).
-    #[schemars(range(min = 1, max = 86400))]
+    #[schemars(range(min = WINDOW_S.min, max = WINDOW_S.max))]
     pub window_s: Option<u64>,
     /// Heap of each isolated instance's process, in MiB: one that leaks past it dies alone
     /// (default 2048).
-    #[schemars(range(min = 64, max = 1048576))]
+    #[schemars(range(min = MEMORY_MB.min, max = MEMORY_MB.max))]
     pub memory_mb: Option<u64>,
 }
 
@@ -48,13 +95,9 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Limits {
-        Limits {
-            frame: Duration::from_millis(500),
-            create: Duration::from_secs(10),
-            max_failures: 5,
-            window: Duration::from_secs(60),
-            memory_mb: 2048,
-        }
+        IsolationFile::default()
+            .limits()
+            .expect("the defaults are in range")
     }
 }
 
@@ -62,36 +105,20 @@ impl IsolationFile {
     /// The limits this asks for (defaults where it is silent), or the field out of range and
     /// what it must be.
     pub fn limits(&self) -> Result<Limits, (&'static str, String)> {
-        let d = Limits::default();
-        let check = |name: &'static str, v: Option<u64>, min: u64, max: u64, default: u64| match v {
-            None => Ok(default),
-            Some(v) if (min..=max).contains(&v) => Ok(v),
-            Some(v) => Err((name, format!("`{name}` must be from {min} to {max}, found {v}"))),
+        let check = |name: &'static str, v: Option<u64>, b: Bound| match v {
+            None => Ok(b.default),
+            Some(v) if (b.min..=b.max).contains(&v) => Ok(v),
+            Some(v) => Err((
+                name,
+                format!("`{name}` must be from {} to {}, found {v}", b.min, b.max),
+            )),
         };
         Ok(Limits {
-            frame: Duration::from_millis(check(
-                "frame_ms",
-                self.frame_ms,
-                1,
-                60_000,
-                d.frame.as_millis() as u64,
-            )?),
-            create: Duration::from_millis(check(
-                "create_ms",
-                self.create_ms,
-                1,
-                600_000,
-                d.create.as_millis() as u64,
-            )?),
-            max_failures: check(
-                "max_failures",
-                self.max_failures.map(u64::from),
-                1,
-                1000,
-                d.max_failures.into(),
-            )? as u32,
-            window: Duration::from_secs(check("window_s", self.window_s, 1, 86_400, d.window.as_secs())?),
-            memory_mb: check("memory_mb", self.memory_mb, 64, 1 << 20, d.memory_mb)?,
+            frame: Duration::from_millis(check("frame_ms", self.frame_ms, FRAME_MS)?),
+            create: Duration::from_millis(check("create_ms", self.create_ms, CREATE_MS)?),
+            max_failures: check("max_failures", self.max_failures, MAX_FAILURES)? as u32,
+            window: Duration::from_secs(check("window_s", self.window_s, WINDOW_S)?),
+            memory_mb: check("memory_mb", self.memory_mb, MEMORY_MB)?,
         })
     }
 }
@@ -102,14 +129,16 @@ mod tests {
 
     #[test]
     fn silence_gives_the_defaults_and_each_range_is_checked() {
-        let none = IsolationFile {
-            frame_ms: None,
-            create_ms: None,
-            max_failures: None,
-            window_s: None,
-            memory_mb: None,
-        };
-        assert_eq!(none.limits().unwrap(), Limits::default());
+        let none = IsolationFile::default();
+        let d = Limits::default();
+        assert_eq!(
+            (d.frame, d.create),
+            (Duration::from_millis(500), Duration::from_secs(10))
+        );
+        assert_eq!(
+            (d.max_failures, d.window, d.memory_mb),
+            (5, Duration::from_secs(60), 2048)
+        );
         let bad = IsolationFile {
             frame_ms: Some(0),
             ..none

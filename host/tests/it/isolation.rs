@@ -449,3 +449,53 @@ fn an_isolated_run_without_the_plugin_program_says_so() {
         "{e}"
     );
 }
+
+#[test]
+fn an_isolated_instance_allocates_nothing_per_frame() {
+    let dirs = Dirs::new();
+    let json = dirs.path().join("bench.json");
+    let out = dirs
+        .command(&[
+            "bench",
+            "scenes/showcase.toml",
+            "--frames",
+            "100",
+            "--warmup",
+            "10",
+            "--isolate",
+            "mandelbrot",
+            "--json",
+            json.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["allocations_per_frame"], 0.0, "{report}");
+}
+
+#[test]
+fn a_scene_cannot_start_more_than_the_isolated_instances_allowed() {
+    use marquee::model::isolation::MAX_ISOLATED;
+    let mut text = String::from("[canvas]\nwidth = 4\nheight = 4\n");
+    for _ in 0..=MAX_ISOLATED {
+        text.push_str("[[layer]]\nplugin = \"solid\"\nisolate = true\n");
+    }
+    let registry = marquee::plugins::registry::Registry::builtin();
+    let scene = marquee::model::scene::Scene::parse(Path::new("many.toml"), text, &registry).unwrap();
+    let options = marquee::engine::EngineOptions {
+        isolation: marquee::isolate::Isolation {
+            exe: Some(env!("CARGO_BIN_EXE_marquee").into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let e = marquee::engine::Engine::new(&scene, &options)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(&format!("more than {MAX_ISOLATED} instances would run isolated")),
+        "{e}"
+    );
+    assert!(e.contains(&format!("many.toml:{}:", 5 + 3 * MAX_ISOLATED)), "{e}");
+}
