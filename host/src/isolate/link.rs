@@ -29,7 +29,8 @@ use crate::model::isolation::Limits;
 pub const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 /// The longest wait before a restart.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
-/// How often an up instance's plugin file is looked at for a new build, and its state saved.
+/// How often an up renderer's or processor's plugin file is looked at for a new build, and its
+/// state saved.
 pub const LOOK_EVERY: Duration = Duration::from_millis(500);
 
 /// What an isolated instance is: enough to make it again in a new process.
@@ -340,10 +341,13 @@ impl Link {
     }
 
     /// Saves the instance's state now and then, and swaps in a new build of its plugin file.
+    /// Not for recorders: they keep no state, and a new process would start their recording
+    /// over; a recorder takes a new build at the next start.
     fn look(&mut self) {
-        if matches!(self.spec.kind, PluginKind::Renderer | PluginKind::Processor)
-            && let Outcome::Reply(Reply::State(s)) = self.call_up(&Request::Snapshot, false)
-        {
+        if self.spec.kind == PluginKind::Recorder {
+            return;
+        }
+        if let Outcome::Reply(Reply::State(s)) = self.call_up(&Request::Snapshot, false) {
             self.snapshot = s;
         }
         let stamp = file_stamp(&self.spec.source);

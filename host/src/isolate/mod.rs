@@ -193,6 +193,7 @@ pub fn renderer(
     let object = IsolatedRenderer {
         link: Mutex::new(link),
         events: 0,
+        pixels_at: memory.as_ptr() as usize,
     };
     Ok((Renderer_TO::from_value(object, TD_Opaque), memory, watch))
 }

@@ -69,10 +69,17 @@ fn counters(link: &Mutex<Link>) -> RVec<Counter> {
 pub struct IsolatedRenderer {
     pub(super) link: Mutex<Link>,
     pub(super) events: u32,
+    /// Where that buffer is mapped in this process: the canvas `render` is given must be it.
+    pub(super) pixels_at: usize,
 }
 
 impl Renderer for IsolatedRenderer {
     fn render(&mut self, ctx: &FrameCtx, canvas: &mut Canvas<'_>) -> RResult<(), PluginError> {
+        debug_assert_eq!(
+            canvas.pixels().as_ptr() as usize,
+            self.pixels_at,
+            "an isolated renderer draws only into its layer's shared buffer"
+        );
         let link = self.link.get_mut().unwrap_or_else(|e| e.into_inner());
         link.frame = ctx.index;
         match settle(link.call(&Request::Render(*ctx), false)) {
