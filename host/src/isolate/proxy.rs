@@ -32,6 +32,18 @@ fn rresult<T>(r: Result<T, PluginError>) -> RResult<T, PluginError> {
     r.into()
 }
 
+/// A frame's call through `link` (frame `index`): the events, `None` when the child is down
+/// (the frame is counted missed), or the error.
+fn frame_call(link: &mut Mutex<Link>, index: u64, request: &Request) -> Result<Option<u32>, PluginError> {
+    let link = link.get_mut().unwrap_or_else(|e| e.into_inner());
+    link.frame = index;
+    let result = settle(link.call(request, false));
+    if let Ok(None) = result {
+        link.watch().missed();
+    }
+    result
+}
+
 /// A state call through `link`: the child's answer, else the last state kept.
 fn snapshot(link: &Mutex<Link>) -> RResult<ROption<RVec<u8>>, PluginError> {
     let mut link = link.lock().unwrap_or_else(|e| e.into_inner());
@@ -80,9 +92,7 @@ impl Renderer for IsolatedRenderer {
             self.pixels_at,
             "an isolated renderer draws only into its layer's shared buffer"
         );
-        let link = self.link.get_mut().unwrap_or_else(|e| e.into_inner());
-        link.frame = ctx.index;
-        match settle(link.call(&Request::Render(*ctx), false)) {
+        match frame_call(&mut self.link, ctx.index, &Request::Render(*ctx)) {
             Ok(Some(events)) => {
                 self.events = events;
                 RResult::ROk(())
@@ -90,7 +100,6 @@ impl Renderer for IsolatedRenderer {
             Ok(None) => {
                 // Down: whatever a dying child left half drawn is not shown.
                 canvas.pixels().fill(0);
-                link.watch().missed();
                 RResult::ROk(())
             }
             Err(e) => RResult::RErr(e),
@@ -129,19 +138,14 @@ impl Processor for IsolatedProcessor {
             return RResult::RErr(PluginError::frame("the frame does not fit the shared memory"));
         };
         shared.copy_from_slice(&frame);
-        let link = self.link.get_mut().unwrap_or_else(|e| e.into_inner());
-        link.frame = ctx.index;
-        match settle(link.call(&Request::Process(*ctx), false)) {
+        match frame_call(&mut self.link, ctx.index, &Request::Process(*ctx)) {
             Ok(Some(events)) => {
                 frame.copy_from_slice(&self.memory[..n]);
                 self.events = events;
                 RResult::ROk(())
             }
-            Ok(None) => {
-                // Down: the frame goes on unprocessed.
-                link.watch().missed();
-                RResult::ROk(())
-            }
+            // Down: the frame goes on unprocessed.
+            Ok(None) => RResult::ROk(()),
             Err(e) => RResult::RErr(e),
         }
     }
@@ -169,9 +173,7 @@ impl Processor for IsolatedProcessor {
             return RResult::RErr(PluginError::frame("the frames do not fit the shared memory"));
         }
         self.memory[..n].copy_from_slice(&src);
-        let link = self.link.get_mut().unwrap_or_else(|e| e.into_inner());
-        link.frame = ctx.index;
-        match settle(link.call(&Request::ProcessInto(*ctx), false)) {
+        match frame_call(&mut self.link, ctx.index, &Request::ProcessInto(*ctx)) {
             Ok(Some(events)) => {
                 dst.copy_from_slice(&self.memory[n..n + m]);
                 self.events = events;
@@ -180,7 +182,6 @@ impl Processor for IsolatedProcessor {
             Ok(None) => {
                 // Down: nothing can stand for a resized frame; it is transparent.
                 dst.fill(0);
-                link.watch().missed();
                 RResult::ROk(())
             }
             Err(e) => RResult::RErr(e),
@@ -206,16 +207,8 @@ impl Recorder for IsolatedRecorder {
             return RResult::RErr(PluginError::frame("the frame does not fit the shared memory"));
         };
         shared.copy_from_slice(&frame);
-        let link = self.link.get_mut().unwrap_or_else(|e| e.into_inner());
-        link.frame = meta.index;
-        match settle(link.call(&Request::Record(*meta), false)) {
-            Ok(Some(_)) => RResult::ROk(()),
-            Ok(None) => {
-                link.watch().missed();
-                RResult::ROk(())
-            }
-            Err(e) => RResult::RErr(e),
-        }
+        // Down: the frame is dropped (and counted).
+        rresult(frame_call(&mut self.link, meta.index, &Request::Record(*meta)).map(drop))
     }
 
     fn finish(&mut self) -> RResult<(), PluginError> {

@@ -499,3 +499,65 @@ fn a_scene_cannot_start_more_than_the_isolated_instances_allowed() {
     );
     assert!(e.contains(&format!("many.toml:{}:", 5 + 3 * MAX_ISOLATED)), "{e}");
 }
+
+#[test]
+fn the_children_die_with_a_killed_host() {
+    let dirs = Dirs::new();
+    let scene = dirs.write(
+        "long.toml",
+        "fps = 30\n[isolation]\nframe_ms = 60000\n[canvas]\nwidth = 8\nheight = 4\n[[layer]]\nplugin = \"wayward\"\nconfig = { fail = \"loop\", at = [3] }\n[[processor]]\nplugin = \"wayward\"\n",
+    );
+    // A live run isolates plugins from files by default.
+    let mut host = dirs
+        .command(&[
+            "run",
+            scene.to_str().unwrap(),
+            "--output",
+            "headless",
+            "--no-reload",
+        ])
+        .spawn()
+        .unwrap();
+    let children = |pid: u32| -> Vec<u32> {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            return Vec::new();
+        };
+        tasks
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("children")).ok())
+            .flat_map(|c| {
+                c.split_whitespace()
+                    .map(|p| p.parse().unwrap())
+                    .collect::<Vec<u32>>()
+            })
+            // The instances' children, not the plugin scan's.
+            .filter(|child| {
+                std::fs::read(format!("/proc/{child}/cmdline"))
+                    .is_ok_and(|c| String::from_utf8_lossy(&c).contains("__plugin-host"))
+            })
+            .collect()
+    };
+    let t0 = std::time::Instant::now();
+    let mut kids = Vec::new();
+    while kids.len() < 2 && t0.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(50));
+        kids = children(host.id());
+    }
+    assert_eq!(kids.len(), 2, "a child per isolated instance");
+    // The renderer's child now spins in `render` (frame 3) and reads nothing: only the
+    // parent-death signal can end it when its host dies.
+    std::thread::sleep(Duration::from_millis(500));
+    host.kill().unwrap();
+    host.wait().unwrap();
+    let alive = |pid: &u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|stat| stat.split_whitespace().nth(2).is_none_or(|state| state != "Z"))
+    };
+    let t0 = std::time::Instant::now();
+    while kids.iter().any(alive) && t0.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        !kids.iter().any(alive),
+        "children outlived their killed host: {kids:?}"
+    );
+}
