@@ -46,5 +46,6 @@ pub mod play;
 pub mod plugins;
 pub mod receive;
 pub mod record;
+pub mod serve;
 pub mod testing;
 pub mod trace;

@@ -18,6 +18,7 @@ use crate::model::rig::Rig;
 use crate::model::show::Show;
 use crate::observe::metrics::{Line, MetricsStream, OutputSample, RecorderLine, StartLine, WatchdogLine};
 use crate::output::{Control, OutputFactory};
+use crate::play::control::{Command, Controlled};
 use crate::play::handoff::{Handoff, OutputReport, drive_output};
 use crate::play::player::{Player, Reloaded};
 use crate::plugins::registry::Registry;
@@ -52,6 +53,8 @@ pub struct Observe {
     pub outputs: Vec<String>,
     /// How the outputs were chosen, for the `start` line.
     pub choice: String,
+    /// A remote control (`--serve`): commands taken once per frame, the status published to it.
+    pub remote: Option<Controlled>,
 }
 
 /// What a live run did.
@@ -164,6 +167,7 @@ pub fn run(
     options: &LiveOptions,
     mut observe: Observe,
 ) -> Result<LiveReport, EngineError> {
+    let remote = observe.remote.take();
     // Paced frames make a real-time run: recorders drop what they cannot take, unless told.
     let options = &LiveOptions {
         engine: EngineOptions {
@@ -215,6 +219,7 @@ pub fn run(
             handoffs: &handoffs,
             status: &status,
             controls: &rx,
+            remote: remote.as_ref(),
             options,
         },
         watch: Watch::new(&show),
@@ -226,6 +231,7 @@ pub fn run(
         shot_wanted: false,
         trigger_wanted: false,
         announced: None,
+        unpublished: Vec::new(),
     };
     std::thread::scope(|scope| {
         let threads: Vec<_> = outputs
@@ -305,6 +311,7 @@ struct Io<'a> {
     handoffs: &'a [Handoff],
     status: &'a Mutex<String>,
     controls: &'a mpsc::Receiver<Control>,
+    remote: Option<&'a Controlled>,
     options: &'a LiveOptions,
 }
 
@@ -428,6 +435,8 @@ struct Live<'a> {
     trigger_wanted: bool,
     /// The scene last announced (reloads, player epoch): a change sends its layers again.
     announced: Option<(u64, u64)>,
+    /// Failures the remote's status has not taken yet (it was being read).
+    unpublished: Vec<String>,
 }
 
 /// What one turn of the loop does next.
@@ -454,6 +463,16 @@ impl Live<'_> {
                 outputs: observe.outputs.clone(),
                 choice: observe.choice.clone(),
             }));
+        }
+        if let Some(remote) = self.io.remote {
+            // Readers know what is playing before the first frame.
+            let (show, scene, fps) = (self.show.name(), self.player.scene_name(), self.show.fps());
+            remote.publish(|s| {
+                s.show = show.to_string();
+                s.scene = scene.to_string();
+                s.target_fps = fps;
+                s.recording = true;
+            });
         }
         loop {
             match self.turn(report)? {
@@ -504,7 +523,20 @@ impl Live<'_> {
     /// Acts on the keys and signals; returns whether the show should end.
     fn controls(&mut self, report: &mut LiveReport) -> Result<bool, EngineError> {
         let mut quit = super::signals::interrupted();
-        while let Ok(c) = self.io.controls.try_recv() {
+        // The keys' and signals' controls, then the remote's commands: all of them, each frame.
+        let io = &self.io;
+        let keys = std::iter::from_fn(|| io.controls.try_recv().ok()).map(Command::Control);
+        let remote = io
+            .remote
+            .into_iter()
+            .flat_map(|r| std::iter::from_fn(|| r.next_command()));
+        for command in keys.chain(remote) {
+            let c = match command {
+                Command::Control(c) => c,
+                Command::Pause(p) if p != self.pacer.paused() => Control::TogglePause,
+                Command::Recording(r) if r != self.recording => Control::ToggleRecording,
+                Command::Pause(_) | Command::Recording(_) => continue,
+            };
             match c {
                 Control::Quit => quit = true,
                 Control::TogglePause => self.pacer.toggle_pause(),
@@ -529,6 +561,13 @@ impl Live<'_> {
             let message = format!("clip triggered at frame {}", self.next);
             self.io.set_status(&message);
             report.log(LogLine::new(Severity::Info, message));
+        }
+        if let Some(remote) = self.io.remote {
+            let (paused, recording) = (self.pacer.paused(), self.recording);
+            remote.publish(|s| {
+                s.paused = paused;
+                s.recording = recording;
+            });
         }
         let limit = self.io.options.limit;
         Ok(quit || self.player.is_done() || limit.is_some_and(|n| self.next >= n))
@@ -585,8 +624,12 @@ impl Live<'_> {
         watchdog(self.player.take_watchdog_events(), observe, report);
         for f in self.player.take_failures() {
             report.log(LogLine::new(Severity::Warning, f.to_string()));
+            if self.io.remote.is_some() {
+                self.unpublished.push(f.to_string());
+            }
             report.failures.push(f);
         }
+        self.publish(observe, report, t0.elapsed());
         self.announce(observe, report);
         if let Some(stream) = &mut observe.metrics
             && self.next.is_multiple_of(every)
@@ -632,6 +675,48 @@ impl Live<'_> {
             report.overruns += 1;
         }
         Ok(())
+    }
+
+    /// Publishes this frame's figures to the remote's status, if there is a remote. Allocates
+    /// only for what is new (a scene's name, the outputs the first time, a failure).
+    fn publish(&mut self, observe: &Observe, report: &LiveReport, took: Duration) {
+        let Some(remote) = self.io.remote else {
+            return;
+        };
+        let (entry, _) = self.player.position();
+        let scene = self.player.scene_name();
+        let (show, fps) = (self.show.name(), self.show.fps());
+        let handoffs = self.io.handoffs;
+        let unpublished = &mut self.unpublished;
+        remote.publish(|s| {
+            if s.show != show {
+                s.show.clear();
+                s.show.push_str(show);
+            }
+            if s.scene != scene {
+                s.scene.clear();
+                s.scene.push_str(scene);
+            }
+            s.entry = entry;
+            s.frame = self.next;
+            s.target_fps = fps;
+            s.skipped = report.skipped;
+            s.overruns = report.overruns;
+            s.frame_time(took);
+            if s.outputs.len() != handoffs.len() {
+                s.outputs = (observe.outputs.iter().chain(std::iter::repeat(&String::new())))
+                    .zip(handoffs)
+                    .map(|(name, _)| (name.clone(), 0, 0))
+                    .collect();
+            }
+            for ((_, shown, dropped), h) in s.outputs.iter_mut().zip(handoffs) {
+                *shown = h.counts().shown;
+                *dropped = h.dropped();
+            }
+            for message in unpublished.drain(..) {
+                s.failure(message);
+            }
+        });
     }
 
     /// A new scene (start, reload, playlist entry): says how its chain runs and what its

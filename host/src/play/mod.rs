@@ -2,6 +2,7 @@
 //! hands them to outputs.
 
 pub mod bench;
+pub mod control;
 pub mod handoff;
 pub mod live;
 pub mod player;

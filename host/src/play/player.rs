@@ -320,6 +320,11 @@ impl Player {
         self.frames
     }
 
+    /// The name of the scene playing.
+    pub fn scene_name(&self) -> &str {
+        &self.playlist.scenes[self.playlist.entries[self.entry].scene].name
+    }
+
     /// The entry playing, and how many frames of it have been shown.
     pub fn position(&self) -> (usize, u64) {
         (self.entry, self.play_frame)

@@ -5,6 +5,7 @@ mod util;
 mod abi;
 mod alloc;
 mod cli;
+mod control;
 mod determinism;
 mod failures;
 mod hardening;

@@ -64,6 +64,14 @@ pub struct RunArgs {
     /// Worker threads (1: everything on one thread).
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
+    /// Serve the remote control (a JSON API: docs/control.md) on this address, such as
+    /// 127.0.0.1:8080 (port 0: any free one). Beyond loopback it needs a token.
+    #[arg(long, value_name = "ADDR")]
+    pub serve: Option<std::net::SocketAddr>,
+    /// The token every request to `--serve` must carry (`Authorization: Bearer TOKEN`).
+    /// Beyond loopback one is made up and printed when none is given.
+    #[arg(long, value_name = "TOKEN", requires = "serve")]
+    pub token: Option<String>,
 }
 
 /// Where frames may be shown.
@@ -96,6 +104,8 @@ pub fn run(args: RunArgs, registry: &Registry, isolation: Isolation) -> anyhow::
         unpaced,
         rig,
         threads,
+        serve,
+        token,
     } = args;
     warn_failures(registry);
     let show = Show::load(&scene, registry)?;
@@ -162,17 +172,51 @@ pub fn run(args: RunArgs, registry: &Registry, isolation: Isolation) -> anyhow::
             }
         }
     };
+    let (server, remote) = match serve {
+        None => (None, None),
+        Some(addr) => {
+            let token = match token {
+                Some(t) => Some(t),
+                None if addr.ip().is_loopback() => None,
+                None => Some(made_up_token().map_err(|e| {
+                    eprintln!("error: cannot make a token for --serve {addr}: {e}; give one with --token");
+                    Exit(Outcome::Environment)
+                })?),
+            };
+            let (remote, controlled) = marquee::play::control::remote();
+            // What is about to play, for readers who ask before the first frame.
+            controlled.publish(|s| {
+                s.show = show.name().to_string();
+                s.target_fps = show.fps();
+                s.recording = true;
+            });
+            let server = marquee::serve::Server::start(addr, token.clone(), remote).map_err(|e| {
+                eprintln!("error: {e}");
+                Exit(Outcome::Environment)
+            })?;
+            tracing::info!(
+                "remote control: http://{}/api/status (docs/control.md)",
+                server.addr
+            );
+            if let Some(token) = &token {
+                tracing::info!("remote control token: {token} (send it as `Authorization: Bearer {token}`)");
+            }
+            (Some(server), Some(controlled))
+        }
+    };
     let observe = live::Observe {
         metrics,
         every: metrics_every,
         allocations: Some(sys::allocations),
         outputs: kinds.iter().map(|k| k.as_str().to_string()).collect(),
         choice: choices.join("; "),
+        remote,
     };
     // The terminal output owns the screen: log lines wait until it is restored.
     let terminal = kinds.contains(&OutputKind::Terminal);
     logs::hold(terminal);
     let report = live::run(show, registry, outputs, &options, observe);
+    drop(server);
     logs::hold(false);
     let report = report?;
     print_live_report(&report, &scene);
@@ -311,4 +355,12 @@ fn window_output(title: String) -> anyhow::Result<output::OutputFactory> {
     Ok(Box::new(move |w, h| {
         Ok(Box::new(marquee::output::window::Window::open(&title, w, h)?) as Box<dyn Output>)
     }))
+}
+
+/// A token for a remote control reachable beyond loopback: 128 bits from the OS, in hex.
+fn made_up_token() -> std::io::Result<String> {
+    use std::io::Read as _;
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }

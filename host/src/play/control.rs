@@ -1,0 +1,313 @@
+//! A running show's remote control, apart from how requests arrive (`serve/` is one way): the
+//! commands a live run takes from outside, on a bounded queue its loop drains once per frame,
+//! and its status, published as a snapshot readers copy.
+//!
+//! The render thread never waits for a reader: it publishes with `try_lock` (a frame whose
+//! snapshot a reader is copying is published with the next one instead), and a full queue
+//! refuses the command at once ([`Remote::send`]) rather than blocking the sender or growing.
+
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::output::Control;
+
+/// Commands waiting for the live loop at most; more are refused until it drains them.
+pub const QUEUE: usize = 64;
+/// Frame times kept for the status's percentiles (about four seconds at 60 fps).
+pub const WINDOW: usize = 256;
+/// Failure messages the status keeps, the latest.
+pub const LAST_FAILURES: usize = 8;
+
+/// What a live run can be told from outside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    /// What a key does.
+    Control(Control),
+    /// Pause (`true`) or go on (`false`); already so: nothing changes.
+    Pause(bool),
+    /// Deliver frames to recorders (`true`) or stop (`false`).
+    Recording(bool),
+}
+
+/// Why a command was not taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    /// The queue is full: the show is behind on commands.
+    #[error("the show has {QUEUE} commands waiting; try again")]
+    Busy,
+    /// The run has ended.
+    #[error("the show has ended")]
+    Ended,
+}
+
+/// The sending side: what a server holds.
+#[derive(Debug, Clone)]
+pub struct Remote {
+    commands: SyncSender<Command>,
+    board: Arc<Board>,
+}
+
+/// The live loop's side.
+#[derive(Debug)]
+pub struct Controlled {
+    commands: Receiver<Command>,
+    board: Arc<Board>,
+}
+
+/// A remote control and the run it controls.
+pub fn remote() -> (Remote, Controlled) {
+    let (tx, rx) = sync_channel(QUEUE);
+    let board = Arc::new(Board::default());
+    (
+        Remote {
+            commands: tx,
+            board: Arc::clone(&board),
+        },
+        Controlled { commands: rx, board },
+    )
+}
+
+impl Remote {
+    /// Queues `command` for the next frame, never waiting.
+    pub fn send(&self, command: Command) -> Result<(), Refused> {
+        self.commands.try_send(command).map_err(|e| match e {
+            TrySendError::Full(_) => Refused::Busy,
+            TrySendError::Disconnected(_) => Refused::Ended,
+        })
+    }
+
+    /// The show's status as last published.
+    pub fn status(&self) -> StatusView {
+        self.board.lock().view()
+    }
+}
+
+impl Controlled {
+    /// The next command waiting, if any.
+    pub fn next_command(&self) -> Option<Command> {
+        self.commands.try_recv().ok()
+    }
+
+    /// Updates the status with `update`, unless a reader is copying it right now (then the
+    /// next frame's update carries the news). Never waits.
+    pub fn publish(&self, update: impl FnOnce(&mut Status)) {
+        if let Ok(mut status) = self.board.status.try_lock() {
+            update(&mut status);
+        }
+    }
+}
+
+/// Where the status lives.
+#[derive(Debug, Default)]
+struct Board {
+    status: Mutex<Status>,
+}
+
+impl Board {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Status> {
+        self.status.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The status as the live loop keeps it: updated in place each frame, allocating only when
+/// something new happens (an entry, an output, a failure).
+#[derive(Debug, Clone, Default)]
+pub struct Status {
+    /// The show's name.
+    pub show: String,
+    /// The playlist entry playing (0 for a scene).
+    pub entry: usize,
+    /// The scene playing.
+    pub scene: String,
+    /// The last frame made.
+    pub frame: u64,
+    /// Frames per second the show asks for.
+    pub target_fps: f64,
+    /// Whether it is paused.
+    pub paused: bool,
+    /// Whether recorders get frames.
+    pub recording: bool,
+    /// Frames skipped behind the clock so far.
+    pub skipped: u64,
+    /// Frames over budget so far.
+    pub overruns: u64,
+    /// Each output: its name, frames shown, frames dropped.
+    pub outputs: Vec<(String, u64, u64)>,
+    /// Failures so far, and the latest messages.
+    pub failures: u64,
+    /// The latest failures' messages, oldest first.
+    pub last_failures: Vec<String>,
+    /// The last [`WINDOW`] frame times (microseconds), a ring.
+    pub times_us: Vec<u32>,
+    /// Where the next frame time goes in the ring.
+    pub next_time: usize,
+}
+
+impl Status {
+    /// Records one frame's time in the ring (allocates once, to fill the ring).
+    pub fn frame_time(&mut self, d: Duration) {
+        let us = d.as_micros().min(u32::MAX as u128) as u32;
+        if self.times_us.len() < WINDOW {
+            self.times_us.reserve_exact(WINDOW - self.times_us.len());
+            self.times_us.push(us);
+        } else {
+            self.times_us[self.next_time] = us;
+        }
+        self.next_time = (self.next_time + 1) % WINDOW;
+    }
+
+    /// Records a failure's message.
+    pub fn failure(&mut self, message: String) {
+        self.failures += 1;
+        if self.last_failures.len() == LAST_FAILURES {
+            self.last_failures.remove(0);
+        }
+        self.last_failures.push(message);
+    }
+
+    /// What a reader sees: the figures, with percentiles of the frame times kept.
+    fn view(&self) -> StatusView {
+        let mut times = self.times_us.clone();
+        times.sort_unstable();
+        let at = |q: f64| -> f64 {
+            match times.len() {
+                0 => 0.0,
+                n => times[((n - 1) as f64 * q).round() as usize] as f64 / 1e3,
+            }
+        };
+        StatusView {
+            show: self.show.clone(),
+            entry: self.entry,
+            scene: self.scene.clone(),
+            frame: self.frame,
+            target_fps: self.target_fps,
+            paused: self.paused,
+            recording: self.recording,
+            frame_ms: Percentiles {
+                p50: at(0.5),
+                p95: at(0.95),
+                p99: at(0.99),
+                frames: times.len(),
+            },
+            skipped: self.skipped,
+            overruns: self.overruns,
+            outputs: (self.outputs.iter())
+                .map(|(name, shown, dropped)| OutputView {
+                    name: name.clone(),
+                    shown: *shown,
+                    dropped: *dropped,
+                })
+                .collect(),
+            failures: self.failures,
+            last_failures: self.last_failures.clone(),
+        }
+    }
+}
+
+/// The status as a reader gets it (`GET /api/status`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StatusView {
+    /// The show's name.
+    pub show: String,
+    /// The playlist entry playing (0 for a scene).
+    pub entry: usize,
+    /// The scene playing.
+    pub scene: String,
+    /// The last frame made.
+    pub frame: u64,
+    /// Frames per second the show asks for.
+    pub target_fps: f64,
+    /// Whether it is paused.
+    pub paused: bool,
+    /// Whether recorders get frames.
+    pub recording: bool,
+    /// Time to make a frame over the last frames.
+    pub frame_ms: Percentiles,
+    /// Frames skipped behind the clock so far.
+    pub skipped: u64,
+    /// Frames over budget so far.
+    pub overruns: u64,
+    /// Each output.
+    pub outputs: Vec<OutputView>,
+    /// Failures so far.
+    pub failures: u64,
+    /// The latest failures' messages, oldest first.
+    pub last_failures: Vec<String>,
+}
+
+/// Percentiles of the frame times kept.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Percentiles {
+    /// Median, in milliseconds.
+    pub p50: f64,
+    /// 95th percentile.
+    pub p95: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Over this many frames.
+    pub frames: usize,
+}
+
+/// One output in the status.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OutputView {
+    /// Its name.
+    pub name: String,
+    /// Frames shown (sent) so far.
+    pub shown: u64,
+    /// Frames it dropped so far.
+    pub dropped: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_queue_refuses_at_once_and_an_ended_run_says_so() {
+        let (remote, run) = remote();
+        for _ in 0..QUEUE {
+            remote.send(Command::Pause(true)).unwrap();
+        }
+        assert_eq!(remote.send(Command::Pause(false)), Err(Refused::Busy));
+        assert_eq!(run.next_command(), Some(Command::Pause(true)));
+        remote.send(Command::Pause(false)).unwrap();
+        drop(run);
+        assert_eq!(remote.send(Command::Pause(false)), Err(Refused::Ended));
+    }
+
+    #[test]
+    fn publishing_never_waits_for_a_reader() {
+        let (remote, run) = remote();
+        run.publish(|s| s.frame = 1);
+        let held = remote.board.lock();
+        // A reader holds the status: this frame's update is skipped, not waited for.
+        run.publish(|s| s.frame = 2);
+        drop(held);
+        assert_eq!(remote.status().frame, 1);
+        run.publish(|s| s.frame = 3);
+        assert_eq!(remote.status().frame, 3);
+    }
+
+    #[test]
+    fn percentiles_come_from_the_last_frames() {
+        let mut s = Status::default();
+        for ms in 1..=(WINDOW as u64 + 100) {
+            s.frame_time(Duration::from_millis(ms));
+        }
+        assert_eq!(s.times_us.len(), WINDOW);
+        let v = s.view();
+        assert_eq!(v.frame_ms.frames, WINDOW);
+        // The oldest 100 were overwritten: the least kept is 101 ms.
+        assert_eq!(v.frame_ms.p50, 101.0 + ((WINDOW - 1) as f64 * 0.5).round());
+        assert_eq!(v.frame_ms.p99, 101.0 + ((WINDOW - 1) as f64 * 0.99).round());
+        for i in 0..LAST_FAILURES + 2 {
+            s.failure(format!("f{i}"));
+        }
+        assert_eq!(s.failures, LAST_FAILURES as u64 + 2);
+        assert_eq!(s.last_failures.first().unwrap(), "f2");
+    }
+}

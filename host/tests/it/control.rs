@@ -1,0 +1,258 @@
+//! The remote control (`marquee run --serve`): status and transport over HTTP, every bad input
+//! answered with a JSON error, tokens, and a show that keeps its pace under many readers.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::util::root;
+
+/// A live run with its remote control, killed when dropped.
+struct Show {
+    child: Child,
+    addr: SocketAddr,
+    /// What it printed, line by line.
+    lines: std::sync::Mutex<mpsc::Receiver<String>>,
+}
+
+impl Show {
+    fn start(scene: &str, extra: &[&str]) -> Show {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_marquee"))
+            .args([
+                "run",
+                scene,
+                "--output",
+                "headless",
+                "--no-reload",
+                "--serve",
+                "127.0.0.1:0",
+            ])
+            .args(extra)
+            .current_dir(root())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, lines) = mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let t0 = Instant::now();
+        let addr = loop {
+            let Ok(line) = lines.recv_timeout(Duration::from_secs(20).saturating_sub(t0.elapsed())) else {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the run did not say where its remote control is");
+            };
+            if let Some(rest) = line.split("remote control: http://").nth(1) {
+                break rest.split('/').next().unwrap().parse().unwrap();
+            }
+        };
+        Show {
+            child,
+            addr,
+            lines: std::sync::Mutex::new(lines),
+        }
+    }
+
+    /// Sends `request` (a whole HTTP request) and returns the status code and the body.
+    fn raw(&self, request: &[u8]) -> (u16, String) {
+        let mut stream = TcpStream::connect(self.addr).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        stream.write_all(request).unwrap();
+        // Nothing more comes: a request cut short ends here instead of waiting for the rest.
+        let _ = stream.shutdown(std::net::Shutdown::Write);
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        let code = answer
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b).to_string();
+        (code, body)
+    }
+
+    /// `METHOD PATH` with `headers`: the status code and the body as JSON.
+    fn call(&self, method: &str, path: &str, headers: &[&str]) -> (u16, serde_json::Value) {
+        let mut request =
+            format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 0\r\n");
+        for h in headers {
+            request.push_str(h);
+            request.push_str("\r\n");
+        }
+        request.push_str("\r\n");
+        let (code, body) = self.raw(request.as_bytes());
+        let json = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body:?}"));
+        (code, json)
+    }
+
+    fn status(&self) -> serde_json::Value {
+        let (code, json) = self.call("GET", "/api/status", &[]);
+        assert_eq!(code, 200, "{json}");
+        json
+    }
+
+    /// Waits until `check` holds of the status (at most 10 s).
+    fn until(&self, what: &str, check: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+        let t0 = Instant::now();
+        loop {
+            let s = self.status();
+            if check(&s) {
+                return s;
+            }
+            assert!(t0.elapsed() < Duration::from_secs(10), "{what}: {s}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Show {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // What it said after its address, for a failing test's output.
+        if let Ok(lines) = self.lines.lock() {
+            for line in lines.try_iter() {
+                eprintln!("{line}");
+            }
+        }
+    }
+}
+
+#[test]
+fn status_next_pause_resume_over_http() {
+    let show = Show::start("scenes/tour.toml", &[]);
+    let s = show.until("frames are made", |s| s["frame"].as_u64() > Some(3));
+    assert_eq!(s["show"], "tour");
+    assert_eq!(s["entry"], 0);
+    assert_eq!(s["scene"], "showcase");
+    assert_eq!(s["outputs"][0]["name"], "headless");
+    assert!(s["frame_ms"]["p99"].as_f64().unwrap() > 0.0, "{s}");
+    let (code, json) = show.call("POST", "/api/next", &[]);
+    assert_eq!((code, &json["queued"]), (202, &serde_json::json!("next")));
+    show.until("next switches the entry", |s| {
+        s["entry"] == 1 && s["scene"] == "ticker"
+    });
+    assert_eq!(show.call("POST", "/api/pause", &[]).0, 202);
+    let paused = show.until("paused", |s| s["paused"] == true);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(show.status()["frame"], paused["frame"], "no frame while paused");
+    assert_eq!(show.call("POST", "/api/resume", &[]).0, 202);
+    let frame = paused["frame"].as_u64().unwrap();
+    show.until("resumed", |s| {
+        s["paused"] == false && s["frame"].as_u64() > Some(frame + 3)
+    });
+    assert_eq!(show.call("POST", "/api/recording/stop", &[]).0, 202);
+    show.until("recording stopped", |s| s["recording"] == false);
+    assert_eq!(show.call("POST", "/api/previous", &[]).0, 202);
+    show.until("previous", |s| s["entry"] == 0);
+    assert_eq!(show.call("POST", "/api/trigger", &[]).0, 202);
+}
+
+#[test]
+fn every_bad_request_gets_a_json_error_and_the_server_goes_on() {
+    let show = Show::start("scenes/showcase.toml", &[]);
+    let (code, json) = show.call("GET", "/api/nowhere", &[]);
+    assert_eq!(code, 404);
+    assert!(
+        json["error"]
+            .as_str()
+            .unwrap()
+            .contains("no endpoint /api/nowhere"),
+        "{json}"
+    );
+    let (code, json) = show.call("GET", "/api/next", &[]);
+    assert_eq!((code, json["error"].as_str().unwrap()), (405, "POST /api/next"));
+    let (code, json) = show.call("DELETE", "/api/status", &[]);
+    assert_eq!((code, json["error"].as_str().unwrap()), (405, "GET /api/status"));
+    // A body over the limit is refused unread.
+    let (code, body) = show
+        .raw(b"POST /api/next HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 1000000\r\n\r\n");
+    assert_eq!(code, 413, "{body}");
+    assert!(body.contains("at most 65536 bytes"), "{body}");
+    // Garbage instead of HTTP, and a connection closed half way: the server answers the next.
+    let _ = show.raw(b"\x00\xff garbage \r\n\r\n");
+    drop(TcpStream::connect(show.addr).unwrap());
+    let _ = show.raw(b"GET /api/sta");
+    assert_eq!(show.status()["show"], "showcase");
+}
+
+#[test]
+fn with_a_token_only_requests_that_carry_it_are_answered() {
+    let show = Show::start("scenes/showcase.toml", &["--token", "s3cret"]);
+    for headers in [
+        &[][..],
+        &["Authorization: Bearer wrong"],
+        &["Authorization: s3cret"],
+    ] {
+        let (code, json) = show.call("GET", "/api/status", headers);
+        assert_eq!(code, 401, "{headers:?}");
+        assert!(
+            json["error"].as_str().unwrap().contains("needs its token"),
+            "{json}"
+        );
+    }
+    assert_eq!(show.call("POST", "/api/pause", &[]).0, 401);
+    let (code, json) = show.call("GET", "/api/status", &["Authorization: Bearer s3cret"]);
+    assert_eq!((code, &json["show"]), (200, &serde_json::json!("showcase")));
+    assert_eq!(show.call("GET", "/api/status?token=s3cret", &[]).0, 200);
+    assert_eq!(show.call("GET", "/api/status?token=s3cre", &[]).0, 401);
+}
+
+#[test]
+fn many_readers_do_not_slow_the_show() {
+    let show = Show::start("scenes/showcase.toml", &[]);
+    show.until("frames are made", |s| s["frame"].as_u64() > Some(3));
+    let served = std::sync::atomic::AtomicU64::new(0);
+    let t0 = Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                while t0.elapsed() < Duration::from_secs(2) {
+                    let (code, _) = show.call("GET", "/api/status", &[]);
+                    assert_eq!(code, 200);
+                    served.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    let s = show.status();
+    assert!(served.into_inner() > 50, "requests were answered");
+    // The render loop never waited for a reader: no frame fell behind the clock, none dropped.
+    assert_eq!(s["skipped"], 0, "{s}");
+    assert_eq!(s["outputs"][0]["dropped"], 0, "{s}");
+}
+
+#[test]
+fn the_published_api_description_lists_every_endpoint_and_the_status_passes_its_schema() {
+    let text = std::fs::read_to_string(root().join("docs/control.openapi.json")).unwrap();
+    let api: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut listed: Vec<(String, String)> = Vec::new();
+    for (path, methods) in api["paths"].as_object().unwrap() {
+        for method in methods.as_object().unwrap().keys() {
+            listed.push((method.to_uppercase(), path.clone()));
+        }
+    }
+    listed.sort();
+    let mut served: Vec<(String, String)> = marquee::serve::endpoints()
+        .into_iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    served.sort();
+    assert_eq!(listed, served, "docs/control.openapi.json and serve.rs disagree");
+    let schema = jsonschema::validator_for(&api["components"]["schemas"]["Status"]).unwrap();
+    let show = Show::start("scenes/showcase.toml", &[]);
+    let status = show.until("frames are made", |s| s["frame"].as_u64() > Some(1));
+    let errors: Vec<String> = schema.iter_errors(&status).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{status}: {errors:?}");
+    // Not vacuous: a status without its frame fails.
+    let mut damaged = status.clone();
+    damaged.as_object_mut().unwrap().remove("frame");
+    assert!(!schema.is_valid(&damaged));
+}
