@@ -10,18 +10,25 @@
 use std::io::Read;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use serde_json::json;
 use tiny_http::{Header, Method, Request, Response};
 
 use crate::output::Control;
+use crate::output::preview::PreviewFeed;
 use crate::play::control::{Command, Refused, Remote};
 
 /// The largest request body read, in bytes.
 pub const MAX_BODY: usize = 64 << 10;
 /// Threads answering requests.
 pub const WORKERS: usize = 2;
+/// Preview streams served at once (each on a thread of its own); more are refused (503).
+pub const MAX_VIEWERS: usize = 32;
+/// The page (`GET /`), embedded: no build step, nothing fetched from elsewhere.
+pub const PAGE: &str = include_str!("serve/page.html");
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -52,7 +59,12 @@ impl std::fmt::Debug for Server {
 impl Server {
     /// Listens on `addr` and answers for `remote`; with a `token`, only requests that carry it
     /// (`Authorization: Bearer TOKEN`, or `?token=TOKEN`).
-    pub fn start(addr: SocketAddr, token: Option<String>, remote: Remote) -> Result<Server, ServeError> {
+    pub fn start(
+        addr: SocketAddr,
+        token: Option<String>,
+        remote: Remote,
+        preview: Option<Arc<PreviewFeed>>,
+    ) -> Result<Server, ServeError> {
         let http = tiny_http::Server::http(addr).map_err(|e| ServeError {
             addr,
             reason: e.to_string(),
@@ -62,15 +74,20 @@ impl Server {
             reason: "not an IP address".into(),
         })?;
         let http = Arc::new(http);
-        let token: Arc<Option<String>> = Arc::new(token);
+        let shared = Arc::new(Shared {
+            remote,
+            token,
+            preview,
+            viewers: Arc::new(AtomicUsize::new(0)),
+        });
         let workers = (0..WORKERS)
             .map(|i| {
-                let (http, remote, token) = (Arc::clone(&http), remote.clone(), Arc::clone(&token));
+                let (http, shared) = (Arc::clone(&http), Arc::clone(&shared));
                 std::thread::Builder::new()
                     .name(format!("marquee-serve-{i}"))
                     .spawn(move || {
                         for request in http.incoming_requests() {
-                            answer(request, &remote, token.as_deref());
+                            answer(request, &shared);
                         }
                     })
                     .expect("a server thread starts")
@@ -95,6 +112,15 @@ impl Drop for Server {
     }
 }
 
+/// What the server's threads share.
+struct Shared {
+    remote: Remote,
+    token: Option<String>,
+    preview: Option<Arc<PreviewFeed>>,
+    /// Preview streams open now.
+    viewers: Arc<AtomicUsize>,
+}
+
 /// The endpoints that take a command, and the command each sends.
 const COMMANDS: [(&str, Command); 7] = [
     ("/api/next", Command::Control(Control::Next)),
@@ -108,7 +134,12 @@ const COMMANDS: [(&str, Command); 7] = [
 
 /// Every endpoint, as method and path (what `docs/control.openapi.json` must list).
 pub fn endpoints() -> Vec<(&'static str, &'static str)> {
-    let mut all = vec![("GET", "/api/status")];
+    let mut all = vec![
+        ("GET", "/"),
+        ("GET", "/api/status"),
+        ("GET", "/api/frame.png"),
+        ("GET", "/api/preview"),
+    ];
     all.extend(COMMANDS.iter().map(|(path, _)| ("POST", *path)));
     all
 }
@@ -150,7 +181,7 @@ fn token_of(request: &Request) -> Option<String> {
 }
 
 /// Answers one request.
-fn answer(mut request: Request, remote: &Remote, token: Option<&str>) {
+fn answer(mut request: Request, shared: &Shared) {
     if request.body_length().is_some_and(|n| n > MAX_BODY) {
         return error(
             request,
@@ -158,7 +189,7 @@ fn answer(mut request: Request, remote: &Remote, token: Option<&str>) {
             &format!("a request body may hold at most {MAX_BODY} bytes"),
         );
     }
-    if let Some(token) = token
+    if let Some(token) = &shared.token
         && !token_of(&request).is_some_and(|given| same(&given, token))
     {
         return error(
@@ -182,29 +213,114 @@ fn answer(mut request: Request, remote: &Remote, token: Option<&str>) {
     }
     let path = request.url().split('?').next().unwrap_or("").to_string();
     let method = request.method().clone();
-    if path == "/api/status" {
-        return match method {
-            Method::Get => reply(
-                request,
-                200,
-                serde_json::to_value(remote.status()).expect("status serialises"),
-            ),
-            _ => error(request, 405, "GET /api/status"),
-        };
-    }
-    let Some(&(_, command)) = COMMANDS.iter().find(|(p, _)| *p == path) else {
-        return error(request, 404, &format!("no endpoint {path}; see docs/control.md"));
+    let get = |request: Request, respond: &dyn Fn(Request)| match method {
+        Method::Get => respond(request),
+        _ => error(request, 405, &format!("GET {path}")),
     };
-    if method != Method::Post {
-        return error(request, 405, &format!("POST {path}"));
+    match path.as_str() {
+        "/" => get(request, &|r| {
+            let page = Response::from_string(PAGE).with_header(
+                Header::from_bytes("Content-Type", "text/html; charset=utf-8").expect("a valid header"),
+            );
+            let _ = r.respond(page);
+        }),
+        "/api/status" => get(request, &|r| {
+            reply(
+                r,
+                200,
+                serde_json::to_value(shared.remote.status()).expect("status serialises"),
+            )
+        }),
+        "/api/frame.png" => get(request, &|r| frame(r, shared)),
+        "/api/preview" => get(request, &|r| stream(r, shared)),
+        _ => {
+            let Some(&(_, command)) = COMMANDS.iter().find(|(p, _)| *p == path) else {
+                return error(request, 404, &format!("no endpoint {path}; see docs/control.md"));
+            };
+            if method != Method::Post {
+                return error(request, 405, &format!("POST {path}"));
+            }
+            match shared.remote.send(command) {
+                Ok(()) => reply(
+                    request,
+                    202,
+                    json!({ "queued": path.trim_start_matches("/api/") }),
+                ),
+                Err(e @ Refused::Busy) => error(request, 503, &e.to_string()),
+                Err(e @ Refused::Ended) => error(request, 410, &e.to_string()),
+            }
+        }
     }
-    match remote.send(command) {
-        Ok(()) => reply(
+}
+
+/// `GET /api/frame.png`: the latest preview frame.
+fn frame(request: Request, shared: &Shared) {
+    let Some(feed) = &shared.preview else {
+        return error(request, 404, "this show has no preview");
+    };
+    match feed.latest() {
+        None => error(request, 503, "no preview frame yet; try again"),
+        Some((_, png)) => {
+            let response = Response::from_data(png.as_slice())
+                .with_header(Header::from_bytes("Content-Type", "image/png").expect("a valid header"))
+                .with_header(Header::from_bytes("Cache-Control", "no-store").expect("a valid header"));
+            let _ = request.respond(response);
+        }
+    }
+}
+
+/// `GET /api/preview`: the preview frames as they come, `multipart/x-mixed-replace` (what an
+/// `<img>` shows as video), on a thread of the stream's own; a viewer too slow for a frame
+/// gets the next one.
+fn stream(request: Request, shared: &Shared) {
+    let Some(feed) = &shared.preview else {
+        return error(request, 404, "this show has no preview");
+    };
+    if shared.viewers.fetch_add(1, Ordering::SeqCst) >= MAX_VIEWERS {
+        shared.viewers.fetch_sub(1, Ordering::SeqCst);
+        return error(
             request,
-            202,
-            json!({ "queued": path.trim_start_matches("/api/") }),
-        ),
-        Err(e @ Refused::Busy) => error(request, 503, &e.to_string()),
-        Err(e @ Refused::Ended) => error(request, 410, &e.to_string()),
+            503,
+            &format!("{MAX_VIEWERS} previews are open; close one"),
+        );
+    }
+    let feed = Arc::clone(feed);
+    let viewers = Arc::clone(&shared.viewers);
+    // The stream is written by hand on the connection (a head, then one part per frame, each
+    // flushed), so that no layer buffers a part or waits for the end of an endless body.
+    let spawned = std::thread::Builder::new()
+        .name("marquee-preview".into())
+        .spawn(move || {
+            let _ = send_parts(request.into_writer(), &feed);
+            viewers.fetch_sub(1, Ordering::SeqCst);
+        });
+    if spawned.is_err() {
+        shared.viewers.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Writes the preview stream on `out` until the viewer goes or the show ends.
+fn send_parts(mut out: Box<dyn std::io::Write + Send>, feed: &PreviewFeed) -> std::io::Result<()> {
+    out.write_all(
+        b"HTTP/1.1 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary=frame\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
+    )?;
+    out.flush()?;
+    let mut seen = 0;
+    loop {
+        match feed.next_after(seen, Duration::from_secs(1)) {
+            Some((seq, png)) => {
+                seen = seq;
+                write!(
+                    out,
+                    "--frame\r\nContent-Type: image/png\r\nContent-Length: {}\r\n\r\n",
+                    png.len()
+                )?;
+                out.write_all(&png)?;
+                out.write_all(b"\r\n")?;
+                out.flush()?;
+            }
+            None if feed.is_closed() => return Ok(()),
+            None => {}
+        }
     }
 }

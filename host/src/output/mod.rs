@@ -5,6 +5,7 @@
 
 pub mod headless;
 pub mod led;
+pub mod preview;
 pub mod terminal;
 #[cfg(feature = "window")]
 pub mod window;

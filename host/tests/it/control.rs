@@ -67,8 +67,9 @@ impl Show {
         stream.write_all(request).unwrap();
         // Nothing more comes: a request cut short ends here instead of waiting for the rest.
         let _ = stream.shutdown(std::net::Shutdown::Write);
-        let mut answer = String::new();
-        let _ = stream.read_to_string(&mut answer);
+        let mut bytes = Vec::new();
+        let _ = stream.read_to_end(&mut bytes);
+        let answer = String::from_utf8_lossy(&bytes);
         let code = answer
             .split_whitespace()
             .nth(1)
@@ -255,4 +256,117 @@ fn the_published_api_description_lists_every_endpoint_and_the_status_passes_its_
     let mut damaged = status.clone();
     damaged.as_object_mut().unwrap().remove("frame");
     assert!(!schema.is_valid(&damaged));
+}
+
+/// Reads one HTTP answer's head from `stream`: the status code and the headers, lowercased.
+fn head(stream: &mut BufReader<TcpStream>) -> (u16, String) {
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        if stream.read_line(&mut line).unwrap() == 0 || line == "\r\n" {
+            break;
+        }
+        head.push_str(&line.to_ascii_lowercase());
+    }
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (code, head)
+}
+
+/// Opens `GET /api/preview` and returns the stream after its head.
+fn open_preview(show: &Show) -> (u16, String, BufReader<TcpStream>) {
+    let mut stream = TcpStream::connect(show.addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+        .write_all(b"GET /api/preview HTTP/1.0\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut reader = BufReader::new(stream);
+    let (code, head) = head(&mut reader);
+    (code, head, reader)
+}
+
+/// The next PNG part of a preview stream, decoded.
+fn next_part(reader: &mut BufReader<TcpStream>) -> image::RgbaImage {
+    let (_, part) = head(reader);
+    assert!(part.contains("content-type: image/png"), "{part}");
+    let len: usize = part
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let mut png = vec![0; len + 2];
+    reader.read_exact(&mut png).unwrap();
+    image::load_from_memory(&png[..len]).unwrap().to_rgba8()
+}
+
+#[test]
+fn the_preview_is_the_show_as_it_moves() {
+    let show = Show::start("scenes/showcase.toml", &[]);
+    show.until("frames are made", |s| s["frame"].as_u64() > Some(3));
+    let frame = |show: &Show| {
+        let (code, png) = show.raw(b"GET /api/frame.png HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        assert_eq!(code, 200);
+        png
+    };
+    assert!(frame(&show).starts_with("\u{fffd}PNG"), "a PNG");
+    let (stream_code, head_text, mut reader) = open_preview(&show);
+    assert_eq!(stream_code, 200, "{head_text}");
+    assert!(
+        head_text.contains("multipart/x-mixed-replace; boundary=frame"),
+        "{head_text}"
+    );
+    let first = next_part(&mut reader);
+    assert_eq!((first.width(), first.height()), (256, 64));
+    // The showcase moves: within a second the preview shows another picture.
+    let t0 = Instant::now();
+    loop {
+        let next = next_part(&mut reader);
+        if next != first {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(5), "the preview never changed");
+    }
+    // It is the show's frame: the status counts it as an output beside headless.
+    let s = show.status();
+    assert_eq!(s["outputs"][1]["name"], "preview", "{s}");
+}
+
+#[test]
+fn many_viewers_do_not_slow_the_show_and_too_many_are_refused() {
+    use marquee::serve::MAX_VIEWERS;
+    let show = Show::start("scenes/showcase.toml", &[]);
+    show.until("frames are made", |s| s["frame"].as_u64() > Some(3));
+    let mut viewers: Vec<_> = (0..MAX_VIEWERS).map(|_| open_preview(&show)).collect();
+    assert!(viewers.iter().all(|(code, _, _)| *code == 200));
+    let (code, body, _) = open_preview(&show);
+    assert_eq!(code, 503, "{body}");
+    // Every viewer gets frames for a second and a half, while the show keeps its pace.
+    let t0 = Instant::now();
+    std::thread::scope(|scope| {
+        for (_, _, reader) in &mut viewers {
+            scope.spawn(move || {
+                while t0.elapsed() < Duration::from_millis(1500) {
+                    next_part(reader);
+                }
+            });
+        }
+    });
+    let s = show.status();
+    assert_eq!(s["skipped"], 0, "{s}");
+    assert_eq!(
+        s["outputs"][0]["dropped"], 0,
+        "the headless output lost nothing: {s}"
+    );
+    // A viewer that goes gives its place back.
+    drop(viewers);
+    let t0 = Instant::now();
+    while open_preview(&show).0 != 200 {
+        assert!(t0.elapsed() < Duration::from_secs(5), "places came back");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

@@ -172,6 +172,7 @@ pub fn run(args: RunArgs, registry: &Registry, isolation: Isolation) -> anyhow::
             }
         }
     };
+    let mut names: Vec<String> = kinds.iter().map(|k| k.as_str().to_string()).collect();
     let (server, remote) = match serve {
         None => (None, None),
         Some(addr) => {
@@ -184,16 +185,24 @@ pub fn run(args: RunArgs, registry: &Registry, isolation: Isolation) -> anyhow::
                 })?),
             };
             let (remote, controlled) = marquee::play::control::remote();
+            // The preview is one more output: its own thread, dropping what it cannot take.
+            let feed = std::sync::Arc::new(marquee::output::preview::PreviewFeed::default());
+            let preview = std::sync::Arc::clone(&feed);
+            outputs.push(Box::new(move |_, _| {
+                Ok(Box::new(marquee::output::preview::Preview::new(preview)) as Box<dyn Output>)
+            }));
+            names.push("preview".to_string());
             // What is about to play, for readers who ask before the first frame.
             controlled.publish(|s| {
                 s.show = show.name().to_string();
                 s.target_fps = show.fps();
                 s.recording = true;
             });
-            let server = marquee::serve::Server::start(addr, token.clone(), remote).map_err(|e| {
-                eprintln!("error: {e}");
-                Exit(Outcome::Environment)
-            })?;
+            let server =
+                marquee::serve::Server::start(addr, token.clone(), remote, Some(feed)).map_err(|e| {
+                    eprintln!("error: {e}");
+                    Exit(Outcome::Environment)
+                })?;
             tracing::info!(
                 "remote control: http://{}/api/status (docs/control.md)",
                 server.addr
@@ -208,7 +217,7 @@ pub fn run(args: RunArgs, registry: &Registry, isolation: Isolation) -> anyhow::
         metrics,
         every: metrics_every,
         allocations: Some(sys::allocations),
-        outputs: kinds.iter().map(|k| k.as_str().to_string()).collect(),
+        outputs: names,
         choice: choices.join("; "),
         remote,
     };
