@@ -370,3 +370,41 @@ fn many_viewers_do_not_slow_the_show_and_too_many_are_refused() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn the_page_works_in_a_real_browser() {
+    // Headless Chromium (Debian `chromium`) driven by Playwright (`tests/browser`, `npm ci`):
+    // both installed by .ci/run.
+    let script = root().join("tests/browser/page.mjs");
+    assert!(
+        root().join("tests/browser/node_modules/playwright-core").exists(),
+        "run `npm ci --prefix tests/browser` first (.ci/run does)"
+    );
+    let show = Show::start("scenes/tour.toml", &[]);
+    // Kept as the test's artifact.
+    let dir = crate::util::lib_dir().join("browser-test");
+    std::fs::create_dir_all(&dir).unwrap();
+    let screenshot = dir.join("page.png");
+    let _ = std::fs::remove_file(&screenshot);
+    let child = Command::new("node")
+        .arg(&script)
+        .arg(format!("http://{}/", show.addr))
+        .arg(&screenshot)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("node is installed");
+    let out = crate::util::wait_bounded(child, Duration::from_secs(90), "the browser test");
+    let shown = crate::util::text(&out);
+    assert!(out.status.success(), "{shown}");
+    assert!(
+        shown.contains(r#""entry_before":"0","entry_after":"1""#),
+        "{shown}"
+    );
+    let shot = image::open(&screenshot)
+        .expect("a screenshot was saved")
+        .to_rgba8();
+    assert!(shot.width() >= 1000, "{}", screenshot.display());
+    // The show is paused by the page's last click.
+    show.until("paused from the page", |s| s["paused"] == true);
+}

@@ -1,0 +1,81 @@
+// Drives the remote control's page (`marquee run --serve`) in headless Chromium: the page loads,
+// the preview moves, "next" switches the playlist entry (the status says so and the preview
+// changes), and a screenshot is saved.
+//
+//   node tests/browser/page.mjs http://127.0.0.1:PORT/ SCREENSHOT.png
+//
+// Exits 0 when every check holds; otherwise prints what failed and exits 1.
+import { chromium } from "playwright-core";
+
+const [url, screenshot] = process.argv.slice(2);
+const fail = (message) => {
+  console.error(`browser test failed: ${message}`);
+  process.exit(1);
+};
+if (!url || !screenshot) fail("usage: page.mjs URL SCREENSHOT");
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  headless: true,
+  // Root in CI: Chromium's sandbox needs user namespaces it may not have.
+  args: ["--no-sandbox"],
+});
+try {
+  const page = await browser.newPage({ viewport: { width: 1100, height: 700 } });
+  page.setDefaultTimeout(15000);
+  await page.goto(url);
+  const field = (name) => page.locator(`dd[data-field="${name}"]`).textContent();
+  // The status arrives: a show and scene in the title, frames counting.
+  await page.waitForFunction(() => document.getElementById("title").textContent.includes(":"));
+  await page.waitForFunction(() => Number(document.querySelector('dd[data-field="frame"]')?.textContent) > 0);
+  // The preview shows frames and moves: its pixels, drawn into a canvas, change.
+  await page.waitForFunction(() => document.getElementById("preview").naturalWidth > 0);
+  const sample = () =>
+    page.evaluate(() => {
+      const img = document.getElementById("preview");
+      const canvas = document.createElement("canvas");
+      canvas.width = img.naturalWidth;
+      canvas.height = img.naturalHeight;
+      const ctx = canvas.getContext("2d");
+      ctx.drawImage(img, 0, 0);
+      const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+      let hash = 0;
+      for (let i = 0; i < data.length; i += 1) hash = (hash * 31 + data[i]) >>> 0;
+      return { hash, width: canvas.width, height: canvas.height };
+    });
+  const first = await sample();
+  if (first.width !== 256 || first.height !== 64) fail(`the preview is ${first.width}×${first.height}, not 256×64`);
+  let moved = false;
+  for (let i = 0; i < 30 && !moved; i += 1) {
+    await page.waitForTimeout(200);
+    moved = (await sample()).hash !== first.hash;
+  }
+  if (!moved) fail("the preview did not change in 6 seconds");
+  // "next" switches the entry: the status says so, and the preview shows the other scene.
+  const entry = await field("entry");
+  const title = await page.locator("#title").textContent();
+  const before = await sample();
+  await page.click('button[data-command="next"]');
+  await page.waitForFunction(
+    (old) => document.querySelector('dd[data-field="entry"]')?.textContent !== old,
+    entry,
+  );
+  await page.waitForFunction((old) => document.getElementById("title").textContent !== old, title);
+  let changed = false;
+  for (let i = 0; i < 30 && !changed; i += 1) {
+    await page.waitForTimeout(200);
+    changed = (await sample()).hash !== before.hash;
+  }
+  if (!changed) fail("the preview did not change after next");
+  // "pause" stops the frame count.
+  await page.click('button[data-command="pause"]');
+  await page.waitForFunction(() => document.querySelector('dd[data-field="state"]')?.textContent === "paused");
+  await page.screenshot({ path: screenshot, fullPage: true });
+  console.log(
+    JSON.stringify({ entry_before: entry, entry_after: await field("entry"), title_before: title, title_after: await page.locator("#title").textContent() }),
+  );
+} catch (e) {
+  fail(String(e));
+} finally {
+  await browser.close();
+}
