@@ -41,6 +41,7 @@ pub mod engine;
 pub mod isolate;
 pub mod model;
 pub mod observe;
+pub mod osc;
 pub mod output;
 pub mod play;
 pub mod plugins;

@@ -139,6 +139,7 @@ pub fn endpoints() -> Vec<(&'static str, &'static str)> {
         ("GET", "/api/status"),
         ("GET", "/api/frame.png"),
         ("GET", "/api/preview"),
+        ("POST", "/api/brightness"),
     ];
     all.extend(COMMANDS.iter().map(|(path, _)| ("POST", *path)));
     all
@@ -232,6 +233,20 @@ fn answer(mut request: Request, shared: &Shared) {
             )
         }),
         "/api/frame.png" => get(request, &|r| frame(r, shared)),
+        "/api/brightness" if method == Method::Post => {
+            let level = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v.get("level").and_then(serde_json::Value::as_f64));
+            match level.and_then(crate::compose::brightness::level) {
+                None => error(
+                    request,
+                    400,
+                    "send a JSON object with the brightness from 0 to 1: {\"level\": 0.5}",
+                ),
+                Some(level) => self::command(request, shared, &path, Command::Brightness(level)),
+            }
+        }
+        "/api/brightness" => error(request, 405, "POST /api/brightness"),
         "/api/preview" => get(request, &|r| stream(r, shared)),
         _ => {
             let Some(&(_, command)) = COMMANDS.iter().find(|(p, _)| *p == path) else {
@@ -240,16 +255,21 @@ fn answer(mut request: Request, shared: &Shared) {
             if method != Method::Post {
                 return error(request, 405, &format!("POST {path}"));
             }
-            match shared.remote.send(command) {
-                Ok(()) => reply(
-                    request,
-                    202,
-                    json!({ "queued": path.trim_start_matches("/api/") }),
-                ),
-                Err(e @ Refused::Busy) => error(request, 503, &e.to_string()),
-                Err(e @ Refused::Ended) => error(request, 410, &e.to_string()),
-            }
+            self::command(request, shared, &path, command)
         }
+    }
+}
+
+/// Queues `command` (from `path`) and answers.
+fn command(request: Request, shared: &Shared, path: &str, command: Command) {
+    match shared.remote.send(command) {
+        Ok(()) => reply(
+            request,
+            202,
+            json!({ "queued": path.trim_start_matches("/api/") }),
+        ),
+        Err(e @ Refused::Busy) => error(request, 503, &e.to_string()),
+        Err(e @ Refused::Ended) => error(request, 410, &e.to_string()),
     }
 }
 

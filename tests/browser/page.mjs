@@ -1,6 +1,6 @@
 // Drives the remote control's page (`marquee run --serve`) in headless Chromium: the page loads,
 // the preview moves, "next" switches the playlist entry (the status says so and the preview
-// changes), and a screenshot is saved.
+// changes), the brightness slider darkens the preview, "pause" pauses, and a screenshot is saved.
 //
 //   node tests/browser/page.mjs http://127.0.0.1:PORT/ SCREENSHOT.png
 //
@@ -67,6 +67,33 @@ try {
     changed = (await sample()).hash !== before.hash;
   }
   if (!changed) fail("the preview did not change after next");
+  // The brightness slider dims what the outputs show: the preview goes dark.
+  const slide = (value) =>
+    page.evaluate((v) => {
+      const slider = document.getElementById("brightness");
+      slider.value = v;
+      slider.dispatchEvent(new Event("change"));
+    }, value);
+  await slide("0");
+  await page.waitForFunction(() => document.querySelector('dd[data-field="brightness"]')?.textContent === "0 %");
+  let dark = false;
+  for (let i = 0; i < 30 && !dark; i += 1) {
+    await page.waitForTimeout(200);
+    dark = await page.evaluate(() => {
+      const img = document.getElementById("preview");
+      const canvas = document.createElement("canvas");
+      canvas.width = img.naturalWidth;
+      canvas.height = img.naturalHeight;
+      const ctx = canvas.getContext("2d");
+      ctx.drawImage(img, 0, 0);
+      const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+      for (let i = 0; i < data.length; i += 4) if (data[i] || data[i + 1] || data[i + 2]) return false;
+      return true;
+    });
+  }
+  if (!dark) fail("the preview did not go dark at brightness 0");
+  await slide("1");
+  await page.waitForFunction(() => document.querySelector('dd[data-field="brightness"]')?.textContent === "100 %");
   // "pause" stops the frame count.
   await page.click('button[data-command="pause"]');
   await page.waitForFunction(() => document.querySelector('dd[data-field="state"]')?.textContent === "paused");

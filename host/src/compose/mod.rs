@@ -1,5 +1,6 @@
-//! Pixels put together: the accumulator (the final frame and the compositor) and the transitions
-//! between two scenes.
+//! Pixels put together: the accumulator (the final frame and the compositor), the transitions
+//! between two scenes, and the brightness the outputs get.
 
 pub mod accumulator;
+pub mod brightness;
 pub mod transition;

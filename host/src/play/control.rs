@@ -30,6 +30,8 @@ pub enum Command {
     Pause(bool),
     /// Deliver frames to recorders (`true`) or stop (`false`).
     Recording(bool),
+    /// The outputs' brightness, 0 (dark) to 255 (as made: `compose::brightness`).
+    Brightness(u8),
 }
 
 /// Why a command was not taken.
@@ -130,6 +132,8 @@ pub struct Status {
     pub paused: bool,
     /// Whether recorders get frames.
     pub recording: bool,
+    /// The outputs' brightness, 0 to 255.
+    pub brightness: u8,
     /// Frames skipped behind the clock so far.
     pub skipped: u64,
     /// Frames over budget so far.
@@ -186,6 +190,7 @@ impl Status {
             target_fps: self.target_fps,
             paused: self.paused,
             recording: self.recording,
+            brightness: self.brightness as f64 / 255.0,
             frame_ms: Percentiles {
                 p50: at(0.5),
                 p95: at(0.95),
@@ -224,6 +229,8 @@ pub struct StatusView {
     pub paused: bool,
     /// Whether recorders get frames.
     pub recording: bool,
+    /// The outputs' brightness, 0 to 1 (recorders get frames as made).
+    pub brightness: f64,
     /// Time to make a frame over the last frames.
     pub frame_ms: Percentiles,
     /// Frames skipped behind the clock so far.

@@ -12,6 +12,7 @@ use std::sync::Mutex;
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::compose::brightness;
 use crate::engine::{Counter, EngineError, EngineOptions, Failure, RecorderReport};
 use crate::isolate::watch::Event;
 use crate::model::rig::Rig;
@@ -232,6 +233,8 @@ pub fn run(
         trigger_wanted: false,
         announced: None,
         unpublished: Vec::new(),
+        brightness: brightness::FULL,
+        dimmed: Vec::new(),
     };
     std::thread::scope(|scope| {
         let threads: Vec<_> = outputs
@@ -437,6 +440,9 @@ struct Live<'a> {
     announced: Option<(u64, u64)>,
     /// Failures the remote's status has not taken yet (it was being read).
     unpublished: Vec<String>,
+    /// The outputs' brightness (`compose::brightness`), and the dimmed frame when below full.
+    brightness: u8,
+    dimmed: Vec<u8>,
 }
 
 /// What one turn of the loop does next.
@@ -535,6 +541,10 @@ impl Live<'_> {
                 Command::Control(c) => c,
                 Command::Pause(p) if p != self.pacer.paused() => Control::TogglePause,
                 Command::Recording(r) if r != self.recording => Control::ToggleRecording,
+                Command::Brightness(level) => {
+                    self.brightness = level;
+                    continue;
+                }
                 Command::Pause(_) | Command::Recording(_) => continue,
             };
             match c {
@@ -563,10 +573,11 @@ impl Live<'_> {
             report.log(LogLine::new(Severity::Info, message));
         }
         if let Some(remote) = self.io.remote {
-            let (paused, recording) = (self.pacer.paused(), self.recording);
+            let (paused, recording, level) = (self.pacer.paused(), self.recording, self.brightness);
             remote.publish(|s| {
                 s.paused = paused;
                 s.recording = recording;
+                s.brightness = level;
             });
         }
         let limit = self.io.options.limit;
@@ -608,7 +619,15 @@ impl Live<'_> {
         let t0 = Instant::now();
         report.span = self.pacer.span_to(t0);
         let (w, h) = self.player.frame_size();
-        let frame = self.player.step()?;
+        let made = self.player.step()?;
+        // Below full brightness the outputs get a dimmed copy; the engine's frame (which its
+        // recorders got) stays as made.
+        let frame = if self.brightness == brightness::FULL {
+            made
+        } else {
+            brightness::dim(made, self.brightness, &mut self.dimmed);
+            &self.dimmed
+        };
         report.render += t0.elapsed();
         for handoff in self.io.handoffs {
             handoff.publish(self.next, w, h, frame);

@@ -60,6 +60,29 @@ impl Show {
         }
     }
 
+    /// Ends the show as Ctrl-C would (SIGTERM) and returns what it printed after its address.
+    fn end(&mut self) -> String {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let t0 = Instant::now();
+        while self.child.try_wait().unwrap().is_none() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "the show did not end on SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let lines = self.lines.lock().unwrap();
+        let mut said = Vec::new();
+        // Until its standard error closes.
+        while let Ok(line) = lines.recv_timeout(Duration::from_secs(5)) {
+            said.push(line);
+        }
+        said.join("\n")
+    }
+
     /// Sends `request` (a whole HTTP request) and returns the status code and the body.
     fn raw(&self, request: &[u8]) -> (u16, String) {
         let mut stream = TcpStream::connect(self.addr).unwrap();
@@ -407,4 +430,114 @@ fn the_page_works_in_a_real_browser() {
     assert!(shot.width() >= 1000, "{}", screenshot.display());
     // The show is paused by the page's last click.
     show.until("paused from the page", |s| s["paused"] == true);
+}
+
+/// An OSC string: its bytes, a NUL, padded to a multiple of four (written here by hand, apart
+/// from the `rosc` decoder the host uses).
+fn osc_string(s: &str, out: &mut Vec<u8>) {
+    out.extend_from_slice(s.as_bytes());
+    out.push(0);
+    while !out.len().is_multiple_of(4) {
+        out.push(0);
+    }
+}
+
+/// An OSC message: `addr` with float arguments `floats`, or an int when `int` is given.
+fn osc(addr: &str, floats: &[f32], int: Option<i32>) -> Vec<u8> {
+    let mut out = Vec::new();
+    osc_string(addr, &mut out);
+    let tags: String = std::iter::once(',')
+        .chain(floats.iter().map(|_| 'f'))
+        .chain(int.map(|_| 'i'))
+        .collect();
+    osc_string(&tags, &mut out);
+    for f in floats {
+        out.extend_from_slice(&f.to_be_bytes());
+    }
+    if let Some(i) = int {
+        out.extend_from_slice(&i.to_be_bytes());
+    }
+    out
+}
+
+#[test]
+fn osc_drives_the_show_and_bad_messages_are_refused_and_counted() {
+    let port = {
+        // A free UDP port on loopback for the show to take.
+        let probe = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let osc_addr = format!("127.0.0.1:{port}");
+    let mut show = Show::start("scenes/tour.toml", &["--osc", &osc_addr]);
+    show.until("frames are made", |s| s["frame"].as_u64() > Some(3));
+    let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let send = |packet: &[u8]| {
+        sender.send_to(packet, &osc_addr).unwrap();
+    };
+    // A button's press moves on; its release (0) does nothing more.
+    send(&osc("/marquee/next", &[1.0], None));
+    send(&osc("/marquee/next", &[0.0], None));
+    show.until("next by OSC", |s| s["entry"] == 1);
+    send(&osc("/marquee/brightness", &[0.25], None));
+    show.until("brightness by OSC", |s| {
+        s["brightness"].as_f64() == Some(64.0 / 255.0)
+    });
+    send(&osc("/marquee/pause", &[], Some(1)));
+    show.until("paused by OSC", |s| s["paused"] == true);
+    send(&osc("/marquee/recording", &[], Some(0)));
+    show.until("recording stopped by OSC", |s| s["recording"] == false);
+    // Bad input: an unknown address, a value out of range, not OSC at all.
+    send(&osc("/marquee/explode", &[], None));
+    send(&osc("/marquee/brightness", &[7.0], None));
+    send(b"\xff\xfe not osc");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(show.status()["entry"], 1, "the release did not move on again");
+    // Taken: next's press and its release, brightness, pause, recording (5); refused: 3.
+    let said = show.end();
+    assert!(
+        said.contains("OSC: refused a message") && said.contains("/marquee/explode"),
+        "{said}"
+    );
+    assert!(said.contains("expected a brightness from 0 to 1"), "{said}");
+    assert!(said.contains("not OSC"), "{said}");
+    assert!(said.contains("OSC: 5 message(s) taken, 3 refused"), "{said}");
+}
+
+#[test]
+fn brightness_dims_what_the_outputs_show() {
+    let show = Show::start("scenes/showcase.toml", &[]);
+    show.until("frames are made", |s| s["frame"].as_u64() > Some(3));
+    let (code, json) = show.call("POST", "/api/brightness", &[]);
+    assert_eq!(code, 400, "no body: {json}");
+    let with_body = |body: &str| {
+        show.raw(
+            format!(
+                "POST /api/brightness HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        )
+    };
+    for bad in ["{\"level\": 2}", "{\"level\": \"x\"}", "not json", "[]"] {
+        let (code, body) = with_body(bad);
+        assert_eq!(code, 400, "{bad}: {body}");
+        assert!(body.contains("brightness from 0 to 1"), "{body}");
+    }
+    assert_eq!(with_body("{\"level\": 0}").0, 202);
+    show.until("dark", |s| s["brightness"] == 0.0);
+    // The preview (an output) is black once the dimmed frames reach it.
+    let t0 = Instant::now();
+    let (_, _, mut reader) = open_preview(&show);
+    loop {
+        let frame = next_part(&mut reader);
+        if frame.pixels().all(|p| p.0[..3] == [0, 0, 0]) {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "the preview never went dark"
+        );
+    }
+    assert_eq!(with_body("{\"level\": 1}").0, 202);
+    show.until("full", |s| s["brightness"] == 1.0);
 }

@@ -32,6 +32,7 @@ mod exit;
 mod logs;
 mod plugins;
 mod receive;
+mod remote;
 mod run;
 mod sys;
 mod trace;

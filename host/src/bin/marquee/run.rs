@@ -72,6 +72,11 @@ pub struct RunArgs {
     /// Beyond loopback one is made up and printed when none is given.
     #[arg(long, value_name = "TOKEN", requires = "serve")]
     pub token: Option<String>,
+    /// Take OSC messages (UDP) on this address, such as 127.0.0.1:9000: `/marquee/next`,
+    /// `/marquee/brightness 0.5`... (docs/control.md). OSC has no password: beyond loopback,
+    /// anyone who reaches the port controls the show.
+    #[arg(long, value_name = "ADDR")]
+    pub osc: Option<std::net::SocketAddr>,
 }
 
 /// Where frames may be shown.
@@ -106,6 +111,7 @@ pub fn run(args: RunArgs, registry: &Registry, isolation: Isolation) -> anyhow::
         threads,
         serve,
         token,
+        osc,
     } = args;
     warn_failures(registry);
     let show = Show::load(&scene, registry)?;
@@ -173,45 +179,9 @@ pub fn run(args: RunArgs, registry: &Registry, isolation: Isolation) -> anyhow::
         }
     };
     let mut names: Vec<String> = kinds.iter().map(|k| k.as_str().to_string()).collect();
-    let (server, remote) = match serve {
+    let (remotes, remote) = match crate::remote::start(&show, serve, token, osc, &mut outputs, &mut names)? {
+        Some((remotes, controlled)) => (Some(remotes), Some(controlled)),
         None => (None, None),
-        Some(addr) => {
-            let token = match token {
-                Some(t) => Some(t),
-                None if addr.ip().is_loopback() => None,
-                None => Some(made_up_token().map_err(|e| {
-                    eprintln!("error: cannot make a token for --serve {addr}: {e}; give one with --token");
-                    Exit(Outcome::Environment)
-                })?),
-            };
-            let (remote, controlled) = marquee::play::control::remote();
-            // The preview is one more output: its own thread, dropping what it cannot take.
-            let feed = std::sync::Arc::new(marquee::output::preview::PreviewFeed::default());
-            let preview = std::sync::Arc::clone(&feed);
-            outputs.push(Box::new(move |_, _| {
-                Ok(Box::new(marquee::output::preview::Preview::new(preview)) as Box<dyn Output>)
-            }));
-            names.push("preview".to_string());
-            // What is about to play, for readers who ask before the first frame.
-            controlled.publish(|s| {
-                s.show = show.name().to_string();
-                s.target_fps = show.fps();
-                s.recording = true;
-            });
-            let server =
-                marquee::serve::Server::start(addr, token.clone(), remote, Some(feed)).map_err(|e| {
-                    eprintln!("error: {e}");
-                    Exit(Outcome::Environment)
-                })?;
-            tracing::info!(
-                "remote control: http://{}/api/status (docs/control.md)",
-                server.addr
-            );
-            if let Some(token) = &token {
-                tracing::info!("remote control token: {token} (send it as `Authorization: Bearer {token}`)");
-            }
-            (Some(server), Some(controlled))
-        }
     };
     let observe = live::Observe {
         metrics,
@@ -225,7 +195,7 @@ pub fn run(args: RunArgs, registry: &Registry, isolation: Isolation) -> anyhow::
     let terminal = kinds.contains(&OutputKind::Terminal);
     logs::hold(terminal);
     let report = live::run(show, registry, outputs, &options, observe);
-    drop(server);
+    drop(remotes);
     logs::hold(false);
     let report = report?;
     print_live_report(&report, &scene);
@@ -364,12 +334,4 @@ fn window_output(title: String) -> anyhow::Result<output::OutputFactory> {
     Ok(Box::new(move |w, h| {
         Ok(Box::new(marquee::output::window::Window::open(&title, w, h)?) as Box<dyn Output>)
     }))
-}
-
-/// A token for a remote control reachable beyond loopback: 128 bits from the OS, in hex.
-fn made_up_token() -> std::io::Result<String> {
-    use std::io::Read as _;
-    let mut bytes = [0u8; 16];
-    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
