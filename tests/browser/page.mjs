@@ -30,7 +30,8 @@ try {
   await page.waitForFunction(() => Number(document.querySelector('dd[data-field="frame"]')?.textContent) > 0);
   // The preview shows frames and moves: its pixels, drawn into a canvas, change.
   await page.waitForFunction(() => document.getElementById("preview").naturalWidth > 0);
-  const sample = () =>
+  // The preview's pixels as the page shows them: drawn into a canvas and read back.
+  const picture = () =>
     page.evaluate(() => {
       const img = document.getElementById("preview");
       const canvas = document.createElement("canvas");
@@ -38,11 +39,15 @@ try {
       canvas.height = img.naturalHeight;
       const ctx = canvas.getContext("2d");
       ctx.drawImage(img, 0, 0);
-      const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
-      let hash = 0;
-      for (let i = 0; i < data.length; i += 1) hash = (hash * 31 + data[i]) >>> 0;
-      return { hash, width: canvas.width, height: canvas.height };
+      return { width: canvas.width, height: canvas.height, data: Array.from(ctx.getImageData(0, 0, canvas.width, canvas.height).data) };
     });
+  const sample = async () => {
+    const { width, height, data } = await picture();
+    let hash = 0;
+    for (const byte of data) hash = (hash * 31 + byte) >>> 0;
+    return { hash, width, height };
+  };
+  const isDark = async () => (await picture()).data.every((byte, i) => i % 4 === 3 || byte === 0);
   const first = await sample();
   if (first.width !== 256 || first.height !== 64) fail(`the preview is ${first.width}×${first.height}, not 256×64`);
   let moved = false;
@@ -79,17 +84,7 @@ try {
   let dark = false;
   for (let i = 0; i < 30 && !dark; i += 1) {
     await page.waitForTimeout(200);
-    dark = await page.evaluate(() => {
-      const img = document.getElementById("preview");
-      const canvas = document.createElement("canvas");
-      canvas.width = img.naturalWidth;
-      canvas.height = img.naturalHeight;
-      const ctx = canvas.getContext("2d");
-      ctx.drawImage(img, 0, 0);
-      const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
-      for (let i = 0; i < data.length; i += 4) if (data[i] || data[i + 1] || data[i + 2]) return false;
-      return true;
-    });
+    dark = await isDark();
   }
   if (!dark) fail("the preview did not go dark at brightness 0");
   await slide("1");

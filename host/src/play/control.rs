@@ -114,40 +114,29 @@ impl Board {
     }
 }
 
-/// The status as the live loop keeps it: updated in place each frame, allocating only when
-/// something new happens (an entry, an output, a failure).
+/// The status as the live loop keeps it: the figures readers get ([`StatusView`], reached
+/// through `Deref`), updated in place each frame, and the frame times behind their
+/// percentiles. Allocates only when something new happens (an entry, an output, a failure).
 #[derive(Debug, Clone, Default)]
 pub struct Status {
-    /// The show's name.
-    pub show: String,
-    /// The playlist entry playing (0 for a scene).
-    pub entry: usize,
-    /// The scene playing.
-    pub scene: String,
-    /// The last frame made.
-    pub frame: u64,
-    /// Frames per second the show asks for.
-    pub target_fps: f64,
-    /// Whether it is paused.
-    pub paused: bool,
-    /// Whether recorders get frames.
-    pub recording: bool,
-    /// The outputs' brightness, 0 to 255.
-    pub brightness: u8,
-    /// Frames skipped behind the clock so far.
-    pub skipped: u64,
-    /// Frames over budget so far.
-    pub overruns: u64,
-    /// Each output: its name, frames shown, frames dropped.
-    pub outputs: Vec<(String, u64, u64)>,
-    /// Failures so far, and the latest messages.
-    pub failures: u64,
-    /// The latest failures' messages, oldest first.
-    pub last_failures: Vec<String>,
+    figures: StatusView,
     /// The last [`WINDOW`] frame times (microseconds), a ring.
-    pub times_us: Vec<u32>,
+    times_us: Vec<u32>,
     /// Where the next frame time goes in the ring.
-    pub next_time: usize,
+    next_time: usize,
+}
+
+impl std::ops::Deref for Status {
+    type Target = StatusView;
+    fn deref(&self) -> &StatusView {
+        &self.figures
+    }
+}
+
+impl std::ops::DerefMut for Status {
+    fn deref_mut(&mut self) -> &mut StatusView {
+        &mut self.figures
+    }
 }
 
 impl Status {
@@ -165,11 +154,12 @@ impl Status {
 
     /// Records a failure's message.
     pub fn failure(&mut self, message: String) {
-        self.failures += 1;
-        if self.last_failures.len() == LAST_FAILURES {
-            self.last_failures.remove(0);
+        self.figures.failures += 1;
+        let last = &mut self.figures.last_failures;
+        if last.len() == LAST_FAILURES {
+            last.remove(0);
         }
-        self.last_failures.push(message);
+        last.push(message);
     }
 
     /// What a reader sees: the figures, with percentiles of the frame times kept.
@@ -183,37 +173,19 @@ impl Status {
             }
         };
         StatusView {
-            show: self.show.clone(),
-            entry: self.entry,
-            scene: self.scene.clone(),
-            frame: self.frame,
-            target_fps: self.target_fps,
-            paused: self.paused,
-            recording: self.recording,
-            brightness: self.brightness as f64 / 255.0,
             frame_ms: Percentiles {
                 p50: at(0.5),
                 p95: at(0.95),
                 p99: at(0.99),
                 frames: times.len(),
             },
-            skipped: self.skipped,
-            overruns: self.overruns,
-            outputs: (self.outputs.iter())
-                .map(|(name, shown, dropped)| OutputView {
-                    name: name.clone(),
-                    shown: *shown,
-                    dropped: *dropped,
-                })
-                .collect(),
-            failures: self.failures,
-            last_failures: self.last_failures.clone(),
+            ..self.figures.clone()
         }
     }
 }
 
 /// The status as a reader gets it (`GET /api/status`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct StatusView {
     /// The show's name.
     pub show: String,
@@ -231,7 +203,7 @@ pub struct StatusView {
     pub recording: bool,
     /// The outputs' brightness, 0 to 1 (recorders get frames as made).
     pub brightness: f64,
-    /// Time to make a frame over the last frames.
+    /// Time to make a frame over the last [`WINDOW`] frames.
     pub frame_ms: Percentiles,
     /// Frames skipped behind the clock so far.
     pub skipped: u64,
@@ -241,12 +213,12 @@ pub struct StatusView {
     pub outputs: Vec<OutputView>,
     /// Failures so far.
     pub failures: u64,
-    /// The latest failures' messages, oldest first.
+    /// The latest [`LAST_FAILURES`] failures' messages, oldest first.
     pub last_failures: Vec<String>,
 }
 
 /// Percentiles of the frame times kept.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct Percentiles {
     /// Median, in milliseconds.
     pub p50: f64,
@@ -259,7 +231,7 @@ pub struct Percentiles {
 }
 
 /// One output in the status.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct OutputView {
     /// Its name.
     pub name: String,
@@ -306,6 +278,7 @@ mod tests {
             s.frame_time(Duration::from_millis(ms));
         }
         assert_eq!(s.times_us.len(), WINDOW);
+        assert_eq!(s.next_time, 100);
         let v = s.view();
         assert_eq!(v.frame_ms.frames, WINDOW);
         // The oldest 100 were overwritten: the least kept is 101 ms.

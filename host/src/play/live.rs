@@ -19,7 +19,7 @@ use crate::model::rig::Rig;
 use crate::model::show::Show;
 use crate::observe::metrics::{Line, MetricsStream, OutputSample, RecorderLine, StartLine, WatchdogLine};
 use crate::output::{Control, OutputFactory};
-use crate::play::control::{Command, Controlled};
+use crate::play::control::{Command, Controlled, OutputView};
 use crate::play::handoff::{Handoff, OutputReport, drive_output};
 use crate::play::player::{Player, Reloaded};
 use crate::plugins::registry::Registry;
@@ -577,7 +577,7 @@ impl Live<'_> {
             remote.publish(|s| {
                 s.paused = paused;
                 s.recording = recording;
-                s.brightness = level;
+                s.brightness = level as f64 / brightness::FULL as f64;
             });
         }
         let limit = self.io.options.limit;
@@ -723,14 +723,16 @@ impl Live<'_> {
             s.overruns = report.overruns;
             s.frame_time(took);
             if s.outputs.len() != handoffs.len() {
-                s.outputs = (observe.outputs.iter().chain(std::iter::repeat(&String::new())))
-                    .zip(handoffs)
-                    .map(|(name, _)| (name.clone(), 0, 0))
+                s.outputs = (0..handoffs.len())
+                    .map(|i| OutputView {
+                        name: observe.outputs.get(i).cloned().unwrap_or_default(),
+                        ..OutputView::default()
+                    })
                     .collect();
             }
-            for ((_, shown, dropped), h) in s.outputs.iter_mut().zip(handoffs) {
-                *shown = h.counts().shown;
-                *dropped = h.dropped();
+            for (o, h) in s.outputs.iter_mut().zip(handoffs) {
+                o.shown = h.counts().shown;
+                o.dropped = h.dropped();
             }
             for message in unpublished.drain(..) {
                 s.failure(message);
