@@ -20,7 +20,7 @@ use crate::output::Control;
 use crate::play::control::{Command, Remote};
 
 /// Every address, with what it does (docs/control.md lists the same).
-pub const ADDRESSES: [(&str, &str); 8] = [
+pub const ADDRESSES: [(&str, &str); 9] = [
     ("/marquee/next", "the next playlist entry"),
     ("/marquee/previous", "the previous playlist entry"),
     ("/marquee/pause", "pause; with 0, go on"),
@@ -32,6 +32,7 @@ pub const ADDRESSES: [(&str, &str); 8] = [
         "the outputs' brightness, a number from 0 to 1",
     ),
     ("/marquee/screenshot", "save the frame as a PNG"),
+    ("/marquee/entry", "go to this playlist entry, counting from 0"),
 ];
 
 /// Refusals logged one by one before they are only counted.
@@ -183,6 +184,11 @@ pub fn command_of(addr: &str, args: &[OscType]) -> Result<Option<Command>, Strin
             Some(n) => Ok(Some(Command::Recording(n != 0.0))),
             None => Err("expected 1 (record) or 0 (stop)".into()),
         },
+        "/marquee/entry" => match arg.filter(|n| *n >= 0.0 && n.fract() == 0.0) {
+            // An entry past the playlist's end changes nothing (`Player::jump_to`).
+            Some(n) => Ok(Some(Command::Entry(n as usize))),
+            None => Err("expected the entry to go to, a whole number from 0".into()),
+        },
         "/marquee/brightness" => match arg.and_then(crate::compose::brightness::level) {
             Some(level) => Ok(Some(Command::Brightness(level))),
             None => Err("expected a brightness from 0 to 1".into()),
@@ -215,6 +221,12 @@ mod tests {
         assert!(command_of("/marquee/brightness", &[OscType::Float(2.0)]).is_err());
         assert!(command_of("/marquee/brightness", &[]).is_err());
         assert!(command_of("/marquee/recording", &[]).is_err());
+        assert_eq!(
+            command_of("/marquee/entry", &[OscType::Int(2)]),
+            Ok(Some(Command::Entry(2)))
+        );
+        assert!(command_of("/marquee/entry", &[OscType::Float(1.5)]).is_err());
+        assert!(command_of("/marquee/entry", &[OscType::Int(-1)]).is_err());
         assert!(command_of("/marquee/next", &[OscType::String("x".into())]).is_err());
         assert!(command_of("/marquee/next", &[OscType::Float(f32::NAN)]).is_err());
         assert!(command_of("/marquee/next", &[OscType::Int(1), OscType::Int(1)]).is_err());

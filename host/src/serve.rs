@@ -140,6 +140,7 @@ pub fn endpoints() -> Vec<(&'static str, &'static str)> {
         ("GET", "/api/frame.png"),
         ("GET", "/api/preview"),
         ("POST", "/api/brightness"),
+        ("POST", "/api/entry"),
     ];
     all.extend(COMMANDS.iter().map(|(path, _)| ("POST", *path)));
     all
@@ -247,6 +248,25 @@ fn answer(mut request: Request, shared: &Shared) {
             }
         }
         "/api/brightness" => error(request, 405, "POST /api/brightness"),
+        "/api/entry" if method == Method::Post => {
+            let entries = shared.remote.status().entries.len();
+            let entry = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v.get("entry").and_then(serde_json::Value::as_u64))
+                .filter(|&e| (e as usize) < entries);
+            match entry {
+                None => error(
+                    request,
+                    400,
+                    &format!(
+                        "send a JSON object with the entry to go to, from 0 to {}: {{\"entry\": 1}}",
+                        entries.saturating_sub(1)
+                    ),
+                ),
+                Some(e) => self::command(request, shared, &path, Command::Entry(e as usize)),
+            }
+        }
+        "/api/entry" => error(request, 405, "POST /api/entry"),
         "/api/preview" => get(request, &|r| stream(r, shared)),
         _ => {
             let Some(&(_, command)) = COMMANDS.iter().find(|(p, _)| *p == path) else {

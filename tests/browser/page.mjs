@@ -1,6 +1,7 @@
 // Drives the remote control's page (`marquee run --serve`) in headless Chromium: the page loads,
 // the preview moves, "next" switches the playlist entry (the status says so and the preview
-// changes), the brightness slider darkens the preview, "pause" pauses, and a screenshot is saved.
+// changes), an entry's button goes to it, the brightness slider darkens the preview, "pause"
+// pauses, and a screenshot is saved.
 //
 //   node tests/browser/page.mjs http://127.0.0.1:PORT/ SCREENSHOT.png
 //
@@ -66,12 +67,17 @@ try {
     entry,
   );
   await page.waitForFunction((old) => document.getElementById("title").textContent !== old, title);
+  const after_next = await field("entry");
+  const title_next = await page.locator("#title").textContent();
   let changed = false;
   for (let i = 0; i < 30 && !changed; i += 1) {
     await page.waitForTimeout(200);
     changed = (await sample()).hash !== before.hash;
   }
   if (!changed) fail("the preview did not change after next");
+  // A playlist entry's button goes straight to it.
+  await page.click('#entries button[data-entry="0"]');
+  await page.waitForFunction(() => document.querySelector('dd[data-field="entry"]')?.textContent === "0");
   // The brightness slider dims what the outputs show: the preview goes dark.
   const slide = (value) =>
     page.evaluate((v) => {
@@ -94,7 +100,7 @@ try {
   await page.waitForFunction(() => document.querySelector('dd[data-field="state"]')?.textContent === "paused");
   await page.screenshot({ path: screenshot, fullPage: true });
   console.log(
-    JSON.stringify({ entry_before: entry, entry_after: await field("entry"), title_before: title, title_after: await page.locator("#title").textContent() }),
+    JSON.stringify({ entry_before: entry, entry_after_next: after_next, title_before: title, title_after_next: title_next }),
   );
 } catch (e) {
   fail(String(e));

@@ -32,6 +32,8 @@ pub enum Command {
     Recording(bool),
     /// The outputs' brightness, 0 (dark) to 255 (as made: `compose::brightness`).
     Brightness(u8),
+    /// Go to this playlist entry (counting from 0).
+    Entry(usize),
 }
 
 /// Why a command was not taken.
@@ -191,6 +193,8 @@ pub struct StatusView {
     pub show: String,
     /// The playlist entry playing (0 for a scene).
     pub entry: usize,
+    /// The scene each entry shows, in the playlist's order (one for a scene).
+    pub entries: Vec<String>,
     /// The scene playing.
     pub scene: String,
     /// The last frame made.

@@ -473,8 +473,10 @@ impl Live<'_> {
         if let Some(remote) = self.io.remote {
             // Readers know what is playing before the first frame.
             let (show, scene, fps) = (self.show.name(), self.player.scene_name(), self.show.fps());
+            let entries = self.player.entry_names();
             remote.publish(|s| {
                 s.show = show.to_string();
+                s.entries = entries;
                 s.scene = scene.to_string();
                 s.target_fps = fps;
                 s.recording = true;
@@ -543,6 +545,10 @@ impl Live<'_> {
                 Command::Recording(r) if r != self.recording => Control::ToggleRecording,
                 Command::Brightness(level) => {
                     self.brightness = level;
+                    continue;
+                }
+                Command::Entry(entry) => {
+                    self.player.jump_to(entry)?;
                     continue;
                 }
                 Command::Pause(_) | Command::Recording(_) => continue,

@@ -305,6 +305,31 @@ impl Player {
         self.start(self.play.saturating_sub(1))
     }
 
+    /// The scene each playlist entry shows, by name, in the playlist's order.
+    pub fn entry_names(&self) -> Vec<String> {
+        let p = &self.playlist;
+        p.entries.iter().map(|e| p.scenes[e.scene].name.clone()).collect()
+    }
+
+    /// Goes to entry `entry` now, through its transition: its first play in the current
+    /// cycle of the playlist. `false` (nothing changes) for an entry that does not exist, or
+    /// for a scene, which has no other entry.
+    pub fn jump_to(&mut self, entry: usize) -> Result<bool, EngineError> {
+        if self.single || entry >= self.playlist.entries.len() {
+            return Ok(false);
+        }
+        let per_cycle = self.playlist.cycle_slots().max(1);
+        let first = self.play / per_cycle * per_cycle;
+        match (first..first + per_cycle).find(|&play| self.entry_of(play) == entry) {
+            Some(play) => {
+                self.done = false;
+                self.start(play)?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
     /// Whether a playlist that does not loop has shown its last entry.
     pub fn is_done(&self) -> bool {
         self.done

@@ -177,6 +177,30 @@ fn status_next_pause_resume_over_http() {
     assert_eq!(show.call("POST", "/api/previous", &[]).0, 202);
     show.until("previous", |s| s["entry"] == 0);
     assert_eq!(show.call("POST", "/api/trigger", &[]).0, 202);
+    // Straight to an entry by its number, as the status lists them.
+    let entries = show.status()["entries"].as_array().unwrap().len();
+    assert!(entries >= 3, "the tour has entries to jump between");
+    let body = |b: &str| {
+        show.raw(
+            format!(
+                "POST /api/entry HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{b}",
+                b.len()
+            )
+            .as_bytes(),
+        )
+    };
+    assert_eq!(body("{\"entry\": 2}").0, 202);
+    show.until("entry 2", |s| s["entry"] == 2);
+    for bad in [
+        format!("{{\"entry\": {entries}}}"),
+        "{\"entry\": -1}".into(),
+        "{}".into(),
+        "2".into(),
+    ] {
+        let (code, text) = body(&bad);
+        assert_eq!(code, 400, "{bad}: {text}");
+        assert!(text.contains(&format!("from 0 to {}", entries - 1)), "{text}");
+    }
 }
 
 #[test]
@@ -421,7 +445,7 @@ fn the_page_works_in_a_real_browser() {
     let shown = crate::util::text(&out);
     assert!(out.status.success(), "{shown}");
     assert!(
-        shown.contains(r#""entry_before":"0","entry_after":"1""#),
+        shown.contains(r#""entry_before":"0","entry_after_next":"1""#),
         "{shown}"
     );
     let shot = image::open(&screenshot)
@@ -478,6 +502,10 @@ fn osc_drives_the_show_and_bad_messages_are_refused_and_counted() {
     send(&osc("/marquee/next", &[1.0], None));
     send(&osc("/marquee/next", &[0.0], None));
     show.until("next by OSC", |s| s["entry"] == 1);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(show.status()["entry"], 1, "the release did not move on again");
+    send(&osc("/marquee/entry", &[], Some(2)));
+    show.until("entry by OSC", |s| s["entry"] == 2);
     send(&osc("/marquee/brightness", &[0.25], None));
     show.until("brightness by OSC", |s| {
         s["brightness"].as_f64() == Some(64.0 / 255.0)
@@ -491,8 +519,7 @@ fn osc_drives_the_show_and_bad_messages_are_refused_and_counted() {
     send(&osc("/marquee/brightness", &[7.0], None));
     send(b"\xff\xfe not osc");
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(show.status()["entry"], 1, "the release did not move on again");
-    // Taken: next's press and its release, brightness, pause, recording (5); refused: 3.
+    // Taken: next's press and its release, entry, brightness, pause, recording (6); refused: 3.
     let said = show.end();
     assert!(
         said.contains("OSC: refused a message") && said.contains("/marquee/explode"),
@@ -500,7 +527,7 @@ fn osc_drives_the_show_and_bad_messages_are_refused_and_counted() {
     );
     assert!(said.contains("expected a brightness from 0 to 1"), "{said}");
     assert!(said.contains("not OSC"), "{said}");
-    assert!(said.contains("OSC: 5 message(s) taken, 3 refused"), "{said}");
+    assert!(said.contains("OSC: 6 message(s) taken, 3 refused"), "{said}");
 }
 
 #[test]
