@@ -19,7 +19,7 @@ use tiny_http::{Header, Method, Request, Response};
 
 use crate::output::Control;
 use crate::output::preview::PreviewFeed;
-use crate::play::control::{Command, Refused, Remote};
+use crate::play::control::{Command, NotConfigured, Refused, Remote};
 
 /// The largest request body read, in bytes.
 pub const MAX_BODY: usize = 64 << 10;
@@ -141,6 +141,8 @@ pub fn endpoints() -> Vec<(&'static str, &'static str)> {
         ("GET", "/api/preview"),
         ("POST", "/api/brightness"),
         ("POST", "/api/entry"),
+        ("GET", "/api/layers"),
+        ("POST", "/api/layers/{id}"),
     ];
     all.extend(COMMANDS.iter().map(|(path, _)| ("POST", *path)));
     all
@@ -267,6 +269,36 @@ fn answer(mut request: Request, shared: &Shared) {
             }
         }
         "/api/entry" => error(request, 405, "POST /api/entry"),
+        "/api/layers" => get(request, &|r| {
+            reply(
+                r,
+                200,
+                serde_json::to_value(shared.remote.layers()).expect("layers serialise"),
+            )
+        }),
+        _ if path.starts_with("/api/layers/") => {
+            if method != Method::Post {
+                return error(request, 405, "POST /api/layers/{id}");
+            }
+            let layer = path.trim_start_matches("/api/layers/").to_string();
+            let fields = match serde_json::from_slice::<serde_json::Value>(&body) {
+                Ok(serde_json::Value::Object(fields)) if !fields.is_empty() => fields,
+                _ => {
+                    return error(
+                        request,
+                        400,
+                        "send a JSON object of the fields to change: {\"zoom_speed\": 0.5}",
+                    );
+                }
+            };
+            match shared.remote.configure(&layer, fields) {
+                Ok(()) => reply(request, 200, json!({ "configured": layer })),
+                Err(NotConfigured::Invalid(why)) => error(request, 400, &why),
+                Err(NotConfigured::Refused(e @ Refused::Busy)) => error(request, 503, &e.to_string()),
+                Err(NotConfigured::Refused(e @ Refused::Ended)) => error(request, 410, &e.to_string()),
+                Err(e @ NotConfigured::TimedOut) => error(request, 503, &e.to_string()),
+            }
+        }
         "/api/preview" => get(request, &|r| stream(r, shared)),
         _ => {
             let Some(&(_, command)) = COMMANDS.iter().find(|(p, _)| *p == path) else {

@@ -1,7 +1,8 @@
 // Drives the remote control's page (`marquee run --serve`) in headless Chromium: the page loads,
 // the preview moves, "next" switches the playlist entry (the status says so and the preview
-// changes), an entry's button goes to it, the brightness slider darkens the preview, "pause"
-// pauses, and a screenshot is saved.
+// changes), an entry's button goes to it, a layer's slider (a form made from its plugin's schema)
+// changes the running layer, the brightness slider darkens the preview, "pause" pauses, and a
+// screenshot is saved.
 //
 //   node tests/browser/page.mjs http://127.0.0.1:PORT/ SCREENSHOT.png
 //
@@ -78,6 +79,26 @@ try {
   // A playlist entry's button goes straight to it.
   await page.click('#entries button[data-entry="0"]');
   await page.waitForFunction(() => document.querySelector('dd[data-field="entry"]')?.textContent === "0");
+  // A layer's form, made from its plugin's schema: its slider changes the running layer.
+  const slider = page.locator('fieldset[data-layer="fractal"] input[data-field="zoom_speed"]');
+  await slider.waitFor();
+  if ((await slider.getAttribute("type")) !== "range") fail("zoom_speed (0 to 20) is not a slider");
+  await slider.evaluate((input) => {
+    input.value = "0";
+    input.dispatchEvent(new Event("change"));
+  });
+  let applied = false;
+  for (let i = 0; i < 30 && !applied; i += 1) {
+    await page.waitForTimeout(100);
+    applied = await page.evaluate(async () => {
+      const token = new URLSearchParams(location.search).get("token");
+      const answer = await fetch(token ? `/api/layers?token=${token}` : "/api/layers");
+      const fractal = (await answer.json()).find((l) => l.id === "fractal");
+      return fractal.config.zoom_speed === 0;
+    });
+  }
+  if (!applied) fail("the zoom_speed slider did not change the layer");
+  if ((await page.locator("#error").textContent()) !== "") fail(await page.locator("#error").textContent());
   // The brightness slider dims what the outputs show: the preview goes dark.
   const slide = (value) =>
     page.evaluate((v) => {

@@ -105,7 +105,7 @@ pub struct Entry {
 }
 
 /// A validated playlist.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Playlist {
     /// The playlist file.
     pub source: Source,

@@ -47,10 +47,52 @@ pub enum Refused {
     Ended,
 }
 
+/// How long [`Remote::configure`] waits for the show to apply a change.
+pub const CONFIGURE_WAIT: Duration = Duration::from_secs(5);
+
+/// A change to a layer's config, and where its outcome goes.
+#[derive(Debug)]
+pub struct Configure {
+    /// The layer's id.
+    pub layer: String,
+    /// The fields to change, with their new values.
+    pub fields: serde_json::Map<String, serde_json::Value>,
+    /// The outcome: applied, or why not.
+    pub reply: SyncSender<Result<(), String>>,
+}
+
+/// Why a layer change did not happen.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotConfigured {
+    /// The change was not taken (the queue is full, the show has ended).
+    #[error(transparent)]
+    Refused(#[from] Refused),
+    /// The show refused it: an unknown layer or field, a value the plugin does not take.
+    #[error("{0}")]
+    Invalid(String),
+    /// No answer within [`CONFIGURE_WAIT`].
+    #[error("the show did not answer within {} s", CONFIGURE_WAIT.as_secs())]
+    TimedOut,
+}
+
+/// A layer of the scene playing, as a reader gets it (`GET /api/layers`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LayerView {
+    /// The layer's id.
+    pub id: String,
+    /// Its plugin.
+    pub plugin: String,
+    /// Its config now.
+    pub config: serde_json::Value,
+    /// The JSON Schema of its plugin's config (what a form for it offers).
+    pub schema: serde_json::Value,
+}
+
 /// The sending side: what a server holds.
 #[derive(Debug, Clone)]
 pub struct Remote {
     commands: SyncSender<Command>,
+    configures: SyncSender<Configure>,
     board: Arc<Board>,
 }
 
@@ -58,19 +100,26 @@ pub struct Remote {
 #[derive(Debug)]
 pub struct Controlled {
     commands: Receiver<Command>,
+    configures: Receiver<Configure>,
     board: Arc<Board>,
 }
 
 /// A remote control and the run it controls.
 pub fn remote() -> (Remote, Controlled) {
     let (tx, rx) = sync_channel(QUEUE);
+    let (ctx, crx) = sync_channel(QUEUE);
     let board = Arc::new(Board::default());
     (
         Remote {
             commands: tx,
+            configures: ctx,
             board: Arc::clone(&board),
         },
-        Controlled { commands: rx, board },
+        Controlled {
+            commands: rx,
+            configures: crx,
+            board,
+        },
     )
 }
 
@@ -87,12 +136,62 @@ impl Remote {
     pub fn status(&self) -> StatusView {
         self.board.lock().view()
     }
+
+    /// The layers of the scene playing, as last published.
+    pub fn layers(&self) -> Vec<LayerView> {
+        self.board
+            .layers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Asks the show to change `fields` of layer `layer`'s config, and waits (up to
+    /// [`CONFIGURE_WAIT`]) for it to check and apply them, or say why not.
+    pub fn configure(
+        &self,
+        layer: &str,
+        fields: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(), NotConfigured> {
+        let (reply, outcome) = sync_channel(1);
+        let request = Configure {
+            layer: layer.to_string(),
+            fields,
+            reply,
+        };
+        self.configures.try_send(request).map_err(|e| match e {
+            TrySendError::Full(_) => Refused::Busy,
+            TrySendError::Disconnected(_) => Refused::Ended,
+        })?;
+        match outcome.recv_timeout(CONFIGURE_WAIT) {
+            Ok(result) => result.map_err(NotConfigured::Invalid),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(NotConfigured::TimedOut),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(Refused::Ended.into()),
+        }
+    }
 }
 
 impl Controlled {
     /// The next command waiting, if any.
     pub fn next_command(&self) -> Option<Command> {
         self.commands.try_recv().ok()
+    }
+
+    /// The next layer change waiting, if any.
+    pub fn next_configure(&self) -> Option<Configure> {
+        self.configures.try_recv().ok()
+    }
+
+    /// Publishes the layers of the scene playing, unless a reader is copying them right now:
+    /// then they come back, to publish with a later frame. Never waits.
+    pub fn publish_layers(&self, layers: Vec<LayerView>) -> Result<(), Vec<LayerView>> {
+        match self.board.layers.try_lock() {
+            Ok(mut held) => {
+                *held = layers;
+                Ok(())
+            }
+            Err(_) => Err(layers),
+        }
     }
 
     /// Updates the status with `update`, unless a reader is copying it right now (then the
@@ -108,6 +207,7 @@ impl Controlled {
 #[derive(Debug, Default)]
 struct Board {
     status: Mutex<Status>,
+    layers: Mutex<Vec<LayerView>>,
 }
 
 impl Board {

@@ -235,6 +235,7 @@ pub fn run(
         unpublished: Vec::new(),
         brightness: brightness::FULL,
         dimmed: Vec::new(),
+        layers_due: true,
     };
     std::thread::scope(|scope| {
         let threads: Vec<_> = outputs
@@ -443,6 +444,8 @@ struct Live<'a> {
     /// The outputs' brightness (`compose::brightness`), and the dimmed frame when below full.
     brightness: u8,
     dimmed: Vec<u8>,
+    /// The scene's layers, when the remote's list of them is out of date.
+    layers_due: bool,
 }
 
 /// What one turn of the loop does next.
@@ -579,6 +582,21 @@ impl Live<'_> {
             report.log(LogLine::new(Severity::Info, message));
         }
         if let Some(remote) = self.io.remote {
+            // Layer changes, each answered: applied, or why not.
+            while let Some(change) = remote.next_configure() {
+                let outcome = self.player.configure(&change.layer, &change.fields);
+                if outcome.is_ok() {
+                    report.log(LogLine::new(
+                        Severity::Info,
+                        format!("layer `{}` changed from the remote control", change.layer),
+                    ));
+                    self.layers_due = true;
+                }
+                let _ = change.reply.send(outcome);
+            }
+            if self.layers_due {
+                self.layers_due = remote.publish_layers(self.player.layer_views()).is_err();
+            }
             let (paused, recording, level) = (self.pacer.paused(), self.recording, self.brightness);
             remote.publish(|s| {
                 s.paused = paused;
@@ -754,6 +772,7 @@ impl Live<'_> {
             return;
         }
         self.announced = now;
+        self.layers_due = true;
         let Some(engine) = self.player.engine() else {
             return;
         };

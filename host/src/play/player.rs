@@ -11,6 +11,8 @@ use crate::isolate::watch::Event;
 use crate::model::playlist::Playlist;
 use crate::model::scene::{Scene, SceneError};
 use crate::model::show::Show;
+use crate::play::control::LayerView;
+use marquee_plugin_api::{FieldType, PluginKind};
 
 /// The engines making frames: the current one, and the outgoing one during a transition.
 fn running<'a>(
@@ -303,6 +305,87 @@ impl Player {
         }
         self.done = false;
         self.start(self.play.saturating_sub(1))
+    }
+
+    /// The layers of the scene playing: ids, plugins, configs and their plugins' schemas.
+    pub fn layer_views(&self) -> Vec<LayerView> {
+        let scene = &self.playlist.scenes[self.playlist.entries[self.entry].scene];
+        scene
+            .layers
+            .iter()
+            .map(|l| LayerView {
+                id: l.stage.id.clone(),
+                plugin: l.stage.plugin.id().to_string(),
+                config: serde_json::from_str(&l.stage.config_json).unwrap_or_default(),
+                schema: l
+                    .stage
+                    .plugin
+                    .config(PluginKind::Renderer)
+                    .map(|c| c.schema.clone())
+                    .unwrap_or_default(),
+            })
+            .collect()
+    }
+
+    /// Changes `fields` of layer `layer` of the scene playing: each checked as a scene file's
+    /// config is (the field exists, its type, range, choices, the plugin's whole schema), then
+    /// applied through [`Engine::reload`] (the layer is made anew with the new config; every
+    /// other instance keeps its state). The edit stays with the scene for the rest of the run.
+    /// `Err` says why nothing changed. Path fields are not changed here: a file is named by
+    /// the scene file, relative to it.
+    pub fn configure(
+        &mut self,
+        layer: &str,
+        fields: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(), String> {
+        let index = self.playlist.entries[self.entry].scene;
+        let scene = &self.playlist.scenes[index];
+        let Some(at) = scene.layers.iter().position(|l| l.stage.id == layer) else {
+            let ids: Vec<&str> = scene.layers.iter().map(|l| l.stage.id.as_str()).collect();
+            return Err(format!(
+                "scene `{}` has no layer `{layer}`; its layers: {}",
+                scene.name,
+                ids.join(", ")
+            ));
+        };
+        let stage = &scene.layers[at].stage;
+        let name = stage.plugin.id();
+        let factory = stage
+            .plugin
+            .config(PluginKind::Renderer)
+            .ok_or_else(|| format!("plugin `{name}` states no config"))?;
+        let mut config: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&stage.config_json).unwrap_or_default();
+        for (key, value) in fields {
+            let Some(field) = factory.field(key) else {
+                let valid: Vec<&str> = factory.fields.iter().map(|f| f.name.as_str()).collect();
+                return Err(format!(
+                    "plugin `{name}` has no config field `{key}`; valid fields: {}",
+                    valid.join(", ")
+                ));
+            };
+            if field.ty == FieldType::Path {
+                return Err(format!(
+                    "`{key}` names a file: change it in the scene file, where it is relative to the scene"
+                ));
+            }
+            config.insert(key.clone(), value.clone());
+        }
+        let table: toml::Table = serde_json::from_value(serde_json::Value::Object(config.clone()))
+            .map_err(|e| format!("plugin `{name}`: not a config table ({e})"))?;
+        factory
+            .check(&table)
+            .map_err(|e| format!("plugin `{name}`: {e}"))?;
+        let mut edited = scene.clone();
+        edited.layers[at].stage.config_json =
+            serde_json::to_string(&config).expect("a JSON object always serialises");
+        if let Some(engine) = self.current.as_mut() {
+            engine.reload(&edited, &self.options).map_err(|e| e.to_string())?;
+        }
+        Arc::make_mut(&mut self.playlist).scenes[index] = edited;
+        // An engine made up front for this scene has the old config.
+        self.ready[index] = None;
+        Ok(())
     }
 
     /// The scene each playlist entry shows, by name, in the playlist's order.

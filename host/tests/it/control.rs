@@ -568,3 +568,97 @@ fn brightness_dims_what_the_outputs_show() {
     assert_eq!(with_body("{\"level\": 1}").0, 202);
     show.until("full", |s| s["brightness"] == 1.0);
 }
+
+#[test]
+fn a_layer_field_changes_live_checked_as_a_scene_file_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = dir.path().join("still.toml");
+    std::fs::write(
+        &scene,
+        "fps = 30\n[canvas]\nwidth = 8\nheight = 4\n[[layer]]\nid = \"wash\"\nplugin = \"solid\"\nconfig = { color = \"#ff0000\" }\n",
+    )
+    .unwrap();
+    let show = Show::start(scene.to_str().unwrap(), &[]);
+    show.until("frames are made", |s| s["frame"].as_u64() > Some(2));
+    // The layers, with their configs and their plugins' schemas (what the page's forms show).
+    let (code, layers) = show.call("GET", "/api/layers", &[]);
+    assert_eq!(code, 200);
+    assert_eq!(layers[0]["id"], "wash");
+    assert_eq!(layers[0]["plugin"], "solid");
+    assert_eq!(layers[0]["config"]["color"], "#ff0000");
+    assert_eq!(layers[0]["schema"]["properties"]["pulse_hz"]["maximum"], 60.0);
+    let post = |path: &str, body: &str| {
+        show.raw(
+            format!(
+                "POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        )
+    };
+    let (code, body) = post("/api/layers/wash", r##"{"color": "#00ff00"}"##);
+    assert_eq!(code, 200, "{body}");
+    // The frame follows: the preview turns green.
+    let t0 = Instant::now();
+    loop {
+        let mut stream = TcpStream::connect(show.addr).unwrap();
+        stream
+            .write_all(b"GET /api/frame.png HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut bytes = Vec::new();
+        stream.read_to_end(&mut bytes).unwrap();
+        let at = bytes.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        let frame = image::load_from_memory(&bytes[at..]).unwrap().to_rgba8();
+        if frame.get_pixel(0, 0).0 == [0, 255, 0, 255] {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "the frame never turned green"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        show.call("GET", "/api/layers", &[]).1[0]["config"]["color"],
+        "#00ff00"
+    );
+    // Every bad change is refused with why, and nothing changes.
+    for (path, body, why) in [
+        (
+            "/api/layers/nope",
+            r##"{"color": "#000000"}"##,
+            "has no layer `nope`; its layers: wash",
+        ),
+        (
+            "/api/layers/wash",
+            r##"{"colour": "#000000"}"##,
+            "has no config field `colour`",
+        ),
+        ("/api/layers/wash", r#"{"pulse_hz": 600}"#, "plugin `solid`: "),
+        ("/api/layers/wash", r#"{"pulse_hz": "fast"}"#, "plugin `solid`: "),
+        (
+            "/api/layers/wash",
+            r#"{"color": "green-ish"}"#,
+            "plugin `solid`: ",
+        ),
+        (
+            "/api/layers/wash",
+            "{}",
+            "send a JSON object of the fields to change",
+        ),
+        (
+            "/api/layers/wash",
+            "not json",
+            "send a JSON object of the fields to change",
+        ),
+    ] {
+        let (code, text) = post(path, body);
+        assert_eq!(code, 400, "{path} {body}: {text}");
+        assert!(text.contains(why), "{path} {body}: {text}");
+    }
+    assert_eq!(show.call("GET", "/api/layers/wash", &[]).0, 405);
+    assert_eq!(
+        show.call("GET", "/api/layers", &[]).1[0]["config"]["color"],
+        "#00ff00"
+    );
+}
