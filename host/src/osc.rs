@@ -1,6 +1,8 @@
 //! The remote control over OSC (`marquee run --osc ADDR`), for TouchOSC and lighting desks: UDP
 //! messages at the addresses in [`ADDRESSES`], each turned into the same [`Command`] the HTTP
-//! API sends, on a thread of its own. OSC is decoded by `rosc`.
+//! API sends, and `/marquee/layer/<id>/<field> <value>`, the same change of a layer's config as
+//! `POST /api/layers/<id>` (checked and applied by the show), on a thread of its own. OSC is
+//! decoded by `rosc`.
 //!
 //! Buttons send 1 when pressed and 0 when released: an action address acts on a message
 //! without arguments or with a non-zero one, and ignores a 0. A message Marquee cannot take (an
@@ -121,6 +123,16 @@ fn listen(socket: &UdpSocket, remote: &Remote, stop: &AtomicBool) -> OscCounts {
         let mut messages = Vec::new();
         flatten(packet, &mut messages);
         for m in messages {
+            if let Some(rest) = m.addr.strip_prefix(LAYER) {
+                match layer_change(rest, &m.args) {
+                    Ok((layer, fields)) => match remote.configure(&layer, fields) {
+                        Ok(()) => counts.taken += 1,
+                        Err(e) => refuse(format!("`{}`: {e}", m.addr)),
+                    },
+                    Err(why) => refuse(format!("`{}`: {why}", m.addr)),
+                }
+                continue;
+            }
             match command_of(&m.addr, &m.args) {
                 Ok(None) => counts.taken += 1,
                 Ok(Some(command)) => match remote.send(command) {
@@ -144,6 +156,39 @@ fn flatten(packet: OscPacket, out: &mut Vec<rosc::OscMessage>) {
             }
         }
     }
+}
+
+/// The prefix of a layer field's address: `/marquee/layer/<id>/<field> <value>`.
+pub const LAYER: &str = "/marquee/layer/";
+
+/// The layer and the field change `/marquee/layer/<rest>` with `args` asks for (checked by the
+/// show as the HTTP API's are), or why it cannot be taken.
+pub fn layer_change(
+    rest: &str,
+    args: &[OscType],
+) -> Result<(String, serde_json::Map<String, serde_json::Value>), String> {
+    let Some((layer, field)) = rest
+        .split_once('/')
+        .filter(|(l, f)| !l.is_empty() && !f.is_empty() && !f.contains('/'))
+    else {
+        return Err(format!("expected {LAYER}<layer>/<field>"));
+    };
+    let value = match args {
+        [OscType::Int(i)] => serde_json::Value::from(*i),
+        [OscType::Long(i)] => serde_json::Value::from(*i),
+        [OscType::Float(f)] => serde_json::Number::from_f64(*f as f64)
+            .map(serde_json::Value::Number)
+            .ok_or("expected a finite number")?,
+        [OscType::Double(d)] => serde_json::Number::from_f64(*d)
+            .map(serde_json::Value::Number)
+            .ok_or("expected a finite number")?,
+        [OscType::Bool(b)] => serde_json::Value::from(*b),
+        [OscType::String(s)] => serde_json::Value::from(s.as_str()),
+        _ => return Err("expected one value: a number, a boolean or a string".into()),
+    };
+    let mut fields = serde_json::Map::new();
+    fields.insert(field.to_string(), value);
+    Ok((layer.to_string(), fields))
 }
 
 /// A number from an argument (int, float, double or bool).
@@ -231,5 +276,16 @@ mod tests {
         assert!(command_of("/marquee/next", &[OscType::Float(f32::NAN)]).is_err());
         assert!(command_of("/marquee/next", &[OscType::Int(1), OscType::Int(1)]).is_err());
         assert!(command_of("/other", &[]).unwrap_err().contains("/marquee/next"));
+        let (layer, fields) = layer_change("wash/color", &[OscType::String("#00ff00".into())]).unwrap();
+        assert_eq!(
+            (layer.as_str(), &fields["color"]),
+            ("wash", &serde_json::json!("#00ff00"))
+        );
+        let (_, fields) = layer_change("wash/pulse_hz", &[OscType::Float(0.5)]).unwrap();
+        assert_eq!(fields["pulse_hz"], serde_json::json!(0.5));
+        assert!(layer_change("wash", &[OscType::Int(1)]).is_err());
+        assert!(layer_change("wash/a/b", &[OscType::Int(1)]).is_err());
+        assert!(layer_change("wash/pulse_hz", &[]).is_err());
+        assert!(layer_change("wash/pulse_hz", &[OscType::Float(f32::INFINITY)]).is_err());
     }
 }

@@ -313,8 +313,12 @@ pub struct StatusView {
     pub skipped: u64,
     /// Frames over budget so far.
     pub overruns: u64,
+    /// Frames made per second of clock time so far (pauses excluded).
+    pub fps: f64,
     /// Each output.
     pub outputs: Vec<OutputView>,
+    /// Each recorder of the scene playing: frames written, dropped, queued.
+    pub recorders: Vec<RecorderView>,
     /// Failures so far.
     pub failures: u64,
     /// The latest [`LAST_FAILURES`] failures' messages, oldest first.
@@ -332,6 +336,21 @@ pub struct Percentiles {
     pub p99: f64,
     /// Over this many frames.
     pub frames: usize,
+}
+
+/// One recorder in the status.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RecorderView {
+    /// Its id.
+    pub id: String,
+    /// Frames recorded so far.
+    pub written: u64,
+    /// Frames dropped so far because its queue was full.
+    pub dropped: u64,
+    /// Frames queued or being recorded.
+    pub queue: u32,
+    /// Whether it has failed and stopped.
+    pub failed: bool,
 }
 
 /// One output in the status.

@@ -19,7 +19,7 @@ use crate::model::rig::Rig;
 use crate::model::show::Show;
 use crate::observe::metrics::{Line, MetricsStream, OutputSample, RecorderLine, StartLine, WatchdogLine};
 use crate::output::{Control, OutputFactory};
-use crate::play::control::{Command, Controlled, OutputView};
+use crate::play::control::{Command, Controlled, OutputView, RecorderView};
 use crate::play::handoff::{Handoff, OutputReport, drive_output};
 use crate::play::player::{Player, Reloaded};
 use crate::plugins::registry::Registry;
@@ -236,6 +236,7 @@ pub fn run(
         brightness: brightness::FULL,
         dimmed: Vec::new(),
         layers_due: true,
+        samples: Vec::new(),
     };
     std::thread::scope(|scope| {
         let threads: Vec<_> = outputs
@@ -446,6 +447,8 @@ struct Live<'a> {
     dimmed: Vec<u8>,
     /// The scene's layers, when the remote's list of them is out of date.
     layers_due: bool,
+    /// The recorders' counts, taken for the remote's status.
+    samples: Vec<crate::record::thread::RecorderSample>,
 }
 
 /// What one turn of the loop does next.
@@ -731,7 +734,33 @@ impl Live<'_> {
         let (show, fps) = (self.show.name(), self.show.fps());
         let handoffs = self.io.handoffs;
         let unpublished = &mut self.unpublished;
+        let engine = self.player.engine();
+        if let Some(e) = engine {
+            e.recorder_samples(&mut self.samples);
+        }
+        let samples = &self.samples;
+        let clock = self.pacer.now().as_secs_f64();
+        let made_fps = if clock > 0.0 {
+            report.made as f64 / clock
+        } else {
+            0.0
+        };
         remote.publish(|s| {
+            s.fps = made_fps;
+            if s.recorders.len() != samples.len() {
+                // A new scene's recorders (or none): their ids, once.
+                let info = engine.map(|e| e.recorder_info()).unwrap_or_default();
+                s.recorders = (0..samples.len())
+                    .map(|i| RecorderView {
+                        id: info.get(i).map(|r| r.id.clone()).unwrap_or_default(),
+                        ..RecorderView::default()
+                    })
+                    .collect();
+            }
+            for (r, sample) in s.recorders.iter_mut().zip(samples) {
+                (r.written, r.dropped, r.queue, r.failed) =
+                    (sample.written, sample.dropped, sample.queue, sample.failed);
+            }
             if s.show != show {
                 s.show.clear();
                 s.show.push_str(show);

@@ -498,6 +498,17 @@ fn osc_drives_the_show_and_bad_messages_are_refused_and_counted() {
     let send = |packet: &[u8]| {
         sender.send_to(packet, &osc_addr).unwrap();
     };
+    // A layer's field, as a lighting desk's fader sends it.
+    send(&osc("/marquee/layer/sparkles/count", &[], Some(7)));
+    show.until("a layer field by OSC", |_| {
+        show.call("GET", "/api/layers", &[])
+            .1
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["config"]["count"] == 7)
+    });
+    send(&osc("/marquee/layer/sparkles/count", &[], Some(-3)));
     // A button's press moves on; its release (0) does nothing more.
     send(&osc("/marquee/next", &[1.0], None));
     send(&osc("/marquee/next", &[0.0], None));
@@ -519,7 +530,8 @@ fn osc_drives_the_show_and_bad_messages_are_refused_and_counted() {
     send(&osc("/marquee/brightness", &[7.0], None));
     send(b"\xff\xfe not osc");
     std::thread::sleep(Duration::from_millis(300));
-    // Taken: next's press and its release, entry, brightness, pause, recording (6); refused: 3.
+    // Taken: next's press and its release, entry, a layer's count, brightness, pause, recording
+    // (7); refused: a count out of range and the 3 below.
     let said = show.end();
     assert!(
         said.contains("OSC: refused a message") && said.contains("/marquee/explode"),
@@ -527,7 +539,11 @@ fn osc_drives_the_show_and_bad_messages_are_refused_and_counted() {
     );
     assert!(said.contains("expected a brightness from 0 to 1"), "{said}");
     assert!(said.contains("not OSC"), "{said}");
-    assert!(said.contains("OSC: 6 message(s) taken, 3 refused"), "{said}");
+    assert!(said.contains("OSC: 7 message(s) taken, 4 refused"), "{said}");
+    assert!(
+        said.contains("/marquee/layer/sparkles/count`: plugin `random-pixels`"),
+        "{said}"
+    );
 }
 
 #[test]
@@ -657,6 +673,9 @@ fn a_layer_field_changes_live_checked_as_a_scene_file_is() {
         assert!(text.contains(why), "{path} {body}: {text}");
     }
     assert_eq!(show.call("GET", "/api/layers/wash", &[]).0, 405);
+    // The status counts frames made per second of clock time.
+    let fps = show.status()["fps"].as_f64().unwrap();
+    assert!(fps > 5.0 && fps < 40.0, "{fps}");
     assert_eq!(
         show.call("GET", "/api/layers", &[]).1[0]["config"]["color"],
         "#00ff00"
