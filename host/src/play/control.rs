@@ -20,6 +20,8 @@ pub const QUEUE: usize = 64;
 pub const WINDOW: usize = 256;
 /// Failure messages the status keeps, the latest.
 pub const LAST_FAILURES: usize = 8;
+/// Frames between two refreshes of the status's counters (reading them allocates).
+pub const COUNTERS_EVERY: u64 = 30;
 
 /// What a live run can be told from outside.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -319,6 +321,10 @@ pub struct StatusView {
     pub outputs: Vec<OutputView>,
     /// Each recorder of the scene playing: frames written, dropped, queued.
     pub recorders: Vec<RecorderView>,
+    /// The instances' counters (an image sequence's missed frames, a recorder's clips, an
+    /// isolated instance's restarts), as `owner.name`, refreshed every [`COUNTERS_EVERY`]
+    /// frames.
+    pub counters: std::collections::BTreeMap<String, u64>,
     /// Failures so far.
     pub failures: u64,
     /// The latest [`LAST_FAILURES`] failures' messages, oldest first.

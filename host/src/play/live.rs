@@ -19,7 +19,7 @@ use crate::model::rig::Rig;
 use crate::model::show::Show;
 use crate::observe::metrics::{Line, MetricsStream, OutputSample, RecorderLine, StartLine, WatchdogLine};
 use crate::output::{Control, OutputFactory};
-use crate::play::control::{Command, Controlled, OutputView, RecorderView};
+use crate::play::control::{COUNTERS_EVERY, Command, Controlled, OutputView, RecorderView};
 use crate::play::handoff::{Handoff, OutputReport, drive_output};
 use crate::play::player::{Player, Reloaded};
 use crate::plugins::registry::Registry;
@@ -745,8 +745,17 @@ impl Live<'_> {
         } else {
             0.0
         };
+        let counters = self
+            .next
+            .is_multiple_of(COUNTERS_EVERY)
+            .then(|| engine.map(|e| e.counters()).unwrap_or_default());
         remote.publish(|s| {
             s.fps = made_fps;
+            if let Some(counters) = counters {
+                s.counters = (counters.into_iter())
+                    .map(|c| (format!("{}.{}", c.owner, c.name), c.value))
+                    .collect();
+            }
             if s.recorders.len() != samples.len() {
                 // A new scene's recorders (or none): their ids, once.
                 let info = engine.map(|e| e.recorder_info()).unwrap_or_default();

@@ -12,6 +12,8 @@ use crate::util::root;
 /// A live run with its remote control, killed when dropped.
 struct Show {
     child: Child,
+    /// Its cache directory (the plugin scan's, safe mode's run markers): its own.
+    _cache: tempfile::TempDir,
     addr: SocketAddr,
     /// What it printed, line by line.
     lines: std::sync::Mutex<mpsc::Receiver<String>>,
@@ -19,7 +21,9 @@ struct Show {
 
 impl Show {
     fn start(scene: &str, extra: &[&str]) -> Show {
+        let cache = tempfile::tempdir().unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_marquee"))
+            .env("MARQUEE_CACHE_DIR", cache.path())
             .args([
                 "run",
                 scene,
@@ -55,6 +59,7 @@ impl Show {
         };
         Show {
             child,
+            _cache: cache,
             addr,
             lines: std::sync::Mutex::new(lines),
         }
@@ -680,4 +685,30 @@ fn a_layer_field_changes_live_checked_as_a_scene_file_is() {
         show.call("GET", "/api/layers", &[]).1[0]["config"]["color"],
         "#00ff00"
     );
+}
+
+#[test]
+fn the_status_carries_the_instances_counters() {
+    // An isolated instance (a plugin from a file) that crashes once: its counts reach the
+    // status within the refresh.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        crate::util::so("marquee_fixture_wayward"),
+        dir.path().join("libwayward.so"),
+    )
+    .unwrap();
+    let scene = dir.path().join("crash.toml");
+    std::fs::write(
+        &scene,
+        "fps = 60\n[canvas]\nwidth = 8\nheight = 4\n[[layer]]\nid = \"w\"\nplugin = \"wayward\"\nconfig = { fail = \"abort\", at = [5] }\n",
+    )
+    .unwrap();
+    let show = Show::start(
+        scene.to_str().unwrap(),
+        &["--plugin-dir", dir.path().to_str().unwrap()],
+    );
+    let s = show.until("the crash and the restart counted", |s| {
+        s["counters"]["w.isolation.crashes"] == 1 && s["counters"]["w.isolation.restarts"] == 1
+    });
+    assert!(s["counters"]["w.drawn"].as_u64() > Some(0), "{s}");
 }
