@@ -698,9 +698,14 @@ fn the_status_carries_the_instances_counters() {
     )
     .unwrap();
     let scene = dir.path().join("crash.toml");
+    // Its fifth call aborts, once (the file marks it done).
+    let once = dir.path().join("once");
     std::fs::write(
         &scene,
-        "fps = 60\n[canvas]\nwidth = 8\nheight = 4\n[[layer]]\nid = \"w\"\nplugin = \"wayward\"\nconfig = { fail = \"abort\", at = [5] }\n",
+        format!(
+            "fps = 60\n[canvas]\nwidth = 8\nheight = 4\n[[layer]]\nid = \"w\"\nplugin = \"wayward\"\nconfig = {{ fail = \"abort\", after = 5, once = {:?} }}\n",
+            once.display().to_string()
+        ),
     )
     .unwrap();
     let show = Show::start(

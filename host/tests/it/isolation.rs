@@ -90,9 +90,12 @@ fn events(lines: &[serde_json::Value], kind: &str, id: &str) -> Vec<String> {
         .collect()
 }
 
-/// A scene with one instance of each kind of `wayward`, isolated, each misbehaving in `mode`:
-/// the renderer and the recorder once (at frame 5), the processor at every frame from 5 on.
+/// A scene with one instance of each kind of `wayward`, isolated, each misbehaving in `mode`
+/// on its fifth call: the renderer and the recorder once (a file marks it done), the processor
+/// in every process it gets.
 fn wayward_scene(dirs: &Dirs, mode: &str) -> PathBuf {
+    let once = |name: &str| dirs.path().join(name).display().to_string();
+    let (r, c) = (once("r.once"), once("c.once"));
     dirs.write(
         "wayward.toml",
         &format!(
@@ -111,17 +114,17 @@ memory_mb = 128
 id = "r"
 plugin = "wayward"
 isolate = true
-config = {{ fail = "{mode}", at = [5] }}
+config = {{ fail = "{mode}", after = 5, once = "{r}" }}
 [[processor]]
 id = "p"
 plugin = "wayward"
 isolate = true
-config = {{ fail = "{mode}", from = 5 }}
+config = {{ fail = "{mode}", after = 5 }}
 [[recorder]]
 id = "c"
 plugin = "wayward"
 isolate = true
-config = {{ fail = "{mode}", at = [5] }}
+config = {{ fail = "{mode}", after = 5, once = "{c}" }}
 "#
         ),
     )
@@ -252,14 +255,14 @@ fn a_panic_is_an_error_in_process_and_isolated_alike() {
         let scene = dirs.write(
             "panic.toml",
             &format!(
-                "fps = 100\n[canvas]\nwidth = 8\nheight = 4\n[[layer]]\nid = \"w\"\nplugin = \"wayward\"\nisolate = {isolate}\nconfig = {{ fail = \"panic\", at = [3] }}\n"
+                "fps = 100\n[canvas]\nwidth = 8\nheight = 4\n[[layer]]\nid = \"w\"\nplugin = \"wayward\"\nisolate = {isolate}\nconfig = {{ fail = \"panic\", after = 4 }}\n"
             ),
         );
         let (out, lines) = dirs.run(&scene, 20, &[]);
         let shown = text(&out);
         assert!(shown.contains("20 frames of 8×4"), "{shown}");
         assert!(
-            shown.contains("renderer `w` (plugin `wayward`) failed at frame 3")
+            shown.contains("renderer `w` (plugin `wayward`) failed at frame")
                 && shown.contains("wayward was told to panic"),
             "{shown}"
         );
