@@ -202,7 +202,7 @@ fn answer(mut request: Request, shared: &Shared) {
             "this show's remote control needs its token: `Authorization: Bearer TOKEN` or `?token=TOKEN`",
         );
     }
-    // Bodies are not used yet: read (bounded) and dropped, so the connection stays usable.
+    // The body, read whole (bounded) whatever the endpoint, so the connection stays usable.
     let mut body = Vec::new();
     let read = request
         .as_reader()

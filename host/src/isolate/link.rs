@@ -306,8 +306,8 @@ impl Link {
         &self.watch
     }
 
-    /// Calls into the instance: `deadline_of` the call is the frame deadline unless `long`
-    /// (creation's, for `finish`).
+    /// Calls into the instance, against the frame deadline unless `long` (then against
+    /// creation's, for `finish`).
     pub fn call(&mut self, request: &Request, long: bool) -> Outcome {
         if let Err(outcome) = self.ready() {
             return outcome;
