@@ -8,10 +8,11 @@
 //!
 //! [`Engine`] is the façade; behind it `world` (the components and resources), `schedule` (the
 //! sets and their systems), `chain` (the processor chain, planned once, run per frame),
-//! `instances` (the one place a plugin instance is made or kept across a reload) and `keyframe`
-//! (saving and restoring every instance's state).
+//! `instances` (the one place a plugin instance is made or kept across a reload), `keyframe`
+//! (saving and restoring every instance's state) and `forward` (reaching a later frame exactly).
 
 mod chain;
+mod forward;
 mod instances;
 mod keyframe;
 mod reload;
@@ -20,6 +21,7 @@ mod schedule;
 mod world;
 
 pub use chain::{BAND_BYTES, Members, Pass, Processors};
+pub use forward::{Forwarded, Reach};
 use instances::new_recorder;
 pub use instances::{Slot, instance_seed};
 pub use keyframe::{InstanceState, Keyframe, KeyframeError};
@@ -91,6 +93,9 @@ pub enum EngineError {
     /// The schedule has an ordering problem (a bug in the host).
     #[error("frame schedule is invalid: {0}")]
     Schedule(#[from] ScheduleBuildError),
+    /// An instance's state could not be read to bring it to a later frame.
+    #[error(transparent)]
+    Keyframe(#[from] KeyframeError),
 }
 
 /// A running scene.

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use crate::compose::transition::blend_transition;
-use crate::engine::{Counter, Engine, EngineError, EngineOptions, Failure, RecorderReport};
+use crate::engine::{Counter, Engine, EngineError, EngineOptions, Failure, Forwarded, RecorderReport};
 use crate::isolate::watch::Event;
 use crate::model::playlist::Playlist;
 use crate::model::scene::{Scene, SceneError};
@@ -269,6 +269,68 @@ impl Player {
             frames -= n;
         }
         Ok(())
+    }
+
+    /// Makes frame `target` (counted from the show's first) the next one [`Self::step`] makes,
+    /// exactly as if every frame before it had been made: the play showing then and, during its
+    /// transition, the play going out are started and brought to their frames with
+    /// [`Engine::fast_forward`]; the plays before them are passed over (each play starts its
+    /// scene anew). Returns what each engine did, the outgoing one first. For a player that has
+    /// made no frame yet (after that, frames already made cannot be taken back).
+    pub fn seek_exact(&mut self, target: u64) -> Result<Vec<Forwarded>, EngineError> {
+        debug_assert_eq!(
+            self.frames, 0,
+            "seek_exact is for a player that has made no frame"
+        );
+        if target == 0 {
+            return Ok(Vec::new());
+        }
+        // Find the play showing frame `target`: whole times through the list at once (every
+        // cycle has the same length, whatever its order), then play by play.
+        let cycle = self.playlist.cycle_frames();
+        let (mut play, mut at) = if self.playlist.looped && cycle > 0 {
+            let cycles = target / cycle;
+            (cycles * self.playlist.cycle_slots(), cycles * cycle)
+        } else {
+            (0, 0)
+        };
+        loop {
+            let e = self.entry_of(play);
+            let len = self.playlist.entries[e].frames;
+            let last = !self.playlist.looped && play + 1 >= self.playlist.cycle_slots();
+            if last || at.saturating_add(len) > target {
+                break;
+            }
+            at += len;
+            play += 1;
+        }
+        let offset = target - at;
+        let entry = self.entry_of(play);
+        let mut reached = Vec::with_capacity(2);
+        if play > 0 && offset < self.playlist.entries[entry].transition_frames {
+            // The play going out keeps making frames through the transition.
+            let before = play - 1;
+            let e = self.entry_of(before);
+            let len = self.playlist.entries[e].frames;
+            if before > 0 {
+                self.start(before)?;
+            }
+            let engine = self.current.as_mut().expect("a play was started");
+            reached.push(engine.fast_forward(len + offset)?);
+            self.start(play)?;
+        } else if play > 0 {
+            self.start(play)?;
+        }
+        let engine = self.current.as_mut().expect("a play was started");
+        reached.push(engine.fast_forward(offset)?);
+        self.failures.extend(engine.take_failures());
+        if let Some(out) = self.outgoing.as_mut() {
+            self.failures.extend(out.take_failures());
+        }
+        self.play_frame = 0;
+        self.frames = target - offset;
+        self.count_frames(offset);
+        Ok(reached)
     }
 
     /// Turns delivery of frames to the scenes' recorders on or off (for every scene started

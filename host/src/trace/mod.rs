@@ -22,6 +22,12 @@ use crate::model::show::Show;
 use crate::play::player::Player;
 use crate::plugins::registry::Registry;
 
+pub mod gif_blocks;
+pub mod merge;
+pub mod shard;
+
+use shard::{Shard, ShardInfo};
+
 /// Version of the `index.json` format written by this host.
 pub const FORMAT_VERSION: u32 = 1;
 /// File name of the GIF inside a trace directory.
@@ -50,6 +56,10 @@ pub struct TraceIndex {
     pub gif: GifInfo,
     /// One entry per frame.
     pub frames: Vec<FrameEntry>,
+    /// For a shard (`trace --shard`), which share of which trace it holds; absent from a
+    /// whole trace, whose index is then exactly what it was before shards existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardInfo>,
 }
 
 /// The scene part of the index.
@@ -214,6 +224,11 @@ pub struct TraceOutcome {
     pub index: TraceIndex,
     /// Milliseconds per frame, in order.
     pub frame_ms: Vec<f64>,
+    /// For a shard that does not start at frame 0: how its first frame was reached (each
+    /// engine, the outgoing one of a transition first), and how long that took.
+    pub reached: Vec<crate::engine::Forwarded>,
+    /// Milliseconds spent reaching the first frame.
+    pub reach_ms: f64,
 }
 
 /// The most frames one trace, verify or bench run makes (over nine hours at 30 fps): each
@@ -315,6 +330,22 @@ pub fn trace_with_progress(
     out_dir: &Path,
     frames: u64,
     run: impl Into<Run>,
+    progress: impl FnMut(u64),
+) -> Result<TraceOutcome, TraceError> {
+    trace_shard(show, registry, out_dir, frames, None, run, progress)
+}
+
+/// One shard of a `frames`-frame trace (the whole trace with `None`): its frames only, in a
+/// trace directory whose index says which shard it holds. A shard that does not start at frame
+/// 0 first reaches its first frame exactly ([`Player::seek_exact`]). `marquee trace merge`
+/// ([`merge::merge`]) joins the shards into the whole trace, byte for byte.
+pub fn trace_shard(
+    show: &Show,
+    registry: &Registry,
+    out_dir: &Path,
+    frames: u64,
+    shard: Option<Shard>,
+    run: impl Into<Run>,
     mut progress: impl FnMut(u64),
 ) -> Result<TraceOutcome, TraceError> {
     if frames == 0 {
@@ -323,9 +354,20 @@ pub fn trace_with_progress(
             message: "a trace needs at least one frame".into(),
         });
     }
+    let total = check_frames(frames, "the trace")?;
+    let range = match shard {
+        Some(s) => s.frames_checked(total).map_err(|message| TraceError::BadTrace {
+            path: out_dir.to_path_buf(),
+            message,
+        })?,
+        None => 0..total,
+    };
     fs::create_dir_all(out_dir).map_err(io("cannot create trace directory", out_dir))?;
     let gif_path = out_dir.join(GIF_FILE);
     let mut player = Player::new(show, &run.into().engine())?;
+    let t0 = Instant::now();
+    let reached = player.seek_exact(range.start)?;
+    let reach_ms = t0.elapsed().as_secs_f64() * 1e3;
     let (width, height) = player.frame_size();
     let fps = show.fps();
     let gif_plugin = registry.get("gif").ok_or(TraceError::NoGifPlugin)?;
@@ -351,7 +393,7 @@ pub fn trace_with_progress(
         RResult::RErr(e) => return Err(gif_failed(0, e)),
     };
 
-    let frames = check_frames(frames, "the trace")?;
+    let frames = range.end - range.start;
     let mut rgba = Vec::with_capacity(frames as usize);
     let mut frame_ms = Vec::with_capacity(frames as usize);
     // A failed instance leaves its layer transparent: such frames must never become the
@@ -362,7 +404,11 @@ pub fn trace_with_progress(
         consequence: "the trace was not written",
         failures,
     };
-    for index in 0..frames {
+    let failures = player.take_failures();
+    if !failures.is_empty() {
+        return Err(refuse(failures));
+    }
+    for index in range.clone() {
         let t0 = Instant::now();
         let frame = player.step()?;
         let meta = FrameMeta {
@@ -381,24 +427,24 @@ pub fn trace_with_progress(
         if !failures.is_empty() {
             return Err(refuse(failures));
         }
-        progress(index + 1);
+        progress(index + 1 - range.start);
     }
     let failures = player.finish();
     if !failures.is_empty() {
         return Err(refuse(failures));
     }
     if let RResult::RErr(e) = gif.finish() {
-        return Err(gif_failed(frames, e));
+        return Err(gif_failed(range.end, e));
     }
 
     let mut decoded = GifFrames::open(&gif_path, (width, height))?;
     let mut entries: Vec<FrameEntry> = Vec::with_capacity(rgba.len());
-    for (i, rgba) in rgba.into_iter().enumerate() {
+    for (i, rgba) in range.clone().zip(rgba) {
         let Some((g, delay)) = decoded.next_frame()? else {
             break;
         };
         entries.push(FrameEntry {
-            index: i as u64,
+            index: i,
             time: i as f64 / fps,
             delay,
             rgba,
@@ -435,13 +481,23 @@ pub fn trace_with_progress(
             total_centis: entries.iter().map(|e| e.delay as u64).sum(),
         },
         frames: entries,
+        shard: shard.map(|s| ShardInfo {
+            index: s.index,
+            count: s.count,
+            total,
+        }),
     };
     let index_path = out_dir.join(INDEX_FILE);
     fs::write(&index_path, index_json(&index)).map_err(io("cannot write", &index_path))?;
     let timings = serde_json::json!({ "frame_ms": frame_ms });
     let timings_path = out_dir.join(TIMINGS_FILE);
     fs::write(&timings_path, format!("{timings:#}\n")).map_err(io("cannot write", &timings_path))?;
-    Ok(TraceOutcome { index, frame_ms })
+    Ok(TraceOutcome {
+        index,
+        frame_ms,
+        reached,
+        reach_ms,
+    })
 }
 
 /// The index as written to disk: pretty JSON with a trailing newline.
@@ -593,9 +649,11 @@ pub struct Mismatch {
 /// The outcome of a verification.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifyReport {
-    /// Frames that matched, from frame 0.
+    /// The first frame checked: 0, or where the shard checked starts.
+    pub first: u64,
+    /// Frames that matched, from `first`.
     pub matched: u64,
-    /// Frames in the trace.
+    /// Frames checked (all of the trace's, or the shard's).
     pub total: u64,
     /// The first frame that differs, if any.
     pub mismatch: Option<Mismatch>,
@@ -618,6 +676,21 @@ pub fn verify(
     registry: &Registry,
     scene_path: Option<&Path>,
     run: impl Into<Run>,
+    on_frame: impl FnMut(u64, bool),
+) -> Result<VerifyReport, TraceError> {
+    verify_shard(dir, registry, scene_path, None, run, on_frame)
+}
+
+/// [`verify`] of one shard of the trace's frames (all of them with `None`): the GIF is checked
+/// against the index as far as the shard's last frame, and the rendering starts at the shard's
+/// first frame, reached exactly ([`Player::seek_exact`]). The directory may itself be a shard
+/// (`trace --shard`): its frames are then the ones cut.
+pub fn verify_shard(
+    dir: &Path,
+    registry: &Registry,
+    scene_path: Option<&Path>,
+    shard: Option<Shard>,
+    run: impl Into<Run>,
     mut on_frame: impl FnMut(u64, bool),
 ) -> Result<VerifyReport, TraceError> {
     let index = read_index(dir)?;
@@ -635,25 +708,71 @@ pub fn verify(
             "a {w}×{h} frame is not a size a scene can have; the trace is damaged, re-create it"
         )));
     }
-    let total = check_frames(index.frames.len() as u64, "the trace")?;
+    let held = check_frames(index.frames.len() as u64, "the trace")?;
+    // A whole trace holds frames 0, 1, 2, ...; a shard its own share of them.
+    let start = match index.shard {
+        None => 0,
+        Some(s) => {
+            let want = s.shard().frames(s.total);
+            if s.index == 0 || s.index > s.count || want.end - want.start != held {
+                return Err(damaged(format!(
+                    "says it is shard {}/{} of {} frames but lists {held}; the trace is damaged, re-create it",
+                    s.index, s.count, s.total
+                )));
+            }
+            want.start
+        }
+    };
     if let Some((i, entry)) = index
         .frames
         .iter()
         .enumerate()
-        .find(|(i, e)| e.index != *i as u64)
+        .find(|(i, e)| e.index != start + *i as u64)
     {
         return Err(damaged(format!(
-            "entry {i} of `frames` says it is frame {}; entries must be frames 0, 1, 2, ... in order; the trace is damaged, re-create it",
-            entry.index
+            "entry {i} of `frames` says it is frame {}; entries must be frames {start}, {}, {}, ... in order; the trace is damaged, re-create it",
+            entry.index,
+            start + 1,
+            start + 2
         )));
     }
-    // The GIF is checked against the index first, frame by frame, so a damaged trace is said
-    // before any rendering; rendering then compares with the index's hashes alone.
+    // The frames checked: all, or the shard's share of them (as positions in `frames`).
+    let range = match shard {
+        None => 0..held,
+        Some(s) => s.frames_checked(held).map_err(&damaged)?,
+    };
+    let (first, total) = (start + range.start, range.end - range.start);
+    // The GIF is checked against the index first, so a damaged trace is said before any
+    // rendering; rendering then compares with the index's hashes alone. Its size is checked
+    // first; its frames are counted without decoding, and decoded as far as the last checked.
     let mut gif = GifFrames::open(&gif_path, (w, h))?;
-    for entry in &index.frames {
+    let opened =
+        marquee_plugin_api::files::open_regular(&gif_path).map_err(read("cannot open", &gif_path))?;
+    let (mut blocks, _) =
+        gif_blocks::GifBlocks::open(std::io::BufReader::new(opened)).map_err(|e| TraceError::BadTrace {
+            path: gif_path.clone(),
+            message: format!("{e}; the trace is damaged, re-create it"),
+        })?;
+    while blocks
+        .copy_frame(&mut std::io::sink())
+        .map_err(|e| TraceError::BadTrace {
+            path: gif_path.clone(),
+            message: format!("{e}; the trace is damaged, re-create it"),
+        })?
+    {}
+    if blocks.frames() != held {
+        return Err(TraceError::BadTrace {
+            path: gif_path,
+            message: format!(
+                "holds {} frames but the index lists {held}; the trace is damaged, re-create it",
+                blocks.frames()
+            ),
+        });
+    }
+    for entry in &index.frames[..range.end as usize] {
         match gif.next_frame()? {
             Some((g, delay)) if hash_hex(g) == entry.gif && delay == entry.delay => {}
-            Some(_) => {
+            _ => {
                 return Err(TraceError::BadTrace {
                     path: gif_path,
                     message: format!(
@@ -662,18 +781,7 @@ pub fn verify(
                     ),
                 });
             }
-            None => break,
         }
-    }
-    while gif.next_frame()?.is_some() {}
-    if gif.read() != total {
-        return Err(TraceError::BadTrace {
-            path: gif_path,
-            message: format!(
-                "holds {} frames but the index lists {total}; the trace is damaged, re-create it",
-                gif.read()
-            ),
-        });
     }
     let scene_file = scene_path
         .map(Path::to_path_buf)
@@ -715,8 +823,18 @@ pub fn verify(
             _ => {}
         }
     }
+    let refuse = |failures: Vec<Failure>| TraceError::PluginFailed {
+        doing: "verifying",
+        consequence: "the frames cannot be confirmed",
+        failures,
+    };
     let mut player = Player::new(&show, &run.into().engine())?;
-    for entry in &index.frames {
+    player.seek_exact(first)?;
+    let failures = player.take_failures();
+    if !failures.is_empty() {
+        return Err(refuse(failures));
+    }
+    for entry in &index.frames[range.start as usize..range.end as usize] {
         let frame = player.step()?;
         let actual = hash_hex(frame);
         let ok = actual == entry.rgba;
@@ -724,18 +842,14 @@ pub fn verify(
         let kept = (!ok).then(|| frame.to_vec());
         let failures = player.take_failures();
         if !failures.is_empty() {
-            return Err(TraceError::PluginFailed {
-                doing: "verifying",
-                consequence: "the frames cannot be confirmed",
-                failures,
-            });
+            return Err(refuse(failures));
         }
         on_frame(entry.index, ok);
         if let Some(frame) = kept {
             let frame = frame.as_slice();
             // Only a mismatch needs the GIF's pixels (for the diff images): read again up to it.
             let mut gif = GifFrames::open(&gif_path, (w, h))?;
-            for _ in 0..entry.index {
+            for _ in start..entry.index {
                 gif.next_frame()?;
             }
             let (g, _) = gif
@@ -750,7 +864,8 @@ pub fn verify(
             let images = write_diff_images(dir, entry.index, w, h, g, frame)?;
             let differing_pixels = g.chunks(4).zip(frame.chunks(4)).filter(|(a, b)| a != b).count();
             return Ok(VerifyReport {
-                matched: entry.index,
+                first,
+                matched: entry.index - first,
                 total,
                 mismatch: Some(Mismatch {
                     index: entry.index,
@@ -764,6 +879,7 @@ pub fn verify(
         }
     }
     Ok(VerifyReport {
+        first,
         matched: total,
         total,
         mismatch: None,

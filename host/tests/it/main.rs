@@ -22,6 +22,7 @@ mod renderers;
 mod scenes;
 mod schedule;
 mod schema;
+mod shards;
 mod snapshot;
 mod terminal;
 #[cfg(feature = "window")]

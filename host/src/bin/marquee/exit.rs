@@ -86,6 +86,8 @@ pub fn outcome(e: &anyhow::Error) -> Outcome {
 fn engine_outcome(e: &marquee::engine::EngineError) -> Outcome {
     match e {
         marquee::engine::EngineError::Scene(_) => Outcome::BadInput,
+        // A plugin's `snapshot` failed: a plugin failure, as in any other call.
+        marquee::engine::EngineError::Keyframe(_) => Outcome::CheckFailed,
         _ => Outcome::Environment,
     }
 }

@@ -66,8 +66,9 @@ struct Cli {
 enum Command {
     /// Runs a scene or a playlist live: in the terminal, or headless.
     Run(run::RunArgs),
-    /// Renders a scene or playlist to trace.gif + index.json for later verification.
-    Trace(trace::TraceArgs),
+    /// Renders a scene or playlist to trace.gif + index.json for later verification; with
+    /// --shard, one share of its frames, for `trace merge` to join.
+    Trace(trace::TraceCmd),
     /// Runs a scene or playlist headless and reports its frame times, memory, CPU and allocations.
     Bench(bench::BenchArgs),
     /// Re-renders a trace and checks it frame by frame.

@@ -6,17 +6,50 @@ use std::path::PathBuf;
 use marquee::isolate::Isolation;
 use marquee::model::show::Show;
 use marquee::plugins::registry::Registry;
+use marquee::trace::shard::Shard;
 use marquee::trace::{self, Run};
 
 use crate::exit::{Exit, Outcome};
 use crate::logs::progress_bar;
 use crate::{frame_rate, positive_seconds, warn_failures};
 
-/// What `marquee trace` takes.
+/// What `marquee trace` takes: a show to trace, or `merge` and the shards to join.
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct TraceCmd {
+    /// `merge`, or nothing to trace a show.
+    #[command(subcommand)]
+    pub sub: Option<TraceSub>,
+    /// What tracing a show takes.
+    #[command(flatten)]
+    pub args: TraceArgs,
+}
+
+/// What `marquee trace` does besides tracing.
+#[derive(Debug, clap::Subcommand)]
+pub enum TraceSub {
+    /// Joins the shards `trace --shard` wrote (any order) into the whole trace, byte-identical to
+    /// an unsharded one; refuses missing, repeated, overlapping or foreign shards.
+    Merge(MergeArgs),
+}
+
+/// What `marquee trace merge` takes.
+#[derive(Debug, clap::Args)]
+pub struct MergeArgs {
+    /// The shards' trace directories.
+    #[arg(required = true)]
+    pub shards: Vec<PathBuf>,
+    /// The trace directory to write.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// What tracing a show takes.
 #[derive(Debug, clap::Args)]
 pub struct TraceArgs {
     /// The scene or playlist file.
-    pub scene: PathBuf,
+    #[arg(required = true)]
+    pub scene: Option<PathBuf>,
     /// Seconds of scene time to trace (default for a playlist that does not loop: all of it).
     #[arg(long, conflicts_with = "frames", value_parser = positive_seconds)]
     pub seconds: Option<f64>,
@@ -24,8 +57,12 @@ pub struct TraceArgs {
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=marquee::trace::MAX_FRAMES))]
     pub frames: Option<u64>,
     /// The trace directory to write.
-    #[arg(long)]
-    pub out: PathBuf,
+    #[arg(long, required = true)]
+    pub out: Option<PathBuf>,
+    /// Trace only shard I of N of the frames (1/4 is the first quarter), for `trace merge` to
+    /// join; the shard reaches its first frame exactly (docs/scale-out.md).
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<Shard>,
     /// Worker threads.
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
@@ -49,6 +86,9 @@ pub struct VerifyArgs {
     /// Print only the summary, not a line per frame.
     #[arg(long)]
     pub quiet: bool,
+    /// Verify only shard I of N of the trace's frames (1/4 is the first quarter).
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<Shard>,
 }
 
 /// What `marquee test` takes.
@@ -65,16 +105,23 @@ pub struct TestArgs {
     pub update: bool,
 }
 
-/// Traces the show `args` names.
-pub fn trace(args: TraceArgs, registry: &Registry, isolation: Isolation) -> anyhow::Result<()> {
+/// Traces the show `cmd` names, or merges shards.
+pub fn trace(cmd: TraceCmd, registry: &Registry, isolation: Isolation) -> anyhow::Result<()> {
+    if let Some(TraceSub::Merge(args)) = cmd.sub {
+        return merge(args);
+    }
     let TraceArgs {
         scene,
         seconds,
         frames,
         out,
+        shard,
         threads,
         fps,
-    } = args;
+    } = cmd.args;
+    let (Some(scene), Some(out)) = (scene, out) else {
+        unreachable!("clap requires SCENE and --out without a subcommand")
+    };
     warn_failures(registry);
     let mut show = Show::load(&scene, registry)?;
     if let Some(fps) = fps
@@ -95,18 +142,35 @@ pub fn trace(args: TraceArgs, registry: &Registry, isolation: Isolation) -> anyh
             return Err(Exit(Outcome::BadInput).into());
         }
     };
-    let bar = progress_bar(frames, "tracing");
-    let outcome =
-        trace::trace_with_progress(&show, registry, &out, frames, Run { threads, isolation }, |n| {
-            bar.set_position(n)
-        });
+    let share = shard.map_or(0..frames, |s| s.frames(frames));
+    let bar = progress_bar(share.end - share.start, "tracing");
+    let run = Run { threads, isolation };
+    let outcome = trace::trace_shard(&show, registry, &out, frames, shard, run, |n| bar.set_position(n));
     bar.finish_and_clear();
     let outcome = outcome?;
     let mut ms = outcome.frame_ms.clone();
     ms.sort_by(f64::total_cmp);
+    if let Some(s) = shard {
+        let how: Vec<String> = (outcome.reached.iter())
+            .flat_map(|f| f.instances.iter())
+            .map(|(kind, id, reach)| format!("{kind} `{id}` {}", reach.name()))
+            .collect();
+        outln!(
+            "shard {s}: frames {}–{} of {frames}; frame {} reached in {:.1} ms{}",
+            share.start,
+            share.end - 1,
+            share.start,
+            outcome.reach_ms,
+            if how.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", how.join(", "))
+            }
+        )?;
+    }
     outln!(
         "traced {} frames of {} ({}×{} at {} fps) to {} and {}; median {:.3} ms per frame",
-        frames,
+        share.end - share.start,
         show.path().display(),
         outcome.index.scene.width,
         outcome.index.scene.height,
@@ -125,18 +189,22 @@ pub fn verify(args: VerifyArgs, registry: &Registry, isolation: Isolation) -> an
         scene,
         threads,
         quiet,
+        shard,
     } = args;
     warn_failures(registry);
     let stdout = std::io::stdout();
-    let total = trace::read_index(&dir).map_or(0, |i| i.frames.len() as u64);
-    let bar = progress_bar(total, "verifying");
-    let report = trace::verify(
+    let held = trace::read_index(&dir).map_or(0, |i| i.frames.len() as u64);
+    let bar = progress_bar(shard.map_or(held, |s| s.frames(held).count() as u64), "verifying");
+    let mut done = 0;
+    let report = trace::verify_shard(
         &dir,
         registry,
         scene.as_deref(),
+        shard,
         Run { threads, isolation },
         |i, ok| {
-            bar.set_position(i + 1);
+            done += 1;
+            bar.set_position(done);
             if !quiet {
                 bar.suspend(|| {
                     let _ = writeln!(stdout.lock(), "frame {i:5} {}", if ok { "ok" } else { "DIFFERS" });
@@ -150,6 +218,17 @@ pub fn verify(args: VerifyArgs, registry: &Registry, isolation: Isolation) -> an
         tracing::info!("note: {note}");
     }
     match &report.mismatch {
+        None if shard.is_some() => {
+            outln!(
+                "ok: all {} frames of shard {} of {} match (frames {}–{})",
+                report.total,
+                shard.map_or(String::new(), |s| s.to_string()),
+                dir.display(),
+                report.first,
+                report.first + report.total - 1
+            )?;
+            Ok(())
+        }
         None => {
             outln!("ok: all {} frames of {} match", report.total, dir.display())?;
             Ok(())
@@ -170,6 +249,21 @@ pub fn verify(args: VerifyArgs, registry: &Registry, isolation: Isolation) -> an
             Err(Exit(Outcome::CheckFailed).into())
         }
     }
+}
+
+/// Joins the shards `args` names.
+fn merge(args: MergeArgs) -> anyhow::Result<()> {
+    let merged = trace::merge::merge(&args.shards, &args.out)?;
+    outln!(
+        "merged {} shards into {} frames of {} in {} and {} ({:.0} ms)",
+        merged.shards,
+        merged.index.frames.len(),
+        merged.index.scene.path,
+        args.out.join(trace::GIF_FILE).display(),
+        args.out.join(trace::INDEX_FILE).display(),
+        merged.ms
+    )?;
+    Ok(())
 }
 
 /// Snapshot-tests the scenes `args` names against their stored traces.

@@ -1,0 +1,122 @@
+//! Shards: a trace's frames cut into `n` contiguous shares, so that `n` machines (a CI matrix,
+//! a Kubernetes Indexed Job, GNU parallel) each trace or verify one (`docs/scale-out.md`).
+
+use std::fmt;
+use std::ops::Range;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// The most shards a trace is cut into.
+pub const MAX_SHARDS: u32 = 10_000;
+
+/// Shard `index` of `count`, counted from 1 (`--shard 2/4`), as Playwright and Jest count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Shard {
+    /// Which share, 1 to `count`.
+    pub index: u32,
+    /// How many shares.
+    pub count: u32,
+}
+
+impl Shard {
+    /// The frames of this shard of a `total`-frame trace: shard `i` of `n` gets frames
+    /// `⌊(i−1)·total/n⌋` up to `⌊i·total/n⌋`, so the shares tile the trace and differ in size by
+    /// one frame at most.
+    pub fn frames(self, total: u64) -> Range<u64> {
+        let at = |i: u32| (total as u128 * i as u128 / self.count as u128) as u64;
+        at(self.index - 1)..at(self.index)
+    }
+
+    /// The frames of this shard, refused when it would have none.
+    pub fn frames_checked(self, total: u64) -> Result<Range<u64>, String> {
+        let range = self.frames(total);
+        if range.is_empty() {
+            return Err(format!(
+                "shard {self} of a {total}-frame trace would have no frames; cut it into at most {total} shards"
+            ));
+        }
+        Ok(range)
+    }
+}
+
+impl fmt::Display for Shard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+impl FromStr for Shard {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Shard, String> {
+        let bad = || {
+            format!(
+                "`{s}` is not a shard: write INDEX/COUNT, counted from 1 (1/4 is the first of four), COUNT at most {MAX_SHARDS}"
+            )
+        };
+        let (i, n) = s.split_once('/').ok_or_else(bad)?;
+        let (index, count): (u32, u32) = (
+            i.trim().parse().map_err(|_| bad())?,
+            n.trim().parse().map_err(|_| bad())?,
+        );
+        if count == 0 || count > MAX_SHARDS || index == 0 || index > count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+/// What a shard's `index.json` says of it (absent from a whole trace's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShardInfo {
+    /// Which share, from 1.
+    pub index: u32,
+    /// How many shares the trace was cut into.
+    pub count: u32,
+    /// Frames of the whole trace.
+    pub total: u64,
+}
+
+impl ShardInfo {
+    /// The shard this describes.
+    pub fn shard(self) -> Shard {
+        Shard {
+            index: self.index,
+            count: self.count,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_tile_the_trace() {
+        for total in [1u64, 2, 7, 100, 7200, 1_000_000] {
+            for count in [1u32, 2, 3, 4, 7, 16] {
+                let mut next = 0;
+                for index in 1..=count {
+                    let r = Shard { index, count }.frames(total);
+                    assert_eq!(r.start, next, "{index}/{count} of {total}");
+                    assert!(r.end - r.start <= total / count as u64 + 1);
+                    next = r.end;
+                }
+                assert_eq!(next, total);
+            }
+        }
+        assert_eq!(Shard { index: 2, count: 4 }.frames(7200), 1800..3600);
+    }
+
+    #[test]
+    fn parses_and_refuses() {
+        assert_eq!("3/4".parse(), Ok(Shard { index: 3, count: 4 }));
+        for bad in ["0/4", "5/4", "1/0", "4", "a/b", "1/10001", "-1/2", ""] {
+            assert!(bad.parse::<Shard>().is_err(), "{bad}");
+        }
+        let empty = Shard { index: 1, count: 8 }.frames_checked(4).unwrap_err();
+        assert!(empty.contains("at most 4 shards"), "{empty}");
+    }
+}

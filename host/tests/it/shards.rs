@@ -1,0 +1,376 @@
+//! Sharded traces: shards traced apart and merged are byte-identical to one unsharded trace (a
+//! scene, a playlist with a shard starting inside a transition, a stateful plugin); bad sets
+//! of shards are refused; verification by shard.
+
+use std::path::{Path, PathBuf};
+
+use marquee::model::show::Show;
+use marquee::play::player::Player;
+use marquee::plugins::registry::Registry;
+use marquee::trace::merge::merge;
+use marquee::trace::shard::Shard;
+use marquee::trace::{self, TraceError, hash_hex};
+
+use crate::util::{marquee, root, text};
+
+/// A scene of `scenes/` by name (its path recorded relative, as a user types it), or a file.
+fn show(name: &str, registry: &Registry) -> Show {
+    let cwd = std::env::current_dir().unwrap();
+    assert_eq!(
+        cwd,
+        root().join("host"),
+        "integration tests run in the host crate"
+    );
+    let path = if Path::new(name).is_absolute() {
+        PathBuf::from(name)
+    } else {
+        PathBuf::from(format!("../scenes/{name}"))
+    };
+    Show::load(&path, registry).unwrap()
+}
+
+/// Life at 600 generations a second (more than it catches up with in one frame after a jump of
+/// two seconds) under sparkles on a persistent layer (its pixels are state).
+const STATEFUL: &str = r##"
+name = "stateful"
+fps = 30
+seed = 5
+[canvas]
+width = 128
+height = 32
+[[layer]]
+id = "life"
+plugin = "life"
+config = { density = 0.3, generations_per_second = 600.0 }
+[[layer]]
+id = "trail"
+plugin = "random-pixels"
+persist = true
+config = { count = 3, random_color = true }
+"##;
+
+/// Traces `name` whole into `dir/whole` and as `count` shards into `dir/1`, `dir/2`...
+/// (traced last shard first); merges them, given in a scrambled order, into `dir/merged`.
+/// Returns the shard outcomes.
+fn whole_and_merged(name: &str, frames: u64, count: u32, dir: &Path) -> Vec<trace::TraceOutcome> {
+    let registry = Registry::builtin();
+    let show = show(name, &registry);
+    trace::trace(&show, &registry, &dir.join("whole"), frames, 1).unwrap();
+    let mut outcomes = Vec::new();
+    for index in (1..=count).rev() {
+        let shard = Shard { index, count };
+        let out = dir.join(index.to_string());
+        outcomes.push(trace::trace_shard(&show, &registry, &out, frames, Some(shard), 1, |_| {}).unwrap());
+    }
+    outcomes.reverse();
+    let mut shards: Vec<PathBuf> = (1..=count).map(|i| dir.join(i.to_string())).collect();
+    shards.rotate_left(count as usize / 2);
+    let merged = merge(&shards, &dir.join("merged")).unwrap();
+    assert_eq!(merged.shards, count as usize);
+    for file in [trace::INDEX_FILE, trace::GIF_FILE] {
+        let (a, b) = (dir.join("whole").join(file), dir.join("merged").join(file));
+        assert!(
+            std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap(),
+            "{name}: merged {file} differs from the unsharded one"
+        );
+    }
+    outcomes
+}
+
+#[test]
+fn the_showcase_in_shards_merges_into_the_same_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    for count in [2, 3] {
+        let dir = dir.path().join(count.to_string());
+        let outcomes = whole_and_merged("showcase.toml", 90, count, &dir);
+        // Nothing in the showcase keeps state: every instance jumps to its shard's first frame.
+        let reach = &outcomes[1].reached[0];
+        assert_eq!(reach.frames, 45.min(90 / count as u64));
+        assert!(
+            reach
+                .instances
+                .iter()
+                .all(|(_, _, r)| *r == marquee::engine::Reach::Jumped),
+            "{reach:?}"
+        );
+    }
+}
+
+#[test]
+fn a_playlist_sharded_inside_a_transition_merges_into_the_same_bytes() {
+    // The tour: showcase for 240 frames, then the ticker sliding in over frames 240–262, then
+    // life (stateful) from 420. Five shards of 625 frames start at 125, 250 (inside the slide),
+    // 375 and 500 (life, 80 frames in).
+    let dir = tempfile::tempdir().unwrap();
+    let outcomes = whole_and_merged("tour.toml", 625, 5, dir.path());
+    let starts: Vec<u64> = outcomes.iter().map(|o| o.index.frames[0].index).collect();
+    assert_eq!(starts, [0, 125, 250, 375, 500]);
+    // Inside the transition both the outgoing play and the incoming one were brought there.
+    assert_eq!(outcomes[2].reached.len(), 2, "{:?}", outcomes[2].reached);
+    assert_eq!(
+        outcomes[2].reached[0].frames, 250,
+        "the showcase's play, 240 + 10 frames"
+    );
+    assert_eq!(
+        outcomes[2].reached[1].frames, 10,
+        "the ticker's play, 10 frames in"
+    );
+    let life = &outcomes[4].reached[0];
+    assert_eq!(life.frames, 80);
+    assert_eq!(life.instances[0].2, marquee::engine::Reach::Stepped, "{life:?}");
+}
+
+#[test]
+fn stateful_plugins_in_shards_merge_into_the_same_bytes_and_need_stepping() {
+    let dir = tempfile::tempdir().unwrap();
+    let outcomes = whole_and_merged("life.toml", 120, 4, &dir.path().join("life"));
+    assert_eq!(outcomes[3].reached[0].frames, 90);
+    let scene = write_scene(dir.path(), "stateful.toml", STATEFUL);
+    let outcomes = whole_and_merged(scene.to_str().unwrap(), 120, 4, dir.path());
+    let how: Vec<_> = outcomes[3].reached[0]
+        .instances
+        .iter()
+        .map(|(_, id, r)| (id.as_str(), *r))
+        .collect();
+    use marquee::engine::Reach::Stepped;
+    assert_eq!(how, [("life", Stepped), ("trail", Stepped)]);
+    // Jumping there instead (as a live run behind its clock does) makes another frame: the
+    // stepping is what makes the merge exact.
+    let registry = Registry::builtin();
+    let show = show(scene.to_str().unwrap(), &registry);
+    let whole = trace::read_index(&dir.path().join("whole")).unwrap();
+    let mut jumped = Player::new(&show, &Default::default()).unwrap();
+    jumped.skip(90).unwrap();
+    assert_ne!(hash_hex(jumped.step().unwrap()), whole.frames[90].rgba);
+    let mut stepped = Player::new(&show, &Default::default()).unwrap();
+    stepped.seek_exact(90).unwrap();
+    assert_eq!(hash_hex(stepped.step().unwrap()), whole.frames[90].rgba);
+}
+
+/// The message of a refused merge, checking that nothing was written.
+fn refused(shards: &[PathBuf], out: &Path) -> String {
+    match merge(shards, out) {
+        Err(TraceError::BadTrace { message, .. }) => {
+            assert!(!out.join(trace::GIF_FILE).exists() && !out.join(trace::INDEX_FILE).exists());
+            message
+        }
+        other => panic!("merge should refuse, got {other:?}"),
+    }
+}
+
+#[test]
+fn missing_repeated_overlapping_foreign_and_damaged_shards_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let registry = Registry::builtin();
+    let showcase = show("showcase.toml", &registry);
+    let shard = |name: &str, show: &Show, frames: u64, index: u32, count: u32| {
+        let out = d.join(name);
+        trace::trace_shard(
+            show,
+            &registry,
+            &out,
+            frames,
+            Some(Shard { index, count }),
+            1,
+            |_| {},
+        )
+        .unwrap();
+        out
+    };
+    let (a1, a2, a3) = (
+        shard("a1", &showcase, 30, 1, 3),
+        shard("a2", &showcase, 30, 2, 3),
+        shard("a3", &showcase, 30, 3, 3),
+    );
+    let out = d.join("out");
+    let m = refused(&[a1.clone(), a3.clone()], &out);
+    assert!(m.contains("no shard given holds frames 10–19"), "{m}");
+    let m = refused(&[a1.clone(), a2.clone()], &out);
+    assert!(m.contains("frames 20–29") && m.contains("missing"), "{m}");
+    let m = refused(&[a1.clone(), a2.clone(), a2.clone(), a3.clone()], &out);
+    assert!(m.contains("given twice"), "{m}");
+    let b1 = shard("b1", &showcase, 30, 1, 2);
+    let m = refused(&[b1.clone(), a2.clone(), a3.clone()], &out);
+    assert!(m.contains("overlap") && m.contains("frames 10–14"), "{m}");
+    // Another scene, another length, another seed.
+    let life = show("life.toml", &registry);
+    let m = refused(&[a1.clone(), shard("l2", &life, 30, 2, 3), a3.clone()], &out);
+    assert!(m.contains("another trace") && m.contains("scene hash"), "{m}");
+    let m = refused(&[a1.clone(), shard("c2", &showcase, 60, 2, 3), a3.clone()], &out);
+    assert!(m.contains("another trace") && m.contains("length"), "{m}");
+    let reseeded = Show::load(
+        &write_scene(
+            d,
+            "reseeded.toml",
+            &showcase_text().replace("seed = 42", "seed = 43"),
+        ),
+        &registry,
+    )
+    .unwrap();
+    let r2 = shard("r2", &reseeded, 30, 2, 3);
+    assert!(refused(&[a1.clone(), r2, a3.clone()], &out).contains("another trace"));
+    // A whole trace is not a shard.
+    trace::trace(&showcase, &registry, &d.join("whole"), 30, 1).unwrap();
+    assert!(refused(&[d.join("whole")], &out).contains("not a shard"));
+    // A damaged shard: one byte of a frame changed, or the file cut short.
+    let gif = a2.join(trace::GIF_FILE);
+    let good = std::fs::read(&gif).unwrap();
+    let mut bad = good.clone();
+    let at = bad.len() - 40;
+    bad[at] ^= 0x55;
+    std::fs::write(&gif, &bad).unwrap();
+    let m = refused(&[a1.clone(), a2.clone(), a3.clone()], &out);
+    assert!(m.contains("damaged") || m.contains("does not match"), "{m}");
+    std::fs::write(&gif, &good[..good.len() / 2]).unwrap();
+    let m = refused(&[a1.clone(), a2.clone(), a3.clone()], &out);
+    assert!(m.contains("damaged") || m.contains("GIF"), "{m}");
+    std::fs::write(&gif, &good).unwrap();
+    // The output directory may not be a shard.
+    let before = std::fs::read(a1.join(trace::INDEX_FILE)).unwrap();
+    match merge(&[a1.clone(), a2.clone(), a3.clone()], &a1) {
+        Err(TraceError::BadTrace { message, .. }) => {
+            assert!(message.contains("one of the shards"), "{message}")
+        }
+        other => panic!("merge into a shard should refuse, got {other:?}"),
+    }
+    assert_eq!(std::fs::read(a1.join(trace::INDEX_FILE)).unwrap(), before);
+    // And once whole, the set merges.
+    merge(&[a1, a2, a3], &out).unwrap();
+}
+
+fn showcase_text() -> String {
+    std::fs::read_to_string(root().join("scenes/showcase.toml")).unwrap()
+}
+
+fn write_scene(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn a_trace_is_verified_shard_by_shard() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Registry::builtin();
+    let show = show("tour.toml", &registry);
+    let whole = dir.path().join("whole");
+    trace::trace(&show, &registry, &whole, 300, 1).unwrap();
+    let mut seen = Vec::new();
+    for index in 1..=3 {
+        let shard = Some(Shard { index, count: 3 });
+        let report = trace::verify_shard(&whole, &registry, None, shard, 1, |i, _| seen.push(i)).unwrap();
+        assert!(report.ok(), "{report:?}");
+        assert_eq!((report.first, report.total), ((index as u64 - 1) * 100, 100));
+    }
+    assert_eq!(
+        seen,
+        (0..300).collect::<Vec<u64>>(),
+        "each frame checked once, in order"
+    );
+    // A frame of shard 2 recorded wrong: shard 2 finds it, the others pass.
+    let index_path = whole.join(trace::INDEX_FILE);
+    let mut index = trace::read_index(&whole).unwrap();
+    index.frames[150].rgba = "0123456789abcdef".into();
+    std::fs::write(&index_path, trace::index_json(&index)).unwrap();
+    let verify = |index: u32| {
+        trace::verify_shard(
+            &whole,
+            &registry,
+            None,
+            Some(Shard { index, count: 3 }),
+            1,
+            |_, _| {},
+        )
+        .unwrap()
+    };
+    assert!(verify(1).ok() && verify(3).ok());
+    let report = verify(2);
+    let m = report.mismatch.expect("frame 150 differs");
+    assert_eq!((m.index, report.matched), (150, 50));
+    assert!(m.images.difference.exists());
+}
+
+#[test]
+fn the_command_line_traces_merges_and_verifies_shards() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    for i in 1..=2 {
+        let out = marquee(&[
+            "trace",
+            "scenes/life.toml",
+            "--frames",
+            "40",
+            "--shard",
+            &format!("{i}/2"),
+            "--out",
+            &format!("{d}/s{i}"),
+        ]);
+        assert!(out.status.success(), "{}", text(&out));
+        if i == 2 {
+            let t = text(&out);
+            assert!(
+                t.contains("shard 2/2: frames 20–39 of 40") && t.contains("`life` stepped"),
+                "{t}"
+            );
+        }
+    }
+    // A shard's index is what the published schema says.
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root().join("docs/trace-index.schema.json")).unwrap())
+            .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let index: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{d}/s2/index.json")).unwrap()).unwrap();
+    assert_eq!(
+        index["shard"],
+        serde_json::json!({ "index": 2, "count": 2, "total": 40 })
+    );
+    assert!(
+        validator.is_valid(&index),
+        "{:?}",
+        validator.iter_errors(&index).next()
+    );
+    let out = marquee(&[
+        "trace",
+        "merge",
+        &format!("{d}/s2"),
+        &format!("{d}/s1"),
+        "--out",
+        &format!("{d}/m"),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("merged 2 shards into 40 frames"),
+        "{}",
+        text(&out)
+    );
+    let out = marquee(&["verify", &format!("{d}/m"), "--shard", "2/2", "--quiet"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("ok: all 20 frames of shard 2/2"),
+        "{}",
+        text(&out)
+    );
+    // A shard left out is bad input (exit 2), said with what is missing.
+    let out = marquee(&["trace", "merge", &format!("{d}/s2"), "--out", &format!("{d}/m2")]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("no shard given holds frames 0–19"),
+        "{}",
+        text(&out)
+    );
+    for bad in ["0/2", "3/2", "x"] {
+        let out = marquee(&[
+            "trace",
+            "scenes/life.toml",
+            "--frames",
+            "4",
+            "--shard",
+            bad,
+            "--out",
+            d,
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {}", text(&out));
+    }
+}
