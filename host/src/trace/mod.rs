@@ -25,6 +25,7 @@ use crate::plugins::registry::Registry;
 pub mod gif_blocks;
 pub mod merge;
 pub mod shard;
+pub mod suite;
 
 use shard::{Shard, ShardInfo};
 

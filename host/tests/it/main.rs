@@ -25,5 +25,6 @@ mod schema;
 mod shards;
 mod snapshot;
 mod terminal;
+mod traces;
 #[cfg(feature = "window")]
 mod window;

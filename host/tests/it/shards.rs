@@ -147,6 +147,107 @@ fn stateful_plugins_in_shards_merge_into_the_same_bytes_and_need_stepping() {
     assert_eq!(hash_hex(stepped.step().unwrap()), whole.frames[90].rgba);
 }
 
+/// A processor with state, as an author would write one: each frame is blended half and half
+/// with the frame it made before (an echo), so every frame depends on all earlier ones.
+mod echo {
+    use marquee_plugin_api::{
+        DerivedFields, Factory, FrameCtx, InitCtx, PluginDef, PluginError, ProcessorPlugin, declare_plugin,
+        fields_of,
+    };
+
+    #[derive(serde::Deserialize, schemars::JsonSchema)]
+    struct Config {}
+
+    pub const PLUGIN: PluginDef<DerivedFields> = PluginDef {
+        id: "echo",
+        version: "0.0.1",
+        description: "blends each frame with the one before",
+        renderer: None,
+        processor: Some(Factory {
+            doc: "Each frame half and half with the one made before.",
+            fields: fields_of::<Config>,
+            new,
+        }),
+        recorder: None,
+    };
+
+    struct Echo(Vec<u8>);
+
+    fn new(_: &str, init: &InitCtx) -> Result<Box<dyn ProcessorPlugin>, PluginError> {
+        Ok(Box::new(Echo(vec![
+            0;
+            init.width as usize * init.height as usize * 4
+        ])))
+    }
+
+    impl ProcessorPlugin for Echo {
+        fn process(&mut self, _: &FrameCtx, frame: &mut [u8]) -> Result<(), PluginError> {
+            for (p, q) in frame.iter_mut().zip(&mut self.0) {
+                *p = ((*p as u16 + *q as u16) / 2) as u8;
+                *q = *p;
+            }
+            Ok(())
+        }
+        fn snapshot(&self) -> Result<Option<Vec<u8>>, PluginError> {
+            Ok(Some(self.0.clone()))
+        }
+        fn restore(&mut self, state: &[u8]) -> Result<(), PluginError> {
+            self.0.copy_from_slice(state);
+            Ok(())
+        }
+    }
+
+    declare_plugin!(PLUGIN);
+}
+
+#[test]
+fn a_processor_with_state_makes_whole_frames_up_to_the_shard() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut registry = Registry::builtin();
+    registry.add_module(echo::module(), marquee::plugins::registry::Origin::BuiltIn);
+    let path = write_scene(
+        dir.path(),
+        "echo.toml",
+        "name = \"echo\"\nseed = 3\n[canvas]\nwidth = 64\nheight = 16\n\
+         [[layer]]\nplugin = \"random-pixels\"\nconfig = { count = 40, random_color = true }\n\
+         [[processor]]\nplugin = \"echo\"\n",
+    );
+    let show = Show::load(&path, &registry).unwrap();
+    let d = dir.path();
+    trace::trace(&show, &registry, &d.join("whole"), 60, 1).unwrap();
+    let mut shards = Vec::new();
+    for index in 1..=3 {
+        let out = d.join(index.to_string());
+        let outcome = trace::trace_shard(
+            &show,
+            &registry,
+            &out,
+            60,
+            Some(Shard { index, count: 3 }),
+            1,
+            |_| {},
+        )
+        .unwrap();
+        if index == 3 {
+            let how: Vec<_> = outcome.reached[0].instances.iter().map(|(_, _, r)| *r).collect();
+            assert_eq!(how, [marquee::engine::Reach::Whole; 2]);
+        }
+        shards.push(out);
+    }
+    merge(&shards, &d.join("merged")).unwrap();
+    for file in [trace::INDEX_FILE, trace::GIF_FILE] {
+        assert!(
+            std::fs::read(d.join("whole").join(file)).unwrap()
+                == std::fs::read(d.join("merged").join(file)).unwrap()
+        );
+    }
+    // Without the frames before, the echo of frame 40 is another frame.
+    let whole = trace::read_index(&d.join("whole")).unwrap();
+    let mut jumped = Player::new(&show, &Default::default()).unwrap();
+    jumped.skip(40).unwrap();
+    assert_ne!(hash_hex(jumped.step().unwrap()), whole.frames[40].rgba);
+}
+
 /// The message of a refused merge, checking that nothing was written.
 fn refused(shards: &[PathBuf], out: &Path) -> String {
     match merge(shards, out) {

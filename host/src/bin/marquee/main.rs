@@ -36,6 +36,7 @@ mod remote;
 mod run;
 mod sys;
 mod trace;
+mod traces;
 
 /// Plugin-based scenes and renderers for LED matrices, installations and desktop visuals.
 #[derive(Debug, Parser)]
@@ -73,6 +74,9 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Re-renders a trace and checks it frame by frame.
     Verify(trace::VerifyArgs),
+    /// Traces every scene of a directory, or verifies each against its trace (--verify), with a
+    /// JUnit XML report (--junit); exit 1 if any differs.
+    Traces(traces::TracesArgs),
     /// Generates a standalone plugin crate that builds, loads and tests on the first try.
     NewPlugin(plugins::NewPluginArgs),
     /// Lists every plugin found, and every plugin file that failed to load.
@@ -173,7 +177,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     // Commands that run plugins leave a marker while they run (safe mode).
     let runs_plugins = matches!(
         cli.command,
-        Command::Run(_) | Command::Trace(_) | Command::Verify(_) | Command::Bench(_) | Command::Test(_)
+        Command::Run(_)
+            | Command::Trace(_)
+            | Command::Verify(_)
+            | Command::Traces(_)
+            | Command::Bench(_)
+            | Command::Test(_)
     );
     let marker = match (runs_plugins, marquee::plugins::scan::cache_dir()) {
         (true, Some(cache)) => {
@@ -218,6 +227,7 @@ fn command(cli: Cli, registry: &Registry) -> anyhow::Result<()> {
         Command::Run(args) => run::run(args, registry, isolation(Choice::Files)),
         Command::Trace(args) => trace::trace(args, registry, isolation(Choice::Marked)),
         Command::Verify(args) => trace::verify(args, registry, isolation(Choice::Marked)),
+        Command::Traces(args) => traces::traces(args, registry, isolation(Choice::Marked)),
         Command::Test(args) => trace::test(args, registry),
         Command::Bench(args) => bench::bench(args, registry, isolation(Choice::Marked)),
         Command::Plugins(args) => plugins::plugins(args, registry),
