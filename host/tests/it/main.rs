@@ -20,6 +20,7 @@ mod processors;
 mod recorders;
 mod renderers;
 mod scenes;
+mod scale_out;
 mod schedule;
 mod schema;
 mod shards;
