@@ -61,6 +61,10 @@ pub struct GifBlocks<R> {
     /// A graphic-control extension's label read with it (the frame's first block).
     next_label: Option<u8>,
     frames: u64,
+    /// The logical screen's width and height.
+    screen: (u16, u16),
+    /// Whether the last frame copied covers the whole screen with no transparent colour.
+    whole: bool,
 }
 
 impl<R: BufRead> GifBlocks<R> {
@@ -80,12 +84,16 @@ impl<R: BufRead> GifBlocks<R> {
         }
         loop {
             let b = byte(&mut reader)?;
+            let screen = (
+                u16::from_le_bytes([header[6], header[7]]),
+                u16::from_le_bytes([header[8], header[9]]),
+            );
             if b != EXTENSION {
-                return Ok((GifBlocks::at(reader, b, None), header));
+                return Ok((GifBlocks::at(reader, b, None, screen), header));
             }
             let label = byte(&mut reader)?;
             if label == GRAPHIC_CONTROL {
-                return Ok((GifBlocks::at(reader, b, Some(label)), header));
+                return Ok((GifBlocks::at(reader, b, Some(label), screen), header));
             }
             header.extend_from_slice(&[b, label]);
             copy_sub_blocks(&mut reader, &mut header)?;
@@ -95,12 +103,14 @@ impl<R: BufRead> GifBlocks<R> {
         }
     }
 
-    fn at(reader: R, next: u8, next_label: Option<u8>) -> GifBlocks<R> {
+    fn at(reader: R, next: u8, next_label: Option<u8>, screen: (u16, u16)) -> GifBlocks<R> {
         GifBlocks {
             reader,
             next,
             next_label,
             frames: 0,
+            screen,
+            whole: false,
         }
     }
 
@@ -109,6 +119,7 @@ impl<R: BufRead> GifBlocks<R> {
     pub fn copy_frame(&mut self, out: &mut impl Write) -> io::Result<bool> {
         let r = &mut self.reader;
         let mut started = false;
+        let mut transparent = false;
         loop {
             match self.next {
                 EXTENSION => {
@@ -117,7 +128,21 @@ impl<R: BufRead> GifBlocks<R> {
                         None => byte(r)?,
                     };
                     out.write_all(&[EXTENSION, label])?;
-                    copy_sub_blocks(r, out)?;
+                    if label == GRAPHIC_CONTROL {
+                        // Its first sub-block's first byte holds the transparency flag (bit 0).
+                        let len = byte(r)?;
+                        out.write_all(&[len])?;
+                        if len > 0 {
+                            let mut block = [0u8; 255];
+                            r.read_exact(&mut block[..len as usize])
+                                .map_err(|_| invalid("the GIF ends in a graphic control block".into()))?;
+                            out.write_all(&block[..len as usize])?;
+                            transparent |= block[0] & 1 != 0;
+                            copy_sub_blocks(r, out)?;
+                        }
+                    } else {
+                        copy_sub_blocks(r, out)?;
+                    }
                     started = true;
                 }
                 IMAGE => {
@@ -126,6 +151,8 @@ impl<R: BufRead> GifBlocks<R> {
                     r.read_exact(&mut descriptor[1..])
                         .map_err(|_| invalid("the GIF ends in an image descriptor".into()))?;
                     out.write_all(&descriptor)?;
+                    let at = |i: usize| u16::from_le_bytes([descriptor[i], descriptor[i + 1]]);
+                    self.whole = !transparent && (at(1), at(3)) == (0, 0) && (at(5), at(7)) == self.screen;
                     let flags = descriptor[9];
                     if flags & 0x80 != 0 {
                         copy_exact(r, out, 3u64 << ((flags & 7) + 1))?;
@@ -163,6 +190,27 @@ impl<R: BufRead> GifBlocks<R> {
     /// Frames copied so far.
     pub fn frames(&self) -> u64 {
         self.frames
+    }
+
+    /// Whether the last frame copied stands alone: it covers the whole screen and has no
+    /// transparent colour, so decoding from it needs no frame before it.
+    pub fn last_stands_alone(&self) -> bool {
+        self.whole
+    }
+
+    /// The reader, where reading stopped.
+    pub fn into_inner(self) -> R {
+        self.reader
+    }
+
+    /// A GIF of `header` and the frames not yet copied: what a decoder reads to start at this
+    /// frame (exact when the frame before the next [stood alone](Self::last_stands_alone)).
+    pub fn into_gif_from_here(self, header: Vec<u8>) -> impl Read {
+        let mut pending = vec![self.next];
+        pending.extend(self.next_label);
+        io::Cursor::new(header)
+            .chain(io::Cursor::new(pending))
+            .chain(self.reader)
     }
 }
 
@@ -219,6 +267,33 @@ mod tests {
             let (_, first) = cut(&gif(&colours[..1], repeat)).unwrap();
             assert_eq!(first[0], frames[0]);
         }
+    }
+
+    #[test]
+    fn a_gif_starts_again_at_any_frame_that_stands_alone() {
+        let colours = [[1, 2, 3, 4], [9, 8, 7, 6], [200, 100, 50, 25]];
+        let whole = gif(&colours, true);
+        let (mut blocks, header) = GifBlocks::open(&whole[..]).unwrap();
+        blocks.copy_frame(&mut io::sink()).unwrap();
+        assert!(blocks.last_stands_alone(), "an opaque frame of the whole screen");
+        let mut rest = Vec::new();
+        blocks
+            .into_gif_from_here(header.clone())
+            .read_to_end(&mut rest)
+            .unwrap();
+        let (h, frames) = cut(&rest).unwrap();
+        let (_, all) = cut(&whole).unwrap();
+        assert_eq!((h, &frames[..]), (header, &all[1..]));
+        // A frame with a transparent colour does not stand alone.
+        let mut out = Vec::new();
+        {
+            let mut e = gif::Encoder::new(&mut out, 2, 1, &[]).unwrap();
+            let mut rgba = [1, 2, 3, 0, 4, 5, 6, 255];
+            e.write_frame(&gif::Frame::from_rgba(2, 1, &mut rgba)).unwrap();
+        }
+        let (mut blocks, _) = GifBlocks::open(&out[..]).unwrap();
+        blocks.copy_frame(&mut io::sink()).unwrap();
+        assert!(!blocks.last_stands_alone());
     }
 
     #[test]

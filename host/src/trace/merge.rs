@@ -2,7 +2,8 @@
 //! for byte: the index's frames in order (its `shard` dropped), the GIF's frames copied after
 //! the first shard's header. Shards of another scene or settings, missing, repeated or
 //! overlapping frames are refused before anything is written; every shard's GIF is checked
-//! against its index frame by frame, so a damaged shard never becomes a reference.
+//! against the hash of its bytes its index recorded (without decoding a frame), so a shard
+//! damaged on its way never becomes a reference: the merged file is committed only after.
 
 use std::fs;
 use std::io::{BufReader, BufWriter, Write};
@@ -13,7 +14,7 @@ use marquee_plugin_api::files::{PartialFile, open_regular};
 
 use super::gif_blocks::{GifBlocks, TRAILER_BYTE};
 use super::{
-    GIF_FILE, GifFrames, INDEX_FILE, TIMINGS_FILE, TraceError, TraceIndex, hash_hex, index_json, read_index,
+    GIF_FILE, HashingReader, INDEX_FILE, TIMINGS_FILE, TraceError, TraceIndex, index_json, read_index,
 };
 
 /// What a merge wrote.
@@ -41,7 +42,7 @@ impl Part {
         self.index.frames.last().map_or(0, |f| f.index + 1)
     }
     fn label(&self) -> String {
-        match self.index.shard {
+        match &self.index.shard {
             Some(s) => format!("shard {}/{} ({})", s.index, s.count, self.dir.display()),
             None => self.dir.display().to_string(),
         }
@@ -101,7 +102,7 @@ fn foreign(base: &TraceIndex, part: &TraceIndex) -> Option<String> {
     if base.gif.file != part.gif.file {
         return differs("GIF file", base.gif.file.clone(), part.gif.file.clone());
     }
-    let total = |i: &TraceIndex| i.shard.map_or(0, |s| s.total);
+    let total = |i: &TraceIndex| i.shard.as_ref().map_or(0, |s| s.total);
     if total(base) != total(part) {
         return differs(
             "whole trace's length",
@@ -123,7 +124,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<Merged, TraceError> {
     let mut parts = Vec::with_capacity(dirs.len());
     for dir in dirs {
         let index = read_index(dir)?;
-        let Some(shard) = index.shard else {
+        let Some(shard) = index.shard.clone() else {
             return Err(refuse(
                 dir,
                 "a whole trace, not a shard; merge joins the directories `marquee trace --shard I/N` writes"
@@ -174,10 +175,13 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<Merged, TraceError> {
         }
     }
     parts.sort_by_key(|p| (p.first(), p.end()));
-    let total = parts[0].index.shard.map_or(0, |s| s.total);
+    let total = parts[0].index.shard.as_ref().map_or(0, |s| s.total);
     let mut next = 0u64;
     for (i, part) in parts.iter().enumerate() {
-        if i > 0 && parts[i - 1].index.shard == part.index.shard {
+        if i > 0
+            && parts[i - 1].index.shard.as_ref().map(|s| s.shard())
+                == part.index.shard.as_ref().map(|s| s.shard())
+        {
             return Err(refuse(
                 &part.dir,
                 format!(
@@ -222,27 +226,6 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<Merged, TraceError> {
         ));
     }
 
-    // Every shard's GIF against its own index, before anything is written.
-    let (w, h) = (parts[0].index.scene.width, parts[0].index.scene.height);
-    for part in &parts {
-        let path = part.dir.join(&part.index.gif.file);
-        let mut gif = GifFrames::open(&path, (w, h))?;
-        for entry in &part.index.frames {
-            match gif.next_frame()? {
-                Some((g, delay)) if delay == entry.delay && hash_hex(g) == entry.gif => {}
-                _ => {
-                    return Err(TraceError::BadTrace {
-                        path,
-                        message: format!(
-                            "frame {} does not match the shard's index.json; the shard is damaged, trace it again",
-                            entry.index
-                        ),
-                    });
-                }
-            }
-        }
-    }
-
     fs::create_dir_all(out).map_err(super::io("cannot create trace directory", out))?;
     let gif_path = out.join(GIF_FILE);
     let write_err = |source: std::io::Error| TraceError::Io {
@@ -260,8 +243,8 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<Merged, TraceError> {
             path: path.clone(),
             message: format!("{e}; the shard is damaged, trace it again"),
         };
-        let (mut blocks, header) =
-            GifBlocks::open(BufReader::with_capacity(1 << 20, file)).map_err(damaged)?;
+        let reader = BufReader::with_capacity(1 << 20, HashingReader::new(file));
+        let (mut blocks, header) = GifBlocks::open(reader).map_err(damaged)?;
         match &first_header {
             None => {
                 writer.write_all(&header).map_err(write_err)?;
@@ -287,6 +270,19 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<Merged, TraceError> {
                 "holds {} frames but its index lists {}",
                 blocks.frames(),
                 part.index.frames.len()
+            ))));
+        }
+        // Every byte of the file went through the hasher (the trailer check reads to its end).
+        let got = blocks.into_inner().into_inner().hex();
+        let want = part
+            .index
+            .shard
+            .as_ref()
+            .map(|s| s.gif_bytes.as_str())
+            .unwrap_or_default();
+        if got != want {
+            return Err(damaged(std::io::Error::other(format!(
+                "its bytes hash to {got}, not the {want} its index recorded when it was traced"
             ))));
         }
     }

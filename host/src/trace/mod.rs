@@ -482,11 +482,15 @@ pub fn trace_shard(
             total_centis: entries.iter().map(|e| e.delay as u64).sum(),
         },
         frames: entries,
-        shard: shard.map(|s| ShardInfo {
-            index: s.index,
-            count: s.count,
-            total,
-        }),
+        shard: match shard {
+            None => None,
+            Some(s) => Some(ShardInfo {
+                index: s.index,
+                count: s.count,
+                total,
+                gif_bytes: hash_file(&gif_path)?,
+            }),
+        },
     };
     let index_path = out_dir.join(INDEX_FILE);
     fs::write(&index_path, index_json(&index)).map_err(io("cannot write", &index_path))?;
@@ -501,6 +505,43 @@ pub fn trace_shard(
     })
 }
 
+/// xxh3-64 of a file's bytes, read in blocks, as 16 hex digits.
+fn hash_file(path: &Path) -> Result<String, TraceError> {
+    let mut reader =
+        HashingReader::new(marquee_plugin_api::files::open_regular(path).map_err(read("cannot open", path))?);
+    std::io::copy(&mut reader, &mut std::io::sink()).map_err(read("cannot read", path))?;
+    Ok(reader.hex())
+}
+
+/// A reader that hashes (xxh3-64) every byte read through it.
+pub struct HashingReader<R> {
+    inner: R,
+    hasher: xxhash_rust::xxh3::Xxh3,
+}
+
+impl<R> HashingReader<R> {
+    /// Hashes what `inner` gives.
+    pub fn new(inner: R) -> Self {
+        HashingReader {
+            inner,
+            hasher: xxhash_rust::xxh3::Xxh3::new(),
+        }
+    }
+
+    /// The hash of every byte read so far, as 16 hex digits.
+    pub fn hex(&self) -> String {
+        crate::model::hex(self.hasher.digest())
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
 /// The index as written to disk: pretty JSON with a trailing newline.
 pub fn index_json(index: &TraceIndex) -> String {
     let mut s = serde_json::to_string_pretty(index).expect("the index always serialises");
@@ -513,7 +554,7 @@ pub fn index_json(index: &TraceIndex) -> String {
 /// before anything is allocated, and the decoder's own allocations are bounded by it, so a
 /// small hostile file cannot claim gigabytes.
 pub struct GifFrames {
-    decoder: gif::Decoder<std::io::BufReader<fs::File>>,
+    decoder: gif::Decoder<Box<dyn std::io::Read>>,
     canvas: Vec<u8>,
     size: (u32, u32),
     path: PathBuf,
@@ -522,19 +563,29 @@ pub struct GifFrames {
 
 impl GifFrames {
     /// Opens the GIF at `path` (a regular file), which must be `width × height`.
-    pub fn open(path: &Path, (width, height): (u32, u32)) -> Result<GifFrames, TraceError> {
+    pub fn open(path: &Path, size: (u32, u32)) -> Result<GifFrames, TraceError> {
+        let file = marquee_plugin_api::files::open_regular(path).map_err(read("cannot open", path))?;
+        GifFrames::from_reader(Box::new(std::io::BufReader::new(file)), path, size)
+    }
+
+    /// Decodes the GIF `reader` gives (read from `path`, which messages name), which must be
+    /// `width × height`.
+    pub fn from_reader(
+        reader: Box<dyn std::io::Read>,
+        path: &Path,
+        (width, height): (u32, u32),
+    ) -> Result<GifFrames, TraceError> {
         let bad = |message: String| TraceError::BadTrace {
             path: path.to_path_buf(),
             message,
         };
-        let file = marquee_plugin_api::files::open_regular(path).map_err(read("cannot open", path))?;
         let mut options = gif::DecodeOptions::new();
         options.set_color_output(gif::ColorOutput::RGBA);
         // A frame's RGBA buffer is at most the screen's, plus the decoder's own tables.
         let limit = (width as u64 * height as u64 * 4).max(1) + (1 << 20);
         options.set_memory_limit(gif::MemoryLimit::Bytes(limit.try_into().expect("above 0")));
         let decoder = options
-            .read_info(std::io::BufReader::new(file))
+            .read_info(reader)
             .map_err(|e| bad(format!("not a readable GIF: {e}")))?;
         let declared = (decoder.width() as u32, decoder.height() as u32);
         if declared != (width, height) {
@@ -711,7 +762,7 @@ pub fn verify_shard(
     }
     let held = check_frames(index.frames.len() as u64, "the trace")?;
     // A whole trace holds frames 0, 1, 2, ...; a shard its own share of them.
-    let start = match index.shard {
+    let start = match &index.shard {
         None => 0,
         Some(s) => {
             let want = s.shard().frames(s.total);
@@ -745,32 +796,44 @@ pub fn verify_shard(
     let (first, total) = (start + range.start, range.end - range.start);
     // The GIF is checked against the index first, so a damaged trace is said before any
     // rendering; rendering then compares with the index's hashes alone. Its size is checked
-    // first; its frames are counted without decoding, and decoded as far as the last checked.
-    let mut gif = GifFrames::open(&gif_path, (w, h))?;
-    let opened =
-        marquee_plugin_api::files::open_regular(&gif_path).map_err(read("cannot open", &gif_path))?;
-    let (mut blocks, _) =
-        gif_blocks::GifBlocks::open(std::io::BufReader::new(opened)).map_err(|e| TraceError::BadTrace {
-            path: gif_path.clone(),
+    // first; its frames are counted without decoding; then the frames checked are decoded,
+    // from the last frame before them that stands alone (in a trace, their first).
+    GifFrames::open(&gif_path, (w, h))?;
+    let blocks = |path: &Path| -> Result<_, TraceError> {
+        let file = marquee_plugin_api::files::open_regular(path).map_err(read("cannot open", path))?;
+        gif_blocks::GifBlocks::open(std::io::BufReader::new(file)).map_err(|e| TraceError::BadTrace {
+            path: path.to_path_buf(),
             message: format!("{e}; the trace is damaged, re-create it"),
-        })?;
-    while blocks
-        .copy_frame(&mut std::io::sink())
-        .map_err(|e| TraceError::BadTrace {
-            path: gif_path.clone(),
-            message: format!("{e}; the trace is damaged, re-create it"),
-        })?
-    {}
-    if blocks.frames() != held {
+        })
+    };
+    let damaged_gif = |e: std::io::Error| TraceError::BadTrace {
+        path: gif_path.clone(),
+        message: format!("{e}; the trace is damaged, re-create it"),
+    };
+    let (mut counting, _) = blocks(&gif_path)?;
+    let mut from = 0;
+    while counting.copy_frame(&mut std::io::sink()).map_err(damaged_gif)? {
+        let copied = counting.frames();
+        if copied <= range.start + 1 && counting.last_stands_alone() {
+            from = copied - 1;
+        }
+    }
+    if counting.frames() != held {
         return Err(TraceError::BadTrace {
             path: gif_path,
             message: format!(
                 "holds {} frames but the index lists {held}; the trace is damaged, re-create it",
-                blocks.frames()
+                counting.frames()
             ),
         });
     }
-    for entry in &index.frames[..range.end as usize] {
+    let (mut skipping, header) = blocks(&gif_path)?;
+    for _ in 0..from {
+        skipping.copy_frame(&mut std::io::sink()).map_err(damaged_gif)?;
+    }
+    let rest = Box::new(skipping.into_gif_from_here(header));
+    let mut gif = GifFrames::from_reader(rest, &gif_path, (w, h))?;
+    for entry in &index.frames[from as usize..range.end as usize] {
         match gif.next_frame()? {
             Some((g, delay)) if hash_hex(g) == entry.gif && delay == entry.delay => {}
             _ => {

@@ -68,7 +68,7 @@ impl FromStr for Shard {
 }
 
 /// What a shard's `index.json` says of it (absent from a whole trace's).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ShardInfo {
     /// Which share, from 1.
@@ -77,11 +77,14 @@ pub struct ShardInfo {
     pub count: u32,
     /// Frames of the whole trace.
     pub total: u64,
+    /// xxh3-64 of the shard's GIF file, byte for byte: `merge` checks what it copies against it
+    /// (a shard damaged on its way from the machine that traced it), without decoding a frame.
+    pub gif_bytes: String,
 }
 
 impl ShardInfo {
     /// The shard this describes.
-    pub fn shard(self) -> Shard {
+    pub fn shard(&self) -> Shard {
         Shard {
             index: self.index,
             count: self.count,

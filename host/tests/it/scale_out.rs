@@ -50,13 +50,20 @@ fn unsharded(work: &Path, scene: &str) -> PathBuf {
 
 fn assert_same_trace(a: &Path, b: &Path) {
     for file in ["index.json", "trace.gif"] {
-        let (x, y) = (std::fs::read(a.join(file)).unwrap(), std::fs::read(b.join(file)).unwrap());
+        let (x, y) = (
+            std::fs::read(a.join(file)).unwrap(),
+            std::fs::read(b.join(file)).unwrap(),
+        );
         assert!(x == y, "{file} of {} differs from {}", b.display(), a.display());
     }
 }
 
 fn sh(shell: &str, script: &str, cwd: &Path, env: &[(String, String)]) {
-    let path = format!("{}:{}", cwd.join("bin").display(), std::env::var("PATH").unwrap_or_default());
+    let path = format!(
+        "{}:{}",
+        cwd.join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     let run = Command::new(shell)
         .args(["-e", "-c", script])
         .current_dir(cwd)
@@ -78,7 +85,10 @@ fn copy_dir(from: &Path, to: &Path) {
 #[test]
 fn gnu_parallel_traces_two_shards_at_once_and_merges_them() {
     assert!(
-        Command::new("parallel").arg("--version").output().is_ok_and(|o| o.status.success()),
+        Command::new("parallel")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success()),
         "GNU parallel is missing: `apt-get install parallel` (.ci/run installs it)"
     );
     let dir = tempfile::tempdir().unwrap();
@@ -121,7 +131,13 @@ fn the_github_actions_recipe_runs_its_matrix_and_merge_jobs() {
         .iter()
         .map(|(k, v)| (string(k), string(v)))
         .collect();
-    let shards: u32 = env.iter().find(|(k, _)| k == "SHARDS").unwrap().1.parse().unwrap();
+    let shards: u32 = env
+        .iter()
+        .find(|(k, _)| k == "SHARDS")
+        .unwrap()
+        .1
+        .parse()
+        .unwrap();
     let scene = env.iter().find(|(k, _)| k == "SCENE").unwrap().1.clone();
     env.retain(|(k, _)| k != "TRACE_SECONDS");
     env.push(("TRACE_SECONDS".into(), SECONDS.into()));
@@ -131,7 +147,11 @@ fn the_github_actions_recipe_runs_its_matrix_and_merge_jobs() {
         .iter()
         .map(|s| s.as_i64().unwrap() as u32)
         .collect();
-    assert_eq!(matrix, (1..=shards).collect::<Vec<_>>(), "the matrix lists shards 1 to SHARDS");
+    assert_eq!(
+        matrix,
+        (1..=shards).collect::<Vec<_>>(),
+        "the matrix lists shards 1 to SHARDS"
+    );
     assert_eq!(string(&doc["jobs"]["merge"]["needs"]), "shard");
 
     let dir = tempfile::tempdir().unwrap();
@@ -160,15 +180,24 @@ fn the_github_actions_recipe_runs_its_matrix_and_merge_jobs() {
                     }
                 }
                 (Some(u), _) if u.starts_with("actions/upload-artifact@") => {
-                    let name = with["name"]
-                        .as_str()
-                        .unwrap()
-                        .replace("${{ matrix.shard }}", &matrix.map_or(String::new(), |m| m.to_string()));
-                    copy_dir(&workspace.join(with["path"].as_str().unwrap()), &artifacts.join(name));
+                    let name = with["name"].as_str().unwrap().replace(
+                        "${{ matrix.shard }}",
+                        &matrix.map_or(String::new(), |m| m.to_string()),
+                    );
+                    copy_dir(
+                        &workspace.join(with["path"].as_str().unwrap()),
+                        &artifacts.join(name),
+                    );
                 }
                 (None, Some(script)) => {
-                    let script = script.replace("${{ matrix.shard }}", &matrix.map_or(String::new(), |m| m.to_string()));
-                    assert!(!script.contains("${{"), "an expression this test does not stand in for: {script}");
+                    let script = script.replace(
+                        "${{ matrix.shard }}",
+                        &matrix.map_or(String::new(), |m| m.to_string()),
+                    );
+                    assert!(
+                        !script.contains("${{"),
+                        "an expression this test does not stand in for: {script}"
+                    );
                     sh("bash", &script, workspace, &env);
                 }
                 other => panic!("a step this test does not know: {other:?}"),
@@ -176,7 +205,11 @@ fn the_github_actions_recipe_runs_its_matrix_and_merge_jobs() {
         }
     };
     for shard in &matrix {
-        run_job(&doc["jobs"]["shard"], &dir.path().join(format!("shard-{shard}")), Some(*shard));
+        run_job(
+            &doc["jobs"]["shard"],
+            &dir.path().join(format!("shard-{shard}")),
+            Some(*shard),
+        );
     }
     let merge = dir.path().join("merge");
     run_job(&doc["jobs"]["merge"], &merge, None);
@@ -221,7 +254,11 @@ fn the_kubernetes_recipe_runs_each_completion_index_then_merges() {
     };
     let (script, env) = container(&docs[0]);
     let shards = env.iter().find(|(k, _)| k == "SHARDS").unwrap().1.clone();
-    assert_eq!(shards, completions.to_string(), "SHARDS is the number of completions");
+    assert_eq!(
+        shards,
+        completions.to_string(),
+        "SHARDS is the number of completions"
+    );
     for index in 0..completions {
         let mut env = env.clone();
         env.push(("JOB_COMPLETION_INDEX".into(), index.to_string()));

@@ -390,6 +390,27 @@ fn a_trace_is_verified_shard_by_shard() {
     let m = report.mismatch.expect("frame 150 differs");
     assert_eq!((m.index, report.matched), (150, 50));
     assert!(m.images.difference.exists());
+    // The GIF's hash of a frame recorded wrong: the trace is damaged, which the shard holding
+    // that frame says (each shard decodes its own frames only).
+    index.frames[250].gif = "fedcba9876543210".into();
+    std::fs::write(&index_path, trace::index_json(&index)).unwrap();
+    let shard = |index: u32| {
+        trace::verify_shard(
+            &whole,
+            &registry,
+            None,
+            Some(Shard { index, count: 3 }),
+            1,
+            |_, _| {},
+        )
+    };
+    assert!(shard(1).is_ok());
+    match shard(3) {
+        Err(TraceError::BadTrace { message, .. }) => {
+            assert!(message.contains("frame 250 does not match"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]
@@ -423,10 +444,9 @@ fn the_command_line_traces_merges_and_verifies_shards() {
     let validator = jsonschema::validator_for(&schema).unwrap();
     let index: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(format!("{d}/s2/index.json")).unwrap()).unwrap();
-    assert_eq!(
-        index["shard"],
-        serde_json::json!({ "index": 2, "count": 2, "total": 40 })
-    );
+    let gif = std::fs::read(format!("{d}/s2/trace.gif")).unwrap();
+    let want = serde_json::json!({ "index": 2, "count": 2, "total": 40, "gif_bytes": hash_hex(&gif) });
+    assert_eq!(index["shard"], want);
     assert!(
         validator.is_valid(&index),
         "{:?}",
