@@ -23,7 +23,7 @@ esac
 shift 2
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(scene playlist trace plugin_config spritesheet rig)
+    targets=(scene playlist trace merge plugin_config spritesheet rig)
 fi
 
 if ! cargo fuzz --version 2>/dev/null | grep -q '^cargo-fuzz 0\.13\.'; then

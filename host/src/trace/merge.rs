@@ -131,13 +131,11 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<Merged, TraceError> {
                     .into(),
             ));
         };
-        let want = shard.shard().frames(shard.total);
+        let want = shard
+            .frames()
+            .map_err(|why| refuse(dir, format!("{why}; the shard is damaged, trace it again")))?;
         let got: Vec<u64> = index.frames.iter().map(|f| f.index).collect();
-        if shard.index == 0
-            || shard.index > shard.count
-            || got.len() as u64 != want.end - want.start
-            || !got.iter().copied().eq(want.clone())
-        {
+        if got.len() as u64 != want.end - want.start || !got.iter().copied().eq(want.clone()) {
             return Err(refuse(
                 dir,
                 format!(

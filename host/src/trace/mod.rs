@@ -765,8 +765,10 @@ pub fn verify_shard(
     let start = match &index.shard {
         None => 0,
         Some(s) => {
-            let want = s.shard().frames(s.total);
-            if s.index == 0 || s.index > s.count || want.end - want.start != held {
+            let want = s
+                .frames()
+                .map_err(|why| damaged(format!("{why}; the trace is damaged, re-create it")))?;
+            if want.end - want.start != held {
                 return Err(damaged(format!(
                     "says it is shard {}/{} of {} frames but lists {held}; the trace is damaged, re-create it",
                     s.index, s.count, s.total

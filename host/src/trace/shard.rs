@@ -90,6 +90,25 @@ impl ShardInfo {
             count: self.count,
         }
     }
+
+    /// The frames this shard holds, or why an index's `shard` (data) cannot be a shard: an
+    /// index outside 1 to `count`, a count over [`MAX_SHARDS`], a whole trace over
+    /// [`super::MAX_FRAMES`].
+    pub fn frames(&self) -> Result<Range<u64>, String> {
+        if self.count == 0 || self.count > MAX_SHARDS || self.index == 0 || self.index > self.count {
+            return Err(format!(
+                "says it is shard {}/{}, which no trace is cut into",
+                self.index, self.count
+            ));
+        }
+        if self.total > super::MAX_FRAMES {
+            return Err(format!(
+                "says its whole trace has {} frames, more than a trace can",
+                self.total
+            ));
+        }
+        Ok(self.shard().frames(self.total))
+    }
 }
 
 #[cfg(test)]

@@ -11,6 +11,9 @@ use super::{Mismatch, Run, TraceError, check_frames, frames_for, trace, verify};
 use crate::model::show::Show;
 use crate::plugins::registry::Registry;
 
+/// Seconds traced of a scene that loops when neither frames nor seconds are given.
+pub const DEFAULT_SECONDS: f64 = 10.0;
+
 /// Trace the scenes, or verify them against their traces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -27,8 +30,9 @@ pub struct Options {
     pub mode: Mode,
     /// Frames per scene when tracing (else `seconds` at the scene's rate).
     pub frames: Option<u64>,
-    /// Seconds per scene when tracing without `frames`.
-    pub seconds: f64,
+    /// Seconds per scene when tracing without `frames`; without either, a playlist that does
+    /// not loop is traced whole and anything else for [`DEFAULT_SECONDS`].
+    pub seconds: Option<f64>,
     /// The directory holding one trace directory per scene, named by the scene's file stem.
     pub out: PathBuf,
     /// Only this share of the scenes (scene `k` of the sorted list is in shard `k mod N + 1`).
@@ -118,9 +122,12 @@ fn one(scene: &Path, dir: &Path, registry: &Registry, options: &Options) -> (Ver
                 Ok(s) => s,
                 Err(e) => return error(e.into()),
             };
-            let frames = options
-                .frames
-                .unwrap_or_else(|| frames_for(options.seconds, show.fps()));
+            let frames = match (options.frames, options.seconds, show.length()) {
+                (Some(n), _, _) => n,
+                (None, Some(s), _) => frames_for(s, show.fps()),
+                (None, None, Some(n)) => n,
+                (None, None, None) => frames_for(DEFAULT_SECONDS, show.fps()),
+            };
             let traced = check_frames(frames, "the trace")
                 .and_then(|frames| trace(&show, registry, dir, frames, options.run.clone()));
             match traced {

@@ -327,6 +327,25 @@ fn missing_repeated_overlapping_foreign_and_damaged_shards_are_refused() {
     let m = refused(&[a1.clone(), a2.clone(), a3.clone()], &out);
     assert!(m.contains("damaged") || m.contains("GIF"), "{m}");
     std::fs::write(&gif, &good).unwrap();
+    // A shard's index that says an impossible shard (found by the `merge` fuzz target: it
+    // divided by zero) is refused by merge and by verify.
+    let index_path = a2.join(trace::INDEX_FILE);
+    let good_index = std::fs::read_to_string(&index_path).unwrap();
+    for (index, count) in [(0, 3), (2, 0), (4, 3)] {
+        let mut v: serde_json::Value = serde_json::from_str(&good_index).unwrap();
+        v["shard"]["index"] = index.into();
+        v["shard"]["count"] = count.into();
+        std::fs::write(&index_path, v.to_string()).unwrap();
+        let m = refused(&[a1.clone(), a2.clone(), a3.clone()], &out);
+        assert!(m.contains("which no trace is cut into"), "{m}");
+        match trace::verify_shard(&a2, &registry, None, None, 1, |_, _| {}) {
+            Err(TraceError::BadTrace { message, .. }) => {
+                assert!(message.contains("no trace is cut into"), "{message}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    std::fs::write(&index_path, &good_index).unwrap();
     // The output directory may not be a shard.
     let before = std::fs::read(a1.join(trace::INDEX_FILE)).unwrap();
     match merge(&[a1.clone(), a2.clone(), a3.clone()], &a1) {

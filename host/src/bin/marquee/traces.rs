@@ -27,9 +27,10 @@ pub struct TracesArgs {
     /// Frames to trace per scene.
     #[arg(long, conflicts_with = "seconds", value_parser = clap::value_parser!(u64).range(1..=MAX_FRAMES))]
     pub frames: Option<u64>,
-    /// Seconds to trace per scene, at its own rate.
-    #[arg(long, default_value_t = 10.0, value_parser = positive_seconds)]
-    pub seconds: f64,
+    /// Seconds to trace per scene, at its own rate (default: a playlist that does not loop
+    /// whole, anything else 10 s).
+    #[arg(long, value_parser = positive_seconds)]
+    pub seconds: Option<f64>,
     /// Write a JUnit XML report here (one test case per scene).
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
