@@ -393,26 +393,6 @@ fn a_trace_is_verified_shard_by_shard() {
     let mut index = trace::read_index(&whole).unwrap();
     index.frames[150].rgba = "0123456789abcdef".into();
     std::fs::write(&index_path, trace::index_json(&index)).unwrap();
-    let verify = |index: u32| {
-        trace::verify_shard(
-            &whole,
-            &registry,
-            None,
-            Some(Shard { index, count: 3 }),
-            1,
-            |_, _| {},
-        )
-        .unwrap()
-    };
-    assert!(verify(1).ok() && verify(3).ok());
-    let report = verify(2);
-    let m = report.mismatch.expect("frame 150 differs");
-    assert_eq!((m.index, report.matched), (150, 50));
-    assert!(m.images.difference.exists());
-    // The GIF's hash of a frame recorded wrong: the trace is damaged, which the shard holding
-    // that frame says (each shard decodes its own frames only).
-    index.frames[250].gif = "fedcba9876543210".into();
-    std::fs::write(&index_path, trace::index_json(&index)).unwrap();
     let shard = |index: u32| {
         trace::verify_shard(
             &whole,
@@ -423,6 +403,16 @@ fn a_trace_is_verified_shard_by_shard() {
             |_, _| {},
         )
     };
+    let verify = |index: u32| shard(index).unwrap();
+    assert!(verify(1).ok() && verify(3).ok());
+    let report = verify(2);
+    let m = report.mismatch.expect("frame 150 differs");
+    assert_eq!((m.index, report.matched), (150, 50));
+    assert!(m.images.difference.exists());
+    // The GIF's hash of a frame recorded wrong: the trace is damaged, which the shard holding
+    // that frame says (each shard decodes its own frames only).
+    index.frames[250].gif = "fedcba9876543210".into();
+    std::fs::write(&index_path, trace::index_json(&index)).unwrap();
     assert!(shard(1).is_ok());
     match shard(3) {
         Err(TraceError::BadTrace { message, .. }) => {
