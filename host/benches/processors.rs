@@ -36,6 +36,7 @@ fn processors(c: &mut Criterion) {
         ),
         ("blur_gaussian_r2", "blur", r#"{"kind": "gaussian", "radius": 2}"#),
         ("blur_box_r8", "blur", r#"{"kind": "box", "radius": 8}"#),
+        ("blur_box_r32", "blur", r#"{"kind": "box", "radius": 32}"#),
         (
             "quantize_4bit_ordered",
             "quantize",

@@ -7,8 +7,11 @@
 // One `unsafe` call: entering the AVX2-compiled wrapper after detecting AVX2.
 #![allow(unsafe_code)]
 
-/// Runs `f`, compiled for AVX2 when the CPU supports it. Mark `f` `#[inline(always)]` (or make
-/// it a small closure around such a function) so its body is compiled inside the AVX2 wrapper.
+/// Runs `f`, compiled for AVX2 when the CPU supports it. Mark the closure itself
+/// `#[inline(always)]` (`widest(#[inline(always)] || kernel(...))`, with `kernel` and what it
+/// calls `#[inline(always)]` too), so its body is compiled inside the AVX2 wrapper: a closure
+/// left to the inliner's judgement stays a function of its own, compiled for the baseline CPU,
+/// once its body is large (the blur's kernels ran 4× slower that way).
 #[inline(always)]
 pub fn widest<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
