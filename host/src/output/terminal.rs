@@ -45,7 +45,10 @@ pub fn palette256(rgb: [u8; 3]) -> u8 {
 
 /// Draws frames with `▀` cells: foreground the upper pixel, background the lower one, and a
 /// status line below. Frames wider than `max_columns` are box-averaged down by a whole factor.
-/// The text of a frame is built in a reused buffer and written with one `write_all`.
+/// Only the cells that changed since the last frame are written (a cursor move where the next
+/// changed cell does not follow the last one written), so the bytes of a frame grow with the
+/// cells that changed; the first frame, and the first after a resize, are drawn whole. The text
+/// of a frame is built in a reused buffer and written with one `write_all`.
 ///
 /// Made with [`Terminal::stdout`] it is interactive: raw mode, keys become [`Control`]s, it
 /// follows resizes, and it restores the terminal on finish, on drop and on panic.
@@ -61,6 +64,11 @@ pub struct Terminal<W: Write + Send> {
     sums: Vec<[u32; 4]>,
     top: Vec<[u8; 3]>,
     bottom: Vec<[u8; 3]>,
+    /// What the screen shows: each cell's upper and lower colour, row by row, `shown_size`
+    /// (columns, rows) of them, and the status line.
+    shown: Vec<([u8; 3], [u8; 3])>,
+    shown_size: (usize, usize),
+    shown_status: String,
 }
 
 impl<W: Write + Send> Terminal<W> {
@@ -76,6 +84,9 @@ impl<W: Write + Send> Terminal<W> {
             sums: Vec::new(),
             top: Vec::new(),
             bottom: Vec::new(),
+            shown: Vec::new(),
+            shown_size: (0, 0),
+            shown_status: String::new(),
         }
     }
 
@@ -96,6 +107,12 @@ impl<W: Write + Send> Terminal<W> {
     }
 
     fn restore(&mut self) -> io::Result<()> {
+        if self.started {
+            // Below the status line, where what is printed next belongs.
+            self.text.clear();
+            self.move_to(self.shown_size.1 + 1, 0);
+            self.out.write_all(self.text.as_bytes())?;
+        }
         self.out.write_all(b"\x1b[0m\x1b[?25h")?;
         self.out.flush()?;
         if std::mem::take(&mut self.interactive) {
@@ -165,13 +182,67 @@ fn block_row(
     }));
 }
 
+/// Appends `n` in decimal.
+fn push_number(text: &mut String, n: usize) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut n = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    text.extend(digits[at..].iter().map(|&d| d as char));
+}
+
 impl<W: Write + Send> Terminal<W> {
+    /// Sets the upper (`fg`) and lower (`bg`) colours of the cells written next, those that
+    /// are given, in one SGR sequence.
+    fn colors(&mut self, fg: Option<[u8; 3]>, bg: Option<[u8; 3]>) {
+        if fg.is_none() && bg.is_none() {
+            return;
+        }
+        self.text.push_str("\x1b[");
+        if let Some(rgb) = fg {
+            self.color(38, rgb);
+        }
+        if let Some(rgb) = bg {
+            if fg.is_some() {
+                self.text.push(';');
+            }
+            self.color(48, rgb);
+        }
+        self.text.push('m');
+    }
+
+    /// The parameters of an SGR colour: `38;2;r;g;b` or `38;5;n` (`48` for the background).
     fn color(&mut self, layer: u8, rgb: [u8; 3]) {
-        use std::fmt::Write as _;
-        let _ = match self.colors {
-            Colors::True => write!(self.text, "\x1b[{layer};2;{};{};{}m", rgb[0], rgb[1], rgb[2]),
-            Colors::Palette256 => write!(self.text, "\x1b[{layer};5;{}m", palette256(rgb)),
-        };
+        push_number(&mut self.text, layer as usize);
+        match self.colors {
+            Colors::True => {
+                self.text.push_str(";2");
+                for v in rgb {
+                    self.text.push(';');
+                    push_number(&mut self.text, v as usize);
+                }
+            }
+            Colors::Palette256 => {
+                self.text.push_str(";5;");
+                push_number(&mut self.text, palette256(rgb) as usize);
+            }
+        }
+    }
+
+    /// Moves the cursor to `row`, `column` (from 0).
+    fn move_to(&mut self, row: usize, column: usize) {
+        self.text.push_str("\x1b[");
+        push_number(&mut self.text, row + 1);
+        self.text.push(';');
+        push_number(&mut self.text, column + 1);
+        self.text.push('H');
     }
 }
 
@@ -185,34 +256,49 @@ impl<W: Write + Send> Output for Terminal<W> {
         let k = self.scale_for(width);
         let (cols, rows) = (w.div_ceil(k), h.div_ceil(k).div_ceil(2));
         self.text.clear();
-        if !self.started {
-            self.text.push_str("\x1b[2J\x1b[?25l");
+        // The first frame, and the first of another size or after a resize, are drawn whole.
+        let whole = !self.started || self.shown_size != (cols, rows);
+        if whole {
+            self.text.push_str("\x1b[0m\x1b[2J\x1b[?25l");
             self.started = true;
+            self.shown.clear();
+            self.shown.resize(cols * rows, ([0; 3], [0; 3]));
+            self.shown_size = (cols, rows);
+            self.shown_status.clear();
         }
-        self.text.push_str("\x1b[H");
+        let (mut fg, mut bg) = (None, None);
+        // Where the next cell written lands without a cursor move.
+        let mut cursor = None;
         for row in 0..rows {
-            let (mut fg, mut bg) = (None, None);
             let (mut top, mut bottom) = (std::mem::take(&mut self.top), std::mem::take(&mut self.bottom));
             block_row(frame, w, h, k, row * 2, &mut self.sums, &mut top);
             block_row(frame, w, h, k, row * 2 + 1, &mut self.sums, &mut bottom);
-            for (&upper, &lower) in top.iter().zip(&bottom).take(cols) {
-                if fg != Some(upper) {
-                    self.color(38, upper);
-                    fg = Some(upper);
+            for (col, (&upper, &lower)) in top.iter().zip(&bottom).take(cols).enumerate() {
+                let at = row * cols + col;
+                if !whole && self.shown[at] == (upper, lower) {
+                    continue;
                 }
-                if bg != Some(lower) {
-                    self.color(48, lower);
-                    bg = Some(lower);
+                self.shown[at] = (upper, lower);
+                if cursor != Some((row, col)) {
+                    self.move_to(row, col);
                 }
+                let set_fg = (fg != Some(upper)).then_some(upper);
+                let set_bg = (bg != Some(lower)).then_some(lower);
+                self.colors(set_fg, set_bg);
+                (fg, bg) = (Some(upper), Some(lower));
                 self.text.push('▀');
+                cursor = Some((row, col + 1));
             }
             (self.top, self.bottom) = (top, bottom);
-            self.text.push_str("\x1b[0m\r\n");
         }
-        if !status.is_empty() {
-            self.text.push_str("\x1b[K");
+        if whole || status != self.shown_status {
+            self.move_to(rows, 0);
+            self.text.push_str("\x1b[0m\x1b[K");
             self.text.extend(status.chars().take(self.max_columns));
-            self.text.push_str("\r\n");
+            self.shown_status.clear();
+            self.shown_status.push_str(status);
+        } else if fg.is_some() {
+            self.text.push_str("\x1b[0m");
         }
         self.out.write_all(self.text.as_bytes())?;
         self.out.flush()
@@ -263,34 +349,34 @@ pub fn terminal_columns() -> usize {
 mod tests {
     use super::*;
 
-    /// Parses the terminal text back into (fg, bg) colour per cell.
-    fn cells(text: &str) -> Vec<Vec<([u8; 3], [u8; 3])>> {
-        let mut rows = vec![];
-        let (mut fg, mut bg, mut row) = ([0; 3], [0; 3], vec![]);
-        let mut rest = text;
-        while !rest.is_empty() {
-            if let Some(r) = rest.strip_prefix("\x1b[") {
-                let end = r.find(|c: char| c.is_ascii_alphabetic()).unwrap();
-                let nums: Vec<u8> = r[..end].split(';').filter_map(|n| n.parse().ok()).collect();
-                match (&r[end..end + 1], nums.first(), nums.get(1)) {
-                    ("m", Some(38), Some(2)) => fg = [nums[2], nums[3], nums[4]],
-                    ("m", Some(48), Some(2)) => bg = [nums[2], nums[3], nums[4]],
-                    ("m", Some(38), Some(5)) => fg = [nums[2], 0, 0],
-                    ("m", Some(48), Some(5)) => bg = [nums[2], 0, 0],
-                    _ => {}
-                }
-                rest = &r[end + 1..];
-            } else if let Some(r) = rest.strip_prefix('▀') {
-                row.push((fg, bg));
-                rest = r;
-            } else if let Some(r) = rest.strip_prefix("\r\n") {
-                rows.push(std::mem::take(&mut row));
-                rest = r;
-            } else {
-                panic!("unexpected text {rest:?}");
+    /// What a terminal shows after `bytes` (read by the `vt100` emulator): the (fg, bg) colour
+    /// of each `▀` cell, row by row from the top, up to the first row without one (an indexed
+    /// colour `n` as `[n, 0, 0]`).
+    pub(crate) fn screen(bytes: &[u8]) -> Vec<Vec<([u8; 3], [u8; 3])>> {
+        let size = |n: u16| std::num::NonZeroU16::new(n).expect("not zero");
+        let mut parser = vt100::Parser::new(size(100), size(300), 0);
+        parser.process(bytes);
+        let color = |c: vt100::Color| match c {
+            vt100::Color::Rgb(r, g, b) => [r, g, b],
+            vt100::Color::Idx(n) => [n, 0, 0],
+            vt100::Color::Default => [0, 0, 0],
+        };
+        let mut rows = Vec::new();
+        for r in 0..100 {
+            let row: Vec<_> = (0..300)
+                .map_while(|c| parser.screen().cell(r, c).filter(|cell| cell.contents() == "▀"))
+                .map(|cell| (color(cell.fgcolor()), color(cell.bgcolor())))
+                .collect();
+            if row.is_empty() {
+                break;
             }
+            rows.push(row);
         }
         rows
+    }
+
+    fn cells(text: &str) -> Vec<Vec<([u8; 3], [u8; 3])>> {
+        screen(text.as_bytes())
     }
 
     #[test]
@@ -343,12 +429,55 @@ mod tests {
         let mut t = Terminal::new(Vec::new(), 80).with_colors(Colors::Palette256);
         t.show(&frame, 1, 2, "status").unwrap();
         let text = std::str::from_utf8(t.writer()).unwrap();
-        assert!(
-            text.contains("\x1b[38;5;196m") && text.contains("\x1b[48;5;21m"),
-            "{text:?}"
-        );
+        assert!(text.contains("\x1b[38;5;196;48;5;21m"), "{text:?}");
         assert!(text.contains("status"), "{text:?}");
-        let got = cells(text.split("\x1b[K").next().unwrap());
+        let got = cells(text);
         assert_eq!(got, vec![vec![([196, 0, 0], [21, 0, 0])]]);
+    }
+
+    /// A frame: pixel (x, y) = (x·8 + shift, y·8, 7), `w × h`.
+    fn ramp(w: usize, h: usize, shift: u8) -> Vec<u8> {
+        (0..w * h)
+            .flat_map(|i| [((i % w) * 8) as u8 ^ shift, ((i / w) * 8) as u8, 7, 255])
+            .collect()
+    }
+
+    #[test]
+    fn only_changed_cells_are_written_and_the_screen_follows_every_frame() {
+        let (w, h) = (24, 10);
+        let mut t = Terminal::new(Vec::new(), 80);
+        t.show(&ramp(w, h, 0), w as u32, h as u32, "one").unwrap();
+        let first = t.writer().len();
+        // The same frame and status again: nothing but the colour reset.
+        t.show(&ramp(w, h, 0), w as u32, h as u32, "one").unwrap();
+        let unchanged = t.writer().len() - first;
+        assert!(unchanged <= 8, "{unchanged} bytes for an unchanged frame");
+        // One pixel changed: one cell written, with a cursor move and its colours.
+        let mut one = ramp(w, h, 0);
+        one[(3 * w + 5) * 4] = 255;
+        let before = t.writer().len();
+        t.show(&one, w as u32, h as u32, "one").unwrap();
+        let written = std::str::from_utf8(&t.writer()[before..]).unwrap().to_string();
+        assert_eq!(written.matches('▀').count(), 1, "{written:?}");
+        assert!(written.len() < 60, "{written:?}");
+        // Frames that change in places and in whole: the screen is always the last frame drawn whole.
+        let mut sizes = Vec::new();
+        for (n, frame) in [ramp(w, h, 3), ramp(w, h, 3), ramp(w, h, 64), one.clone()]
+            .iter()
+            .enumerate()
+        {
+            let before = t.writer().len();
+            t.show(frame, w as u32, h as u32, &format!("frame {n}")).unwrap();
+            sizes.push(t.writer().len() - before);
+            let mut whole = Terminal::new(Vec::new(), 80);
+            whole.show(frame, w as u32, h as u32, "").unwrap();
+            assert_eq!(screen(t.writer()), screen(whole.writer()), "frame {n}");
+        }
+        // A frame like the one before costs only its new status line.
+        assert!(sizes[1] < 30, "{sizes:?}");
+        assert!(
+            sizes[0] > first / 2,
+            "every cell changed: {sizes:?}, first {first}"
+        );
     }
 }
