@@ -27,11 +27,12 @@ fn checkout(dir: &Path) -> PathBuf {
     dir.to_path_buf()
 }
 
-/// The marquee binary under test, copied where a recipe expects it.
+/// The marquee binary under test where a recipe expects it (a symbolic link: a debug build is
+/// a hundred megabytes, and the recipes would copy it eight times).
 fn install(bin_dir: &Path) -> PathBuf {
     std::fs::create_dir_all(bin_dir).unwrap();
     let to = bin_dir.join("marquee");
-    std::fs::copy(env!("CARGO_BIN_EXE_marquee"), &to).unwrap();
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_marquee"), &to).unwrap();
     to
 }
 
@@ -74,11 +75,18 @@ fn sh(shell: &str, script: &str, cwd: &Path, env: &[(String, String)]) {
     assert!(run.status.success(), "{script}\n{}", text(&run));
 }
 
+/// Copies the files of `from` into `to`; symbolic links stay links.
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let path = entry.unwrap().path();
-        std::fs::copy(&path, to.join(path.file_name().unwrap())).unwrap();
+        let dest = to.join(path.file_name().unwrap());
+        match std::fs::read_link(&path) {
+            Ok(target) => std::os::unix::fs::symlink(target, dest).unwrap(),
+            Err(_) => {
+                std::fs::copy(&path, dest).unwrap();
+            }
+        }
     }
 }
 
