@@ -70,6 +70,12 @@ impl Engine {
         let mut layers: Vec<_> = layers.iter(&self.world).collect();
         layers.sort_unstable_by_key(|(_, order, ..)| **order);
         for (entity, _, layer, slot) in layers {
+            // A failed instance is never called again: its layer stays transparent.
+            if slot.0.failed.is_some() {
+                out.instances
+                    .push((PluginKind::Renderer, layer.id.clone(), Reach::Jumped));
+                continue;
+            }
             let state = into_state(PluginKind::Renderer, &layer.id, slot.0.object.snapshot())?;
             let reach = if state.is_some() || layer.persist {
                 stepped.push(entity);
@@ -86,6 +92,11 @@ impl Engine {
             let Some(ProcessorSlot(slot)) = self.world.get::<ProcessorSlot>(entity) else {
                 continue;
             };
+            if slot.failed.is_some() {
+                out.instances
+                    .push((PluginKind::Processor, slot.id.clone(), Reach::Jumped));
+                continue;
+            }
             let state = into_state(PluginKind::Processor, &slot.id, slot.object.snapshot())?;
             whole |= state.is_some();
             let reach = if state.is_some() {
