@@ -118,17 +118,21 @@ impl Blur {
 }
 
 /// Gaussian along a padded line: `out[i] = (2¹⁵ + Σₖ line[i + 4k]·wₖ) >> 16`, 32 bytes at a
-/// time with the sums in registers.
+/// time with the sums in registers. The weights are symmetric, so each pair of taps at the same
+/// distance is added first and multiplied once (`r + 1` multiplies, not `2r + 1`).
 #[inline(always)]
 fn gauss_line(line: &[u8], weights: &[u32], out: &mut [u8]) {
+    let r = weights.len() / 2;
     let n = out.len();
     let full = n - n % LANES;
+    let lane = |at: usize| -> &[u8; LANES] { line[at..at + LANES].try_into().expect("32 bytes") };
     for (i0, o) in (0..full).step_by(LANES).zip(out.chunks_exact_mut(LANES)) {
-        let mut acc = [32768u32; LANES];
-        for (k, &wk) in weights.iter().enumerate() {
-            let s: &[u8; LANES] = line[i0 + 4 * k..i0 + 4 * k + LANES].try_into().expect("32 bytes");
+        let centre = lane(i0 + 4 * r);
+        let mut acc: [u32; LANES] = std::array::from_fn(|j| 32768 + centre[j] as u32 * weights[r]);
+        for (k, &wk) in weights[..r].iter().enumerate() {
+            let (a, b) = (lane(i0 + 4 * k), lane(i0 + 4 * (2 * r - k)));
             for j in 0..LANES {
-                acc[j] += s[j] as u32 * wk;
+                acc[j] += (a[j] as u32 + b[j] as u32) * wk;
             }
         }
         for j in 0..LANES {
@@ -144,17 +148,21 @@ fn gauss_line(line: &[u8], weights: &[u32], out: &mut [u8]) {
     }
 }
 
-/// Gaussian across rows: `out[i] = (2¹⁵ + Σₖ rows[k][i]·wₖ) >> 16`, 32 bytes at a time.
+/// Gaussian across rows: `out[i] = (2¹⁵ + Σₖ rows[k][i]·wₖ) >> 16`, 32 bytes at a time, pairs
+/// of rows at the same distance added before their one multiply.
 #[inline(always)]
 fn gauss_rows(rows: &[&[u8]], weights: &[u32], out: &mut [u8]) {
+    let r = weights.len() / 2;
     let n = out.len();
     let full = n - n % LANES;
     for (i0, o) in (0..full).step_by(LANES).zip(out.chunks_exact_mut(LANES)) {
-        let mut acc = [32768u32; LANES];
-        for (row, &wk) in rows.iter().zip(weights) {
-            let s: &[u8; LANES] = row[i0..i0 + LANES].try_into().expect("32 bytes");
+        let lane = |k: usize| -> &[u8; LANES] { rows[k][i0..i0 + LANES].try_into().expect("32 bytes") };
+        let centre = lane(r);
+        let mut acc: [u32; LANES] = std::array::from_fn(|j| 32768 + centre[j] as u32 * weights[r]);
+        for (k, &wk) in weights[..r].iter().enumerate() {
+            let (a, b) = (lane(k), lane(2 * r - k));
             for j in 0..LANES {
-                acc[j] += s[j] as u32 * wk;
+                acc[j] += (a[j] as u32 + b[j] as u32) * wk;
             }
         }
         for j in 0..LANES {
