@@ -425,6 +425,32 @@ mod tests {
     }
 
     #[test]
+    fn the_portable_kernels_agree_with_the_dispatched_ones() {
+        // `process` runs the kernels through `simd::widest` (AVX2 where the CPU has it); called
+        // directly here they are compiled for the baseline CPU.
+        let mut rng = marquee_plugin_api::Rng::new(9);
+        let (w, h) = (45, 13);
+        let frame: Vec<u8> = (0..w * h * 4).map(|_| rng.below(256) as u8).collect();
+        for kind in [Kind::Box, Kind::Gaussian] {
+            for radius in [1, 3, 8] {
+                let config = Config { kind, radius };
+                let mut dispatched = frame.clone();
+                blur(config.clone(), w as u32, h as u32, &mut dispatched);
+                let mut b = Blur::new(&config, w as u32, h as u32);
+                let (mut scratch, mut portable) = (vec![0u8; frame.len()], frame.clone());
+                if kind == Kind::Box {
+                    b.box_rows(&frame, &mut scratch, w, h);
+                    b.box_columns(&scratch, &mut portable, w, h);
+                } else {
+                    b.gauss_rows(&frame, &mut scratch, w, h);
+                    b.gauss_columns(&scratch, &mut portable, w, h);
+                }
+                assert!(portable == dispatched, "{kind:?} r{radius}");
+            }
+        }
+    }
+
+    #[test]
     fn float_division_is_exact_for_box_sums() {
         for d in 1..=129u32 {
             // The largest input is a window of 255s plus the rounding half.
