@@ -153,21 +153,17 @@ impl PixelOp {
                 crate::simd::widest(
                     #[inline(always)]
                     || {
-                        for chunk in rows.chunks_mut(BLOCK * 4) {
-                            if chunk.len() == BLOCK * 4 {
-                                let chunk: &mut [u8; BLOCK * 4] = chunk.try_into().expect("a whole block");
-                                matrix_lookup_block(&self.matrix, &wide, chunk);
-                            } else {
-                                let t = &self.tables[0];
-                                let mut mixed = [[0u8; 3]; CHUNK];
-                                matrix_chunk(&self.matrix, chunk, &mut mixed);
-                                for (px, m) in chunk.chunks_exact_mut(4).zip(&mixed) {
-                                    px[0] = t[0][m[0] as usize];
-                                    px[1] = t[1][m[1] as usize];
-                                    px[2] = t[2][m[2] as usize];
-                                }
-                            }
+                        let mut blocks = rows.chunks_exact_mut(BLOCK * 4);
+                        for chunk in &mut blocks {
+                            let chunk: &mut [u8; BLOCK * 4] = chunk.try_into().expect("a whole block");
+                            matrix_lookup_block(&self.matrix, &wide, chunk);
                         }
+                        // The last, short block goes through a whole one and back.
+                        let tail = blocks.into_remainder();
+                        let mut block = [0u8; BLOCK * 4];
+                        block[..tail.len()].copy_from_slice(tail);
+                        matrix_lookup_block(&self.matrix, &wide, &mut block);
+                        tail.copy_from_slice(&block[..tail.len()]);
                     },
                 )
             }
