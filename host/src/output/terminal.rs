@@ -184,18 +184,7 @@ fn block_row(
 
 /// Appends `n` in decimal.
 fn push_number(text: &mut String, n: usize) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut n = n;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    text.extend(digits[at..].iter().map(|&d| d as char));
+    text.push_str(itoa::Buffer::new().format(n));
 }
 
 impl<W: Write + Send> Terminal<W> {
