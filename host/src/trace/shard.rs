@@ -20,6 +20,12 @@ pub struct Shard {
 }
 
 impl Shard {
+    /// Shard `index` of `count`, if that is one: `index` from 1 to `count`, `count` at most
+    /// [`MAX_SHARDS`].
+    pub fn new(index: u32, count: u32) -> Option<Shard> {
+        (count <= MAX_SHARDS && (1..=count).contains(&index)).then_some(Shard { index, count })
+    }
+
     /// The frames of this shard of a `total`-frame trace: shard `i` of `n` gets frames
     /// `⌊(i−1)·total/n⌋` up to `⌊i·total/n⌋`, so the shares tile the trace and differ in size by
     /// one frame at most.
@@ -60,10 +66,7 @@ impl FromStr for Shard {
             i.trim().parse().map_err(|_| bad())?,
             n.trim().parse().map_err(|_| bad())?,
         );
-        if count == 0 || count > MAX_SHARDS || index == 0 || index > count {
-            return Err(bad());
-        }
-        Ok(Shard { index, count })
+        Shard::new(index, count).ok_or_else(bad)
     }
 }
 
@@ -95,19 +98,19 @@ impl ShardInfo {
     /// index outside 1 to `count`, a count over [`MAX_SHARDS`], a whole trace over
     /// [`super::MAX_FRAMES`].
     pub fn frames(&self) -> Result<Range<u64>, String> {
-        if self.count == 0 || self.count > MAX_SHARDS || self.index == 0 || self.index > self.count {
+        let Some(shard) = Shard::new(self.index, self.count) else {
             return Err(format!(
                 "says it is shard {}/{}, which no trace is cut into",
                 self.index, self.count
             ));
-        }
+        };
         if self.total > super::MAX_FRAMES {
             return Err(format!(
                 "says its whole trace has {} frames, more than a trace can",
                 self.total
             ));
         }
-        Ok(self.shard().frames(self.total))
+        Ok(shard.frames(self.total))
     }
 }
 
