@@ -259,13 +259,24 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<Merged, TraceError> {
             }
             Some(_) => {}
         }
-        while blocks.copy_frame(&mut writer).map_err(|e| match e.kind() {
-            std::io::ErrorKind::InvalidData => damaged(e),
-            _ => write_err(e),
-        })? {}
-        if blocks.frames() != part.index.frames.len() as u64 {
+        // The frames before its first (its lead) only served to encode that one.
+        let lead = part.index.shard.as_ref().map_or(0, |s| s.lead);
+        loop {
+            let copied = if blocks.frames() < lead {
+                blocks.copy_frame(&mut std::io::sink())
+            } else {
+                blocks.copy_frame(&mut writer)
+            };
+            if !copied.map_err(|e| match e.kind() {
+                std::io::ErrorKind::InvalidData => damaged(e),
+                _ => write_err(e),
+            })? {
+                break;
+            }
+        }
+        if blocks.frames() != lead + part.index.frames.len() as u64 {
             return Err(damaged(std::io::Error::other(format!(
-                "holds {} frames but its index lists {}",
+                "holds {} frames but its index lists {} after {lead} before them",
                 blocks.frames(),
                 part.index.frames.len()
             ))));

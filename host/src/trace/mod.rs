@@ -37,6 +37,10 @@ pub const FORMAT_VERSION: u32 = 1;
 pub const GIF_FILE: &str = "trace.gif";
 /// File name of the index inside a trace directory.
 pub const INDEX_FILE: &str = "index.json";
+/// Every this many frames the trace's GIF stores a frame whole (a key frame); the frames between
+/// store what changed since the one before. Decoding can start at a key frame, and a shard
+/// starting between two encodes the frames since the last one first (its `lead`).
+pub const KEY_FRAME_INTERVAL: u64 = 60;
 /// File name of the (non-deterministic) timings inside a trace directory.
 pub const TIMINGS_FILE: &str = "timings.json";
 
@@ -368,9 +372,11 @@ pub fn trace_shard(
     fs::create_dir_all(out_dir).map_err(io("cannot create trace directory", out_dir))?;
     let gif_path = out_dir.join(GIF_FILE);
     let mut player = Player::new(show, &run.into().engine())?;
+    // A shard's first frame is stored as a difference from the frames since the last key frame,
+    // so those are encoded first (its lead): its frames' bytes are then the whole trace's.
+    let lead = range.start % KEY_FRAME_INTERVAL;
     let t0 = Instant::now();
-    let reached = player.seek_exact(range.start)?;
-    let reach_ms = t0.elapsed().as_secs_f64() * 1e3;
+    let reached = player.seek_exact(range.start - lead)?;
     let (width, height) = player.frame_size();
     let fps = show.fps();
     let gif_plugin = registry.get("gif").ok_or(TraceError::NoGifPlugin)?;
@@ -381,7 +387,7 @@ pub fn trace_shard(
         fps,
         seed: instance_seed(show.seed(), "trace"),
     };
-    let config = serde_json::json!({ "path": abs_gif }).to_string();
+    let config = serde_json::json!({ "path": abs_gif, "key_frames": KEY_FRAME_INTERVAL }).to_string();
     let gif_failed = |frame: u64, error: PluginError| {
         TraceError::Recorder(Box::new(Failure {
             kind: PluginKind::Recorder,
@@ -411,7 +417,11 @@ pub fn trace_shard(
     if !failures.is_empty() {
         return Err(refuse(failures));
     }
-    for index in range.clone() {
+    let mut reach_ms = 0.0;
+    for index in range.start - lead..range.end {
+        if index == range.start {
+            reach_ms = t0.elapsed().as_secs_f64() * 1e3;
+        }
         let t0 = Instant::now();
         let frame = player.step()?;
         let meta = FrameMeta {
@@ -424,13 +434,16 @@ pub fn trace_shard(
         if let RResult::RErr(e) = gif.record(&meta, RSlice::from_slice(frame)) {
             return Err(gif_failed(index, e));
         }
-        frame_ms.push(t0.elapsed().as_secs_f64() * 1e3);
-        rgba.push(hash_hex(frame));
+        let hash = hash_hex(frame);
         let failures = player.take_failures();
         if !failures.is_empty() {
             return Err(refuse(failures));
         }
-        progress(index + 1 - range.start);
+        if index >= range.start {
+            frame_ms.push(t0.elapsed().as_secs_f64() * 1e3);
+            rgba.push(hash);
+            progress(index + 1 - range.start);
+        }
     }
     let failures = player.finish();
     if !failures.is_empty() {
@@ -441,6 +454,9 @@ pub fn trace_shard(
     }
 
     let mut decoded = GifFrames::open(&gif_path, (width, height))?;
+    for _ in 0..lead {
+        decoded.next_frame()?;
+    }
     let mut entries: Vec<FrameEntry> = Vec::with_capacity(rgba.len());
     for (i, rgba) in range.clone().zip(rgba) {
         let Some((g, delay)) = decoded.next_frame()? else {
@@ -455,12 +471,13 @@ pub fn trace_shard(
         });
     }
     while decoded.next_frame()?.is_some() {}
-    if decoded.read() != frames {
+    if decoded.read() != lead + frames {
         return Err(TraceError::BadTrace {
             path: gif_path,
             message: format!(
-                "the GIF decodes to {} frames, but {frames} were written",
-                decoded.read()
+                "the GIF decodes to {} frames, but {} were written",
+                decoded.read(),
+                lead + frames
             ),
         });
     }
@@ -491,6 +508,7 @@ pub fn trace_shard(
                 count: s.count,
                 total,
                 gif_bytes: hash_file(&gif_path)?,
+                lead,
             }),
         },
     };

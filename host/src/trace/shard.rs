@@ -83,6 +83,12 @@ pub struct ShardInfo {
     /// xxh3-64 of the shard's GIF file, byte for byte: `merge` checks what it copies against it
     /// (a shard damaged on its way from the machine that traced it), without decoding a frame.
     pub gif_bytes: String,
+    /// Frames its GIF holds before its first: those since the last key frame
+    /// ([`super::KEY_FRAME_INTERVAL`]), which its first frame is stored as a difference from,
+    /// so that its bytes are those of the whole trace. `merge` leaves them out. Absent (0) in
+    /// shards traced before GIF frames were differences.
+    #[serde(default)]
+    pub lead: u64,
 }
 
 impl ShardInfo {
@@ -110,7 +116,16 @@ impl ShardInfo {
                 self.total
             ));
         }
-        Ok(shard.frames(self.total))
+        let frames = shard.frames(self.total);
+        if self.lead > frames.start || self.lead >= super::KEY_FRAME_INTERVAL {
+            return Err(format!(
+                "says its GIF holds {} frames before its first (frame {}), but at most {} can be (the frames since a key frame)",
+                self.lead,
+                frames.start,
+                frames.start.min(super::KEY_FRAME_INTERVAL - 1)
+            ));
+        }
+        Ok(frames)
     }
 }
 

@@ -102,7 +102,9 @@ pub fn verify_shard(
         )));
     }
     let held = check_frames(index.frames.len() as u64, "the trace")?;
-    // A whole trace holds frames 0, 1, 2, ...; a shard its own share of them.
+    // A whole trace holds frames 0, 1, 2, ...; a shard its own share of them, its GIF `lead`
+    // frames before them.
+    let lead = index.shard.as_ref().map_or(0, |s| s.lead);
     let start = match &index.shard {
         None => 0,
         Some(s) => {
@@ -154,18 +156,19 @@ pub fn verify_shard(
         message: format!("{e}; the trace is damaged, re-create it"),
     };
     let (mut counting, _) = blocks(&gif_path)?;
+    // Positions in the GIF: the index's entry `i` is its frame `lead + i`.
     let mut from = 0;
     while counting.copy_frame(&mut std::io::sink()).map_err(damaged_gif)? {
         let copied = counting.frames();
-        if copied <= range.start + 1 && counting.last_stands_alone() {
+        if copied <= lead + range.start + 1 && counting.last_stands_alone() {
             from = copied - 1;
         }
     }
-    if counting.frames() != held {
+    if counting.frames() != lead + held {
         return Err(TraceError::BadTrace {
             path: gif_path,
             message: format!(
-                "holds {} frames but the index lists {held}; the trace is damaged, re-create it",
+                "holds {} frames but the index lists {held} after {lead} before them; the trace is damaged, re-create it",
                 counting.frames()
             ),
         });
@@ -176,7 +179,12 @@ pub fn verify_shard(
     }
     let rest = Box::new(skipping.into_gif_from_here(header));
     let mut gif = GifFrames::from_reader(rest, &gif_path, (w, h))?;
-    for entry in &index.frames[from as usize..range.end as usize] {
+    // Frames before the index's first are decoded for what they leave showing, not compared.
+    for _ in from..lead {
+        gif.next_frame()?;
+    }
+    let from_entry = from.saturating_sub(lead) as usize;
+    for entry in &index.frames[from_entry..range.end as usize] {
         match gif.next_frame()? {
             Some((g, delay)) if hash_hex(g) == entry.gif && delay == entry.delay => {}
             _ => {

@@ -109,7 +109,8 @@ fn gif_decodes_to_the_recorded_frames_with_count_size_and_delays() {
     )
     .unwrap();
     let index = outcome.index;
-    // Decode with the gif crate's decoder directly, compositing frames onto the logical screen.
+    // Decode with the gif crate's decoder directly, drawing each frame's rectangle onto the
+    // logical screen (disposal "keep": transparent pixels leave what was there).
     let mut options = gif::DecodeOptions::new();
     options.set_color_output(gif::ColorOutput::RGBA);
     let mut decoder = options
@@ -119,12 +120,19 @@ fn gif_decodes_to_the_recorded_frames_with_count_size_and_delays() {
     let mut screen = vec![0u8; 256 * 64 * 4];
     let mut n = 0;
     let mut centis = 0u64;
+    let mut differences = 0;
     while let Some(frame) = decoder.read_next_frame().unwrap() {
-        assert_eq!(
-            (frame.left, frame.top, frame.width, frame.height),
-            (0, 0, 256, 64)
-        );
-        screen.copy_from_slice(&frame.buffer);
+        assert_eq!(frame.dispose, gif::DisposalMethod::Keep);
+        let (left, top, width) = (frame.left as usize, frame.top as usize, frame.width as usize);
+        differences += u64::from(frame.transparent.is_some());
+        for (y, row) in frame.buffer.chunks_exact(width * 4).enumerate() {
+            for (x, px) in row.chunks_exact(4).enumerate() {
+                if px[3] != 0 {
+                    let at = ((top + y) * 256 + left + x) * 4;
+                    screen[at..at + 4].copy_from_slice(px);
+                }
+            }
+        }
         let entry = &index.frames[n];
         assert_eq!(hash_hex(&screen), entry.gif, "frame {n}");
         assert_eq!(frame.delay, entry.delay);
@@ -132,6 +140,8 @@ fn gif_decodes_to_the_recorded_frames_with_count_size_and_delays() {
         n += 1;
     }
     assert_eq!(n as u64, FRAMES);
+    // Frame 0 is whole (a key frame); the others store what changed, the rest transparent.
+    assert_eq!(differences, FRAMES - 1);
     // 30 fps: delays 3, 3, 4 (rounded cumulative), summing to round(100 · 45 / 30) = 150.
     assert_eq!(centis, 150);
     assert_eq!(
@@ -156,4 +166,58 @@ fn committed_showcase_trace_verifies() {
         "{}",
         text(&out)
     );
+}
+
+/// Every frame of the GIF at `path` as Pillow shows it (disposal and transparency applied),
+/// RGBA8, one after another: an independent decoder.
+fn pillow_frames(path: &Path) -> Vec<u8> {
+    const SCRIPT: &str = "import sys\nfrom PIL import Image\nim = Image.open(sys.argv[1])\n\
+        for i in range(im.n_frames):\n    im.seek(i)\n    sys.stdout.buffer.write(im.convert('RGBA').tobytes())\n";
+    // Debian's python3-pil, which .ci/run installs, is for the system's Python.
+    let out = std::process::Command::new("/usr/bin/python3")
+        .args(["-c", SCRIPT])
+        .arg(path)
+        .output()
+        .unwrap_or_else(|e| panic!("/usr/bin/python3: {e}; install python3-pil (.ci/run does)"));
+    assert!(
+        out.status.success(),
+        "Pillow: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+#[test]
+fn pillow_decodes_every_frame_to_the_recorded_hash() {
+    // The showcase (at most 256 colours a frame: exact differences) and a moving gradient (more:
+    // differences within the tolerance), past a key frame (every 60th).
+    let gradient = "name = \"gradient\"\nfps = 30\n[canvas]\nwidth = 160\nheight = 80\n\
+        [[layer]]\nplugin = \"gradient\"\n\
+        config = { colors = [\"#ff0000\", \"#00ff80\", \"#2000ff\"], angle = 30.0, speed = 0.3 }\n";
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Registry::builtin();
+    let scene = dir.path().join("gradient.toml");
+    std::fs::write(&scene, gradient).unwrap();
+    let shows = [
+        showcase(&registry).into(),
+        marquee::model::show::Show::load(&scene, &registry).unwrap(),
+    ];
+    for (name, show) in ["showcase", "gradient"].into_iter().zip(shows) {
+        let out = dir.path().join(name);
+        let index = trace::trace(&show, &registry, &out, 70, 1).unwrap().index;
+        let (w, h) = (index.scene.width as usize, index.scene.height as usize);
+        let frames = pillow_frames(&out.join(trace::GIF_FILE));
+        assert_eq!(frames.len(), 70 * w * h * 4, "{name}: frame count");
+        for (entry, frame) in index.frames.iter().zip(frames.chunks_exact(w * h * 4)) {
+            assert_eq!(hash_hex(frame), entry.gif, "{name}: frame {}", entry.index);
+        }
+        let exact = index.frames.iter().filter(|e| e.rgba == e.gif).count();
+        match name {
+            "showcase" => assert_eq!(exact, 70, "at most 256 colours: every frame exact"),
+            _ => assert!(
+                exact < 35,
+                "mostly over 256 colours: quantised, but {exact} frames exact"
+            ),
+        }
+    }
 }

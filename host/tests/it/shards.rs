@@ -82,10 +82,15 @@ fn the_showcase_in_shards_merges_into_the_same_bytes() {
     let dir = tempfile::tempdir().unwrap();
     for count in [2, 3] {
         let dir = dir.path().join(count.to_string());
-        let outcomes = whole_and_merged("showcase.toml", 90, count, &dir);
-        // Nothing in the showcase keeps state: every instance jumps to its shard's first frame.
+        let outcomes = whole_and_merged("showcase.toml", 200, count, &dir);
+        // The second shard starts at frame 100 or 66; its GIF starts at the key frame before
+        // (60), to which every instance jumps, since nothing in the showcase keeps state.
+        let start = outcomes[1].index.frames[0].index;
+        assert_eq!(start, 200 / count as u64);
+        let lead = outcomes[1].index.shard.as_ref().unwrap().lead;
+        assert_eq!(lead, start - trace::KEY_FRAME_INTERVAL);
         let reach = &outcomes[1].reached[0];
-        assert_eq!(reach.frames, 45.min(90 / count as u64));
+        assert_eq!(reach.frames, trace::KEY_FRAME_INTERVAL);
         assert!(
             reach
                 .instances
@@ -100,23 +105,36 @@ fn the_showcase_in_shards_merges_into_the_same_bytes() {
 fn a_playlist_sharded_inside_a_transition_merges_into_the_same_bytes() {
     // The tour: showcase for 240 frames, then the ticker sliding in over frames 240–262, then
     // life (stateful) from 420. Five shards of 625 frames start at 125, 250 (inside the slide),
-    // 375 and 500 (life, 80 frames in).
+    // 375 and 500 (life, 80 frames in); each encodes from the key frame before (120, 240,
+    // 360, 480).
     let dir = tempfile::tempdir().unwrap();
     let outcomes = whole_and_merged("tour.toml", 625, 5, dir.path());
     let starts: Vec<u64> = outcomes.iter().map(|o| o.index.frames[0].index).collect();
     assert_eq!(starts, [0, 125, 250, 375, 500]);
-    // Inside the transition both the outgoing play and the incoming one were brought there.
+    let leads: Vec<u64> = outcomes
+        .iter()
+        .map(|o| o.index.shard.as_ref().unwrap().lead)
+        .collect();
+    assert_eq!(leads, [0, 5, 10, 15, 20]);
+    // At the slide's first frame both the outgoing play and the incoming one were brought there.
     assert_eq!(outcomes[2].reached.len(), 2, "{:?}", outcomes[2].reached);
+    assert_eq!(outcomes[2].reached[0].frames, 240, "the showcase's play");
     assert_eq!(
-        outcomes[2].reached[0].frames, 250,
-        "the showcase's play, 240 + 10 frames"
+        outcomes[2].reached[1].frames, 0,
+        "the ticker's play, at its start"
     );
-    assert_eq!(
-        outcomes[2].reached[1].frames, 10,
-        "the ticker's play, 10 frames in"
-    );
+    // Inside the slide, reached exactly: what `verify --shard` does from any frame.
+    let registry = Registry::builtin();
+    let whole = trace::read_index(&dir.path().join("whole")).unwrap();
+    let mut player = Player::new(&show("tour.toml", &registry), &Default::default()).unwrap();
+    let reached = player.seek_exact(250).unwrap();
+    assert_eq!((reached[0].frames, reached[1].frames), (250, 10));
+    assert_eq!(hash_hex(player.step().unwrap()), whole.frames[250].rgba);
     let life = &outcomes[4].reached[0];
-    assert_eq!(life.frames, 80);
+    assert_eq!(
+        life.frames, 60,
+        "life's play, from frame 420 to the key frame at 480"
+    );
     assert_eq!(life.instances[0].2, marquee::engine::Reach::Stepped, "{life:?}");
 }
 
@@ -124,7 +142,7 @@ fn a_playlist_sharded_inside_a_transition_merges_into_the_same_bytes() {
 fn stateful_plugins_in_shards_merge_into_the_same_bytes_and_need_stepping() {
     let dir = tempfile::tempdir().unwrap();
     let outcomes = whole_and_merged("life.toml", 120, 4, &dir.path().join("life"));
-    assert_eq!(outcomes[3].reached[0].frames, 90);
+    assert_eq!(outcomes[3].reached[0].frames, 60, "the key frame before frame 90");
     let scene = write_scene(dir.path(), "stateful.toml", STATEFUL);
     let outcomes = whole_and_merged(scene.to_str().unwrap(), 120, 4, dir.path());
     let how: Vec<_> = outcomes[3].reached[0]
@@ -214,7 +232,7 @@ fn a_processor_with_state_makes_whole_frames_up_to_the_shard() {
     );
     let show = Show::load(&path, &registry).unwrap();
     let d = dir.path();
-    trace::trace(&show, &registry, &d.join("whole"), 60, 1).unwrap();
+    trace::trace(&show, &registry, &d.join("whole"), 120, 1).unwrap();
     let mut shards = Vec::new();
     for index in 1..=3 {
         let out = d.join(index.to_string());
@@ -222,7 +240,7 @@ fn a_processor_with_state_makes_whole_frames_up_to_the_shard() {
             &show,
             &registry,
             &out,
-            60,
+            120,
             Some(Shard { index, count: 3 }),
             1,
             |_| {},
@@ -345,6 +363,21 @@ fn missing_repeated_overlapping_foreign_and_damaged_shards_are_refused() {
             other => panic!("{other:?}"),
         }
     }
+    // A lead the shard cannot have (a2 starts at frame 10, its GIF with frames 0–9), or one
+    // that does not match its GIF's frames.
+    for (lead, says) in [
+        (11, "at most 10 can be"),
+        (60, "at most 10 can be"),
+        (3, "holds 20 frames"),
+    ] {
+        let mut v: serde_json::Value = serde_json::from_str(&good_index).unwrap();
+        assert_eq!(v["shard"]["lead"], 10);
+        v["shard"]["lead"] = lead.into();
+        std::fs::write(&index_path, v.to_string()).unwrap();
+        let m = refused(&[a1.clone(), a2.clone(), a3.clone()], &out);
+        assert!(m.contains(says), "lead {lead}: {m}");
+        assert!(trace::verify_shard(&a2, &registry, None, None, 1, |_, _| {}).is_err());
+    }
     std::fs::write(&index_path, &good_index).unwrap();
     // The output directory may not be a shard.
     let before = std::fs::read(a1.join(trace::INDEX_FILE)).unwrap();
@@ -431,7 +464,7 @@ fn the_command_line_traces_merges_and_verifies_shards() {
             "trace",
             "scenes/life.toml",
             "--frames",
-            "40",
+            "160",
             "--shard",
             &format!("{i}/2"),
             "--out",
@@ -441,7 +474,8 @@ fn the_command_line_traces_merges_and_verifies_shards() {
         if i == 2 {
             let t = text(&out);
             assert!(
-                t.contains("shard 2/2: frames 20–39 of 40") && t.contains("`life` stepped"),
+                t.contains("shard 2/2: frames 80–159 of 160, encoded from key frame 60")
+                    && t.contains("`life` stepped"),
                 "{t}"
             );
         }
@@ -454,13 +488,18 @@ fn the_command_line_traces_merges_and_verifies_shards() {
     let index: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(format!("{d}/s2/index.json")).unwrap()).unwrap();
     let gif = std::fs::read(format!("{d}/s2/trace.gif")).unwrap();
-    let want = serde_json::json!({ "index": 2, "count": 2, "total": 40, "gif_bytes": hash_hex(&gif) });
+    let want =
+        serde_json::json!({ "index": 2, "count": 2, "total": 160, "gif_bytes": hash_hex(&gif), "lead": 20 });
     assert_eq!(index["shard"], want);
     assert!(
         validator.is_valid(&index),
         "{:?}",
         validator.iter_errors(&index).next()
     );
+    // A shard verifies on its own, its GIF decoded from the key frame it starts with.
+    let out = marquee(&["verify", &format!("{d}/s2"), "--quiet"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("ok: all 80 frames"), "{}", text(&out));
     let out = marquee(&[
         "trace",
         "merge",
@@ -471,14 +510,14 @@ fn the_command_line_traces_merges_and_verifies_shards() {
     ]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(
-        text(&out).contains("merged 2 shards into 40 frames"),
+        text(&out).contains("merged 2 shards into 160 frames"),
         "{}",
         text(&out)
     );
     let out = marquee(&["verify", &format!("{d}/m"), "--shard", "2/2", "--quiet"]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(
-        text(&out).contains("ok: all 20 frames of shard 2/2"),
+        text(&out).contains("ok: all 80 frames of shard 2/2"),
         "{}",
         text(&out)
     );
@@ -486,7 +525,7 @@ fn the_command_line_traces_merges_and_verifies_shards() {
     let out = marquee(&["trace", "merge", &format!("{d}/s2"), "--out", &format!("{d}/m2")]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(
-        text(&out).contains("no shard given holds frames 0–19"),
+        text(&out).contains("no shard given holds frames 0–79"),
         "{}",
         text(&out)
     );

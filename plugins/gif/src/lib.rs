@@ -1,15 +1,16 @@
 //! `gif`: writes every frame to an animated GIF; the trace writer, usable as any recorder.
 //!
-//! Frames are quantised to a 256-colour palette each: frames with at most 256 colours get an
-//! exact palette (sorted by colour, as the `gif` crate orders one; colours are counted in a small
-//! open-addressing table); up to 4,096 colours, a median cut of the exact colours with each mapped
-//! to its nearest palette colour; beyond, a median cut of a 15-bit histogram (each bin mapped to
-//! its box's mean). With `quantizer = "neuquant"`, NeuQuant's palette at `speed` instead (the
-//! `gif` crate's method, its colour search memoised). Buffers are reused between frames. GIF delays are whole centiseconds, so frame
-//! `i` gets `round(100·(i+1)/fps) − round(100·i/fps)`: each delay is within half a centisecond of
-//! `1/fps` and the total never drifts (30 fps gives 3, 3, 4, 3, 3, 4, ...). The file is written
-//! under a temporary name and renamed into place by `finish`, so an interrupted run never leaves
-//! a truncated GIF under the final name.
+//! Each frame gets a palette of its own (`quantize.rs`): exact for frames with at most 256
+//! colours; beyond, a median cut (or NeuQuant with `quantizer = "neuquant"`). The first frame,
+//! every `key_frames`-th and the one after a frame with transparent pixels are stored whole; the
+//! others as differences from what a decoder shows (`delta.rs`): the rectangle around the pixels
+//! that need drawing, the rest transparent, in a palette of just the colours drawn. A frame of
+//! at most 256 colours stays exact; one of more leaves colours within `tolerance` showing and
+//! draws the rest in at most `changed_colors` colours. Buffers are reused between frames. GIF
+//! delays are whole centiseconds, so frame `i` gets `round(100·(i+1)/fps) − round(100·i/fps)`:
+//! each delay is within half a centisecond of `1/fps` and the total never drifts (30 fps gives
+//! 3, 3, 4, 3, 3, 4, ...). The file is written under a temporary name and renamed into place by
+//! `finish`, so an interrupted run never leaves a truncated GIF under the final name.
 
 use std::io::BufWriter;
 use std::path::PathBuf;
@@ -30,7 +31,7 @@ pub const PLUGIN: PluginDef<DerivedFields> = PluginDef {
     renderer: None,
     processor: None,
     recorder: Some(Factory {
-        doc: "Writes every frame to `path` as an animated GIF with a palette per frame.",
+        doc: "Writes every frame to `path` as an animated GIF: a palette per frame, frames between key frames stored as differences.",
         fields: fields_of::<Config>,
         new: new_recorder,
     }),
@@ -64,6 +65,22 @@ pub struct Config {
     /// The palette of frames over 256 colours: median-cut, or neuquant (at `speed`; slower, lower PSNR on test footage).
     #[default(Quant::MedianCut)]
     pub quantizer: Quant,
+    /// Every this many frames (counted by frame index from 0) a frame is stored whole, so that
+    /// decoding can start there; the frames between store only what changed. 0: only the first.
+    #[default(60)]
+    pub key_frames: u64,
+    /// Frames over 256 colours only (others stay exact): how far a colour already shown may be
+    /// from a pixel's own and be left showing, as a squared distance in RGB. 0: redraw every
+    /// pixel whose colour changed.
+    #[default(75)]
+    #[schemars(range(max = 195075))]
+    pub tolerance: u32,
+    /// Frames over 256 colours only: the most colours the pixels redrawn in a frame stored as a
+    /// difference may have. 127 keeps the frame's codes to 7 bits and its palette to 384
+    /// bytes; 255 gives the closest colours in a larger file.
+    #[default(127)]
+    #[schemars(range(min = 1, max = 255))]
+    pub changed_colors: u32,
 }
 
 /// The GIF delay of frame `index` at `fps`, in centiseconds (see the module docs).
@@ -80,380 +97,14 @@ pub struct GifRecorder {
     encoder: Option<gif::Encoder<BufWriter<PartialFile>>>,
     scratch: Vec<u8>,
     quantizer: Quantizer,
+    delta: delta::Delta,
     frames: u64,
 }
 
-/// Slots of the colour table: a power of two comfortably above 256 colours.
-const SLOTS: usize = 1024;
-/// Entries of the NeuQuant memo.
-const MEMO: usize = 4096;
+mod delta;
+mod quantize;
 
-/// Per-frame palette and indices, with the tables that find them, all reused.
-struct Quantizer {
-    /// Open-addressing set of `0xff000000 | rgb` keys (0: empty), and each key's palette index.
-    keys: Vec<u32>,
-    slots: Vec<u8>,
-    colors: Vec<u32>,
-    /// Direct-mapped memo of NeuQuant lookups: `(0xff000000 | rgb, index)`.
-    memo: Vec<(u32, u8)>,
-    indices: Vec<u8>,
-    palette: Vec<u8>,
-    /// Median cut: per 15-bit bin, pixel count and channel sums; the occupied bins; each bin's box.
-    counts: Vec<u32>,
-    sums: Vec<[u32; 3]>,
-    bins: Vec<u16>,
-    lut: Vec<u8>,
-    /// Exact median cut: colour keys (0: empty), their pixel counts and palette indices, and
-    /// the distinct colours with their counts.
-    ekeys: Vec<u32>,
-    ecounts: Vec<u32>,
-    eindex: Vec<u8>,
-    entries: Vec<(u32, u32)>,
-}
-
-/// Slots of the exact-colour table of the median cut (half full at most).
-const EXACT_SLOTS: usize = 1 << 13;
-/// Distinct colours the median cut works on exactly; beyond, it works on 15-bit bins.
-const EXACT_MAX: usize = EXACT_SLOTS / 2;
-
-/// Bins of the median cut histogram: 5 bits per channel.
-const BINS: usize = 1 << 15;
-
-fn bin_of(p: &[u8]) -> usize {
-    ((p[0] as usize >> 3) << 10) | ((p[1] as usize >> 3) << 5) | (p[2] as usize >> 3)
-}
-
-/// The index of the palette colour (three arrays of 256) nearest to `rgb`, the first of equals.
-#[inline(always)]
-fn nearest(pal: &[[i32; 256]; 3], rgb: [i32; 3]) -> u8 {
-    let mut d = [0i32; 256];
-    for (i, d) in d.iter_mut().enumerate() {
-        let (dr, dg, db) = (pal[0][i] - rgb[0], pal[1][i] - rgb[1], pal[2][i] - rgb[2]);
-        *d = dr * dr + dg * dg + db * db;
-    }
-    let min = d.iter().copied().min().unwrap_or(0);
-    d.iter().position(|&x| x == min).unwrap_or(0) as u8
-}
-
-fn slot_of(key: u32, mask: usize) -> usize {
-    (key.wrapping_mul(0x9E37_79B1) >> 16) as usize & mask
-}
-
-impl Quantizer {
-    fn new() -> Self {
-        Quantizer {
-            keys: vec![0; SLOTS],
-            slots: vec![0; SLOTS],
-            colors: Vec::with_capacity(257),
-            memo: vec![(0, 0); MEMO],
-            indices: Vec::new(),
-            palette: Vec::with_capacity(768),
-            counts: vec![0; BINS],
-            sums: vec![[0; 3]; BINS],
-            bins: Vec::new(),
-            lut: vec![0; BINS],
-            ekeys: vec![0; EXACT_SLOTS],
-            ecounts: vec![0; EXACT_SLOTS],
-            eindex: vec![0; EXACT_SLOTS],
-            entries: Vec::with_capacity(EXACT_MAX),
-        }
-    }
-
-    /// The slot of colour key `k` in the exact table: its own, or the empty one it would take.
-    fn eslot(&self, k: u32) -> usize {
-        let mask = EXACT_SLOTS - 1;
-        let mut i = slot_of(k, mask);
-        while self.ekeys[i] != 0 && self.ekeys[i] != k {
-            i = (i + 1) & mask;
-        }
-        i
-    }
-
-    /// Median cut on the frame's exact colours (up to [`EXACT_MAX`] of them; returns false
-    /// beyond, having filled the 15-bit histogram for [`Quantizer::median_cut`]): boxes split at
-    /// the count-weighted median of their widest channel, the box with
-    /// the largest count × width² first; each colour then maps to the nearest palette colour.
-    fn exact_cut(&mut self, rgba: &[u8]) -> bool {
-        let key = |p: &[u8]| 0xff00_0000 | (p[0] as u32) << 16 | (p[1] as u32) << 8 | p[2] as u32;
-        self.ekeys.fill(0);
-        self.entries.clear();
-        // The 15-bit histogram is filled in the same pass, for when there are too many colours.
-        self.counts.fill(0);
-        self.sums.fill([0; 3]);
-        let (mut last, mut run) = (0u32, 0u32);
-        let mut exact = true;
-        let flush = |q: &mut Self, k: u32, run: u32, exact: &mut bool| {
-            if run == 0 {
-                return;
-            }
-            let b = ((k >> 9) & 0x7c00 | (k >> 6) & 0x3e0 | (k >> 3) & 0x1f) as usize;
-            q.counts[b] += run;
-            let s = &mut q.sums[b];
-            s[0] += (k >> 16 & 255) * run;
-            s[1] += (k >> 8 & 255) * run;
-            s[2] += (k & 255) * run;
-            if !*exact {
-                return;
-            }
-            let i = q.eslot(k);
-            if q.ekeys[i] == 0 {
-                if q.entries.len() == EXACT_MAX {
-                    *exact = false;
-                    return;
-                }
-                q.ekeys[i] = k;
-                q.ecounts[i] = 0;
-                q.entries.push((k, 0));
-            }
-            q.ecounts[i] += run;
-        };
-        for p in rgba.chunks_exact(4) {
-            let k = key(p);
-            if k == last {
-                run += 1;
-                continue;
-            }
-            flush(self, last, run, &mut exact);
-            (last, run) = (k, 1);
-        }
-        flush(self, last, run, &mut exact);
-        if !exact {
-            return false;
-        }
-        for e in self.entries.iter_mut() {
-            let i = {
-                let mask = EXACT_SLOTS - 1;
-                let mut i = slot_of(e.0, mask);
-                while self.ekeys[i] != e.0 {
-                    i = (i + 1) & mask;
-                }
-                i
-            };
-            e.1 = self.ecounts[i];
-        }
-        let ch = |k: u32, c: usize| (k >> (16 - 8 * c)) & 255;
-        let entries = &mut self.entries;
-        let total: u64 = entries.iter().map(|e| e.1 as u64).sum();
-        // (start, end, pixels, score) per box; score: pixels × (widest channel range)².
-        let score = |slice: &[(u32, u32)], count: u64| -> (usize, u64) {
-            let (c, range) = (0..3)
-                .map(|c| {
-                    let (lo, hi) = slice
-                        .iter()
-                        .fold((255, 0), |(lo, hi), e| (lo.min(ch(e.0, c)), hi.max(ch(e.0, c))));
-                    (c, (hi - lo) as u64)
-                })
-                .max_by_key(|&(_, r)| r)
-                .unwrap_or((0, 0));
-            (c, if slice.len() > 1 { count * range * range } else { 0 })
-        };
-        let first = score(entries, total);
-        let mut boxes: Vec<(usize, usize, u64, usize, u64)> =
-            vec![(0, entries.len(), total, first.0, first.1)];
-        while boxes.len() < 256 {
-            let Some(k) = (0..boxes.len())
-                .filter(|&k| boxes[k].4 > 0)
-                .max_by_key(|&k| boxes[k].4)
-            else {
-                break;
-            };
-            let (lo, hi, count, c, _) = boxes[k];
-            let slice = &mut entries[lo..hi];
-            slice.sort_unstable_by_key(|e| ch(e.0, c));
-            let mut acc = 0u64;
-            let mut cut = slice.len() / 2;
-            for (i, e) in slice.iter().enumerate() {
-                acc += e.1 as u64;
-                if acc * 2 >= count {
-                    cut = (i + 1).clamp(1, slice.len() - 1);
-                    break;
-                }
-            }
-            let left: u64 = slice[..cut].iter().map(|e| e.1 as u64).sum();
-            let (a, b) = (score(&slice[..cut], left), score(&slice[cut..], count - left));
-            boxes[k] = (lo, lo + cut, left, a.0, a.1);
-            boxes.push((lo + cut, hi, count - left, b.0, b.1));
-        }
-        // Palette: each box's count-weighted mean, kept as three arrays for the nearest search.
-        let mut pal = [[0i32; 256]; 3];
-        for (n, &(lo, hi, count, _, _)) in boxes.iter().enumerate() {
-            let mut sum = [0u64; 3];
-            for e in &entries[lo..hi] {
-                for (c, s) in sum.iter_mut().enumerate() {
-                    *s += ch(e.0, c) as u64 * e.1 as u64;
-                }
-            }
-            for c in 0..3 {
-                pal[c][n] = ((sum[c] + count.max(1) / 2) / count.max(1)) as i32;
-            }
-        }
-        let n = boxes.len();
-        self.palette.clear();
-        let [reds, greens, blues] = &pal;
-        for ((&r, &g), &b) in reds.iter().zip(greens).zip(blues).take(n) {
-            self.palette.extend([r as u8, g as u8, b as u8]);
-        }
-        // Each colour to its nearest palette colour: distances to all 256 entries in one
-        // vectorisable loop (unused entries sit far away), then the first smallest.
-        for c in &mut pal {
-            c[n..].fill(4096);
-        }
-        for e in entries.iter() {
-            let rgb = [ch(e.0, 0) as i32, ch(e.0, 1) as i32, ch(e.0, 2) as i32];
-            let best = marquee_plugin_api::simd::widest(|| nearest(&pal, rgb));
-            let mask = EXACT_SLOTS - 1;
-            let mut i = slot_of(e.0, mask);
-            while self.ekeys[i] != e.0 {
-                i = (i + 1) & mask;
-            }
-            self.eindex[i] = best;
-        }
-        self.indices.clear();
-        let (mut last, mut idx) = (0u32, 0u8);
-        for p in rgba.chunks_exact(4) {
-            let k = key(p);
-            if k != last {
-                last = k;
-                idx = self.eindex[self.eslot(k)];
-            }
-            self.indices.push(idx);
-        }
-        true
-    }
-
-    /// Median cut: boxes of occupied bins split at the count-weighted median of their widest
-    /// channel, the most populous splittable box first, up to 256; each bin maps to its box,
-    /// whose colour is the mean of its pixels.
-    /// (The histogram is filled by [`Quantizer::exact_cut`].)
-    fn median_cut(&mut self, rgba: &[u8]) {
-        self.bins.clear();
-        self.bins
-            .extend((0..BINS as u16).filter(|&b| self.counts[b as usize] > 0));
-        let channel = |b: u16, c: usize| (b >> (10 - 5 * c)) & 31;
-        // Boxes as ranges of `bins`, with their pixel count.
-        let mut boxes: Vec<(usize, usize, u64)> = vec![(0, self.bins.len(), rgba.len() as u64 / 4)];
-        while boxes.len() < 256 {
-            // The most populous box that spans more than one bin.
-            let Some(k) = (0..boxes.len())
-                .filter(|&k| boxes[k].1 - boxes[k].0 > 1)
-                .max_by_key(|&k| boxes[k].2)
-            else {
-                break;
-            };
-            let (lo, hi, _) = boxes[k];
-            let slice = &mut self.bins[lo..hi];
-            let widest = (0..3)
-                .max_by_key(|&c| {
-                    let (min, max) = slice
-                        .iter()
-                        .fold((31, 0), |(a, b), &x| (a.min(channel(x, c)), b.max(channel(x, c))));
-                    max - min
-                })
-                .unwrap_or(0);
-            slice.sort_unstable_by_key(|&b| channel(b, widest));
-            let total: u64 = slice.iter().map(|&b| self.counts[b as usize] as u64).sum();
-            let mut acc = 0u64;
-            let mut cut = 1;
-            for (i, &b) in slice.iter().enumerate() {
-                acc += self.counts[b as usize] as u64;
-                if acc * 2 >= total {
-                    cut = (i + 1).clamp(1, slice.len() - 1);
-                    break;
-                }
-            }
-            let left: u64 = slice[..cut].iter().map(|&b| self.counts[b as usize] as u64).sum();
-            boxes[k] = (lo, lo + cut, left);
-            boxes.push((lo + cut, hi, total - left));
-        }
-        self.palette.clear();
-        for (n, &(lo, hi, _)) in boxes.iter().enumerate() {
-            let (mut sum, mut count) = ([0u64; 3], 0u64);
-            for &b in &self.bins[lo..hi] {
-                let s = self.sums[b as usize];
-                for c in 0..3 {
-                    sum[c] += s[c] as u64;
-                }
-                count += self.counts[b as usize] as u64;
-                self.lut[b as usize] = n as u8;
-            }
-            let count = count.max(1);
-            self.palette.extend(sum.map(|v| ((v + count / 2) / count) as u8));
-        }
-        let lut = &self.lut;
-        self.indices.clear();
-        self.indices.extend(rgba.chunks_exact(4).map(|p| lut[bin_of(p)]));
-    }
-
-    /// Fills `indices` and `palette` for an opaque RGBA8 frame.
-    fn quantize(&mut self, rgba: &[u8], speed: i32, method: Quant) {
-        let key = |p: &[u8]| 0xff00_0000 | (p[0] as u32) << 16 | (p[1] as u32) << 8 | p[2] as u32;
-        self.keys.fill(0);
-        self.colors.clear();
-        let mask = SLOTS - 1;
-        let mut last = 0;
-        let mut exact = true;
-        for p in rgba.chunks_exact(4) {
-            let k = key(p);
-            if k == last {
-                continue;
-            }
-            last = k;
-            let mut i = slot_of(k, mask);
-            while self.keys[i] != 0 && self.keys[i] != k {
-                i = (i + 1) & mask;
-            }
-            if self.keys[i] == 0 {
-                if self.colors.len() == 256 {
-                    exact = false;
-                    break;
-                }
-                self.keys[i] = k;
-                self.colors.push(k);
-            }
-        }
-        self.indices.clear();
-        self.palette.clear();
-        if exact {
-            // Sorted by (r, g, b), as the gif crate orders an exact palette.
-            self.colors.sort_unstable();
-            for (n, &c) in self.colors.iter().enumerate() {
-                self.palette
-                    .extend_from_slice(&[(c >> 16) as u8, (c >> 8) as u8, c as u8]);
-                let mut i = slot_of(c, mask);
-                while self.keys[i] != c {
-                    i = (i + 1) & mask;
-                }
-                self.slots[i] = n as u8;
-            }
-            let (keys, slots) = (&self.keys, &self.slots);
-            self.indices.extend(rgba.chunks_exact(4).map(|p| {
-                let k = key(p);
-                let mut i = slot_of(k, mask);
-                while keys[i] != k {
-                    i = (i + 1) & mask;
-                }
-                slots[i]
-            }));
-        } else if method == Quant::MedianCut {
-            if !self.exact_cut(rgba) {
-                self.median_cut(rgba);
-            }
-        } else {
-            let nq = color_quant::NeuQuant::new(speed, 256, rgba);
-            self.palette.extend_from_slice(&nq.color_map_rgb());
-            self.memo.fill((0, 0));
-            let memo = &mut self.memo;
-            self.indices.extend(rgba.chunks_exact(4).map(|p| {
-                let k = key(p);
-                let m = &mut memo[slot_of(k, MEMO - 1)];
-                if m.0 != k {
-                    *m = (k, nq.index_of(p) as u8);
-                }
-                m.1
-            }));
-        }
-    }
-}
+use quantize::Quantizer;
 
 use marquee_plugin_api::files::{PartialFile, commit, io_error as io_err, partial_path};
 
@@ -495,6 +146,7 @@ impl GifRecorder {
             encoder: Some(encoder),
             scratch: Vec::new(),
             quantizer: Quantizer::new(),
+            delta: delta::Delta::default(),
             frames: 0,
         })
     }
@@ -517,23 +169,67 @@ impl RecorderPlugin for GifRecorder {
             encoder
                 .write_frame(&f)
                 .map_err(|e| io_err("cannot write", &self.partial, e))?;
+            // What shows through its transparent pixels is older than the frame before.
+            self.delta.forget();
             self.frames += 1;
             return Ok(());
         }
-        let q = &mut self.quantizer;
-        q.quantize(frame, self.config.speed, self.config.quantizer);
+        let (q, d, config) = (&mut self.quantizer, &mut self.delta, &self.config);
+        let width = w as usize;
+        let whole = !d.knows(frame.len() / 4)
+            || (config.key_frames > 0 && meta.index.is_multiple_of(config.key_frames));
+        // A frame of at most 256 colours stays exact; one of more is quantised, and may leave
+        // near colours showing and redraw the rest in fewer colours.
+        let exact = whole || q.count_colours(frame, 256);
+        let (tolerance, colours) = match exact {
+            true => (0, 255),
+            false => (config.tolerance, config.changed_colors.clamp(1, 255) as usize),
+        };
+        let (rect, transparent, from_delta) = if whole {
+            q.quantize(frame, config.speed, config.quantizer, 256);
+            d.shown_whole(&q.indices, &q.palette);
+            let rect = delta::Rect {
+                left: 0,
+                top: 0,
+                width,
+                height: h as usize,
+            };
+            (rect, None, false)
+        } else {
+            match d.select(frame, width, tolerance) {
+                None => (d.unchanged(), Some(0), true),
+                // The pixels that need drawing, with one index left over to be transparent...
+                Some(rect) if q.quantize(&d.pixels, config.speed, config.quantizer, colours) || !exact => {
+                    (rect, Some(d.compose(width, &q.indices, &q.palette)), true)
+                }
+                // ...unless they need all 256 colours of an exact frame: then the rectangle whole.
+                Some(rect) => {
+                    d.select_all(frame, width);
+                    q.quantize(&d.pixels, config.speed, config.quantizer, 256);
+                    d.opaque(width, &q.indices, &q.palette);
+                    (rect, None, true)
+                }
+            }
+        };
+        let (indices, palette) = if from_delta {
+            (&d.indices, &mut d.palette)
+        } else {
+            (&q.indices, &mut q.palette)
+        };
         let mut f = gif::Frame {
-            width: w,
-            height: h,
+            left: rect.left as u16,
+            top: rect.top as u16,
+            width: rect.width as u16,
+            height: rect.height as u16,
+            transparent,
             delay,
-            buffer: std::borrow::Cow::Borrowed(&q.indices),
-            palette: Some(std::mem::take(&mut q.palette)),
+            buffer: std::borrow::Cow::Borrowed(indices),
+            palette: Some(std::mem::take(palette)),
             ..gif::Frame::default()
         };
         let written = encoder.write_frame(&f);
-        if let Some(p) = f.palette.take() {
-            q.palette = p;
-        }
+        // The palette lent to the frame goes back to its buffer.
+        *palette = f.palette.take().unwrap_or_default();
         written.map_err(|e| io_err("cannot write", &self.partial, e))?;
         self.frames += 1;
         Ok(())
@@ -563,108 +259,6 @@ declare_plugin!(PLUGIN);
 mod tests {
     use super::*;
 
-    /// A `w × h` opaque frame: a smooth two-axis gradient with thousands of colours, or, with
-    /// `few`, the same folded onto 200 colours.
-    fn frame(w: usize, h: usize, few: bool) -> Vec<u8> {
-        (0..w * h)
-            .flat_map(|i| {
-                let (x, y) = (i % w, i / w);
-                let (r, g, b) = (
-                    (x * 255 / w) as u8,
-                    (y * 255 / h) as u8,
-                    ((x + y) * 127 / (w + h)) as u8,
-                );
-                if few {
-                    [r / 52 * 52, g / 26 * 26, b / 64 * 64, 255]
-                } else {
-                    [r, g, b, 255]
-                }
-            })
-            .collect()
-    }
-
-    fn decode(q: &Quantizer) -> Vec<u8> {
-        q.indices
-            .iter()
-            .flat_map(|&i| {
-                let c = &q.palette[i as usize * 3..i as usize * 3 + 3];
-                [c[0], c[1], c[2], 255]
-            })
-            .collect()
-    }
-
-    #[test]
-    fn exact_and_neuquant_palettes_match_the_gif_crate() {
-        for few in [true, false] {
-            let rgba = frame(64, 48, few);
-            let mut q = Quantizer::new();
-            q.quantize(&rgba, 10, Quant::Neuquant);
-            let theirs = gif::Frame::from_rgba_speed(64, 48, &mut rgba.clone(), 10);
-            assert_eq!(q.palette, theirs.palette.clone().unwrap(), "few colours: {few}");
-            assert_eq!(&q.indices[..], &theirs.buffer[..], "few colours: {few}");
-            if few {
-                assert_eq!(decode(&q), rgba, "under 256 colours the palette is exact");
-            }
-        }
-    }
-
-    fn psnr(a: &[u8], b: &[u8]) -> f64 {
-        let mse = a
-            .iter()
-            .zip(b)
-            .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
-            .sum::<f64>()
-            / (a.len() as f64 * 3.0 / 4.0);
-        10.0 * (255.0f64 * 255.0 / mse).log10()
-    }
-
-    #[test]
-    fn median_cut_is_at_least_as_close_as_neuquant_on_many_colours() {
-        let rgba = frame(128, 96, false);
-        let mut q = Quantizer::new();
-        q.quantize(&rgba, 10, Quant::MedianCut);
-        assert!(
-            q.palette.len() <= 768 && q.palette.len() > 600,
-            "{}",
-            q.palette.len()
-        );
-        assert!(q.indices.iter().all(|&i| (i as usize) * 3 < q.palette.len()));
-        let cut = psnr(&decode(&q), &rgba);
-        q.quantize(&rgba, 10, Quant::Neuquant);
-        let neuquant = psnr(&decode(&q), &rgba);
-        assert!(
-            cut > 33.0 && cut >= neuquant,
-            "median cut {cut:.1} dB, NeuQuant {neuquant:.1} dB"
-        );
-    }
-
-    #[test]
-    fn a_few_thousand_colours_are_cut_exactly_and_mapped_to_the_nearest() {
-        // 64×48 of the gradient: about 3,000 colours, under the exact cut's limit.
-        let rgba = frame(64, 48, false);
-        let mut q = Quantizer::new();
-        q.quantize(&rgba, 10, Quant::MedianCut);
-        assert!(
-            q.entries.len() > 256 && q.entries.len() <= EXACT_MAX,
-            "{}",
-            q.entries.len()
-        );
-        let cut = psnr(&decode(&q), &rgba);
-        // Every pixel got the nearest palette colour.
-        let pal: [[i32; 256]; 3] = std::array::from_fn(|c| {
-            std::array::from_fn(|i| q.palette.get(i * 3 + c).map_or(4096, |&v| v as i32))
-        });
-        for (p, &i) in rgba.chunks(4).zip(&q.indices) {
-            assert_eq!(nearest(&pal, [p[0] as i32, p[1] as i32, p[2] as i32]), i);
-        }
-        q.quantize(&rgba, 10, Quant::Neuquant);
-        let neuquant = psnr(&decode(&q), &rgba);
-        assert!(
-            cut > 34.0 && cut > neuquant,
-            "exact cut {cut:.1} dB, NeuQuant {neuquant:.1} dB"
-        );
-    }
-
     #[test]
     fn delays_do_not_drift() {
         let total: u32 = (0..300).map(|i| delay_centis(i, 30.0) as u32).sum();
@@ -672,6 +266,78 @@ mod tests {
         assert_eq!([0, 1, 2].map(|i| delay_centis(i, 30.0)), [3, 4, 3]);
         assert_eq!(delay_centis(0, 50.0), 2);
         assert_eq!(delay_centis(5, 25.0), 4);
+    }
+
+    #[test]
+    fn frames_are_differences_between_whole_ones() {
+        // 8×4 frames of a few colours, one pixel moving; frame 2 has a transparent pixel.
+        let (w, h) = (8usize, 4usize);
+        let frame = |i: usize| -> Vec<u8> {
+            let mut f: Vec<u8> = (0..w * h)
+                .flat_map(|p| [(p % 3 * 80) as u8, 20, 30, 255])
+                .collect();
+            f[(i * 5 % (w * h)) * 4..][..4].copy_from_slice(&[255, 255, 255, 255]);
+            if i == 2 {
+                f[3] = 0;
+            }
+            f
+        };
+        let dir = tempfile_dir("differences");
+        let path = dir.join("d.gif");
+        let config = Config {
+            path: path.clone(),
+            key_frames: 4,
+            ..Config::default()
+        };
+        let init = InitCtx {
+            width: w as u32,
+            height: h as u32,
+            fps: 10.0,
+            seed: 0,
+        };
+        let mut rec = GifRecorder::create(config, &init).unwrap();
+        for i in 0..7 {
+            let meta = FrameMeta {
+                index: i as u64,
+                time: 0.0,
+                fps: 10.0,
+                width: w as u32,
+                height: h as u32,
+            };
+            rec.record(&meta, &frame(i)).unwrap();
+        }
+        rec.finish().unwrap();
+        let mut options = gif::DecodeOptions::new();
+        options.set_color_output(gif::ColorOutput::RGBA);
+        let mut decoder = options.read_info(std::fs::File::open(&path).unwrap()).unwrap();
+        let mut screen = vec![0u8; w * h * 4];
+        let mut kinds = Vec::new();
+        for i in 0..7 {
+            let f = decoder.read_next_frame().unwrap().unwrap();
+            let whole = (f.width as usize, f.height as usize) == (w, h) && f.transparent.is_none();
+            kinds.push(if whole { 'W' } else { 'd' });
+            for y in 0..f.height as usize {
+                for x in 0..f.width as usize {
+                    let p = &f.buffer[(y * f.width as usize + x) * 4..][..4];
+                    if p[3] != 0 {
+                        let at = ((f.top as usize + y) * w + f.left as usize + x) * 4;
+                        screen[at..at + 4].copy_from_slice(p);
+                    }
+                }
+            }
+            if i != 2 {
+                assert_eq!(screen, frame(i), "frame {i} shows exactly");
+            }
+        }
+        // Whole: the first, the one after a frame with transparent pixels, every 4th.
+        assert_eq!(kinds.iter().collect::<String>(), "WddWWdd");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn tempfile_dir(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("marquee-gif-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
     }
 
     #[test]

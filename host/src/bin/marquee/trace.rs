@@ -155,10 +155,12 @@ pub fn trace(cmd: TraceCmd, registry: &Registry, isolation: Isolation) -> anyhow
             .flat_map(|f| f.instances.iter())
             .map(|(kind, id, reach)| format!("{kind} `{id}` {}", reach.name()))
             .collect();
+        let lead = outcome.index.shard.as_ref().map_or(0, |s| s.lead);
         outln!(
-            "shard {s}: frames {}–{} of {frames}; frame {} reached in {:.1} ms{}",
+            "shard {s}: frames {}–{} of {frames}, encoded from key frame {}; frame {} reached in {:.1} ms{}",
             share.start,
             share.end - 1,
+            share.start - lead,
             share.start,
             outcome.reach_ms,
             if how.is_empty() {

@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+"""Size and PSNR of trace.gif beside ffmpeg's GIF (and gifski's, when installed), on the same frames.
+
+Usage: scripts/gif_size.py [WORKDIR]   (needs ffmpeg, Pillow and numpy: Debian python3-pil
+python3-numpy; run with /usr/bin/python3 where another python3 comes first on the PATH)
+
+Footage: ffmpeg's `testsrc2` at 256×256, 30 fps, 10 s (300 frames), written as PNGs and traced
+through the `image-sequence` plugin; and the 10 s showcase trace, whose frames the peers get as
+PNGs. For each GIF: its size, and the PSNR of every decoded frame (Pillow, RGB) against the
+source frames, over the whole clip. Prints one JSON object.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+from PIL import Image
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MARQUEE = os.environ.get("MARQUEE", os.path.join(ROOT, "target/release/marquee"))
+# gifski 1.7.1 has a Linux binary in its npm package: `npm install gifski`, then
+# GIFSKI=node_modules/gifski/bin/debian/gifski.
+GIFSKI = os.environ.get("GIFSKI", "gifski")
+
+
+def run(*args, **kw):
+    subprocess.run(args, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kw)
+
+
+def gif_frames(path):
+    """Every frame of the GIF as Pillow shows it (disposal and transparency applied), RGB."""
+    with Image.open(path) as im:
+        for i in range(im.n_frames):
+            im.seek(i)
+            yield np.asarray(im.convert("RGB"), dtype=np.float64)
+
+
+def psnr(path, sources):
+    se, n = 0.0, 0
+    for frame, src in zip(gif_frames(path), sources):
+        se += float(((frame - src) ** 2).sum())
+        n += frame.size
+    return 10 * np.log10(255.0**2 / (se / n)) if se else float("inf")
+
+
+def sources_of(pngs):
+    return [np.asarray(Image.open(p).convert("RGB"), dtype=np.float64) for p in pngs]
+
+
+def main():
+    work = sys.argv[1] if len(sys.argv) > 1 else tempfile.mkdtemp(prefix="gif-size-")
+    frames = os.path.join(work, "testsrc2")
+    os.makedirs(frames, exist_ok=True)
+    run("ffmpeg", "-y", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=256x256:rate=30:duration=10",
+        os.path.join(frames, "f%04d.png"))
+    pngs = sorted(os.path.join(frames, f) for f in os.listdir(frames) if f.endswith(".png"))
+    sources = sources_of(pngs)
+    scene = os.path.join(work, "testsrc2.toml")
+    with open(scene, "w") as f:
+        f.write('name = "testsrc2"\nfps = 30\n[canvas]\nwidth = 256\nheight = 256\n'
+                '[[layer]]\nplugin = "image-sequence"\n'
+                f'config = {{ path = "{frames}", fps = 30.0, wait = true }}\n')
+    out = {}
+    trace = os.path.join(work, "marquee-testsrc2")
+    run(MARQUEE, "trace", scene, "--seconds", "10", "--out", trace)
+    out["testsrc2"] = peers(work, "testsrc2", os.path.join(trace, "trace.gif"), pngs, sources)
+
+    # The showcase, whose frames have at most 256 colours: the trace's GIF is exact (checked
+    # against the index), so its frames are the peers' source.
+    show = os.path.join(work, "marquee-showcase")
+    run(MARQUEE, "trace", os.path.join(ROOT, "scenes/showcase.toml"), "--seconds", "10", "--out", show,
+        cwd=ROOT)
+    with open(os.path.join(show, "index.json")) as f:
+        index = json.load(f)
+    assert all(e["rgba"] == e["gif"] for e in index["frames"]), "showcase frames over 256 colours"
+    frames = os.path.join(work, "showcase")
+    os.makedirs(frames, exist_ok=True)
+    gif = os.path.join(show, "trace.gif")
+    pngs = []
+    for i, frame in enumerate(gif_frames(gif)):
+        pngs.append(os.path.join(frames, f"f{i + 1:04d}.png"))
+        Image.fromarray(frame.astype(np.uint8)).save(pngs[-1])
+    out["showcase"] = peers(work, "showcase", gif, pngs, sources_of(pngs))
+    print(json.dumps(out, indent=2))
+
+
+def peers(work, name, ours, pngs, sources):
+    """Size and PSNR of our GIF, ffmpeg's palettegen + paletteuse and gifski --fast."""
+    out = {"marquee": {"bytes": os.path.getsize(ours), "psnr": psnr(ours, sources)}}
+    peer = os.path.join(work, f"{name}-ffmpeg-palette.gif")
+    pattern = os.path.join(os.path.dirname(pngs[0]), "f%04d.png")
+    run("ffmpeg", "-y", "-v", "error", "-framerate", "30", "-i", pattern,
+        "-filter_complex", "[0:v]split[a][b];[a]palettegen[p];[b][p]paletteuse", peer)
+    out["ffmpeg_palette"] = {"bytes": os.path.getsize(peer), "psnr": psnr(peer, sources)}
+    ski = os.path.join(work, f"{name}-gifski.gif")
+    try:
+        size = Image.open(pngs[0]).size
+        run(GIFSKI, "--fast", "--quiet", "-r", "30", "-W", str(size[0]), "-H", str(size[1]), "-o", ski, *pngs)
+        out["gifski_fast"] = {"bytes": os.path.getsize(ski), "psnr": psnr(ski, sources)}
+    except FileNotFoundError:
+        out["gifski_fast"] = None
+    return out
+
+
+if __name__ == "__main__":
+    main()
