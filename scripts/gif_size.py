@@ -5,13 +5,14 @@ Usage: scripts/gif_size.py [WORKDIR]   (needs ffmpeg, Pillow and numpy: Debian p
 python3-numpy; run with /usr/bin/python3 where another python3 comes first on the PATH)
 
 Footage: ffmpeg's `testsrc2` at 256×256, 30 fps, 10 s (300 frames), written as PNGs and traced
-through the `image-sequence` plugin; and the 10 s showcase trace, whose frames the peers get as
-PNGs. For each GIF: its size, and the PSNR of every decoded frame (Pillow, RGB) against the
+through the `image-sequence` plugin; a smooth moving gradient at 256×256 (the `gradient` plugin,
+10 s); and the 10 s showcase trace, whose frames the peers get as PNGs. For each GIF: its size, and the PSNR of every decoded frame (Pillow, RGB) against the
 source frames, over the whole clip. Prints one JSON object.
 """
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -31,18 +32,29 @@ def run(*args, **kw):
 
 
 def gif_frames(path):
-    """Every frame of the GIF as Pillow shows it (disposal and transparency applied), RGB."""
+    """Every frame of the GIF as Pillow shows it (disposal and transparency applied), RGB, with
+    its duration in milliseconds."""
     with Image.open(path) as im:
         for i in range(im.n_frames):
             im.seek(i)
-            yield np.asarray(im.convert("RGB"), dtype=np.float64)
+            yield np.asarray(im.convert("RGB"), dtype=np.float64), im.info.get("duration", 0)
 
 
-def psnr(path, sources):
-    se, n = 0.0, 0
-    for frame, src in zip(gif_frames(path), sources):
-        se += float(((frame - src) ** 2).sum())
-        n += frame.size
+def psnr(path, sources, fps=30.0):
+    """PSNR over the clip of the GIF against `sources`, each source frame compared with the GIF
+    frame showing at the middle of its time (an encoder may merge still frames into one longer
+    one; delays are whole centiseconds)."""
+    se, n, i, start = 0.0, 0, 0, 0.0
+    for frame, duration in gif_frames(path):
+        end = start + duration
+        while i < len(sources) and ((i + 0.5) * 1000.0 / fps < end or duration == 0):
+            se += float(((frame - sources[i]) ** 2).sum())
+            n += frame.size
+            i += 1
+            if duration == 0:
+                break
+        start = end
+    assert i == len(sources), f"{path}: covers {i} of {len(sources)} frames"
     return 10 * np.log10(255.0**2 / (se / n)) if se else float("inf")
 
 
@@ -68,6 +80,28 @@ def main():
     run(MARQUEE, "trace", scene, "--seconds", "10", "--out", trace)
     out["testsrc2"] = peers(work, "testsrc2", os.path.join(trace, "trace.gif"), pngs, sources)
 
+    # A smooth moving gradient (thousands of colours a frame), its exact frames written as PNGs
+    # by a `png-sequence` recorder, then traced.
+    grad = os.path.join(work, "gradient")
+    shutil.rmtree(grad, ignore_errors=True)
+    os.makedirs(grad)
+    scene = os.path.join(work, "gradient.toml")
+    layer = ('name = "gradient"\nfps = 30\n[canvas]\nwidth = 256\nheight = 256\n[[layer]]\n'
+             'plugin = "gradient"\nconfig = { colors = ["#ff0000", "#00ff80", "#2000ff"], angle = 30.0, speed = 0.3 }\n')
+    with open(scene, "w") as f:
+        f.write(layer + '[[recorder]]\nplugin = "png-sequence"\nconfig = { path = "gradient/f{n}.png", digits = 4 }\n')
+    run(MARQUEE, "run", scene, "--output", "headless", "--unpaced", "--frames", "300", cwd=work)
+    pngs = sorted(os.path.join(grad, f) for f in os.listdir(grad) if f.endswith(".png"))
+    # png-sequence numbers from 0; the peers read f%04d.png from 1.
+    for i, p in reversed(list(enumerate(pngs))):
+        os.replace(p, os.path.join(grad, f"f{i + 1:04d}.png"))
+    pngs = [os.path.join(grad, f"f{i + 1:04d}.png") for i in range(len(pngs))]
+    with open(scene, "w") as f:
+        f.write(layer)
+    trace = os.path.join(work, "marquee-gradient")
+    run(MARQUEE, "trace", scene, "--seconds", "10", "--out", trace)
+    out["gradient"] = peers(work, "gradient", os.path.join(trace, "trace.gif"), pngs, sources_of(pngs))
+
     # The showcase, whose frames have at most 256 colours: the trace's GIF is exact (checked
     # against the index), so its frames are the peers' source.
     show = os.path.join(work, "marquee-showcase")
@@ -80,7 +114,7 @@ def main():
     os.makedirs(frames, exist_ok=True)
     gif = os.path.join(show, "trace.gif")
     pngs = []
-    for i, frame in enumerate(gif_frames(gif)):
+    for i, (frame, _) in enumerate(gif_frames(gif)):
         pngs.append(os.path.join(frames, f"f{i + 1:04d}.png"))
         Image.fromarray(frame.astype(np.uint8)).save(pngs[-1])
     out["showcase"] = peers(work, "showcase", gif, pngs, sources_of(pngs))

@@ -1,23 +1,27 @@
 //! Frames stored as differences from what is already shown: only the rectangle around the pixels
-//! that need drawing, the others inside it transparent (GIF disposal "keep" leaves what was
-//! shown), with a palette of just the colours those pixels need.
+//! drawn, the others inside it transparent (GIF disposal "keep" leaves what was shown), with a
+//! palette of just the colours those pixels need.
 //!
-//! A pixel needs drawing where the colour shown differs from the frame's by more than a
-//! tolerance: none for a frame of at most 256 colours, which stays exact; a little for a frame of
-//! more, which is quantised anyway. What is shown depends on the frames since the last one
-//! written whole (the first, every key frame, and the one after a frame with transparent pixels),
-//! so a frame's bytes depend on those frames alone, which is what lets a trace be made in shards
-//! that join byte for byte.
+//! The pixels selected are those whose colour is not the one shown. For a frame of at most 256
+//! colours all of them are drawn, so the frame stays exact. For a frame of more, quantised
+//! anyway, one is drawn only where its new colour is closer to its own than the colour shown:
+//! never worse than redrawing it, and still parts keep the colours they were drawn in. What is
+//! shown depends on the frames since the last one written whole (the first, every key frame,
+//! and the one after a frame with transparent pixels), so a frame's bytes depend on those frames
+//! alone, which is what lets a trace be made in shards that join byte for byte.
 
-/// A colour as stored in `shown`: `0xff000000 | rgb`, so that 0 never matches a colour.
+/// A colour as stored in `shown`: the pixel's bytes read little-endian with alpha set (a frame's
+/// alpha is ignored), so that 0 never matches a colour and a whole row compares in vectors.
+#[inline(always)]
 fn key(p: &[u8]) -> u32 {
-    0xff00_0000 | (p[0] as u32) << 16 | (p[1] as u32) << 8 | p[2] as u32
+    u32::from_le_bytes([p[0], p[1], p[2], 255])
 }
 
 /// The squared distance between two colour keys.
+#[inline(always)]
 fn distance(a: u32, b: u32) -> u32 {
     let d = |s: u32| ((a >> s & 255) as i32 - (b >> s & 255) as i32).unsigned_abs();
-    let (r, g, b) = (d(16), d(8), d(0));
+    let (r, g, b) = (d(0), d(8), d(16));
     r * r + g * g + b * b
 }
 
@@ -64,7 +68,7 @@ impl Delta {
         self.shown.len() == pixels && pixels > 0
     }
 
-    /// Records that a whole frame of `indices` into `palette` (RGB) was written.
+    /// Records that a whole frame was written, as `indices` into `palette` (RGB).
     pub fn shown_whole(&mut self, indices: &[u8], palette: &[u8]) {
         let table = table(palette);
         self.shown.clear();
@@ -86,32 +90,22 @@ impl Delta {
         }
     }
 
-    /// Selects the pixels of `frame` (opaque RGBA8, `width` pixels a row) that need drawing:
-    /// those whose colour is further than `tolerance` (a squared distance) from the one shown.
-    /// Returns their bounding rectangle, with their colours in [`Delta::pixels`]; `None` when
-    /// none does. What is shown must be [known](Delta::knows).
-    pub fn select(&mut self, frame: &[u8], width: usize, tolerance: u32) -> Option<Rect> {
+    /// Selects the pixels of `frame` (opaque RGBA8, `width` pixels a row) whose colour is not
+    /// the one shown. Returns their bounding rectangle, with their colours in
+    /// [`Delta::pixels`]; `None` when there are none. What is shown must be
+    /// [known](Delta::knows).
+    pub fn select(&mut self, frame: &[u8], width: usize) -> Option<Rect> {
         debug_assert!(self.knows(frame.len() / 4));
         let height = frame.len() / 4 / width;
         self.need.clear();
+        self.need.resize(frame.len() / 4, false);
+        let each = self.need.iter_mut().zip(frame.chunks_exact(4)).zip(&self.shown);
+        marquee_plugin_api::simd::widest(
+            #[inline(always)]
+            || each.for_each(|((n, p), &s)| *n = key(p) != s),
+        );
         let (mut x0, mut x1, mut y0, mut y1) = (width, 0, height, 0);
-        for (y, (row, shown)) in frame
-            .chunks_exact(width * 4)
-            .zip(self.shown.chunks_exact(width))
-            .enumerate()
-        {
-            let at = self.need.len();
-            if tolerance == 0 {
-                self.need
-                    .extend(row.chunks_exact(4).zip(shown).map(|(p, &s)| key(p) != s));
-            } else {
-                self.need.extend(
-                    row.chunks_exact(4)
-                        .zip(shown)
-                        .map(|(p, &s)| distance(key(p), s) > tolerance),
-                );
-            }
-            let need = &self.need[at..];
+        for (y, need) in self.need.chunks_exact(width).enumerate() {
             if let Some(first) = need.iter().position(|&n| n) {
                 let last = need.iter().rposition(|&n| n).unwrap_or(first);
                 (x0, x1) = (x0.min(first), x1.max(last + 1));
@@ -141,10 +135,18 @@ impl Delta {
     }
 
     /// The difference frame, once the selected pixels were quantised to `indices` into
-    /// `palette` (at most 255 colours): those pixels drawn, the rest of the rectangle
-    /// transparent, in [`Delta::indices`] and [`Delta::palette`]. Returns the transparent index.
-    /// What is shown becomes the frame drawn.
-    pub fn compose(&mut self, width: usize, indices: &[u8], palette: &[u8]) -> u8 {
+    /// `palette` (at most 255 colours), in [`Delta::indices`] and [`Delta::palette`]: the
+    /// pixels drawn, the rest of their rectangle transparent. With `slack`, a selected pixel is
+    /// drawn only if its new colour is closer to its own than the colour shown, by more than
+    /// `slack` (squared distances); without, every one is. Returns the rectangle drawn and the
+    /// transparent index; `None` when nothing is drawn. What is shown becomes the frame drawn.
+    pub fn compose(
+        &mut self,
+        width: usize,
+        indices: &[u8],
+        palette: &[u8],
+        slack: Option<u32>,
+    ) -> Option<(Rect, u8)> {
         let colours = palette.len() / 3;
         debug_assert!(colours < 256);
         let transparent = colours as u8;
@@ -154,20 +156,55 @@ impl Delta {
         self.palette.extend_from_slice(&[0; 3]);
         self.indices.clear();
         let r = self.rect;
-        let mut next = indices.iter();
-        for y in r.top..r.top + r.height {
-            let span = y * width + r.left..y * width + r.left + r.width;
-            for (&need, shown) in self.need[span.clone()].iter().zip(&mut self.shown[span]) {
+        let mut next = indices.iter().zip(self.pixels.chunks_exact(4));
+        // What is drawn, relative to the rectangle selected.
+        let (mut x0, mut x1, mut y0, mut y1) = (r.width, 0, r.height, 0);
+        for y in 0..r.height {
+            let span = (r.top + y) * width + r.left..(r.top + y) * width + r.left + r.width;
+            for (x, (&need, shown)) in self.need[span.clone()]
+                .iter()
+                .zip(&mut self.shown[span])
+                .enumerate()
+            {
+                let mut out = transparent;
                 if need {
-                    let i = *next.next().expect("an index for every pixel selected");
-                    self.indices.push(i);
-                    *shown = table[i as usize];
-                } else {
-                    self.indices.push(transparent);
+                    let (&i, p) = next.next().expect("an index for every pixel selected");
+                    let new = table[i as usize];
+                    let better = match slack {
+                        None => true,
+                        Some(slack) => {
+                            let own = key(p);
+                            distance(*shown, own) > distance(new, own).saturating_add(slack)
+                        }
+                    };
+                    if better {
+                        out = i;
+                        *shown = new;
+                        (x0, x1, y0, y1) = (x0.min(x), x1.max(x + 1), y0.min(y), y + 1);
+                    }
                 }
+                self.indices.push(out);
             }
         }
-        transparent
+        if y0 >= y1 {
+            return None;
+        }
+        // Only the rectangle drawn is written: its rows, moved up in place.
+        let drawn = Rect {
+            left: r.left + x0,
+            top: r.top + y0,
+            width: x1 - x0,
+            height: y1 - y0,
+        };
+        if drawn != r {
+            for (row, y) in (y0..y1).enumerate() {
+                let from = y * r.width + x0;
+                self.indices
+                    .copy_within(from..from + drawn.width, row * drawn.width);
+            }
+            self.indices.truncate(drawn.width * drawn.height);
+        }
+        Some((drawn, transparent))
     }
 
     /// Puts every pixel of the selected rectangle of `frame` in [`Delta::pixels`], to be
@@ -236,7 +273,7 @@ mod tests {
         colours.dedup();
         let palette = colours
             .iter()
-            .flat_map(|c| [(c >> 16) as u8, (c >> 8) as u8, *c as u8])
+            .flat_map(|c| [*c as u8, (c >> 8) as u8, (c >> 16) as u8])
             .collect();
         let indices = keys(pixels)
             .iter()
@@ -258,7 +295,7 @@ mod tests {
         delta.shown_whole(&ia, &pa);
         assert!(delta.knows(w * h));
         let mut screen = keys(&a);
-        let r = delta.select(&b, w, 0).unwrap();
+        let r = delta.select(&b, w).unwrap();
         assert_eq!(
             r,
             Rect {
@@ -270,8 +307,8 @@ mod tests {
         );
         assert_eq!(delta.pixels.len(), 2 * 4, "just the two pixels that changed");
         let (ib, pb) = exact(&delta.pixels.clone());
-        let t = delta.compose(w, &ib, &pb);
-        assert_eq!(t, 2);
+        let (drawn, t) = delta.compose(w, &ib, &pb, None).unwrap();
+        assert_eq!((drawn, t), (r, 2));
         assert_eq!(
             delta.palette.len(),
             3 * 3,
@@ -279,24 +316,47 @@ mod tests {
         );
         draw(&mut screen, w, &delta, r, Some(t));
         assert_eq!(screen, keys(&b));
-        assert_eq!(delta.select(&b, w, 0), None, "nothing changed");
+        assert_eq!(delta.select(&b, w), None, "nothing changed");
         delta.forget();
         assert!(!delta.knows(w * h));
     }
 
     #[test]
-    fn a_tolerance_leaves_near_colours_shown() {
+    fn with_slack_a_pixel_is_redrawn_only_where_its_new_colour_is_closer() {
+        // Shown: grey 100 everywhere. The frame: pixel 0 at 102, pixel 1 at 110, pixel 5 at 90;
+        // the new palette has 104 and 90 only.
         let (w, h) = (4, 2);
-        let a = vec![100u8; w * h * 4];
-        let mut b = a.clone();
-        b[0] = 102; // distance 4
-        b[4] = 110; // distance 100
+        let mut b = vec![100u8; w * h * 4];
+        b[0..3].fill(102);
+        b[4..7].fill(110);
+        b[20..23].fill(90);
         let mut delta = Delta::default();
         delta.shown_whole(&[0; 8], &[100, 100, 100]);
-        let r = delta.select(&b, w, 8).unwrap();
-        assert_eq!((r.left, r.width, delta.pixels.len()), (1, 1, 4));
-        let r = delta.select(&b, w, 0).unwrap();
-        assert_eq!((r.left, r.width, delta.pixels.len()), (0, 2, 8));
+        let r = delta.select(&b, w).unwrap();
+        assert_eq!(
+            (r.left, r.top, r.width, r.height, delta.pixels.len()),
+            (0, 0, 2, 2, 12)
+        );
+        let (indices, palette) = ([0, 0, 1], [104, 104, 104, 90, 90, 90]);
+        // Pixel 0: 104 is as far from 102 as 100 is, so it stays; pixel 1 (110): 104 is closer;
+        // pixel 5 (90): exact. The rectangle drawn shrinks to pixels 1 and 5.
+        let mut screen = vec![key(&[100, 100, 100]); w * h];
+        let (drawn, t) = delta.compose(w, &indices, &palette, Some(0)).unwrap();
+        assert_eq!(
+            (drawn.left, drawn.top, drawn.width, drawn.height, t),
+            (1, 0, 1, 2, 2)
+        );
+        assert_eq!(delta.indices, [0, 1]);
+        draw(&mut screen, w, &delta, drawn, Some(t));
+        let want: Vec<u32> = [100, 104, 100, 100, 100, 90, 100, 100]
+            .iter()
+            .map(|&v| key(&[v, v, v]))
+            .collect();
+        assert_eq!(screen, want);
+        // With slack 300 nothing is worth redrawing (pixel 5 gains exactly 300).
+        delta.shown_whole(&[0; 8], &[100, 100, 100]);
+        delta.select(&b, w).unwrap();
+        assert_eq!(delta.compose(w, &indices, &palette, Some(300)), None);
     }
 
     #[test]
@@ -307,7 +367,7 @@ mod tests {
         let mut delta = Delta::default();
         delta.shown_whole(&vec![0; w * h], &[0, 0, 0]);
         let mut screen = keys(&a);
-        let r = delta.select(&b, w, 0).unwrap();
+        let r = delta.select(&b, w).unwrap();
         delta.select_all(&b, w);
         assert_eq!(delta.pixels.len(), r.width * r.height * 4);
         let (mut colours, pixels) = (keys(&delta.pixels), delta.pixels.clone());
@@ -316,7 +376,7 @@ mod tests {
         assert_eq!(colours.len(), 256);
         let palette: Vec<u8> = colours
             .iter()
-            .flat_map(|c| [(c >> 16) as u8, (c >> 8) as u8, *c as u8])
+            .flat_map(|c| [*c as u8, (c >> 8) as u8, (c >> 16) as u8])
             .collect();
         let indices: Vec<u8> = keys(&pixels)
             .iter()
@@ -325,6 +385,6 @@ mod tests {
         delta.opaque(w, &indices, &palette);
         draw(&mut screen, w, &delta, r, None);
         assert_eq!(screen, keys(&b));
-        assert_eq!(delta.select(&b, w, 0), None, "what is shown is the frame");
+        assert_eq!(delta.select(&b, w), None, "what is shown is the frame");
     }
 }

@@ -2,12 +2,13 @@
 //!
 //! Each frame gets a palette of its own (`quantize.rs`): exact for frames with at most 256
 //! colours; beyond, a median cut (or NeuQuant with `quantizer = "neuquant"`). The first frame,
-//! every `key_frames`-th and the one after a frame with transparent pixels are stored whole; the
-//! others as differences from what a decoder shows (`delta.rs`): the rectangle around the pixels
-//! that need drawing, the rest transparent, in a palette of just the colours drawn. A frame of
-//! at most 256 colours stays exact; one of more leaves colours within `tolerance` showing and
-//! draws the rest in at most `changed_colors` colours. Buffers are reused between frames. GIF
-//! delays are whole centiseconds, so frame `i` gets `round(100·(i+1)/fps) − round(100·i/fps)`:
+//! every `key_frames`-th, the one after a frame with transparent pixels and one that differs
+//! from what is shown in half its pixels or more are stored whole; the others as differences
+//! from what a decoder shows (`delta.rs`): the rectangle around the pixels that need drawing,
+//! the rest transparent, in a palette of just the colours drawn (LZW-coded by `lzw.rs`). A frame
+//! of at most 256 colours stays exact; one of more redraws a pixel only where its new colour is
+//! closer than the one shown, in at most `changed_colors` colours. Buffers are reused between
+//! frames. GIF delays are whole centiseconds, so frame `i` gets `round(100·(i+1)/fps) − round(100·i/fps)`:
 //! each delay is within half a centisecond of `1/fps` and the total never drifts (30 fps gives
 //! 3, 3, 4, 3, 3, 4, ...). The file is written under a temporary name and renamed into place by
 //! `finish`, so an interrupted run never leaves a truncated GIF under the final name.
@@ -69,15 +70,16 @@ pub struct Config {
     /// decoding can start there; the frames between store only what changed. 0: only the first.
     #[default(60)]
     pub key_frames: u64,
-    /// Frames over 256 colours only (others stay exact): how far a colour already shown may be
-    /// from a pixel's own and be left showing, as a squared distance in RGB. 0: redraw every
-    /// pixel whose colour changed.
-    #[default(75)]
+    /// Frames over 256 colours only (others stay exact): a pixel is redrawn only where its new
+    /// colour is closer to its own than the colour shown, by more than this (a squared RGB
+    /// distance). 0 redraws wherever that is better; more leaves near colours showing, for a
+    /// smaller file.
+    #[default(0)]
     #[schemars(range(max = 195075))]
     pub tolerance: u32,
-    /// Frames over 256 colours only: the most colours the pixels redrawn in a frame stored as a
-    /// difference may have. 127 keeps the frame's codes to 7 bits and its palette to 384
-    /// bytes; 255 gives the closest colours in a larger file.
+    /// Frames over 256 colours only: the most colours a frame stored as a difference may draw
+    /// in (one stored whole gets 256). 127 keeps the frame's codes to 7 bits
+    /// and its palette to 384 bytes; 255 gives the closest colours in a larger file.
     #[default(127)]
     #[schemars(range(min = 1, max = 255))]
     pub changed_colors: u32,
@@ -96,12 +98,16 @@ pub struct GifRecorder {
     partial: PathBuf,
     encoder: Option<gif::Encoder<BufWriter<PartialFile>>>,
     scratch: Vec<u8>,
+    lzw: lzw::Lzw,
+    /// The frame's LZW codes, after their minimum code size.
+    compressed: Vec<u8>,
     quantizer: Quantizer,
     delta: delta::Delta,
     frames: u64,
 }
 
 mod delta;
+mod lzw;
 mod quantize;
 
 use quantize::Quantizer;
@@ -145,6 +151,8 @@ impl GifRecorder {
             partial,
             encoder: Some(encoder),
             scratch: Vec::new(),
+            lzw: lzw::Lzw::default(),
+            compressed: Vec::new(),
             quantizer: Quantizer::new(),
             delta: delta::Delta::default(),
             frames: 0,
@@ -176,15 +184,15 @@ impl RecorderPlugin for GifRecorder {
         }
         let (q, d, config) = (&mut self.quantizer, &mut self.delta, &self.config);
         let width = w as usize;
-        let whole = !d.knows(frame.len() / 4)
+        let key = !d.knows(frame.len() / 4)
             || (config.key_frames > 0 && meta.index.is_multiple_of(config.key_frames));
-        // A frame of at most 256 colours stays exact; one of more is quantised, and may leave
-        // near colours showing and redraw the rest in fewer colours.
-        let exact = whole || q.count_colours(frame, 256);
-        let (tolerance, colours) = match exact {
-            true => (0, 255),
-            false => (config.tolerance, config.changed_colors.clamp(1, 255) as usize),
-        };
+        // A frame of at most 256 colours stays exact; one of more is quantised, and redraws a
+        // pixel only where that makes it closer.
+        let exact = key || q.count_colours(frame, 256);
+        let selected = if key { None } else { d.select(frame, width) };
+        // A frame that differs from what is shown in half its pixels or more is a new picture:
+        // stored whole, as a key frame is.
+        let whole = key || (selected.is_some() && d.pixels.len() * 2 >= frame.len());
         let (rect, transparent, from_delta) = if whole {
             q.quantize(frame, config.speed, config.quantizer, 256);
             d.shown_whole(&q.indices, &q.palette);
@@ -196,12 +204,19 @@ impl RecorderPlugin for GifRecorder {
             };
             (rect, None, false)
         } else {
-            match d.select(frame, width, tolerance) {
-                None => (d.unchanged(), Some(0), true),
-                // The pixels that need drawing, with one index left over to be transparent...
-                Some(rect) if q.quantize(&d.pixels, config.speed, config.quantizer, colours) || !exact => {
-                    (rect, Some(d.compose(width, &q.indices, &q.palette)), true)
-                }
+            let colours = match exact {
+                true => 255,
+                false => config.changed_colors.clamp(1, 255) as usize,
+            };
+            let slack = (!exact).then_some(config.tolerance);
+            // The pixels that need drawing, with one index left over to be transparent...
+            let fits = selected.is_some()
+                && (q.quantize(&d.pixels, config.speed, config.quantizer, colours) || !exact);
+            match selected {
+                Some(_) if fits => match d.compose(width, &q.indices, &q.palette, slack) {
+                    Some((rect, t)) => (rect, Some(t), true),
+                    None => (d.unchanged(), Some(0), true),
+                },
                 // ...unless they need all 256 colours of an exact frame: then the rectangle whole.
                 Some(rect) => {
                     d.select_all(frame, width);
@@ -209,6 +224,7 @@ impl RecorderPlugin for GifRecorder {
                     d.opaque(width, &q.indices, &q.palette);
                     (rect, None, true)
                 }
+                None => (d.unchanged(), Some(0), true),
             }
         };
         let (indices, palette) = if from_delta {
@@ -216,6 +232,9 @@ impl RecorderPlugin for GifRecorder {
         } else {
             (&q.indices, &mut q.palette)
         };
+        self.compressed.clear();
+        let size = lzw::min_code_size(palette.len() / 3);
+        self.lzw.encode(indices, size, &mut self.compressed);
         let mut f = gif::Frame {
             left: rect.left as u16,
             top: rect.top as u16,
@@ -223,11 +242,11 @@ impl RecorderPlugin for GifRecorder {
             height: rect.height as u16,
             transparent,
             delay,
-            buffer: std::borrow::Cow::Borrowed(indices),
+            buffer: std::borrow::Cow::Borrowed(&self.compressed),
             palette: Some(std::mem::take(palette)),
             ..gif::Frame::default()
         };
-        let written = encoder.write_frame(&f);
+        let written = encoder.write_lzw_pre_encoded_frame(&f);
         // The palette lent to the frame goes back to its buffer.
         *palette = f.palette.take().unwrap_or_default();
         written.map_err(|e| io_err("cannot write", &self.partial, e))?;
@@ -270,7 +289,8 @@ mod tests {
 
     #[test]
     fn frames_are_differences_between_whole_ones() {
-        // 8×4 frames of a few colours, one pixel moving; frame 2 has a transparent pixel.
+        // 8×4 frames of a few colours, one pixel moving; frame 2 has a transparent pixel, frame
+        // 6 changes everywhere.
         let (w, h) = (8usize, 4usize);
         let frame = |i: usize| -> Vec<u8> {
             let mut f: Vec<u8> = (0..w * h)
@@ -279,6 +299,9 @@ mod tests {
             f[(i * 5 % (w * h)) * 4..][..4].copy_from_slice(&[255, 255, 255, 255]);
             if i == 2 {
                 f[3] = 0;
+            }
+            if i == 6 {
+                f.chunks_exact_mut(4).for_each(|p| p[1] = 99);
             }
             f
         };
@@ -329,8 +352,9 @@ mod tests {
                 assert_eq!(screen, frame(i), "frame {i} shows exactly");
             }
         }
-        // Whole: the first, the one after a frame with transparent pixels, every 4th.
-        assert_eq!(kinds.iter().collect::<String>(), "WddWWdd");
+        // Whole: the first, the one after a frame with transparent pixels, every 4th, and one
+        // that differs from the frame before in half its pixels or more.
+        assert_eq!(kinds.iter().collect::<String>(), "WddWWdW");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
