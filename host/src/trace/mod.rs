@@ -575,6 +575,8 @@ pub fn index_json(index: &TraceIndex) -> String {
 /// small hostile file cannot claim gigabytes.
 pub struct GifFrames {
     decoder: gif::Decoder<Box<dyn std::io::Read>>,
+    /// The global colour table (RGB), for frames without their own.
+    global: Vec<u8>,
     canvas: Vec<u8>,
     size: (u32, u32),
     path: PathBuf,
@@ -600,8 +602,8 @@ impl GifFrames {
             message,
         };
         let mut options = gif::DecodeOptions::new();
-        options.set_color_output(gif::ColorOutput::RGBA);
-        // A frame's RGBA buffer is at most the screen's, plus the decoder's own tables.
+        options.set_color_output(gif::ColorOutput::Indexed);
+        // A frame's buffer is at most the screen's, plus the decoder's own tables.
         let limit = (width as u64 * height as u64 * 4).max(1) + (1 << 20);
         options.set_memory_limit(gif::MemoryLimit::Bytes(limit.try_into().expect("above 0")));
         let decoder = options
@@ -615,6 +617,7 @@ impl GifFrames {
             )));
         }
         Ok(GifFrames {
+            global: decoder.global_palette().map(<[u8]>::to_vec).unwrap_or_default(),
             decoder,
             canvas: vec![0u8; width as usize * height as usize * 4],
             size: (width, height),
@@ -645,15 +648,23 @@ impl GifFrames {
             frame.width as usize,
             frame.height as usize,
         );
-        if fl + fw > w || ft + fh > h || frame.buffer.len() < fw * fh * 4 {
+        if fl + fw > w || ft + fh > h || frame.buffer.len() < fw * fh {
             return Err(bad(format!("frame {read} lies outside the {w}×{h} screen")));
         }
-        for y in 0..fh {
-            for x in 0..fw {
-                let s = &frame.buffer[(y * fw + x) * 4..(y * fw + x) * 4 + 4];
-                if s[3] != 0 {
-                    let d = ((ft + y) * w + fl + x) * 4;
-                    self.canvas[d..d + 4].copy_from_slice(s);
+        // Each pixel's colour drawn over the screen, but where it is the transparent index (or
+        // an index past the palette): disposal "keep", as traces are written.
+        let palette = frame.palette.as_deref().unwrap_or(&self.global);
+        let transparent = frame.transparent.map_or(256, usize::from);
+        if fw > 0 {
+            for (row, out) in frame.buffer[..fw * fh]
+                .chunks_exact(fw)
+                .zip(self.canvas.chunks_exact_mut(w * 4).skip(ft))
+            {
+                for (&i, d) in row.iter().zip(out[fl * 4..(fl + fw) * 4].chunks_exact_mut(4)) {
+                    let i = i as usize;
+                    if let Some(c) = palette.get(i * 3..i * 3 + 3).filter(|_| i != transparent) {
+                        d.copy_from_slice(&[c[0], c[1], c[2], 255]);
+                    }
                 }
             }
         }
@@ -690,4 +701,61 @@ pub fn read_index(dir: &Path) -> Result<TraceIndex, TraceError> {
         });
     }
     Ok(index)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 4×1 GIF: a whole frame, then a frame of the middle two pixels, one transparent, and
+    /// indices past its two-colour palette.
+    fn gif() -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut e = gif::Encoder::new(&mut out, 4, 1, &[]).unwrap();
+        let palette = vec![10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120];
+        let whole = gif::Frame {
+            width: 4,
+            height: 1,
+            buffer: std::borrow::Cow::Owned(vec![0, 1, 2, 3]),
+            palette: Some(palette),
+            ..gif::Frame::default()
+        };
+        e.write_frame(&whole).unwrap();
+        let part = gif::Frame {
+            left: 1,
+            width: 3,
+            height: 1,
+            transparent: Some(0),
+            buffer: std::borrow::Cow::Owned(vec![0, 1, 3]),
+            palette: Some(vec![0, 0, 0, 200, 201, 202]),
+            ..gif::Frame::default()
+        };
+        e.write_frame(&part).unwrap();
+        drop(e);
+        out
+    }
+
+    #[test]
+    fn frames_are_drawn_over_the_screen_leaving_transparent_and_unknown_indices() {
+        let bytes = gif();
+        let reader = Box::new(std::io::Cursor::new(bytes));
+        let mut frames = GifFrames::from_reader(reader, Path::new("t.gif"), (4, 1)).unwrap();
+        let (first, _) = frames.next_frame().unwrap().unwrap();
+        assert_eq!(
+            first,
+            [
+                10, 20, 30, 255, 40, 50, 60, 255, 70, 80, 90, 255, 100, 110, 120, 255
+            ]
+        );
+        let (second, _) = frames.next_frame().unwrap().unwrap();
+        // Pixel 1 transparent, pixel 2 drawn, pixel 3's index past the palette left as it was.
+        assert_eq!(
+            second,
+            [
+                10, 20, 30, 255, 40, 50, 60, 255, 200, 201, 202, 255, 100, 110, 120, 255
+            ]
+        );
+        assert!(frames.next_frame().unwrap().is_none());
+        assert_eq!(frames.read(), 2);
+    }
 }
