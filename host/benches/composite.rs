@@ -27,6 +27,10 @@ fn composite(c: &mut Criterion) {
     ] {
         group.bench_function(name, |b| b.iter(|| blend_row(blend, &mut dst, &src, 204)));
     }
+    // At opacity 1, as the peer's `blend_opaque_avx2` blends (per-pixel alpha only).
+    group.bench_function("normal_opacity_1", |b| {
+        b.iter(|| blend_row(Blend::Normal, &mut dst, &src, 255))
+    });
     group.finish();
 }
 

@@ -12,9 +12,12 @@
 //! Every `round(x / 255)` is exact round-to-nearest (`(x + 128 + ((x + 128) >> 8)) >> 8`, valid up
 //! to 255·255). `a = 0` leaves the pixel and `a = 255` gives `r`, exactly. Given the 8-bit
 //! effective alpha, results are within one step of the same formulas in real numbers (a test
-//! checks random inputs). The loops are branch-free so the compiler vectorises them.
+//! checks random inputs). The portable loops are branch-free so the compiler vectorises them; on
+//! CPUs with AVX2 a kernel written in AVX2 instructions gives the same bytes at twice the speed
+//! (a test compares the two).
 
-// One `unsafe` call: running the AVX2 build of the blend kernel after detecting AVX2.
+// `unsafe`: running the AVX2 build of the blend kernel after detecting AVX2, and the `normal`
+// kernel's unaligned 32-byte loads and stores.
 #![allow(unsafe_code)]
 
 use bevy_ecs::resource::Resource;
@@ -116,11 +119,11 @@ pub fn div255(x: u32) -> u32 {
     (x + (x >> 8)) >> 8
 }
 
-/// [`div255`] in 16 bits: `x + 128` and the correction both fit for `x <= 255 · 255`.
+/// [`div255`] in 16 bits: `(x + 128) · 257 >> 16`, the high half of a 16-bit product (one
+/// `pmulhuw` per 16 lanes), equal to it for every `x <= 255 · 255` (a test checks them all).
 #[inline(always)]
 fn div255_16(x: u16) -> u16 {
-    let x = x + 128;
-    (x + (x >> 8)) >> 8
+    (((x + 128) as u32 * 257) >> 16) as u16
 }
 
 /// Blends `src` (straight-alpha RGBA8) onto opaque `dst` with `blend` at opacity `op` (0..=255).
@@ -137,12 +140,97 @@ pub fn blend_row(blend: Blend, dst: &mut [u8], src: &[u8], op: u32) {
     blend_row_portable(blend, dst, src, op);
 }
 
-/// The kernel compiled with AVX2 enabled. Not through `simd::widest`: a closure around this
-/// large a kernel is not inlined into its AVX2 wrapper, and the showcase frame was 10 % slower.
+/// The kernel in AVX2 instructions, for CPUs that have them (the portable kernel, compiled by
+/// the compiler's own vectorisation, widened and narrowed bytes across 128-bit halves and ran
+/// at half this speed).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 fn blend_row_avx2(blend: Blend, dst: &mut [u8], src: &[u8], op: u32) {
-    blend_row_portable(blend, dst, src, op);
+    use std::arch::x86_64::*;
+    let (c128, c255, c257) = (
+        _mm256_set1_epi16(128),
+        _mm256_set1_epi16(255),
+        _mm256_set1_epi16(257),
+    );
+    let div255 = |x: __m256i| _mm256_mulhi_epu16(_mm256_add_epi16(x, c128), c257);
+    // Whole steps of 8 pixels here, the last few by the portable kernel.
+    let whole = dst.len().min(src.len()) / 32 * 32;
+    let ((dst, dst_tail), (src, src_tail)) = (dst.split_at_mut(whole), src.split_at(whole));
+    match blend {
+        Blend::Normal => mix_row_avx2(dst, src, op, |s, _| s),
+        Blend::Add => mix_row_avx2(dst, src, op, |s, d| {
+            _mm256_min_epu16(_mm256_add_epi16(s, d), c255)
+        }),
+        Blend::Multiply => mix_row_avx2(dst, src, op, |s, d| div255(_mm256_mullo_epi16(s, d))),
+        Blend::Screen => mix_row_avx2(dst, src, op, |s, d| {
+            _mm256_sub_epi16(
+                c255,
+                div255(_mm256_mullo_epi16(
+                    _mm256_sub_epi16(c255, s),
+                    _mm256_sub_epi16(c255, d),
+                )),
+            )
+        }),
+        Blend::Lighten => mix_row_avx2(dst, src, op, |s, d| _mm256_max_epu16(s, d)),
+        Blend::Darken => mix_row_avx2(dst, src, op, |s, d| _mm256_min_epu16(s, d)),
+    }
+    blend_row_portable(blend, dst_tail, src_tail, op);
+}
+
+/// [`mix_row`] in AVX2 instructions over whole steps of 8 pixels, bit for bit the same rule: bytes widened
+/// to 16 bits within each 128-bit half (so that narrowing them again needs no lane fix-up), each
+/// pixel's alpha spread over its channels by a byte shuffle, `round(x / 255)` as the high half
+/// of `(x + 128) · 257`. `colour` gets the layer's and the frame's words (alpha words included;
+/// the frame's alpha comes out opaque whatever it gives there).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+fn mix_row_avx2(
+    dst: &mut [u8],
+    src: &[u8],
+    op: u32,
+    colour: impl Fn(std::arch::x86_64::__m256i, std::arch::x86_64::__m256i) -> std::arch::x86_64::__m256i,
+) {
+    use std::arch::x86_64::*;
+    debug_assert!(dst.len() == src.len() && dst.len().is_multiple_of(32));
+    let zero = _mm256_setzero_si256();
+    let (c128, c255, c257) = (
+        _mm256_set1_epi16(128),
+        _mm256_set1_epi16(255),
+        _mm256_set1_epi16(257),
+    );
+    let opacity = _mm256_set1_epi16(op as i16);
+    let opaque = _mm256_set1_epi32(0xff00_0000_u32 as i32);
+    // Words 3 and 7 of each half (the alphas of its two pixels) copied to that pixel's 4 words.
+    let spread = _mm256_setr_epi8(
+        6, 7, 6, 7, 6, 7, 6, 7, 14, 15, 14, 15, 14, 15, 14, 15, 6, 7, 6, 7, 6, 7, 6, 7, 14, 15, 14, 15, 14,
+        15, 14, 15,
+    );
+    let div255 = |x: __m256i| _mm256_mulhi_epu16(_mm256_add_epi16(x, c128), c257);
+    let mix = |s: __m256i, d: __m256i| {
+        let mut a = _mm256_shuffle_epi8(s, spread);
+        if op != 255 {
+            a = div255(_mm256_mullo_epi16(a, opacity));
+        }
+        div255(_mm256_add_epi16(
+            _mm256_mullo_epi16(colour(s, d), a),
+            _mm256_mullo_epi16(d, _mm256_sub_epi16(c255, a)),
+        ))
+    };
+    for (d, s) in dst.chunks_exact_mut(32).zip(src.chunks_exact(32)) {
+        // SAFETY: each chunk is exactly 32 bytes, read and written unaligned.
+        let (vs, vd) = unsafe {
+            (
+                _mm256_loadu_si256(s.as_ptr().cast()),
+                _mm256_loadu_si256(d.as_ptr().cast()),
+            )
+        };
+        let lo = mix(_mm256_unpacklo_epi8(vs, zero), _mm256_unpacklo_epi8(vd, zero));
+        let hi = mix(_mm256_unpackhi_epi8(vs, zero), _mm256_unpackhi_epi8(vd, zero));
+        let out = _mm256_or_si256(_mm256_packus_epi16(lo, hi), opaque);
+        // SAFETY: as above.
+        unsafe { _mm256_storeu_si256(d.as_mut_ptr().cast(), out) };
+    }
 }
 
 #[inline(always)]
@@ -234,6 +322,7 @@ mod tests {
     fn div255_is_exact_rounding() {
         for x in 0..=255 * 255 {
             assert_eq!(div255(x), (x as f64 / 255.0).round() as u32, "{x}");
+            assert_eq!(div255_16(x as u16) as u32, div255(x), "{x} in 16 bits");
         }
     }
 
@@ -290,17 +379,18 @@ mod tests {
     fn the_dispatched_kernel_equals_the_portable_one() {
         let mut rng = marquee_plugin_api::Rng::new(21);
         // Lengths that exercise whole blocks and the per-pixel tail.
-        for pixels in [1, 31, 32, 33, 100, 1000] {
+        for pixels in [1, 7, 8, 9, 31, 32, 33, 100, 1000] {
             let src: Vec<u8> = (0..pixels * 4).map(|_| rng.below(256) as u8).collect();
             let base: Vec<u8> = (0..pixels * 4)
                 .map(|i| if i % 4 == 3 { 255 } else { rng.below(256) as u8 })
                 .collect();
             for blend in ALL_BLENDS {
-                let op = rng.below(256);
-                let (mut a, mut b) = (base.clone(), base.clone());
-                blend_row(blend, &mut a, &src, op);
-                blend_row_portable(blend, &mut b, &src, op);
-                assert_eq!(a, b, "{blend:?} over {pixels} pixels");
+                for op in [0, 1, 128, 204, 255, rng.below(256)] {
+                    let (mut a, mut b) = (base.clone(), base.clone());
+                    blend_row(blend, &mut a, &src, op);
+                    blend_row_portable(blend, &mut b, &src, op);
+                    assert_eq!(a, b, "{blend:?} over {pixels} pixels at opacity {op}");
+                }
             }
         }
     }
