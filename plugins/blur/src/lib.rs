@@ -1,12 +1,13 @@
 //! `blur`: box or gaussian blur of the frame, separable (a horizontal then a vertical pass), with
-//! edges clamped, compiled for AVX2 where the CPU has it (`simd::widest`). The kernels work 32
-//! bytes (8 pixels) at a time with their sums in registers. Gaussian (integer weights summing to
-//! 2¹⁶): each row padded by `radius` copies of its edge pixels, then the weighted taps added; the
-//! vertical pass the same across rows. Box: running window sums, so the cost does not grow with
-//! the radius: across rows, one row added and one taken away per output row; along rows, bands of
-//! 8 rows transposed so that the 8 rows' pixels sit side by side and one running window serves
-//! all 32 lanes, then transposed back. The results are byte for byte those of the tap-by-tap
-//! definition (a test holds them to it). All scratch space is allocated once.
+//! edges clamped, compiled for AVX2 where the CPU has it (`simd::widest`). Gaussian (integer
+//! weights summing to 2¹⁶), 32 bytes (8 pixels) at a time with the sums in registers: each row
+//! padded by `radius` copies of its edge pixels, then the weighted taps added; the vertical pass
+//! the same across rows. Box: window sums, so the cost does not grow with the radius: across
+//! rows, running sums in 16-bit lanes, one row added and one taken away per output row; along
+//! rows, prefix sums of each row with a pixel's four channels in one `u64`, a window the
+//! difference of two. Means divide by a multiply-high and a shift. The results are byte for byte
+//! those of the tap-by-tap definition (a test holds them to it). All scratch space is allocated
+//! once.
 
 use marquee_plugin_api::{
     DerivedFields, Factory, FrameCtx, InitCtx, PluginDef, PluginError, ProcessorPlugin, declare_plugin,
@@ -57,14 +58,33 @@ pub struct Config {
 /// 32-bit sums).
 const LANES: usize = 32;
 
-/// `⌊v / d⌋` for a box window's rounded sum (`v ≤ 255·129 + 64`, `d ≤ 129`, `inv = 1/d`), in
-/// float arithmetic the compiler vectorises, with no float-to-integer conversion: `v/d − 0.499`
-/// rounded to the nearest integer by adding 1.5·2²³ (whose last bits then hold it). Exact there,
-/// because `v/d` is an integer or at least `1/d` from one, and the float errors (a few 10⁻⁵)
-/// stay under the `0.001` the rounding is moved by.
-#[inline(always)]
-fn div_box(v: u32, inv: f32) -> u8 {
-    ((v as i32 as f32 * inv - 0.499) + 12_582_912.0).to_bits() as u8
+/// A box window's mean, `⌊(sum + ⌊taps / 2⌋) / taps⌋`, for sums up to 255 × 129 in 16-bit
+/// lanes: the high half of a 16-bit product and a shift (Granlund and Montgomery's division
+/// by an invariant: with `ℓ = ⌈log₂ taps⌉` and `m = ⌈2^(15 + ℓ) / taps⌉`, which fits 16 bits,
+/// `⌊x·m / 2^(15 + ℓ)⌋ = ⌊x / taps⌋` for every `x < 2¹⁵`; a test checks them all).
+#[derive(Debug, Clone, Copy)]
+struct Mean {
+    half: u16,
+    magic: u32,
+    shift: u32,
+}
+
+impl Mean {
+    /// The mean of `taps` (3 to 129) values.
+    fn new(taps: usize) -> Mean {
+        let l = usize::BITS - (taps - 1).leading_zeros();
+        let magic = (1u64 << (15 + l)).div_ceil(taps as u64) as u32;
+        Mean {
+            half: (taps / 2) as u16,
+            magic,
+            shift: l - 1,
+        }
+    }
+
+    #[inline(always)]
+    fn of(self, sum: u16) -> u8 {
+        ((((sum + self.half) as u32 * self.magic) >> 16) as u16 >> self.shift) as u8
+    }
 }
 
 /// The processor.
@@ -73,17 +93,17 @@ pub struct Blur {
     /// Weights from −radius to +radius, summing to 2¹⁶ (gaussian), or empty (box).
     weights: Vec<u32>,
     scratch: Vec<u8>,
-    /// Box: a band of rows interleaved (pixel `x` of its 8 rows side by side), padded by
-    /// `radius` edge pixels at both ends; gaussian: one padded row.
+    /// Gaussian: one padded row.
     line: Vec<u8>,
-    /// The band's window sums, interleaved as `line`.
-    band: Vec<u8>,
-    /// Box: one row of running column sums.
-    acc: Vec<u32>,
+    /// Box: one row of running column sums (each at most 255 × 129, so 16 bits hold it).
+    acc: Vec<u16>,
+    /// Box: two padded rows' prefix sums, four 16-bit channels to a `u64`.
+    prefix: Vec<u64>,
+    /// Box: two padded rows, four 16-bit channels to a `u64`.
+    wide: Vec<u64>,
+    /// Box: one row's window sums, four 16-bit channels to a `u64`.
+    sums: Vec<u64>,
 }
-
-/// Rows a box blur's horizontal pass runs side by side.
-const BAND: usize = LANES / 4;
 
 impl Blur {
     /// A blur for `config`, with scratch space for `width × height` frames.
@@ -110,9 +130,11 @@ impl Blur {
             radius,
             weights,
             scratch: vec![0; w * h * 4],
-            line: vec![0; (w + 2 * radius + 1) * LANES],
-            band: vec![0; w * LANES],
+            line: vec![0; (w + 2 * radius + 1) * 4],
             acc: vec![0; w * 4],
+            prefix: vec![0; 2 * (w + 2 * radius + 1)],
+            wide: vec![0; 2 * (w + 2 * radius)],
+            sums: vec![0; w],
         }
     }
 }
@@ -172,33 +194,6 @@ fn gauss_rows(rows: &[&[u8]], weights: &[u32], out: &mut [u8]) {
     for i in full..n {
         let a = (rows.iter().zip(weights)).fold(32768u32, |a, (row, &wk)| a + row[i] as u32 * wk);
         out[i] = (a >> 16) as u8;
-    }
-}
-
-/// Box along the interleaved band `line` (`w + 2r + 1` pixels of 8 rows, 32 bytes each, the last
-/// only read, never summed into an output): window sums running along it, all 32 lanes at once,
-/// into `band` (`w` × 32 bytes).
-#[inline(always)]
-fn box_band(line: &[u8], taps: usize, band: &mut [u8]) {
-    let (half, inv) = ((taps / 2) as u32, 1.0 / taps as f32);
-    let mut acc = [0u32; LANES];
-    for s in line[..taps * LANES].chunks_exact(LANES) {
-        for j in 0..LANES {
-            acc[j] += s[j] as u32;
-        }
-    }
-    let adds = line[taps * LANES..].chunks_exact(LANES);
-    let subs = line.chunks_exact(LANES);
-    for ((o, a), s) in band.chunks_exact_mut(LANES).zip(adds).zip(subs) {
-        let (o, a, s): (&mut [u8; LANES], &[u8; LANES], &[u8; LANES]) = (
-            o.try_into().expect("32 bytes"),
-            a.try_into().expect("32 bytes"),
-            s.try_into().expect("32 bytes"),
-        );
-        for j in 0..LANES {
-            o[j] = div_box(acc[j] + half, inv);
-            acc[j] = acc[j] + a[j] as u32 - s[j] as u32;
-        }
     }
 }
 
@@ -264,73 +259,63 @@ impl Blur {
         }
     }
 
-    /// The horizontal box: bands of 8 rows interleaved (with `radius` edge pixels at each
-    /// end), summed along in one running window for all 32 lanes, then laid back out.
+    /// The horizontal box, a row at a time, by prefix sums: each pixel's four channels widened
+    /// to 16-bit fields of one `u64` and summed along the row, padded by `radius` copies of its
+    /// edge pixels at both ends; each window's sum is then the difference of two prefix sums.
+    /// The sums wrap, and a field overflows into the next, but a difference is exact: it is
+    /// the four window sums in their fields, each under 2¹⁶ (at most 255 × 129). Widening,
+    /// differences and divisions run 16 or 32 lanes at a time; only the running sum is serial,
+    /// one 64-bit add a pixel.
     #[inline(always)]
     fn box_rows(&mut self, src: &[u8], dst: &mut [u8], w: usize, h: usize) {
         let (r, row) = (self.radius, w * 4);
-        let taps = 2 * r + 1;
-        let line = &mut self.line[..(w + 2 * r + 1) * LANES];
-        let band = &mut self.band[..w * LANES];
-        for y0 in (0..h).step_by(BAND) {
-            let rows_in = BAND.min(h - y0);
-            // A short last band repeats its last row (its sums are not written back).
-            let rows: [&[u8]; BAND] = std::array::from_fn(|k| &src[(y0 + k.min(rows_in - 1)) * row..][..row]);
-            let (head, rest) = line.split_at_mut(r * LANES);
-            let (body, tail) = rest.split_at_mut(w * LANES);
-            // 8 pixels of the 8 rows at a time: an 8×8 transpose of 32-bit pixels.
-            let full = w - w % 8;
-            for (x0, block) in (0..full).step_by(8).zip(body.chunks_exact_mut(8 * LANES)) {
-                let m: [[u32; 8]; BAND] = std::array::from_fn(|k| {
-                    let s: &[u8; 32] = rows[k][x0 * 4..x0 * 4 + 32].try_into().expect("32 bytes");
-                    std::array::from_fn(|x| {
-                        u32::from_ne_bytes([s[4 * x], s[4 * x + 1], s[4 * x + 2], s[4 * x + 3]])
-                    })
-                });
-                for (x, lanes) in block.chunks_exact_mut(LANES).enumerate() {
-                    for k in 0..BAND {
-                        lanes[k * 4..k * 4 + 4].copy_from_slice(&m[k][x].to_ne_bytes());
-                    }
+        let (taps, n) = (2 * r + 1, w + 2 * r);
+        let mean = Mean::new(taps);
+        // Two rows at a time (two running sums in flight): pixel k of a padded row in `wide[k]`,
+        // the sum of the pixels before it in `prefix[k]`, the second row's after the first's.
+        let (wide, prefix, sums) = (
+            &mut self.wide[..2 * n],
+            &mut self.prefix[..2 * (n + 1)],
+            &mut self.sums[..w],
+        );
+        let mut y = 0;
+        while y < h {
+            let pair = (h - y).min(2);
+            for k in 0..2 {
+                let s = &src[(y + k.min(pair - 1)) * row..][..row];
+                let padded = &mut wide[k * n..(k + 1) * n];
+                let lanes: &mut [u16] = bytemuck::cast_slice_mut(&mut padded[r..r + w]);
+                for (l, &v) in lanes.iter_mut().zip(s) {
+                    *l = v as u16;
+                }
+                let (first, last) = (padded[r], padded[r + w - 1]);
+                padded[..r].fill(first);
+                padded[r + w..].fill(last);
+            }
+            let (p0, p1) = prefix.split_at_mut(n + 1);
+            let (mut a0, mut a1) = (0u64, 0u64);
+            p0[0] = 0;
+            p1[0] = 0;
+            for ((q0, q1), (&v0, &v1)) in p0[1..]
+                .iter_mut()
+                .zip(&mut p1[1..])
+                .zip(wide[..n].iter().zip(&wide[n..]))
+            {
+                a0 = a0.wrapping_add(v0);
+                a1 = a1.wrapping_add(v1);
+                *q0 = a0;
+                *q1 = a1;
+            }
+            for (k, p) in [&*p0, &*p1].into_iter().enumerate().take(pair) {
+                for ((o, end), start) in sums.iter_mut().zip(&p[taps..]).zip(&p[..w]) {
+                    *o = end.wrapping_sub(*start);
+                }
+                let lanes: &[u16] = bytemuck::cast_slice(sums);
+                for (o, &v) in dst[(y + k) * row..][..row].iter_mut().zip(lanes) {
+                    *o = mean.of(v);
                 }
             }
-            for (x, lanes) in body.chunks_exact_mut(LANES).enumerate().skip(full) {
-                for (k, rowk) in rows.iter().enumerate() {
-                    lanes[k * 4..k * 4 + 4].copy_from_slice(&rowk[x * 4..x * 4 + 4]);
-                }
-            }
-            let (first, last): ([u8; LANES], [u8; LANES]) = (
-                body[..LANES].try_into().expect("32 bytes"),
-                body[(w - 1) * LANES..].try_into().expect("32 bytes"),
-            );
-            for lanes in head.chunks_exact_mut(LANES) {
-                lanes.copy_from_slice(&first);
-            }
-            for lanes in tail.chunks_exact_mut(LANES) {
-                lanes.copy_from_slice(&last);
-            }
-            box_band(line, taps, band);
-            let region = &mut dst[y0 * row..(y0 + rows_in) * row];
-            let mut outs = region.chunks_exact_mut(row);
-            let mut outs: [&mut [u8]; BAND] = std::array::from_fn(|_| outs.next().unwrap_or_default());
-            for (x0, block) in (0..full).step_by(8).zip(band.chunks_exact(8 * LANES)) {
-                let m: [[u32; BAND]; 8] = std::array::from_fn(|x| {
-                    let s: &[u8; 32] = block[x * LANES..(x + 1) * LANES].try_into().expect("32 bytes");
-                    std::array::from_fn(|k| {
-                        u32::from_ne_bytes([s[4 * k], s[4 * k + 1], s[4 * k + 2], s[4 * k + 3]])
-                    })
-                });
-                for (k, out) in outs.iter_mut().enumerate().take(rows_in) {
-                    let o: &mut [u8; 32] = (&mut out[x0 * 4..x0 * 4 + 32]).try_into().expect("32 bytes");
-                    for x in 0..8 {
-                        o[4 * x..4 * x + 4].copy_from_slice(&m[x][k].to_ne_bytes());
-                    }
-                }
-            }
-            for (x, lanes) in band.chunks_exact(LANES).enumerate().skip(full) {
-                for (k, out) in outs.iter_mut().enumerate().take(rows_in) {
-                    out[x * 4..x * 4 + 4].copy_from_slice(&lanes[k * 4..k * 4 + 4]);
-                }
-            }
+            y += pair;
         }
     }
 
@@ -340,14 +325,13 @@ impl Blur {
     fn box_columns(&mut self, src: &[u8], dst: &mut [u8], w: usize, h: usize) {
         let (r, row) = (self.radius as isize, w * 4);
         let at = |y: isize| y.clamp(0, h as isize - 1) as usize * row;
-        let span = (2 * r + 1) as u32;
-        let (half, inv) = (span / 2, 1.0 / span as f32);
+        let mean = Mean::new(2 * r as usize + 1);
         let acc = &mut self.acc[..row];
         acc.fill(0);
         for k in -r..=r {
             let from = at(k);
             for (a, &v) in acc.iter_mut().zip(&src[from..from + row]) {
-                *a += v as u32;
+                *a += v as u16;
             }
         }
         for y in 0..h as isize {
@@ -356,8 +340,8 @@ impl Blur {
             let (add, sub) = (&src[add..add + row], &src[sub..sub + row]);
             // One pass: each sum written out, then moved down a row.
             for (((o, a), v), u) in out.iter_mut().zip(acc.iter_mut()).zip(add).zip(sub) {
-                *o = div_box(*a + half, inv);
-                *a = *a + *v as u32 - *u as u32;
+                *o = mean.of(*a);
+                *a = *a + *v as u16 - *u as u16;
             }
         }
     }
@@ -451,11 +435,16 @@ mod tests {
     }
 
     #[test]
-    fn float_division_is_exact_for_box_sums() {
-        for d in 1..=129u32 {
-            // The largest input is a window of 255s plus the rounding half.
-            for x in 0..=255 * d + d / 2 {
-                assert_eq!(div_box(x, 1.0 / d as f32) as u32, x / d, "{x} / {d}");
+    fn the_mean_is_exact_for_every_window_sum() {
+        for taps in (3..=129).step_by(2) {
+            let mean = Mean::new(taps);
+            // The largest sum is a window of 255s.
+            for sum in 0..=255 * taps {
+                assert_eq!(
+                    mean.of(sum as u16) as usize,
+                    (sum + taps / 2) / taps,
+                    "{sum} / {taps}"
+                );
             }
         }
     }
