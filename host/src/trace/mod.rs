@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use marquee_plugin_api::abi_stable::std_types::{RResult, RSlice};
+use marquee_plugin_api::abi_stable::std_types::RResult;
 use marquee_plugin_api::{FrameMeta, InitCtx, PluginError, PluginKind};
 
 use crate::engine::{EngineError, EngineOptions, Failure, instance_seed};
@@ -41,6 +41,8 @@ pub const INDEX_FILE: &str = "index.json";
 /// store what changed since the one before. Decoding can start at a key frame, and a shard
 /// starting between two encodes the frames since the last one first (its `lead`).
 pub const KEY_FRAME_INTERVAL: u64 = 60;
+/// Frames queued to the trace's GIF encoder at most (its thread's pool of frame buffers).
+const GIF_QUEUE: usize = 4;
 /// File name of the (non-deterministic) timings inside a trace directory.
 pub const TIMINGS_FILE: &str = "timings.json";
 
@@ -397,10 +399,21 @@ pub fn trace_shard(
             error,
         }))
     };
-    let mut gif = match (gif_plugin.module.new_recorder())(config.as_str().into(), &init) {
+    let gif = match (gif_plugin.module.new_recorder())(config.as_str().into(), &init) {
         RResult::ROk(r) => r,
         RResult::RErr(e) => return Err(gif_failed(0, e)),
     };
+    // The GIF is encoded on a thread of its own while the next frames render; the render
+    // thread waits for a free buffer rather than drop a frame. A recorder's failure is seen at
+    // the next frame offered (or at the end), which is the frame the error names.
+    let frame_bytes = width as usize * height as usize * 4;
+    let mut gif = crate::record::thread::RecorderThread::spawn(
+        "trace",
+        gif,
+        (frame_bytes, GIF_QUEUE),
+        crate::model::recording::WhenFull::Wait,
+        std::time::Duration::from_secs(60),
+    );
 
     let frames = range.end - range.start;
     let mut rgba = Vec::with_capacity(frames as usize);
@@ -431,7 +444,7 @@ pub fn trace_shard(
             width,
             height,
         };
-        if let RResult::RErr(e) = gif.record(&meta, RSlice::from_slice(frame)) {
+        if let Some(e) = gif.offer(&meta, frame) {
             return Err(gif_failed(index, e));
         }
         let hash = hash_hex(frame);
