@@ -466,34 +466,19 @@ pub fn trace_shard(
         return Err(gif_failed(range.end, e));
     }
 
-    let mut decoded = GifFrames::open(&gif_path, (width, height))?;
-    for _ in 0..lead {
-        decoded.next_frame()?;
-    }
-    let mut entries: Vec<FrameEntry> = Vec::with_capacity(rgba.len());
-    for (i, rgba) in range.clone().zip(rgba) {
-        let Some((g, delay)) = decoded.next_frame()? else {
-            break;
-        };
-        entries.push(FrameEntry {
+    let decoded = decode_hashes(&gif_path, (width, height), lead + frames)?;
+    let entries: Vec<FrameEntry> = range
+        .clone()
+        .zip(rgba)
+        .zip(decoded.into_iter().skip(lead as usize))
+        .map(|((i, rgba), (delay, gif))| FrameEntry {
             index: i,
             time: i as f64 / fps,
             delay,
             rgba,
-            gif: hash_hex(g),
-        });
-    }
-    while decoded.next_frame()?.is_some() {}
-    if decoded.read() != lead + frames {
-        return Err(TraceError::BadTrace {
-            path: gif_path,
-            message: format!(
-                "the GIF decodes to {} frames, but {} were written",
-                decoded.read(),
-                lead + frames
-            ),
-        });
-    }
+            gif,
+        })
+        .collect();
     let first = show.scenes()[0].canvas;
     let index = TraceIndex {
         format: FORMAT_VERSION,
@@ -544,6 +529,90 @@ fn hash_file(path: &Path) -> Result<String, TraceError> {
         HashingReader::new(marquee_plugin_api::files::open_regular(path).map_err(read("cannot open", path))?);
     std::io::copy(&mut reader, &mut std::io::sink()).map_err(read("cannot read", path))?;
     Ok(reader.hex())
+}
+
+/// Each frame of the GIF at `path` decoded (the screen after it, `size`), as its delay and the
+/// hash of the screen, checking that it holds `frames` frames. Two threads share the work when
+/// the GIF has a frame that stands alone (a key frame) past its first: one decodes up to the one
+/// nearest the middle, the other from there.
+fn decode_hashes(path: &Path, size: (u32, u32), frames: u64) -> Result<Vec<(u16, String)>, TraceError> {
+    let standing = standing_frames(path)?;
+    if standing.total != frames {
+        return Err(TraceError::BadTrace {
+            path: path.to_path_buf(),
+            message: format!(
+                "the GIF holds {} frames, but {frames} were written",
+                standing.total
+            ),
+        });
+    }
+    let middle = frames / 2;
+    let split = (standing.alone.iter().copied())
+        .filter(|&k| k > 0)
+        .min_by_key(|&k| k.abs_diff(middle));
+    // Where each thread starts: at 0, and at the split.
+    let starts: Vec<u64> = std::iter::once(0).chain(split).collect();
+    let spans: Vec<std::ops::Range<u64>> = (starts.iter().enumerate())
+        .map(|(i, &start)| start..starts.get(i + 1).copied().unwrap_or(frames))
+        .collect();
+    let decode = |span: std::ops::Range<u64>| -> Result<Vec<(u16, String)>, TraceError> {
+        let mut gif = GifFrames::open_at(path, size, span.start)?;
+        let mut out = Vec::with_capacity((span.end - span.start) as usize);
+        for _ in span {
+            let Some((screen, delay)) = gif.next_frame()? else {
+                return Err(TraceError::BadTrace {
+                    path: path.to_path_buf(),
+                    message: "the GIF ends before the frames its blocks hold; it is damaged".into(),
+                });
+            };
+            out.push((delay, hash_hex(screen)));
+        }
+        Ok(out)
+    };
+    let parts: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = spans
+            .into_iter()
+            .map(|span| scope.spawn(move || decode(span)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            .collect()
+    });
+    let mut all = Vec::with_capacity(frames as usize);
+    for part in parts {
+        all.extend(part?);
+    }
+    Ok(all)
+}
+
+/// A GIF's frames counted without decoding: how many, and which stand alone (cover the whole
+/// screen with no transparent colour, so decoding can start there).
+pub(crate) struct Standing {
+    /// Frames in the file.
+    pub total: u64,
+    /// Positions of the frames that stand alone, in order.
+    pub alone: Vec<u64>,
+}
+
+/// Counts the frames of the GIF at `path` without decoding them ([`Standing`]).
+pub(crate) fn standing_frames(path: &Path) -> Result<Standing, TraceError> {
+    let damaged = |e: std::io::Error| TraceError::BadTrace {
+        path: path.to_path_buf(),
+        message: format!("{e}; the trace is damaged, re-create it"),
+    };
+    let file = marquee_plugin_api::files::open_regular(path).map_err(read("cannot open", path))?;
+    let (mut blocks, _) = gif_blocks::GifBlocks::open(std::io::BufReader::new(file)).map_err(damaged)?;
+    let mut alone = Vec::new();
+    while blocks.copy_frame(&mut std::io::sink()).map_err(damaged)? {
+        if blocks.last_stands_alone() {
+            alone.push(blocks.frames() - 1);
+        }
+    }
+    Ok(Standing {
+        total: blocks.frames(),
+        alone,
+    })
 }
 
 /// A reader that hashes (xxh3-64) every byte read through it.
@@ -601,6 +670,25 @@ impl GifFrames {
     pub fn open(path: &Path, size: (u32, u32)) -> Result<GifFrames, TraceError> {
         let file = marquee_plugin_api::files::open_regular(path).map_err(read("cannot open", path))?;
         GifFrames::from_reader(Box::new(std::io::BufReader::new(file)), path, size)
+    }
+
+    /// Opens the GIF at `path` (a regular file, `width × height`) at its frame `from`, which
+    /// must stand alone (or be 0): the frames before it are skipped without decoding.
+    pub fn open_at(path: &Path, size: (u32, u32), from: u64) -> Result<GifFrames, TraceError> {
+        if from == 0 {
+            return GifFrames::open(path, size);
+        }
+        let damaged = |e: std::io::Error| TraceError::BadTrace {
+            path: path.to_path_buf(),
+            message: format!("{e}; the trace is damaged, re-create it"),
+        };
+        let file = marquee_plugin_api::files::open_regular(path).map_err(read("cannot open", path))?;
+        let (mut skipping, header) =
+            gif_blocks::GifBlocks::open(std::io::BufReader::new(file)).map_err(damaged)?;
+        for _ in 0..from {
+            skipping.copy_frame(&mut std::io::sink()).map_err(damaged)?;
+        }
+        GifFrames::from_reader(Box::new(skipping.into_gif_from_here(header)), path, size)
     }
 
     /// Decodes the GIF `reader` gives (read from `path`, which messages name), which must be

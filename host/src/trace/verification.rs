@@ -5,8 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::shard::Shard;
 use super::{
-    GifFrames, INDEX_FILE, Run, TraceError, check_frames, gif_blocks, hash_hex, plugin_infos, read,
-    read_index,
+    GifFrames, INDEX_FILE, Run, TraceError, check_frames, hash_hex, plugin_infos, read_index, standing_frames,
 };
 use crate::engine::Failure;
 use crate::model::show::Show;
@@ -144,41 +143,22 @@ pub fn verify_shard(
     // first; its frames are counted without decoding; then the frames checked are decoded,
     // from the last frame before them that stands alone (in a trace, their first).
     GifFrames::open(&gif_path, (w, h))?;
-    let blocks = |path: &Path| -> Result<_, TraceError> {
-        let file = marquee_plugin_api::files::open_regular(path).map_err(read("cannot open", path))?;
-        gif_blocks::GifBlocks::open(std::io::BufReader::new(file)).map_err(|e| TraceError::BadTrace {
-            path: path.to_path_buf(),
-            message: format!("{e}; the trace is damaged, re-create it"),
-        })
-    };
-    let damaged_gif = |e: std::io::Error| TraceError::BadTrace {
-        path: gif_path.clone(),
-        message: format!("{e}; the trace is damaged, re-create it"),
-    };
-    let (mut counting, _) = blocks(&gif_path)?;
     // Positions in the GIF: the index's entry `i` is its frame `lead + i`.
-    let mut from = 0;
-    while counting.copy_frame(&mut std::io::sink()).map_err(damaged_gif)? {
-        let copied = counting.frames();
-        if copied <= lead + range.start + 1 && counting.last_stands_alone() {
-            from = copied - 1;
-        }
-    }
-    if counting.frames() != lead + held {
+    let standing = standing_frames(&gif_path)?;
+    if standing.total != lead + held {
         return Err(TraceError::BadTrace {
             path: gif_path,
             message: format!(
                 "holds {} frames but the index lists {held} after {lead} before them; the trace is damaged, re-create it",
-                counting.frames()
+                standing.total
             ),
         });
     }
-    let (mut skipping, header) = blocks(&gif_path)?;
-    for _ in 0..from {
-        skipping.copy_frame(&mut std::io::sink()).map_err(damaged_gif)?;
-    }
-    let rest = Box::new(skipping.into_gif_from_here(header));
-    let mut gif = GifFrames::from_reader(rest, &gif_path, (w, h))?;
+    let from = (standing.alone.iter().copied())
+        .filter(|&k| k <= lead + range.start)
+        .max()
+        .unwrap_or(0);
+    let mut gif = GifFrames::open_at(&gif_path, (w, h), from)?;
     // Frames before the index's first are decoded for what they leave showing, not compared.
     for _ in from..lead {
         gif.next_frame()?;
@@ -263,8 +243,13 @@ pub fn verify_shard(
         if let Some(frame) = kept {
             let frame = frame.as_slice();
             // Only a mismatch needs the GIF's pixels (for the diff images): read again up to it.
-            let mut gif = GifFrames::open(&gif_path, (w, h))?;
-            for _ in start..entry.index {
+            let at = lead + (entry.index - start);
+            let from = (standing.alone.iter().copied())
+                .filter(|&k| k <= at)
+                .max()
+                .unwrap_or(0);
+            let mut gif = GifFrames::open_at(&gif_path, (w, h), from)?;
+            for _ in from..at {
                 gif.next_frame()?;
             }
             let (g, _) = gif

@@ -543,3 +543,32 @@ fn the_command_line_traces_merges_and_verifies_shards() {
         assert_eq!(out.status.code(), Some(2), "{bad}: {}", text(&out));
     }
 }
+
+#[test]
+fn a_shard_that_differs_shows_its_own_frame_as_expected() {
+    // Shard 2/2 of 160 frames starts at frame 80; its GIF holds frames 60–79 before it.
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Registry::builtin();
+    let show = show("showcase.toml", &registry);
+    let out = dir.path().join("s2");
+    trace::trace_shard(
+        &show,
+        &registry,
+        &out,
+        160,
+        Some(Shard { index: 2, count: 2 }),
+        1,
+        |_| {},
+    )
+    .unwrap();
+    let mut index = trace::read_index(&out).unwrap();
+    assert_eq!(index.shard.as_ref().unwrap().lead, 20);
+    index.frames[5].rgba = "0123456789abcdef".into();
+    std::fs::write(out.join(trace::INDEX_FILE), trace::index_json(&index)).unwrap();
+    let report = trace::verify(&out, &registry, None, 1, |_, _| {}).unwrap();
+    let m = report.mismatch.expect("frame 85 recorded wrong");
+    assert_eq!(m.index, 85);
+    // The expected image is frame 85 as the GIF stores it, not a frame of the lead.
+    let expected = image::open(&m.images.expected).unwrap().to_rgba8().into_raw();
+    assert_eq!(hash_hex(&expected), index.frames[5].gif);
+}
