@@ -138,10 +138,10 @@ pub fn verify_shard(
         Some(s) => s.frames_checked(held).map_err(&damaged)?,
     };
     let (first, total) = (start + range.start, range.end - range.start);
-    // The GIF is checked against the index first, so a damaged trace is said before any
-    // rendering; rendering then compares with the index's hashes alone. Its size is checked
-    // first; its frames are counted without decoding; then the frames checked are decoded,
-    // from the last frame before them that stands alone (in a trace, their first).
+    // The GIF's size is checked first and its frames counted without decoding, so a damaged
+    // file is said before any rendering; then the frames checked are decoded (from the last
+    // frame before them that stands alone) beside the rendering, which compares with the
+    // index's hashes alone.
     GifFrames::open(&gif_path, (w, h))?;
     // Positions in the GIF: the index's entry `i` is its frame `lead + i`.
     let standing = standing_frames(&gif_path)?;
@@ -158,132 +158,147 @@ pub fn verify_shard(
         .filter(|&k| k <= lead + range.start)
         .max()
         .unwrap_or(0);
-    let mut gif = GifFrames::open_at(&gif_path, (w, h), from)?;
-    // Frames before the index's first are decoded for what they leave showing, not compared.
-    for _ in from..lead {
-        gif.next_frame()?;
-    }
-    let from_entry = from.saturating_sub(lead) as usize;
-    for entry in &index.frames[from_entry..range.end as usize] {
-        match gif.next_frame()? {
-            Some((g, delay)) if hash_hex(g) == entry.gif && delay == entry.delay => {}
-            _ => {
-                return Err(TraceError::BadTrace {
-                    path: gif_path,
-                    message: format!(
-                        "frame {} does not match index.json; the trace is damaged, re-create it",
-                        entry.index
-                    ),
-                });
+    // The frames checked are decoded on a thread of their own while the scene renders; a
+    // damaged GIF is said before any difference rendering finds.
+    let check_gif = || -> Result<(), TraceError> {
+        let mut gif = GifFrames::open_at(&gif_path, (w, h), from)?;
+        // Frames before the index's first are decoded for what they leave showing, not compared.
+        for _ in from..lead {
+            gif.next_frame()?;
+        }
+        let from_entry = from.saturating_sub(lead) as usize;
+        for entry in &index.frames[from_entry..range.end as usize] {
+            match gif.next_frame()? {
+                Some((g, delay)) if hash_hex(g) == entry.gif && delay == entry.delay => {}
+                _ => {
+                    return Err(TraceError::BadTrace {
+                        path: gif_path.clone(),
+                        message: format!(
+                            "frame {} does not match index.json; the trace is damaged, re-create it",
+                            entry.index
+                        ),
+                    });
+                }
             }
         }
-    }
-    let scene_file = scene_path
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from(&index.scene.path));
-    if scene_path.is_none() && !scene_file.exists() {
-        return Err(TraceError::BadTrace {
-            path: dir.join(INDEX_FILE),
-            message: format!(
-                "the trace was made from scene {}, which is not found from here; run verify from the directory the trace was made in, or pass --scene PATH",
-                scene_file.display()
-            ),
-        });
-    }
-    let mut show = Show::load(&scene_file, registry)?;
-    let mut notes = Vec::new();
-    if show.fps() != index.scene.fps && show.set_fps(index.scene.fps) {
-        notes.push(format!(
-            "traced at {} fps, not the scene's own rate (trace --fps); verified at {} fps",
-            index.scene.fps, index.scene.fps
-        ));
-    }
-    if show.hash_hex() != index.scene.hash {
-        notes.push(format!(
-            "{} changed since the trace was made (hash {} now, {} then)",
-            scene_file.display(),
-            show.hash_hex(),
-            index.scene.hash
-        ));
-    }
-    for now in plugin_infos(&show, registry) {
-        match index.plugins.iter().find(|p| p.id == now.id) {
-            Some(then) if then.version != now.version => {
-                notes.push(format!(
-                    "plugin `{}` is {} now, {} when traced",
-                    now.id, now.version, then.version
-                ));
-            }
-            None => notes.push(format!("plugin `{}` was not used when traced", now.id)),
-            _ => {}
-        }
-    }
-    let refuse = |failures: Vec<Failure>| TraceError::PluginFailed {
-        doing: "verifying",
-        consequence: "the frames cannot be confirmed",
-        failures,
+        Ok(())
     };
-    let mut player = Player::new(&show, &run.into().engine())?;
-    player.seek_exact(first)?;
-    let failures = player.take_failures();
-    if !failures.is_empty() {
-        return Err(refuse(failures));
-    }
-    for entry in &index.frames[range.start as usize..range.end as usize] {
-        let frame = player.step()?;
-        let actual = hash_hex(frame);
-        let ok = actual == entry.rgba;
-        // Kept only for a mismatch's diff images (once: the first mismatch ends the run).
-        let kept = (!ok).then(|| frame.to_vec());
+    let render = || -> Result<VerifyReport, TraceError> {
+        let scene_file = scene_path
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from(&index.scene.path));
+        if scene_path.is_none() && !scene_file.exists() {
+            return Err(TraceError::BadTrace {
+                path: dir.join(INDEX_FILE),
+                message: format!(
+                    "the trace was made from scene {}, which is not found from here; run verify from the directory the trace was made in, or pass --scene PATH",
+                    scene_file.display()
+                ),
+            });
+        }
+        let mut show = Show::load(&scene_file, registry)?;
+        let mut notes = Vec::new();
+        if show.fps() != index.scene.fps && show.set_fps(index.scene.fps) {
+            notes.push(format!(
+                "traced at {} fps, not the scene's own rate (trace --fps); verified at {} fps",
+                index.scene.fps, index.scene.fps
+            ));
+        }
+        if show.hash_hex() != index.scene.hash {
+            notes.push(format!(
+                "{} changed since the trace was made (hash {} now, {} then)",
+                scene_file.display(),
+                show.hash_hex(),
+                index.scene.hash
+            ));
+        }
+        for now in plugin_infos(&show, registry) {
+            match index.plugins.iter().find(|p| p.id == now.id) {
+                Some(then) if then.version != now.version => {
+                    notes.push(format!(
+                        "plugin `{}` is {} now, {} when traced",
+                        now.id, now.version, then.version
+                    ));
+                }
+                None => notes.push(format!("plugin `{}` was not used when traced", now.id)),
+                _ => {}
+            }
+        }
+        let refuse = |failures: Vec<Failure>| TraceError::PluginFailed {
+            doing: "verifying",
+            consequence: "the frames cannot be confirmed",
+            failures,
+        };
+        let mut player = Player::new(&show, &run.into().engine())?;
+        player.seek_exact(first)?;
         let failures = player.take_failures();
         if !failures.is_empty() {
             return Err(refuse(failures));
         }
-        on_frame(entry.index, ok);
-        if let Some(frame) = kept {
-            let frame = frame.as_slice();
-            // Only a mismatch needs the GIF's pixels (for the diff images): read again up to it.
-            let at = lead + (entry.index - start);
-            let from = (standing.alone.iter().copied())
-                .filter(|&k| k <= at)
-                .max()
-                .unwrap_or(0);
-            let mut gif = GifFrames::open_at(&gif_path, (w, h), from)?;
-            for _ in from..at {
-                gif.next_frame()?;
+        for entry in &index.frames[range.start as usize..range.end as usize] {
+            let frame = player.step()?;
+            let actual = hash_hex(frame);
+            let ok = actual == entry.rgba;
+            // Kept only for a mismatch's diff images (once: the first mismatch ends the run).
+            let kept = (!ok).then(|| frame.to_vec());
+            let failures = player.take_failures();
+            if !failures.is_empty() {
+                return Err(refuse(failures));
             }
-            let (g, _) = gif
-                .next_frame()?
-                .ok_or_else(|| damaged("the GIF changed while verifying".into()))?;
-            if frame.len() != g.len() {
-                return Err(damaged(format!(
-                    "the scene now makes frames of {} bytes, the trace's are {w}×{h}; re-create the trace",
-                    frame.len()
-                )));
+            on_frame(entry.index, ok);
+            if let Some(frame) = kept {
+                let frame = frame.as_slice();
+                // Only a mismatch needs the GIF's pixels (for the diff images): read again up to it.
+                let at = lead + (entry.index - start);
+                let from = (standing.alone.iter().copied())
+                    .filter(|&k| k <= at)
+                    .max()
+                    .unwrap_or(0);
+                let mut gif = GifFrames::open_at(&gif_path, (w, h), from)?;
+                for _ in from..at {
+                    gif.next_frame()?;
+                }
+                let (g, _) = gif
+                    .next_frame()?
+                    .ok_or_else(|| damaged("the GIF changed while verifying".into()))?;
+                if frame.len() != g.len() {
+                    return Err(damaged(format!(
+                        "the scene now makes frames of {} bytes, the trace's are {w}×{h}; re-create the trace",
+                        frame.len()
+                    )));
+                }
+                let images = write_diff_images(dir, entry.index, w, h, g, frame)?;
+                let differing_pixels = g.chunks(4).zip(frame.chunks(4)).filter(|(a, b)| a != b).count();
+                return Ok(VerifyReport {
+                    first,
+                    matched: entry.index - first,
+                    total,
+                    mismatch: Some(Mismatch {
+                        index: entry.index,
+                        expected: entry.rgba.clone(),
+                        actual,
+                        differing_pixels,
+                        images,
+                    }),
+                    notes,
+                });
             }
-            let images = write_diff_images(dir, entry.index, w, h, g, frame)?;
-            let differing_pixels = g.chunks(4).zip(frame.chunks(4)).filter(|(a, b)| a != b).count();
-            return Ok(VerifyReport {
-                first,
-                matched: entry.index - first,
-                total,
-                mismatch: Some(Mismatch {
-                    index: entry.index,
-                    expected: entry.rgba.clone(),
-                    actual,
-                    differing_pixels,
-                    images,
-                }),
-                notes,
-            });
         }
-    }
-    Ok(VerifyReport {
-        first,
-        matched: total,
-        total,
-        mismatch: None,
-        notes,
+        Ok(VerifyReport {
+            first,
+            matched: total,
+            total,
+            mismatch: None,
+            notes,
+        })
+    };
+    std::thread::scope(|scope| {
+        let checking = scope.spawn(check_gif);
+        let rendered = render();
+        checking
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+        rendered
     })
 }
 
