@@ -3,10 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
+use super::gif_frames::standing_frames;
 use super::shard::Shard;
-use super::{
-    GifFrames, INDEX_FILE, Run, TraceError, check_frames, hash_hex, plugin_infos, read_index, standing_frames,
-};
+use super::{GifFrames, INDEX_FILE, Run, TraceError, check_frames, hash_hex, plugin_infos, read_index};
 use crate::engine::Failure;
 use crate::model::show::Show;
 use crate::play::player::Player;
@@ -154,20 +153,13 @@ pub fn verify_shard(
             ),
         });
     }
-    let from = (standing.alone.iter().copied())
-        .filter(|&k| k <= lead + range.start)
-        .max()
-        .unwrap_or(0);
-    // The frames checked are decoded on a thread of their own while the scene renders; a
-    // damaged GIF is said before any difference rendering finds.
+    // The frames checked are decoded on a thread of their own while the scene renders, from the
+    // last key frame before them (the frames between compared too, but not those before the
+    // index's first); a damaged GIF is said before any difference rendering finds.
     let check_gif = || -> Result<(), TraceError> {
-        let mut gif = GifFrames::open_at(&gif_path, (w, h), from)?;
-        // Frames before the index's first are decoded for what they leave showing, not compared.
-        for _ in from..lead {
-            gif.next_frame()?;
-        }
-        let from_entry = from.saturating_sub(lead) as usize;
-        for entry in &index.frames[from_entry..range.end as usize] {
+        let at = standing.start_for(lead + range.start).max(lead);
+        let mut gif = GifFrames::open_before(&gif_path, (w, h), &standing, at)?;
+        for entry in &index.frames[(at - lead) as usize..range.end as usize] {
             match gif.next_frame()? {
                 Some((g, delay)) if hash_hex(g) == entry.gif && delay == entry.delay => {}
                 _ => {
@@ -250,14 +242,7 @@ pub fn verify_shard(
                 let frame = frame.as_slice();
                 // Only a mismatch needs the GIF's pixels (for the diff images): read again up to it.
                 let at = lead + (entry.index - start);
-                let from = (standing.alone.iter().copied())
-                    .filter(|&k| k <= at)
-                    .max()
-                    .unwrap_or(0);
-                let mut gif = GifFrames::open_at(&gif_path, (w, h), from)?;
-                for _ in from..at {
-                    gif.next_frame()?;
-                }
+                let mut gif = GifFrames::open_before(&gif_path, (w, h), &standing, at)?;
                 let (g, _) = gif
                     .next_frame()?
                     .ok_or_else(|| damaged("the GIF changed while verifying".into()))?;
