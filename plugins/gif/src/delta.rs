@@ -7,7 +7,7 @@
 //! anyway, one is drawn only where its new colour is closer to its own than the colour shown:
 //! never worse than redrawing it, and still parts keep the colours they were drawn in. What is
 //! shown depends on the frames since the last one written whole (the first, every key frame,
-//! and the one after a frame with transparent pixels), so a frame's bytes depend on those frames
+//! the one after a frame with transparent pixels, one that changes in half its pixels), so a frame's bytes depend on those frames
 //! alone, which is what lets a trace be made in shards that join byte for byte.
 
 /// A colour as stored in `shown`: the pixel's bytes read little-endian with alpha set (a frame's
@@ -91,10 +91,9 @@ impl Delta {
     }
 
     /// Selects the pixels of `frame` (opaque RGBA8, `width` pixels a row) whose colour is not
-    /// the one shown. Returns their bounding rectangle, with their colours in
-    /// [`Delta::pixels`]; `None` when there are none. What is shown must be
-    /// [known](Delta::knows).
-    pub fn select(&mut self, frame: &[u8], width: usize) -> Option<Rect> {
+    /// the one shown. Returns how many there are and their bounding rectangle; `None` when there
+    /// are none. What is shown must be [known](Delta::knows).
+    pub fn select(&mut self, frame: &[u8], width: usize) -> Option<(usize, Rect)> {
         debug_assert!(self.knows(frame.len() / 4));
         let height = frame.len() / 4 / width;
         self.need.clear();
@@ -105,8 +104,10 @@ impl Delta {
             || each.for_each(|((n, p), &s)| *n = key(p) != s),
         );
         let (mut x0, mut x1, mut y0, mut y1) = (width, 0, height, 0);
+        let mut count = 0;
         for (y, need) in self.need.chunks_exact(width).enumerate() {
             if let Some(first) = need.iter().position(|&n| n) {
+                count += need.iter().filter(|&&n| n).count();
                 let last = need.iter().rposition(|&n| n).unwrap_or(first);
                 (x0, x1) = (x0.min(first), x1.max(last + 1));
                 (y0, y1) = (y0.min(y), y + 1);
@@ -121,17 +122,21 @@ impl Delta {
             width: x1 - x0,
             height: y1 - y0,
         };
+        Some((count, self.rect))
+    }
+
+    /// Puts the colours of the pixels [selected](Delta::select) in [`Delta::pixels`], row by
+    /// row, to be quantised and drawn with [`Delta::compose`].
+    pub fn gather(&mut self, frame: &[u8], width: usize) {
+        let r = self.rect;
         self.pixels.clear();
-        for y in y0..y1 {
-            let (row, need) = (
-                &frame[(y * width + x0) * 4..(y * width + x1) * 4],
-                &self.need[y * width + x0..y * width + x1],
-            );
-            for (p, _) in row.chunks_exact(4).zip(need).filter(|(_, n)| **n) {
+        for y in r.top..r.top + r.height {
+            let span = y * width + r.left..y * width + r.left + r.width;
+            let row = &frame[span.start * 4..span.end * 4];
+            for (p, _) in row.chunks_exact(4).zip(&self.need[span]).filter(|(_, n)| **n) {
                 self.pixels.extend_from_slice(p);
             }
         }
-        Some(self.rect)
     }
 
     /// The difference frame, once the selected pixels were quantised to `indices` into
@@ -295,7 +300,9 @@ mod tests {
         delta.shown_whole(&ia, &pa);
         assert!(delta.knows(w * h));
         let mut screen = keys(&a);
-        let r = delta.select(&b, w).unwrap();
+        let (count, r) = delta.select(&b, w).unwrap();
+        assert_eq!(count, 2, "the two pixels that changed");
+        delta.gather(&b, w);
         assert_eq!(
             r,
             Rect {
@@ -332,7 +339,8 @@ mod tests {
         b[20..23].fill(90);
         let mut delta = Delta::default();
         delta.shown_whole(&[0; 8], &[100, 100, 100]);
-        let r = delta.select(&b, w).unwrap();
+        let (_, r) = delta.select(&b, w).unwrap();
+        delta.gather(&b, w);
         assert_eq!(
             (r.left, r.top, r.width, r.height, delta.pixels.len()),
             (0, 0, 2, 2, 12)
@@ -356,6 +364,7 @@ mod tests {
         // With slack 300 nothing is worth redrawing (pixel 5 gains exactly 300).
         delta.shown_whole(&[0; 8], &[100, 100, 100]);
         delta.select(&b, w).unwrap();
+        delta.gather(&b, w);
         assert_eq!(delta.compose(w, &indices, &palette, Some(300)), None);
     }
 
@@ -367,7 +376,7 @@ mod tests {
         let mut delta = Delta::default();
         delta.shown_whole(&vec![0; w * h], &[0, 0, 0]);
         let mut screen = keys(&a);
-        let r = delta.select(&b, w).unwrap();
+        let (_, r) = delta.select(&b, w).unwrap();
         delta.select_all(&b, w);
         assert_eq!(delta.pixels.len(), r.width * r.height * 4);
         let (mut colours, pixels) = (keys(&delta.pixels), delta.pixels.clone());

@@ -186,13 +186,10 @@ impl RecorderPlugin for GifRecorder {
         let width = w as usize;
         let key = !d.knows(frame.len() / 4)
             || (config.key_frames > 0 && meta.index.is_multiple_of(config.key_frames));
-        // A frame of at most 256 colours stays exact; one of more is quantised, and redraws a
-        // pixel only where that makes it closer.
-        let exact = key || q.count_colours(frame, 256);
         let selected = if key { None } else { d.select(frame, width) };
         // A frame that differs from what is shown in half its pixels or more is a new picture:
         // stored whole, as a key frame is.
-        let whole = key || (selected.is_some() && d.pixels.len() * 2 >= frame.len());
+        let whole = key || selected.is_some_and(|(count, _)| count * 2 >= frame.len() / 4);
         let (rect, transparent, from_delta) = if whole {
             q.quantize(frame, config.speed, config.quantizer, 256);
             d.shown_whole(&q.indices, &q.palette);
@@ -204,12 +201,18 @@ impl RecorderPlugin for GifRecorder {
             };
             (rect, None, false)
         } else {
+            // A frame of at most 256 colours stays exact; one of more is quantised, and redraws
+            // a pixel only where that makes it closer.
+            let exact = q.count_colours(frame, 256);
             let colours = match exact {
                 true => 255,
                 false => config.changed_colors.clamp(1, 255) as usize,
             };
             let slack = (!exact).then_some(config.tolerance);
             // The pixels that need drawing, with one index left over to be transparent...
+            if selected.is_some() {
+                d.gather(frame, width);
+            }
             let fits = selected.is_some()
                 && (q.quantize(&d.pixels, config.speed, config.quantizer, colours) || !exact);
             match selected {
@@ -218,7 +221,7 @@ impl RecorderPlugin for GifRecorder {
                     None => (d.unchanged(), Some(0), true),
                 },
                 // ...unless they need all 256 colours of an exact frame: then the rectangle whole.
-                Some(rect) => {
+                Some((_, rect)) => {
                     d.select_all(frame, width);
                     q.quantize(&d.pixels, config.speed, config.quantizer, 256);
                     d.opaque(width, &q.indices, &q.palette);
