@@ -147,12 +147,7 @@ pub fn blend_row(blend: Blend, dst: &mut [u8], src: &[u8], op: u32) {
 #[target_feature(enable = "avx2")]
 fn blend_row_avx2(blend: Blend, dst: &mut [u8], src: &[u8], op: u32) {
     use std::arch::x86_64::*;
-    let (c128, c255, c257) = (
-        _mm256_set1_epi16(128),
-        _mm256_set1_epi16(255),
-        _mm256_set1_epi16(257),
-    );
-    let div255 = |x: __m256i| _mm256_mulhi_epu16(_mm256_add_epi16(x, c128), c257);
+    let c255 = _mm256_set1_epi16(255);
     // Whole steps of 8 pixels here, the last few by the portable kernel.
     let whole = dst.len().min(src.len()) / 32 * 32;
     let ((dst, dst_tail), (src, src_tail)) = (dst.split_at_mut(whole), src.split_at(whole));
@@ -161,11 +156,11 @@ fn blend_row_avx2(blend: Blend, dst: &mut [u8], src: &[u8], op: u32) {
         Blend::Add => mix_row_avx2(dst, src, op, |s, d| {
             _mm256_min_epu16(_mm256_add_epi16(s, d), c255)
         }),
-        Blend::Multiply => mix_row_avx2(dst, src, op, |s, d| div255(_mm256_mullo_epi16(s, d))),
+        Blend::Multiply => mix_row_avx2(dst, src, op, |s, d| div255_avx2(_mm256_mullo_epi16(s, d))),
         Blend::Screen => mix_row_avx2(dst, src, op, |s, d| {
             _mm256_sub_epi16(
                 c255,
-                div255(_mm256_mullo_epi16(
+                div255_avx2(_mm256_mullo_epi16(
                     _mm256_sub_epi16(c255, s),
                     _mm256_sub_epi16(c255, d),
                 )),
@@ -175,6 +170,18 @@ fn blend_row_avx2(blend: Blend, dst: &mut [u8], src: &[u8], op: u32) {
         Blend::Darken => mix_row_avx2(dst, src, op, |s, d| _mm256_min_epu16(s, d)),
     }
     blend_row_portable(blend, dst_tail, src_tail, op);
+}
+
+/// [`div255_16`] on 16 lanes: the high half of `(x + 128) · 257`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+fn div255_avx2(x: std::arch::x86_64::__m256i) -> std::arch::x86_64::__m256i {
+    use std::arch::x86_64::*;
+    _mm256_mulhi_epu16(
+        _mm256_add_epi16(x, _mm256_set1_epi16(128)),
+        _mm256_set1_epi16(257),
+    )
 }
 
 /// [`mix_row`] in AVX2 instructions over whole steps of 8 pixels, bit for bit the same rule: bytes widened
@@ -194,11 +201,7 @@ fn mix_row_avx2(
     use std::arch::x86_64::*;
     debug_assert!(dst.len() == src.len() && dst.len().is_multiple_of(32));
     let zero = _mm256_setzero_si256();
-    let (c128, c255, c257) = (
-        _mm256_set1_epi16(128),
-        _mm256_set1_epi16(255),
-        _mm256_set1_epi16(257),
-    );
+    let c255 = _mm256_set1_epi16(255);
     let opacity = _mm256_set1_epi16(op as i16);
     let opaque = _mm256_set1_epi32(0xff00_0000_u32 as i32);
     // Words 3 and 7 of each half (the alphas of its two pixels) copied to that pixel's 4 words.
@@ -206,13 +209,12 @@ fn mix_row_avx2(
         6, 7, 6, 7, 6, 7, 6, 7, 14, 15, 14, 15, 14, 15, 14, 15, 6, 7, 6, 7, 6, 7, 6, 7, 14, 15, 14, 15, 14,
         15, 14, 15,
     );
-    let div255 = |x: __m256i| _mm256_mulhi_epu16(_mm256_add_epi16(x, c128), c257);
     let mix = |s: __m256i, d: __m256i| {
         let mut a = _mm256_shuffle_epi8(s, spread);
         if op != 255 {
-            a = div255(_mm256_mullo_epi16(a, opacity));
+            a = div255_avx2(_mm256_mullo_epi16(a, opacity));
         }
-        div255(_mm256_add_epi16(
+        div255_avx2(_mm256_add_epi16(
             _mm256_mullo_epi16(colour(s, d), a),
             _mm256_mullo_epi16(d, _mm256_sub_epi16(c255, a)),
         ))
