@@ -1,13 +1,15 @@
 //! `blur`: box or gaussian blur of the frame, separable (a horizontal then a vertical pass), with
-//! edges clamped, compiled for AVX2 where the CPU has it (`simd::widest`). Gaussian (integer
-//! weights summing to 2¹⁶), 32 bytes (8 pixels) at a time with the sums in registers: each row
-//! padded by `radius` copies of its edge pixels, then the weighted taps added; the vertical pass
-//! the same across rows. Box: window sums, so the cost does not grow with the radius: across
-//! rows, running sums in 16-bit lanes, one row added and one taken away per output row; along
-//! rows, prefix sums of each row with a pixel's four channels in one `u64`, a window the
-//! difference of two. Means divide by a multiply-high and a shift. The results are byte for byte
-//! those of the tap-by-tap definition (a test holds them to it). All scratch space is allocated
-//! once.
+//! edges clamped, compiled for AVX2 where the CPU has it (`simd::widest`). Both passes run in
+//! one sweep down the frame: each source row is blurred along itself into a small ring of rows
+//! that stays in cache, and each output row is made from the ring's rows around it, so the
+//! frame is read and written once. Gaussian (integer weights summing to 2¹⁶), 32 bytes (8
+//! pixels) at a time with the sums in registers: each row padded by `radius` copies of its edge
+//! pixels, then the weighted taps added; the vertical pass the same across rows. Box: window
+//! sums, so the cost does not grow with the radius: across rows, running sums in 16-bit lanes,
+//! one row added and one taken away per output row; along rows, prefix sums of each row with a
+//! pixel's four channels in one `u64`, a window the difference of two. Means divide by a
+//! multiply-high and a shift. The results are byte for byte those of the tap-by-tap definition
+//! (a test holds them to it). All scratch space is allocated once.
 
 use marquee_plugin_api::{
     DerivedFields, Factory, FrameCtx, InitCtx, PluginDef, PluginError, ProcessorPlugin, declare_plugin,
@@ -65,7 +67,7 @@ const LANES: usize = 32;
 #[derive(Debug, Clone, Copy)]
 struct Mean {
     half: u16,
-    magic: u32,
+    magic: u16,
     shift: u32,
 }
 
@@ -73,7 +75,7 @@ impl Mean {
     /// The mean of `taps` (3 to 129) values.
     fn new(taps: usize) -> Mean {
         let l = usize::BITS - (taps - 1).leading_zeros();
-        let magic = (1u64 << (15 + l)).div_ceil(taps as u64) as u32;
+        let magic = (1u64 << (15 + l)).div_ceil(taps as u64) as u16;
         Mean {
             half: (taps / 2) as u16,
             magic,
@@ -83,7 +85,8 @@ impl Mean {
 
     #[inline(always)]
     fn of(self, sum: u16) -> u8 {
-        ((((sum + self.half) as u32 * self.magic) >> 16) as u16 >> self.shift) as u8
+        // Both factors 16 bits wide, so this is one multiply-high of 16-bit lanes.
+        ((((sum + self.half) as u32 * self.magic as u32) >> 16) as u16 >> self.shift) as u8
     }
 }
 
@@ -92,7 +95,9 @@ pub struct Blur {
     radius: usize,
     /// Weights from −radius to +radius, summing to 2¹⁶ (gaussian), or empty (box).
     weights: Vec<u32>,
-    scratch: Vec<u8>,
+    /// Source rows blurred along themselves, `2·radius + 4` of them (an even number), the
+    /// row `y` in slot `y mod` that.
+    ring: Vec<u8>,
     /// Gaussian: one padded row.
     line: Vec<u8>,
     /// Box: one row of running column sums (each at most 255 × 129, so 16 bits hold it).
@@ -106,8 +111,8 @@ pub struct Blur {
 }
 
 impl Blur {
-    /// A blur for `config`, with scratch space for `width × height` frames.
-    pub fn new(config: &Config, width: u32, height: u32) -> Self {
+    /// A blur for `config`, with scratch space for frames `width` wide.
+    pub fn new(config: &Config, width: u32) -> Self {
         let radius = config.radius as usize;
         let weights = match config.kind {
             Kind::Box => Vec::new(),
@@ -125,11 +130,11 @@ impl Blur {
                 w
             }
         };
-        let (w, h) = (width as usize, height as usize);
+        let w = width as usize;
         Blur {
             radius,
             weights,
-            scratch: vec![0; w * h * 4],
+            ring: vec![0; (2 * radius + 4) * w * 4],
             line: vec![0; (w + 2 * radius + 1) * 4],
             acc: vec![0; w * 4],
             prefix: vec![0; 2 * (w + 2 * radius + 1)],
@@ -199,7 +204,7 @@ fn gauss_rows(rows: &[&[u8]], weights: &[u32], out: &mut [u8]) {
 
 fn new_processor(json: &str, init: &InitCtx) -> Result<Box<dyn ProcessorPlugin>, PluginError> {
     let config: Config = parse_config(json)?;
-    Ok(Box::new(Blur::new(&config, init.width, init.height)))
+    Ok(Box::new(Blur::new(&config, init.width)))
 }
 
 impl ProcessorPlugin for Blur {
@@ -208,27 +213,72 @@ impl ProcessorPlugin for Blur {
             return Ok(());
         }
         let (w, h) = (ctx.width as usize, ctx.height as usize);
-        let mut scratch = std::mem::take(&mut self.scratch);
         marquee_plugin_api::simd::widest(
             #[inline(always)]
-            || {
-                if self.weights.is_empty() {
-                    self.box_rows(frame, &mut scratch, w, h);
-                    self.box_columns(&scratch, frame, w, h);
-                } else {
-                    self.gauss_rows(frame, &mut scratch, w, h);
-                    self.gauss_columns(&scratch, frame, w, h);
-                }
-            },
+            || self.blur(frame, w, h),
         );
-        self.scratch = scratch;
         Ok(())
     }
 }
 
 impl Blur {
-    /// The horizontal gaussian: each row padded by `radius` copies of its edge pixels, then
-    /// weighted.
+    /// Both passes in one sweep down the frame, in place: each source row is blurred along
+    /// itself into a ring of `2·radius + 4` rows (small enough to stay in cache), and each
+    /// output row is then made from the ring's rows around it. Output row `y` is written only
+    /// once the source rows it or any later row needs (up to `y + radius + 1`) are in the ring,
+    /// so the frame is read once and written once.
+    #[inline(always)]
+    fn blur(&mut self, frame: &mut [u8], w: usize, h: usize) {
+        let (r, row) = (self.radius, w * 4);
+        let mut ring = std::mem::take(&mut self.ring);
+        let slots = ring.len() / row;
+        let slot = |y: isize| (y.clamp(0, h as isize - 1) as usize % slots) * row;
+        let boxed = self.weights.is_empty();
+        if boxed {
+            self.acc[..row].fill(0);
+        }
+        // The next source row to blur along itself; rows go in pairs from even rows, so a
+        // pair's two slots are next to each other (`slots` is even).
+        let mut next = 0;
+        for y in 0..h {
+            let needed = (y + r + 1).min(h - 1);
+            while next <= needed {
+                let pair = (h - next).min(2);
+                let at = next % slots * row;
+                let dst = &mut ring[at..at + 2 * row];
+                if boxed {
+                    self.box_rows(&frame[next * row..(next + pair) * row], dst, w, pair);
+                } else {
+                    self.gauss_rows(&frame[next * row..(next + pair) * row], dst, w, pair);
+                }
+                next += pair;
+            }
+            let out = &mut frame[y * row..(y + 1) * row];
+            let y = y as isize;
+            if boxed {
+                if y == 0 {
+                    for k in -(r as isize)..=r as isize {
+                        add_row(&mut self.acc[..row], &ring[slot(k)..][..row]);
+                    }
+                }
+                let (add, sub) = (
+                    &ring[slot(y + r as isize + 1)..][..row],
+                    &ring[slot(y - r as isize)..][..row],
+                );
+                box_row(&mut self.acc[..row], add, sub, Mean::new(2 * r + 1), out);
+            } else {
+                let mut rows: [&[u8]; 2 * 64 + 1] = [&[]; 2 * 64 + 1];
+                for (k, taps) in rows.iter_mut().enumerate().take(self.weights.len()) {
+                    *taps = &ring[slot(y + k as isize - r as isize)..][..row];
+                }
+                gauss_rows(&rows[..self.weights.len()], &self.weights, out);
+            }
+        }
+        self.ring = ring;
+    }
+
+    /// The horizontal gaussian of `h` rows: each row padded by `radius` copies of its edge
+    /// pixels, then weighted.
     #[inline(always)]
     fn gauss_rows(&mut self, src: &[u8], dst: &mut [u8], w: usize, h: usize) {
         let (r, row) = (self.radius, w * 4);
@@ -240,22 +290,6 @@ impl Blur {
             }
             line[r * 4..r * 4 + row].copy_from_slice(s);
             gauss_line(line, &self.weights, d);
-        }
-    }
-
-    /// The vertical gaussian, a row at a time: each output row the weighted sum of the rows
-    /// around it (edges clamped).
-    #[inline(always)]
-    fn gauss_columns(&mut self, src: &[u8], dst: &mut [u8], w: usize, h: usize) {
-        let (r, row) = (self.radius as isize, w * 4);
-        let at = |y: isize| y.clamp(0, h as isize - 1) as usize * row;
-        let mut rows: [&[u8]; 2 * 64 + 1] = [&[]; 2 * 64 + 1];
-        for (y, out) in dst.chunks_exact_mut(row).enumerate().take(h) {
-            for (k, slot) in rows.iter_mut().enumerate().take(self.weights.len()) {
-                let from = at(y as isize + k as isize - r);
-                *slot = &src[from..from + row];
-            }
-            gauss_rows(&rows[..self.weights.len()], &self.weights, out);
         }
     }
 
@@ -318,32 +352,23 @@ impl Blur {
             y += pair;
         }
     }
+}
 
-    /// The vertical box, a row at a time: running column sums, one row added and one taken
-    /// away per output row.
-    #[inline(always)]
-    fn box_columns(&mut self, src: &[u8], dst: &mut [u8], w: usize, h: usize) {
-        let (r, row) = (self.radius as isize, w * 4);
-        let at = |y: isize| y.clamp(0, h as isize - 1) as usize * row;
-        let mean = Mean::new(2 * r as usize + 1);
-        let acc = &mut self.acc[..row];
-        acc.fill(0);
-        for k in -r..=r {
-            let from = at(k);
-            for (a, &v) in acc.iter_mut().zip(&src[from..from + row]) {
-                *a += v as u16;
-            }
-        }
-        for y in 0..h as isize {
-            let out = &mut dst[y as usize * row..(y as usize + 1) * row];
-            let (add, sub) = (at(y + r + 1), at(y - r));
-            let (add, sub) = (&src[add..add + row], &src[sub..sub + row]);
-            // One pass: each sum written out, then moved down a row.
-            for (((o, a), v), u) in out.iter_mut().zip(acc.iter_mut()).zip(add).zip(sub) {
-                *o = mean.of(*a);
-                *a = *a + *v as u16 - *u as u16;
-            }
-        }
+/// Adds a row of bytes into 16-bit sums.
+#[inline(always)]
+fn add_row(acc: &mut [u16], row: &[u8]) {
+    for (a, &v) in acc.iter_mut().zip(row) {
+        *a += v as u16;
+    }
+}
+
+/// One output row of the vertical box: each column's window mean, then the window moved down
+/// a row (`add` in, `sub` out), in one pass.
+#[inline(always)]
+fn box_row(acc: &mut [u16], add: &[u8], sub: &[u8], mean: Mean, out: &mut [u8]) {
+    for (((o, a), v), u) in out.iter_mut().zip(acc.iter_mut()).zip(add).zip(sub) {
+        *o = mean.of(*a);
+        *a = *a + *v as u16 - *u as u16;
     }
 }
 
@@ -360,7 +385,7 @@ mod tests {
             fps: 10.0,
             seed: 0,
         };
-        let mut b = Blur::new(&config, w, h);
+        let mut b = Blur::new(&config, w);
         b.process(&FrameCtx::new(&init, 0), frame).unwrap();
     }
 
@@ -420,15 +445,9 @@ mod tests {
                 let config = Config { kind, radius };
                 let mut dispatched = frame.clone();
                 blur(config.clone(), w as u32, h as u32, &mut dispatched);
-                let mut b = Blur::new(&config, w as u32, h as u32);
-                let (mut scratch, mut portable) = (vec![0u8; frame.len()], frame.clone());
-                if kind == Kind::Box {
-                    b.box_rows(&frame, &mut scratch, w, h);
-                    b.box_columns(&scratch, &mut portable, w, h);
-                } else {
-                    b.gauss_rows(&frame, &mut scratch, w, h);
-                    b.gauss_columns(&scratch, &mut portable, w, h);
-                }
+                let mut b = Blur::new(&config, w as u32);
+                let mut portable = frame.clone();
+                b.blur(&mut portable, w, h);
                 assert!(portable == dispatched, "{kind:?} r{radius}");
             }
         }
@@ -452,7 +471,7 @@ mod tests {
     /// The blur as first written, tap by tap with clamped indexes: what the kernels must give,
     /// byte for byte.
     fn reference(config: &Config, w: usize, h: usize, frame: &[u8]) -> Vec<u8> {
-        let b = Blur::new(config, w as u32, h as u32);
+        let b = Blur::new(config, w as u32);
         let r = b.radius as isize;
         let pass = |src: &[u8], horizontal: bool| -> Vec<u8> {
             let mut out = vec![0u8; src.len()];
