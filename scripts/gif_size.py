@@ -5,7 +5,8 @@ Usage: scripts/gif_size.py [WORKDIR]   (needs ffmpeg, Pillow and numpy: Debian p
 python3-numpy; run with /usr/bin/python3 where another python3 comes first on the PATH)
 
 Footage: ffmpeg's `testsrc2` at 256×256, 30 fps, 10 s (300 frames), written as PNGs and traced
-through the `image-sequence` plugin; a smooth moving gradient at 256×256 (the `gradient` plugin,
+through the `image-sequence` plugin; a photograph panned across, the same way (see `photo`; its
+PNGs are what `PHOTO_FRAMES` of the `gif` bench reads); a smooth moving gradient at 256×256 (the `gradient` plugin,
 10 s); and the 10 s showcase trace, whose frames the peers get as PNGs. For each GIF: its size, and the PSNR of every decoded frame (Pillow, RGB) against the
 source frames, over the whole clip. Prints one JSON object.
 """
@@ -62,23 +63,51 @@ def sources_of(pngs):
     return [np.asarray(Image.open(p).convert("RGB"), dtype=np.float64) for p in pngs]
 
 
+def traced_pngs(work, name, frames):
+    """Our trace of the PNGs in `frames` (f0001.png ...) through `image-sequence`, beside the
+    peers' GIFs of the same PNGs."""
+    pngs = sorted(os.path.join(frames, f) for f in os.listdir(frames) if f.endswith(".png"))
+    scene = os.path.join(work, f"{name}.toml")
+    with open(scene, "w") as f:
+        f.write(f'name = "{name}"\nfps = 30\n[canvas]\nwidth = 256\nheight = 256\n'
+                '[[layer]]\nplugin = "image-sequence"\n'
+                f'config = {{ path = "{frames}", fps = 30.0, wait = true }}\n')
+    trace = os.path.join(work, f"marquee-{name}")
+    run(MARQUEE, "trace", scene, "--seconds", "10", "--out", trace)
+    return peers(work, name, os.path.join(trace, "trace.gif"), pngs, sources_of(pngs))
+
+
+def photo(work):
+    """A photograph panned across (NASA's public-domain astronaut portrait, 512×512, from
+    Debian's python3-skimage package, fetched with `apt-get download`, not installed): 300
+    frames of 256×256, each a window moving right and swaying up and down, as PNGs; the
+    directory."""
+    image = os.path.join(work, "astronaut.png")
+    if not os.path.exists(image):
+        run("apt-get", "download", "python3-skimage", cwd=work)
+        deb = next(f for f in os.listdir(work) if f.startswith("python3-skimage_"))
+        tar = subprocess.run(["dpkg-deb", "--fsys-tarfile", os.path.join(work, deb)], check=True,
+                             capture_output=True).stdout
+        member = "./usr/lib/python3/dist-packages/skimage/data/astronaut.png"
+        png = subprocess.run(["tar", "-x", "-O", member], input=tar, check=True, capture_output=True).stdout
+        with open(image, "wb") as f:
+            f.write(png)
+    frames = os.path.join(work, "photo")
+    os.makedirs(frames, exist_ok=True)
+    run("ffmpeg", "-y", "-v", "error", "-loop", "1", "-i", image, "-vf",
+        "crop=256:256:'min(256,25.6*t)':'128+96*sin(0.6*t)',format=rgb24", "-t", "10", "-r", "30",
+        os.path.join(frames, "f%04d.png"))
+    return frames
+
+
 def main():
     work = sys.argv[1] if len(sys.argv) > 1 else tempfile.mkdtemp(prefix="gif-size-")
     frames = os.path.join(work, "testsrc2")
     os.makedirs(frames, exist_ok=True)
     run("ffmpeg", "-y", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=256x256:rate=30:duration=10",
         os.path.join(frames, "f%04d.png"))
-    pngs = sorted(os.path.join(frames, f) for f in os.listdir(frames) if f.endswith(".png"))
-    sources = sources_of(pngs)
-    scene = os.path.join(work, "testsrc2.toml")
-    with open(scene, "w") as f:
-        f.write('name = "testsrc2"\nfps = 30\n[canvas]\nwidth = 256\nheight = 256\n'
-                '[[layer]]\nplugin = "image-sequence"\n'
-                f'config = {{ path = "{frames}", fps = 30.0, wait = true }}\n')
-    out = {}
-    trace = os.path.join(work, "marquee-testsrc2")
-    run(MARQUEE, "trace", scene, "--seconds", "10", "--out", trace)
-    out["testsrc2"] = peers(work, "testsrc2", os.path.join(trace, "trace.gif"), pngs, sources)
+    out = {"testsrc2": traced_pngs(work, "testsrc2", frames)}
+    out["photo"] = traced_pngs(work, "photo", photo(work))
 
     # A smooth moving gradient (thousands of colours a frame), its exact frames written as PNGs
     # by a `png-sequence` recorder, then traced.

@@ -1,8 +1,8 @@
-//! The GIF recorder (`gif` plugin, NeuQuant palette per frame) on 256×256 frames of a Mandelbrot
-//! zoom, one thread, through the ABI as traces use it. Run: `cargo bench -p marquee-host --bench
-//! gif` (with `PEER_FRAMES=DIR`, also ffmpeg's `testsrc2` frames from DIR). Peer: ffmpeg's GIF
-//! encoder on the same size (`../shared/peers/gif_bench.sh`).
-
+//! The GIF recorder (`gif` plugin; median cut, and NeuQuant at two speeds) on 256×256 frames,
+//! one thread, through the ABI as traces use it. Run: `cargo bench -p marquee-host --bench gif`
+//! (with `PEER_FRAMES=DIR`, also ffmpeg's `testsrc2` frames from DIR; with `PHOTO_FRAMES=DIR`, a
+//! panned photograph's). Peer: ffmpeg's GIF encoder on the same size
+//! (`../shared/peers/gif_bench.sh`).
 use std::path::Path;
 use std::time::Duration;
 
@@ -32,18 +32,27 @@ fn gif(c: &mut Criterion) {
             (name, (0..30).map(|_| engine.step().to_vec()).collect())
         })
         .collect();
-    // ffmpeg's test footage, as the peer encodes it: `PEER_FRAMES=DIR` with DIR/f0001.png ... made
-    // by `ffmpeg -f lavfi -i testsrc2=s=256x256:rate=30:duration=10 DIR/f%04d.png`.
-    if let Some(dir) = std::env::var_os("PEER_FRAMES") {
+    // Footage the peers encode too, 30 frames of 256×256 PNGs (DIR/f0001.png ...): ffmpeg's test
+    // pattern with `PEER_FRAMES=DIR` (`ffmpeg -f lavfi -i testsrc2=s=256x256:rate=30:duration=10
+    // DIR/f%04d.png`), a photograph panned with `PHOTO_FRAMES=DIR` (`scripts/gif_size.py` makes
+    // both, and says how).
+    for (var, clip) in [("PEER_FRAMES", "testsrc2"), ("PHOTO_FRAMES", "photo")] {
+        let Some(dir) = std::env::var_os(var) else {
+            continue;
+        };
         let dir = std::path::PathBuf::from(dir);
         let frames: Vec<Vec<u8>> = (1..=30)
             .filter_map(|i| image::open(dir.join(format!("f{i:04}.png"))).ok())
             .map(|im| im.to_rgba8().into_raw())
             .filter(|px| px.len() == 256 * 256 * 4)
             .collect();
-        if frames.len() == 30 {
-            clips.push(("testsrc2", frames));
-        }
+        assert_eq!(
+            frames.len(),
+            30,
+            "{var}: 30 frames of 256×256 in {}",
+            dir.display()
+        );
+        clips.push((clip, frames));
     }
     let dir = tempfile::tempdir().expect("a temporary directory");
 

@@ -58,6 +58,22 @@ fn nearest(pal: &[[i32; 256]; 3], rgb: [i32; 3]) -> u8 {
     d.iter().position(|&x| x == min).unwrap_or(0) as u8
 }
 
+/// A median-cut box's widest channel and its score, `count` (its pixels) × (that channel's
+/// range)², 0 for a box of one item, which cannot be split: the box that most needs splitting
+/// goes first. `channel(item, c)` is an item's value in channel `c` (0 to 2).
+fn score<T>(items: &[T], count: u64, channel: impl Fn(&T, usize) -> u32) -> (usize, u64) {
+    let (c, range) = (0..3)
+        .map(|c| {
+            let (lo, hi) = items.iter().fold((u32::MAX, 0), |(lo, hi), e| {
+                (lo.min(channel(e, c)), hi.max(channel(e, c)))
+            });
+            (c, hi.saturating_sub(lo) as u64)
+        })
+        .max_by_key(|&(_, r)| r)
+        .unwrap_or((0, 0));
+    (c, if items.len() > 1 { count * range * range } else { 0 })
+}
+
 fn slot_of(key: u32, mask: usize) -> usize {
     (key.wrapping_mul(0x9E37_79B1) >> 16) as usize & mask
 }
@@ -158,20 +174,9 @@ impl Quantizer {
         let ch = |k: u32, c: usize| (k >> (16 - 8 * c)) & 255;
         let entries = &mut self.entries;
         let total: u64 = entries.iter().map(|e| e.1 as u64).sum();
-        // (start, end, pixels, score) per box; score: pixels × (widest channel range)².
-        let score = |slice: &[(u32, u32)], count: u64| -> (usize, u64) {
-            let (c, range) = (0..3)
-                .map(|c| {
-                    let (lo, hi) = slice
-                        .iter()
-                        .fold((255, 0), |(lo, hi), e| (lo.min(ch(e.0, c)), hi.max(ch(e.0, c))));
-                    (c, (hi - lo) as u64)
-                })
-                .max_by_key(|&(_, r)| r)
-                .unwrap_or((0, 0));
-            (c, if slice.len() > 1 { count * range * range } else { 0 })
-        };
+        let score = |slice: &[(u32, u32)], count: u64| score(slice, count, |e, c| ch(e.0, c));
         let first = score(entries, total);
+        // Boxes as ranges of `entries`: (start, end, pixels, widest channel, score).
         let mut boxes: Vec<(usize, usize, u64, usize, u64)> =
             vec![(0, entries.len(), total, first.0, first.1)];
         while boxes.len() < max {
@@ -246,7 +251,8 @@ impl Quantizer {
     }
 
     /// Median cut: boxes of occupied bins split at the count-weighted median of their widest
-    /// channel, the most populous splittable box first, up to `max`; each bin maps to its box,
+    /// channel, the box with the largest pixels × (its widest range)² first (as the exact cut
+    /// does; by pixels alone, a panned photograph lost 1.2 dB), up to `max`; each bin maps to its box,
     /// whose colour is the mean of its pixels.
     /// (The histogram is filled by [`Quantizer::exact_cut`].)
     fn median_cut(&mut self, rgba: &[u8], max: usize) {
@@ -254,43 +260,39 @@ impl Quantizer {
         self.bins
             .extend((0..BINS as u16).filter(|&b| self.counts[b as usize] > 0));
         let channel = |b: u16, c: usize| (b >> (10 - 5 * c)) & 31;
-        // Boxes as ranges of `bins`, with their pixel count.
-        let mut boxes: Vec<(usize, usize, u64)> = vec![(0, self.bins.len(), rgba.len() as u64 / 4)];
+        let counts = &self.counts;
+        let score = |slice: &[u16], count: u64| score(slice, count, |&b, c| channel(b, c) as u32);
+        let total = rgba.len() as u64 / 4;
+        let first = score(&self.bins, total);
+        // Boxes as ranges of `bins`: (start, end, pixels, widest channel, score).
+        let mut boxes: Vec<(usize, usize, u64, usize, u64)> =
+            vec![(0, self.bins.len(), total, first.0, first.1)];
         while boxes.len() < max {
-            // The most populous box that spans more than one bin.
             let Some(k) = (0..boxes.len())
-                .filter(|&k| boxes[k].1 - boxes[k].0 > 1)
-                .max_by_key(|&k| boxes[k].2)
+                .filter(|&k| boxes[k].4 > 0)
+                .max_by_key(|&k| boxes[k].4)
             else {
                 break;
             };
-            let (lo, hi, _) = boxes[k];
+            let (lo, hi, total, widest, _) = boxes[k];
             let slice = &mut self.bins[lo..hi];
-            let widest = (0..3)
-                .max_by_key(|&c| {
-                    let (min, max) = slice
-                        .iter()
-                        .fold((31, 0), |(a, b), &x| (a.min(channel(x, c)), b.max(channel(x, c))));
-                    max - min
-                })
-                .unwrap_or(0);
             slice.sort_unstable_by_key(|&b| channel(b, widest));
-            let total: u64 = slice.iter().map(|&b| self.counts[b as usize] as u64).sum();
             let mut acc = 0u64;
             let mut cut = 1;
             for (i, &b) in slice.iter().enumerate() {
-                acc += self.counts[b as usize] as u64;
+                acc += counts[b as usize] as u64;
                 if acc * 2 >= total {
                     cut = (i + 1).clamp(1, slice.len() - 1);
                     break;
                 }
             }
-            let left: u64 = slice[..cut].iter().map(|&b| self.counts[b as usize] as u64).sum();
-            boxes[k] = (lo, lo + cut, left);
-            boxes.push((lo + cut, hi, total - left));
+            let left: u64 = slice[..cut].iter().map(|&b| counts[b as usize] as u64).sum();
+            let (a, b) = (score(&slice[..cut], left), score(&slice[cut..], total - left));
+            boxes[k] = (lo, lo + cut, left, a.0, a.1);
+            boxes.push((lo + cut, hi, total - left, b.0, b.1));
         }
         self.palette.clear();
-        for (n, &(lo, hi, _)) in boxes.iter().enumerate() {
+        for (n, &(lo, hi, ..)) in boxes.iter().enumerate() {
             let (mut sum, mut count) = ([0u64; 3], 0u64);
             for &b in &self.bins[lo..hi] {
                 let s = self.sums[b as usize];
