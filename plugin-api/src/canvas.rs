@@ -120,11 +120,7 @@ impl DrawQueue {
 /// Maps the red, green and blue bytes of every RGBA8 pixel of `frame` through `lut`, leaving
 /// alpha: the one pass of every per-channel lookup-table processor.
 pub fn map_rgb(frame: &mut [u8], lut: &[u8; 256]) {
-    for px in frame.chunks_exact_mut(4) {
-        px[0] = lut[px[0] as usize];
-        px[1] = lut[px[1] as usize];
-        px[2] = lut[px[2] as usize];
-    }
+    crate::simd::map_rgb(frame, [lut; 3]);
 }
 
 /// The clipped column and row ranges of `rect` on a `width × height` surface.

@@ -7,7 +7,6 @@
 use abi_stable::StableAbi;
 
 use crate::author::ProcessorPlugin;
-use crate::canvas::map_rgb;
 use crate::error::PluginError;
 use crate::types::FrameCtx;
 
@@ -124,14 +123,22 @@ impl PixelOp {
     /// Applies the operation to whole rows of RGBA8 pixels, `width` to a row, the first of which
     /// is row `first_row` of the frame.
     pub fn apply(&self, rows: &mut [u8], width: usize, first_row: usize) {
+        self.apply_on(rows, width, first_row, crate::simd::has_byte_permutes());
+    }
+
+    /// [`PixelOp::apply`], with the tables looked up by byte permutes (AVX-512 VBMI, which
+    /// `permutes` says the CPU has) or else by gathers and loads.
+    fn apply_on(&self, rows: &mut [u8], width: usize, first_row: usize, permutes: bool) {
         let width = width.max(1);
         match (self.has_matrix, self.cell_count()) {
             (false, 1) => {
                 let [r, g, b] = &self.tables[0];
-                if r == g && g == b {
-                    map_rgb(rows, r);
-                } else {
-                    map_each(rows, &self.tables[0]);
+                crate::simd::map_rgb(rows, [r, g, b]);
+            }
+            (false, _) if permutes => {
+                let bands = self.bands();
+                for (y, row) in rows.chunks_mut(width * 4).enumerate() {
+                    crate::simd::map_rgb_columns(row, bands[(first_row + y) % 4]);
                 }
             }
             (false, _) => {
@@ -143,6 +150,15 @@ impl PixelOp {
                         px[1] = t[1][px[1] as usize];
                         px[2] = t[2][px[2] as usize];
                     }
+                }
+            }
+            (true, 1) if permutes => {
+                // The matrix on 16 pixels at a time in vector lanes, then the tables 64 bytes at
+                // a time by byte permutes, over runs of pixels that stay in the L1 cache.
+                let [r, g, b] = &self.tables[0];
+                for run in rows.chunks_mut(RUN * 4) {
+                    matrix_in_place(&self.matrix, run);
+                    crate::simd::map_rgb(run, [r, g, b]);
                 }
             }
             (true, 1) => {
@@ -167,6 +183,13 @@ impl PixelOp {
                     },
                 )
             }
+            (true, _) if permutes => {
+                let bands = self.bands();
+                for (y, row) in rows.chunks_mut(width * 4).enumerate() {
+                    matrix_in_place(&self.matrix, row);
+                    crate::simd::map_rgb_columns(row, bands[(first_row + y) % 4]);
+                }
+            }
             (true, _) => crate::simd::widest(
                 #[inline(always)]
                 || {
@@ -189,6 +212,46 @@ impl PixelOp {
     }
 }
 
+impl PixelOp {
+    /// The tables of the pixels of a row by column mod 4, for each row mod 4 (all the same with
+    /// one cell); a cell whose three tables are equal gives the first for all three, so that
+    /// [`simd::map_rgb_columns`](crate::simd::map_rgb_columns) looks it up once.
+    fn bands(&self) -> [[[&[u8; 256]; 3]; 4]; 4] {
+        let n = self.cell_count();
+        std::array::from_fn(|y| {
+            std::array::from_fn(|x| {
+                let [r, g, b] = &self.tables[(y * 4 + x) % n];
+                if r == g && g == b {
+                    [r; 3]
+                } else {
+                    [r, g, b]
+                }
+            })
+        })
+    }
+}
+
+/// The matrix alone on RGBA8 pixels in place, 16 at a time in vector lanes (AVX2 where the CPU
+/// has it).
+fn matrix_in_place(m: &[i32; 9], pixels: &mut [u8]) {
+    crate::simd::widest(
+        #[inline(always)]
+        || {
+            let mut blocks = pixels.chunks_exact_mut(BLOCK * 4);
+            for chunk in &mut blocks {
+                let chunk: &mut [u8; BLOCK * 4] = chunk.try_into().expect("a whole block");
+                matrix_block(m, chunk);
+            }
+            // The last, short block goes through a whole one and back.
+            let tail = blocks.into_remainder();
+            let mut block = [0u8; BLOCK * 4];
+            block[..tail.len()].copy_from_slice(tail);
+            matrix_block(m, &mut block);
+            tail.copy_from_slice(&block[..tail.len()]);
+        },
+    )
+}
+
 /// Pixels per chunk of the matrix kernel: its arithmetic runs over a chunk in vector registers,
 /// then the table lookups follow.
 const CHUNK: usize = 64;
@@ -196,11 +259,14 @@ const CHUNK: usize = 64;
 /// Pixels of a block of [`matrix_lookup_block`].
 const BLOCK: usize = 16;
 
-/// The matrix then the tables (widened to 32 bits) for 16 pixels, every step lane by lane so
-/// that it all runs in vector registers: the matrix's sums, the clamps, the lookups (gathers)
-/// and the pixels put back together, alpha kept.
+/// Pixels the matrix runs over before their tables do, with byte permutes: 16 KB, in L1.
+const RUN: usize = 4096;
+
+/// The matrix for 16 pixels, every step lane by lane so that it all runs in vector registers:
+/// the matrix's sums, the clamps, `then(channel, value)` on each result (a table lookup, or
+/// nothing), and the pixels put back together, alpha kept.
 #[inline(always)]
-fn matrix_lookup_block(m: &[i32; 9], tables: &[[u32; 256]; 3], block: &mut [u8; BLOCK * 4]) {
+fn matrix_lanes(m: &[i32; 9], block: &mut [u8; BLOCK * 4], then: impl Fn(usize, i32) -> u32) {
     let half = MATRIX_ONE / 2;
     let mut px = [0u32; BLOCK];
     for (p, b) in px.iter_mut().zip(block.chunks_exact(4)) {
@@ -209,16 +275,29 @@ fn matrix_lookup_block(m: &[i32; 9], tables: &[[u32; 256]; 3], block: &mut [u8; 
     let channel = |c: u32| px.map(|p| ((p >> (8 * c)) & 255) as i32);
     let (r, g, b) = (channel(0), channel(1), channel(2));
     let mut out = px.map(|p| p & 0xff00_0000);
-    for (k, table) in tables.iter().enumerate() {
+    for k in 0..3 {
         for i in 0..BLOCK {
             let v =
                 ((m[3 * k] * r[i] + m[3 * k + 1] * g[i] + m[3 * k + 2] * b[i] + half) >> 12).clamp(0, 255);
-            out[i] |= table[v as usize] << (8 * k);
+            out[i] |= then(k, v) << (8 * k);
         }
     }
     for (o, p) in block.chunks_exact_mut(4).zip(out) {
         o.copy_from_slice(&p.to_le_bytes());
     }
+}
+
+/// The matrix then the tables (widened to 32 bits, so the lookups are vector gathers) for 16
+/// pixels.
+#[inline(always)]
+fn matrix_lookup_block(m: &[i32; 9], tables: &[[u32; 256]; 3], block: &mut [u8; BLOCK * 4]) {
+    matrix_lanes(m, block, |k, v| tables[k][v as usize]);
+}
+
+/// The matrix alone for 16 pixels.
+#[inline(always)]
+fn matrix_block(m: &[i32; 9], block: &mut [u8; BLOCK * 4]) {
+    matrix_lanes(m, block, |_, v| v as u32);
 }
 
 /// `out[i] = clamp(round(m · rgb(pixel i)))` for the pixels of `chunk`, in integers.
@@ -256,15 +335,6 @@ impl ProcessorPlugin for PixelOp {
     }
 }
 
-/// Maps each channel through its own table.
-fn map_each(frame: &mut [u8], tables: &[[u8; 256]; 3]) {
-    for px in frame.chunks_exact_mut(4) {
-        px[0] = tables[0][px[0] as usize];
-        px[1] = tables[1][px[1] as usize];
-        px[2] = tables[2][px[2] as usize];
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,9 +345,15 @@ mod tests {
         op.has_matrix = rng.below(3) == 0;
         op.matrix = std::array::from_fn(|_| rng.below(3 * 4096) as i32 - 4096);
         op.cells = if rng.below(2) == 0 { 1 } else { 16 };
+        // Sometimes one table for the three channels (as brightness and dithers make), which
+        // the byte-permute kernel looks up once.
+        let shared = rng.below(3) == 0;
         for cell in &mut op.tables {
             for t in cell.iter_mut() {
                 *t = std::array::from_fn(|_| rng.below(256) as u8);
+            }
+            if shared {
+                *cell = [cell[0]; 3];
             }
         }
         op
@@ -340,13 +416,17 @@ mod tests {
                 let op = random_op(&mut rng);
                 let mut want = frame.clone();
                 by_definition(&op, &mut want, width, 2);
-                let mut got = frame.clone();
-                op.apply(&mut got, width, 2);
-                assert_eq!(
-                    got, want,
-                    "width {width}, matrix {}, cells {}",
-                    op.has_matrix, op.cells
-                );
+                // With byte permutes where the CPU has them, and the gathers and loads that
+                // CPUs without them run.
+                for permutes in [crate::simd::has_byte_permutes(), false] {
+                    let mut got = frame.clone();
+                    op.apply_on(&mut got, width, 2, permutes);
+                    assert_eq!(
+                        got, want,
+                        "width {width}, matrix {}, cells {}, permutes {permutes}",
+                        op.has_matrix, op.cells
+                    );
+                }
             }
         }
         // The block kernel compiled for the baseline CPU (not through `simd::widest`) agrees.
