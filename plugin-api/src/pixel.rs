@@ -169,17 +169,11 @@ impl PixelOp {
                 crate::simd::widest(
                     #[inline(always)]
                     || {
-                        let mut blocks = rows.chunks_exact_mut(BLOCK * 4);
-                        for chunk in &mut blocks {
-                            let chunk: &mut [u8; BLOCK * 4] = chunk.try_into().expect("a whole block");
-                            matrix_lookup_block(&self.matrix, &wide, chunk);
-                        }
-                        // The last, short block goes through a whole one and back.
-                        let tail = blocks.into_remainder();
-                        let mut block = [0u8; BLOCK * 4];
-                        block[..tail.len()].copy_from_slice(tail);
-                        matrix_lookup_block(&self.matrix, &wide, &mut block);
-                        tail.copy_from_slice(&block[..tail.len()]);
+                        in_blocks(
+                            rows,
+                            #[inline(always)]
+                            |block| matrix_lookup_block(&self.matrix, &wide, block),
+                        )
                     },
                 )
             }
@@ -237,19 +231,29 @@ fn matrix_in_place(m: &[i32; 9], pixels: &mut [u8]) {
     crate::simd::widest(
         #[inline(always)]
         || {
-            let mut blocks = pixels.chunks_exact_mut(BLOCK * 4);
-            for chunk in &mut blocks {
-                let chunk: &mut [u8; BLOCK * 4] = chunk.try_into().expect("a whole block");
-                matrix_block(m, chunk);
-            }
-            // The last, short block goes through a whole one and back.
-            let tail = blocks.into_remainder();
-            let mut block = [0u8; BLOCK * 4];
-            block[..tail.len()].copy_from_slice(tail);
-            matrix_block(m, &mut block);
-            tail.copy_from_slice(&block[..tail.len()]);
+            in_blocks(
+                pixels,
+                #[inline(always)]
+                |block| matrix_block(m, block),
+            )
         },
     )
+}
+
+/// Runs `kernel` on each block of 16 pixels; the last, short block goes through a whole one and
+/// back. Mark `kernel` `#[inline(always)]`, as `simd::widest`'s closures are: left to the inliner
+/// it stayed a function compiled for the baseline CPU (4.6× slower).
+#[inline(always)]
+fn in_blocks(pixels: &mut [u8], kernel: impl Fn(&mut [u8; BLOCK * 4])) {
+    let mut blocks = pixels.chunks_exact_mut(BLOCK * 4);
+    for chunk in &mut blocks {
+        kernel(chunk.try_into().expect("a whole block"));
+    }
+    let tail = blocks.into_remainder();
+    let mut block = [0u8; BLOCK * 4];
+    block[..tail.len()].copy_from_slice(tail);
+    kernel(&mut block);
+    tail.copy_from_slice(&block[..tail.len()]);
 }
 
 /// Pixels per chunk of the matrix kernel: its arithmetic runs over a chunk in vector registers,
