@@ -85,7 +85,8 @@ impl Mean {
 
     #[inline(always)]
     fn of(self, sum: u16) -> u8 {
-        // Both factors 16 bits wide, so this is one multiply-high of 16-bit lanes.
+        // Both factors 16 bits wide: a multiply-high (`vpmulhuw`), though LLVM still widens
+        // the lanes to 32 bits around it.
         ((((sum + self.half) as u32 * self.magic as u32) >> 16) as u16 >> self.shift) as u8
     }
 }
