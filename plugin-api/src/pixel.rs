@@ -126,8 +126,9 @@ impl PixelOp {
         self.apply_on(rows, width, first_row, crate::simd::has_byte_permutes());
     }
 
-    /// [`PixelOp::apply`], with the tables looked up by byte permutes (AVX-512 VBMI, which
-    /// `permutes` says the CPU has) or else by gathers and loads.
+    /// [`PixelOp::apply`], with the tables of a matrix or of dither cells looked up by byte
+    /// permutes (AVX-512 VBMI, which `permutes` says the CPU has) or else by gathers and loads.
+    /// One table alone goes to [`simd::map_rgb`](crate::simd::map_rgb), which chooses for itself.
     fn apply_on(&self, rows: &mut [u8], width: usize, first_row: usize, permutes: bool) {
         let width = width.max(1);
         match (self.has_matrix, self.cell_count()) {
@@ -208,18 +209,14 @@ impl PixelOp {
 
 impl PixelOp {
     /// The tables of the pixels of a row by column mod 4, for each row mod 4 (all the same with
-    /// one cell); a cell whose three tables are equal gives the first for all three, so that
+    /// one cell), a cell's three tables as one where they are equal, so that
     /// [`simd::map_rgb_columns`](crate::simd::map_rgb_columns) looks it up once.
     fn bands(&self) -> [[[&[u8; 256]; 3]; 4]; 4] {
         let n = self.cell_count();
         std::array::from_fn(|y| {
             std::array::from_fn(|x| {
                 let [r, g, b] = &self.tables[(y * 4 + x) % n];
-                if r == g && g == b {
-                    [r; 3]
-                } else {
-                    [r, g, b]
-                }
+                crate::simd::one_if_equal([r, g, b])
             })
         })
     }

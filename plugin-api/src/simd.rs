@@ -50,10 +50,18 @@ pub fn has_byte_permutes() -> bool {
 /// alpha untouched: 64 bytes at a time with AVX-512 VBMI where the CPU has it, a byte at a time
 /// otherwise (the same bytes either way; a test holds them to it).
 pub fn map_rgb(pixels: &mut [u8], tables: [&[u8; 256]; 3]) {
+    map_rgb_columns(pixels, [one_if_equal(tables); 4]);
+}
+
+/// `tables`, or the first for all three channels when their contents are equal: the byte-permute
+/// kernel looks up a table given twice (the same reference) once.
+pub(crate) fn one_if_equal(tables: [&[u8; 256]; 3]) -> [&[u8; 256]; 3] {
     let [r, g, b] = tables;
-    // One table for every channel is looked up once (see `map_rgb_vbmi`).
-    let tables = if r == g && g == b { [r; 3] } else { tables };
-    map_rgb_columns(pixels, [tables; 4]);
+    if r == g && g == b {
+        [r; 3]
+    } else {
+        tables
+    }
 }
 
 /// [`map_rgb`] with tables that depend on the pixel's column: pixel `x` of `row` (counted from

@@ -235,6 +235,7 @@ impl Blur {
         let slots = ring.len() / row;
         let slot = |y: isize| (y.clamp(0, h as isize - 1) as usize % slots) * row;
         let boxed = self.weights.is_empty();
+        let mean = Mean::new(2 * r + 1);
         if boxed {
             self.acc[..row].fill(0);
         }
@@ -266,7 +267,7 @@ impl Blur {
                     &ring[slot(y + r as isize + 1)..][..row],
                     &ring[slot(y - r as isize)..][..row],
                 );
-                box_row(&mut self.acc[..row], add, sub, Mean::new(2 * r + 1), out);
+                box_row(&mut self.acc[..row], add, sub, mean, out);
             } else {
                 let mut rows: [&[u8]; 2 * 64 + 1] = [&[]; 2 * 64 + 1];
                 for (k, taps) in rows.iter_mut().enumerate().take(self.weights.len()) {

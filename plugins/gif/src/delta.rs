@@ -7,8 +7,9 @@
 //! anyway, one is drawn only where its new colour is closer to its own than the colour shown:
 //! never worse than redrawing it, and still parts keep the colours they were drawn in. What is
 //! shown depends on the frames since the last one written whole (the first, every key frame,
-//! the one after a frame with transparent pixels, one that changes in half its pixels), so a frame's bytes depend on those frames
-//! alone, which is what lets a trace be made in shards that join byte for byte.
+//! the one after a frame with transparent pixels, one that changes in half its pixels), so a
+//! frame's bytes depend on those frames alone, which is what lets a trace be made in shards
+//! that join byte for byte.
 
 /// A colour as stored in `shown`: the pixel's bytes read little-endian with alpha set (a frame's
 /// alpha is ignored), so that 0 never matches a colour and a whole row compares in vectors.
